@@ -1,0 +1,38 @@
+//! The `meridian` binary. Each subcommand lives in its own module; this file only parses the command line
+//! and sets up logging.
+
+mod bench;
+mod server_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Meridian: a multi-datacenter, etcd-compatible consistent store.
+#[derive(Parser, Debug)]
+#[command(name = "meridian", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one cluster member serving the etcd v3 API.
+    Server(server_cmd::ServerArgs),
+    /// Load an etcd v3 endpoint and report throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => server_cmd::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,124 @@
+//! `meridian server`: builds the typed config (defaults, then the optional TOML file, then flags and
+//! `MERIDIAN_*` environment variables) and runs one member until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use meridian_server::ServerConfig;
+use meridian_server::config::TimingPreset;
+use meridian_types::{DcName, ZoneName};
+
+/// Flags of `meridian server`. Each overrides the same key of the config file.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// TOML config file (see config/meridian.example.toml).
+    #[arg(long, env = "MERIDIAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Member name, unique in the cluster.
+    #[arg(long, env = "MERIDIAN_NAME")]
+    name: Option<String>,
+    /// Data directory (default ./meridian-data).
+    #[arg(long, env = "MERIDIAN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Client URL for the etcd v3 API (default http://127.0.0.1:2379).
+    #[arg(long, env = "MERIDIAN_LISTEN_CLIENT")]
+    listen_client: Option<String>,
+    /// Peer URL (default http://127.0.0.1:2380).
+    #[arg(long, env = "MERIDIAN_LISTEN_PEER")]
+    listen_peer: Option<String>,
+    /// Datacenter of this member.
+    #[arg(long, env = "MERIDIAN_DC")]
+    dc: Option<String>,
+    /// Zone of this member.
+    #[arg(long, env = "MERIDIAN_ZONE")]
+    zone: Option<String>,
+    /// Raft timing preset: lan or wan.
+    #[arg(long, env = "MERIDIAN_TIMING", value_parser = parse_preset)]
+    timing: Option<TimingPreset>,
+    /// Largest accepted encoded request in bytes.
+    #[arg(long, env = "MERIDIAN_MAX_REQUEST_BYTES")]
+    max_request_bytes: Option<usize>,
+    /// Applied entries between snapshots.
+    #[arg(long, env = "MERIDIAN_SNAPSHOT_COUNT")]
+    snapshot_count: Option<u64>,
+    /// Allow non-loopback listeners without TLS and auth.
+    #[arg(long, env = "MERIDIAN_INSECURE_ALLOW_REMOTE")]
+    insecure_allow_remote: bool,
+}
+
+fn parse_preset(s: &str) -> Result<TimingPreset, String> {
+    match s {
+        "lan" => Ok(TimingPreset::Lan),
+        "wan" => Ok(TimingPreset::Wan),
+        other => Err(format!("unknown timing preset {other:?}; expected lan or wan")),
+    }
+}
+
+impl ServerArgs {
+    /// Layers the file and then the flags over the defaults.
+    pub fn into_config(self) -> anyhow::Result<ServerConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                ServerConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+            }
+            None => ServerConfig::default(),
+        };
+        if let Some(v) = self.name {
+            cfg.name = v;
+        }
+        if let Some(v) = self.data_dir {
+            cfg.data_dir = v;
+        }
+        if let Some(v) = self.listen_client {
+            cfg.listen_client = v;
+        }
+        if let Some(v) = self.listen_peer {
+            cfg.listen_peer = v;
+        }
+        if let Some(v) = self.dc {
+            cfg.dc = DcName(v);
+        }
+        if let Some(v) = self.zone {
+            cfg.zone = ZoneName(v);
+        }
+        if let Some(v) = self.timing {
+            cfg.timing.preset = v;
+        }
+        if let Some(v) = self.max_request_bytes {
+            cfg.max_request_bytes = v;
+        }
+        if let Some(v) = self.snapshot_count {
+            cfg.snapshot_count = v;
+        }
+        if self.insecure_allow_remote {
+            cfg.insecure_allow_remote = true;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// Runs the server until a shutdown signal.
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let cfg = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let server = meridian_server::start(cfg).await?;
+        eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        server.stop().await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,552 @@
+//! Real-process harness shared by the integration tests.
+//!
+//! A [`Server`] is either a real etcd (`/usr/bin/etcd`, the reference) or a `meridian server`
+//! (the subject).  Every helper here works identically for both kinds, so that a differential test
+//! can run the same script against each and compare.
+//!
+//! The kind used as the *subject* defaults to Meridian; set `MERIDIAN_TEST_SUBJECT=etcd` to run the
+//! whole suite etcd-against-etcd (useful to validate the harness itself).
+#![allow(dead_code)]
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub mod transcript;
+
+/// Path of the etcd server binary used as the reference implementation.
+pub const ETCD_BIN: &str = "/usr/bin/etcd";
+/// Path of the real etcdctl (v3.4) used as a client.
+pub const ETCDCTL_BIN: &str = "/usr/bin/etcdctl";
+/// How long a server may take to become ready.
+pub const READY_DEADLINE: Duration = Duration::from_secs(20);
+/// Upper bound for any single etcdctl invocation.
+pub const ETCDCTL_DEADLINE: Duration = Duration::from_secs(30);
+/// Member name used for both kinds, so that member-list output is comparable byte for byte.
+pub const MEMBER_NAME: &str = "default";
+
+/// Which server implementation a [`Server`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Real etcd 3.4 (the reference).
+    Etcd,
+    /// `meridian server` (the subject under test).
+    Meridian,
+}
+
+impl Kind {
+    /// The implementation under test: Meridian unless `MERIDIAN_TEST_SUBJECT=etcd`.
+    pub fn subject() -> Kind {
+        match std::env::var("MERIDIAN_TEST_SUBJECT").as_deref() {
+            Ok("etcd") => Kind::Etcd,
+            _ => Kind::Meridian,
+        }
+    }
+
+    /// Short label used in diffs and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Etcd => "etcd",
+            Kind::Meridian => "meridian",
+        }
+    }
+}
+
+/// Ports handed out by this process, so that two servers of the same test binary never race for
+/// the same port between "bind :0, drop" and the server's own bind.
+fn handed_out() -> &'static Mutex<HashSet<u16>> {
+    static PORTS: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    PORTS.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+/// A free loopback port (bind 127.0.0.1:0, take the port, drop the listener).
+pub fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr").port();
+        drop(listener);
+        if handed_out().lock().unwrap().insert(port) {
+            return port;
+        }
+    }
+    panic!("could not find a free loopback port");
+}
+
+/// Run `f` on a fresh thread with its own current-thread tokio runtime and wait for it.  Works
+/// both from plain `#[test]`s and from inside `#[tokio::test]`s (where nesting `block_on` would
+/// panic).
+pub fn block_on_fresh<T: Send + 'static>(
+    f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>> + Send + 'static,
+) -> T {
+    thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        rt.block_on(f())
+    })
+    .join()
+    .expect("helper thread panicked")
+}
+
+/// One server process (etcd or meridian) with its own data dir and loopback ports.
+pub struct Server {
+    kind: Kind,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Server {
+    /// Start a fresh single-node server of `kind` and wait until it serves linearizable reads.
+    pub fn start(kind: Kind) -> Server {
+        let dir = tempfile::Builder::new().prefix(&format!("{}-it-", kind.label())).tempdir().expect("tempdir");
+        let mut server = Server { kind, dir, client_port: free_port(), peer_port: free_port(), child: None, starts: 0 };
+        server.spawn();
+        server.wait_ready();
+        server
+    }
+
+    /// Which implementation this is.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// `http://127.0.0.1:PORT` of the client (gRPC) listener.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Client port.
+    pub fn client_port(&self) -> u16 {
+        self.client_port
+    }
+
+    /// Peer port.
+    pub fn peer_port(&self) -> u16 {
+        self.peer_port
+    }
+
+    /// The test's private directory (holds `data/` and `server.log`); scratch files may go here.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The server's combined stdout/stderr log (appended across restarts).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// PID of the running server process, if any.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let data = self.data_dir();
+        let client = self.endpoint();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let mut cmd = match self.kind {
+            Kind::Etcd => {
+                let mut c = Command::new(ETCD_BIN);
+                c.arg("--name")
+                    .arg(MEMBER_NAME)
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .arg("--listen-client-urls")
+                    .arg(&client)
+                    .arg("--advertise-client-urls")
+                    .arg(&client)
+                    .arg("--listen-peer-urls")
+                    .arg(&peer)
+                    .arg("--initial-advertise-peer-urls")
+                    .arg(&peer)
+                    .arg("--initial-cluster")
+                    .arg(format!("{MEMBER_NAME}={peer}"));
+                c
+            }
+            Kind::Meridian => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_meridian"));
+                c.arg("server")
+                    .arg("--name")
+                    .arg(MEMBER_NAME)
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .arg("--listen-client")
+                    .arg(&client)
+                    .arg("--listen-peer")
+                    .arg(&peer);
+                c
+            }
+        };
+        self.starts += 1;
+        let mut log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
+        writeln!(log, "===== harness: start #{} of {} ({:?}) =====", self.starts, self.kind.label(), cmd).ok();
+        let log_err = log.try_clone().expect("clone log handle");
+        // The server must see only the flags above, never a MERIDIAN_* setting of the caller.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("MERIDIAN_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(log)).stderr(Stdio::from(log_err));
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {} failed: {e}", self.kind.label()));
+        self.child = Some(child);
+    }
+
+    /// Poll until the server accepts TCP on its client port and answers `Status` (with a leader)
+    /// and a linearizable `Range` via the etcd-client crate.  Panics (printing the log) after
+    /// [`READY_DEADLINE`] or if the process exits.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + READY_DEADLINE;
+        let mut last_err = String::from("never attempted");
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("{} exited during startup with {status}\n{}", self.kind.label(), self.log_tail(200));
+            }
+            let addr = format!("127.0.0.1:{}", self.client_port);
+            match TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200)) {
+                Err(e) => {
+                    last_err = format!("tcp connect: {e}");
+                    // Not listening yet: wait a little before the next poll of the condition.
+                    thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Ok(s) => drop(s),
+            }
+            let ep = self.endpoint();
+            let probe = block_on_fresh(move || Box::pin(async move { probe_ready(&ep).await }));
+            match probe {
+                Ok(()) => return,
+                Err(e) => {
+                    last_err = e;
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        panic!("{} not ready after {READY_DEADLINE:?}: {last_err}\n{}", self.kind.label(), self.log_tail(200));
+    }
+
+    /// SIGKILL the process (by PID, via `Child::kill`) and reap it.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+
+    /// Start again on the same data dir and ports (killing first if still running), wait ready.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// The last `lines` lines of the server log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(self.log_path()) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let start = len.saturating_sub(256 * 1024);
+            f.seek(SeekFrom::Start(start)).ok();
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf).ok();
+            text = String::from_utf8_lossy(&buf).into_owned();
+        }
+        let all: Vec<&str> = text.lines().collect();
+        let from = all.len().saturating_sub(lines);
+        format!(
+            "----- last {} lines of {} log ({}) -----\n{}\n-----",
+            all.len() - from,
+            self.kind.label(),
+            self.log_path().display(),
+            all[from..].join("\n")
+        )
+    }
+
+    /// A connected etcd-client (async).
+    pub async fn client(&self) -> etcd_client::Client {
+        connect(&self.endpoint()).await
+    }
+
+    /// Run etcdctl against this server.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        etcdctl(&self.endpoint(), args, None)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("{}", self.log_tail(80));
+        }
+        self.kill9();
+    }
+}
+
+/// Connect an etcd-client to `endpoint` with short timeouts.
+pub async fn connect(endpoint: &str) -> etcd_client::Client {
+    try_connect(endpoint, Duration::from_secs(10)).await.unwrap_or_else(|e| panic!("connect {endpoint}: {e}"))
+}
+
+/// Connect an etcd-client with the given per-request timeout.
+pub async fn try_connect(endpoint: &str, timeout: Duration) -> Result<etcd_client::Client, etcd_client::Error> {
+    let opts = etcd_client::ConnectOptions::new().with_connect_timeout(Duration::from_secs(2)).with_timeout(timeout);
+    etcd_client::Client::connect([endpoint], Some(opts)).await
+}
+
+async fn probe_ready(endpoint: &str) -> Result<(), String> {
+    let mut client = try_connect(endpoint, Duration::from_secs(2)).await.map_err(|e| format!("connect: {e}"))?;
+    let status = client.status().await.map_err(|e| format!("status: {e}"))?;
+    if status.leader() == 0 {
+        return Err("status: no leader yet".into());
+    }
+    client.get("meridian-harness-probe", None).await.map_err(|e| format!("get: {e}"))?;
+    Ok(())
+}
+
+/// Result of one etcdctl invocation.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+    /// Exit code (-1 if killed by a signal, e.g. on timeout).
+    pub code: i32,
+}
+
+impl Output {
+    /// True if the command exited 0.
+    pub fn ok(&self) -> bool {
+        self.code == 0
+    }
+}
+
+fn etcdctl_command(endpoint: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(ETCDCTL_BIN);
+    cmd.env("ETCDCTL_API", "3").env_remove("ETCDCTL_ENDPOINTS").arg(format!("--endpoints={endpoint}")).args(args);
+    cmd
+}
+
+/// Run the real etcdctl (v3 API) against `endpoint` with `args`, optionally feeding `stdin`,
+/// bounded by [`ETCDCTL_DEADLINE`].
+pub fn etcdctl(endpoint: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = etcdctl_command(endpoint, args);
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn etcdctl");
+    let writer = stdin.map(|data| {
+        let data = data.to_vec();
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        thread::spawn(move || {
+            pipe.write_all(&data).ok();
+        })
+    });
+    let mut out_pipe = child.stdout.take().expect("stdout pipe");
+    let mut err_pipe = child.stderr.take().expect("stderr pipe");
+    let out_t = thread::spawn(move || {
+        let mut b = Vec::new();
+        out_pipe.read_to_end(&mut b).ok();
+        b
+    });
+    let err_t = thread::spawn(move || {
+        let mut b = Vec::new();
+        err_pipe.read_to_end(&mut b).ok();
+        b
+    });
+    let code = wait_child(&mut child, ETCDCTL_DEADLINE);
+    if let Some(w) = writer {
+        w.join().ok();
+    }
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    Output { stdout, stderr, code }
+}
+
+/// Wait for `child` to exit, killing it (by PID) after `deadline`.  Returns the exit code, or -1.
+fn wait_child(child: &mut Child, deadline: Duration) -> i32 {
+    let end = Instant::now() + deadline;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.code().unwrap_or(-1),
+            Ok(None) if Instant::now() >= end => {
+                child.kill().ok();
+                child.wait().ok();
+                return -1;
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(10)),
+            Err(_) => return -1,
+        }
+    }
+}
+
+/// A long-running `etcdctl watch ...` child whose stdout lines are collected in the background.
+pub struct WatchProc {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Option<thread::JoinHandle<Vec<u8>>>,
+}
+
+impl WatchProc {
+    /// Spawn `etcdctl --endpoints=EP <args>` (typically `watch ...`).
+    pub fn spawn(endpoint: &str, args: &[&str]) -> WatchProc {
+        let mut cmd = etcdctl_command(endpoint, args);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn etcdctl watch");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let (tx, rx) = channel();
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                match out.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+                            let line: Vec<u8> = buf.drain(..=pos).collect();
+                            let s = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                            if tx.send(s).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                tx.send(String::from_utf8_lossy(&buf).into_owned()).ok();
+            }
+        });
+        let stderr = thread::spawn(move || {
+            let mut b = Vec::new();
+            err.read_to_end(&mut b).ok();
+            b
+        });
+        WatchProc { child, lines: rx, stderr: Some(stderr) }
+    }
+
+    /// Collect stdout lines until `n` arrived or `deadline` passed; returns what arrived.
+    pub fn wait_lines(&mut self, n: usize, deadline: Duration) -> Vec<String> {
+        let end = Instant::now() + deadline;
+        let mut got = Vec::new();
+        while got.len() < n {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.lines.recv_timeout(left) {
+                Ok(l) => got.push(l),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        got
+    }
+
+    /// Kill the watcher (by PID) and return (remaining stdout lines, stderr, exit code).
+    pub fn kill(mut self) -> (Vec<String>, String, i32) {
+        let code = match self.child.try_wait() {
+            Ok(Some(s)) => s.code().unwrap_or(-1),
+            _ => {
+                self.child.kill().ok();
+                self.child.wait().ok();
+                -1
+            }
+        };
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        let err = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        (rest, String::from_utf8_lossy(&err).into_owned(), code)
+    }
+}
+
+impl Drop for WatchProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+    }
+}
+
+/// Poll `cond` every `every` until it returns true or `deadline` elapses; returns whether it held.
+pub fn poll_until(deadline: Duration, every: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(every);
+    }
+}
+
+/// A line-based diff (LCS) of `a` (etcd) against `b` (subject), with `-`/`+` markers and the
+/// first `max` differing hunks' context.
+pub fn line_diff(a: &str, b: &str, a_label: &str, b_label: &str) -> String {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            ops.push(('+', b[j]));
+            j += 1;
+        } else {
+            ops.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    let keep: Vec<bool> = (0..ops.len())
+        .map(|k| {
+            let lo = k.saturating_sub(3);
+            let hi = (k + 4).min(ops.len());
+            ops[lo..hi].iter().any(|(c, _)| *c != ' ')
+        })
+        .collect();
+    let mut out = format!("--- {a_label}\n+++ {b_label}\n");
+    let mut skipped = false;
+    for (k, (c, line)) in ops.iter().enumerate() {
+        if keep[k] {
+            if skipped {
+                out.push_str("  ...\n");
+                skipped = false;
+            }
+            out.push(*c);
+            out.push(' ');
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            skipped = true;
+        }
+    }
+    out
+}

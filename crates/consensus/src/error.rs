@@ -1,0 +1,80 @@
+//! The consensus layer's error vocabulary. Callers above (the server) only need to know whether to
+//! redirect (`NotLeader`), retry later (`NoLeader`, `Unavailable`, `LeaderChanged`), or give up on
+//! this member (`Storage`, `Fatal`, `Shutdown`); `From<Error> for EtcdError` maps each onto the
+//! etcd error a client expects.
+
+use meridian_types::{EtcdError, NodeId};
+
+/// Result alias of the consensus crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why a consensus operation did not complete.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// This member is not the leader; `leader` is the current leader when one is known.
+    #[error("not leader (leader hint: {leader:?})")]
+    NotLeader {
+        /// The member believed to be leader.
+        leader: Option<NodeId>,
+    },
+    /// No leader is known at the moment (election in progress or quorum lost).
+    #[error("no leader")]
+    NoLeader,
+    /// The proposal's entry was discarded by a leader change; it may or may not have committed.
+    #[error("leader changed; the outcome of the proposal is unknown")]
+    LeaderChanged,
+    /// The operation could not reach a quorum or timed out.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A peer message could not be delivered or decoded.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// Reading or writing local storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+    /// The Raft node stopped because of an unrecoverable error.
+    #[error("fatal: {0}")]
+    Fatal(String),
+    /// The node has been shut down.
+    #[error("raft node is shut down")]
+    Shutdown,
+}
+
+impl From<Error> for EtcdError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotLeader { .. } => EtcdError::NotLeader,
+            Error::NoLeader => EtcdError::NoLeader,
+            Error::LeaderChanged => EtcdError::LeaderChanged,
+            Error::Unavailable(_) => EtcdError::Timeout,
+            Error::Shutdown => EtcdError::Stopped,
+            Error::Transport(m) | Error::Storage(m) | Error::Fatal(m) => EtcdError::Internal(m),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_onto_etcd_errors() {
+        let cases = [
+            (Error::NotLeader { leader: Some(NodeId(2)) }, EtcdError::NotLeader),
+            (Error::NoLeader, EtcdError::NoLeader),
+            (Error::LeaderChanged, EtcdError::LeaderChanged),
+            (Error::Unavailable("x".into()), EtcdError::Timeout),
+            (Error::Shutdown, EtcdError::Stopped),
+            (Error::Storage("disk".into()), EtcdError::Internal("disk".into())),
+        ];
+        for (from, want) in cases {
+            assert_eq!(EtcdError::from(from), want);
+        }
+    }
+}

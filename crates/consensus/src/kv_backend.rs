@@ -1,0 +1,220 @@
+//! `RedbBackend`: the kv crate's storage seam on redb (`<data_dir>/state.redb`).
+//!
+//! Tables: `records` (16-byte big-endian revision key -> record bytes), `leases` (lease id ->
+//! bytes), `meta` (name -> bytes). `commit` is one write transaction, so a batch of applied
+//! commands and the raft applied-index stored next to them land together or not at all.
+//!
+//! Durability is switchable at run time: the state machine commits with `Durability::None` (the
+//! Raft log is the durable record, see `state_machine`) and uses `sync` / `Immediate` where it
+//! cannot rely on replay.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use meridian_kv::{Backend, RevisionKey, WriteBatch};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::fsutil::fsync_dir;
+
+/// File name of the state-machine database inside the data directory.
+pub const STATE_FILE: &str = "state.redb";
+
+const RECORDS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("records");
+const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("leases");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// A redb-backed [`Backend`]. Cloning shares the same open database.
+#[derive(Clone)]
+pub struct RedbBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Database,
+    path: PathBuf,
+    /// true = `Durability::Immediate` for `commit`.
+    durable: AtomicBool,
+}
+
+fn be<E: std::fmt::Display>(e: E) -> meridian_kv::Error {
+    meridian_kv::Error::Backend(e.to_string())
+}
+
+impl RedbBackend {
+    /// Open (or create) `<dir>/state.redb`. Commits are durable (fsync) until
+    /// [`RedbBackend::set_durable`] says otherwise.
+    pub fn open(dir: &Path) -> meridian_kv::Result<RedbBackend> {
+        let path = dir.join(STATE_FILE);
+        let existed = path.exists();
+        let db = Database::create(&path).map_err(be)?;
+        if !existed {
+            fsync_dir(dir).map_err(be)?;
+        }
+        // Create the tables so read transactions never find them missing.
+        let txn = db.begin_write().map_err(be)?;
+        {
+            txn.open_table(RECORDS).map_err(be)?;
+            txn.open_table(LEASES).map_err(be)?;
+            txn.open_table(META).map_err(be)?;
+        }
+        txn.commit().map_err(be)?;
+        Ok(RedbBackend { inner: Arc::new(Inner { db, path, durable: AtomicBool::new(true) }) })
+    }
+
+    /// Choose whether `commit` fsyncs (`true`) or leaves the data to the next durable commit.
+    pub fn set_durable(&self, durable: bool) {
+        self.inner.durable.store(durable, Ordering::SeqCst);
+    }
+
+    /// Make every earlier commit durable: an empty transaction with `Durability::Immediate`
+    /// (redb persists non-durable commits together with the next durable one).
+    pub fn sync(&self) -> meridian_kv::Result<()> {
+        let mut txn = self.inner.db.begin_write().map_err(be)?;
+        txn.set_durability(Durability::Immediate).map_err(be)?;
+        txn.commit().map_err(be)
+    }
+}
+
+impl Backend for RedbBackend {
+    fn get_records(&self, revs: &[RevisionKey]) -> meridian_kv::Result<Vec<Option<Vec<u8>>>> {
+        let txn = self.inner.db.begin_read().map_err(be)?;
+        let table = txn.open_table(RECORDS).map_err(be)?;
+        revs.iter().map(|rev| Ok(table.get(rev.to_bytes()).map_err(be)?.map(|v| v.value().to_vec()))).collect()
+    }
+
+    fn scan_records(
+        &self,
+        from: RevisionKey,
+        visit: &mut dyn FnMut(RevisionKey, &[u8]) -> meridian_kv::Result<bool>,
+    ) -> meridian_kv::Result<()> {
+        let txn = self.inner.db.begin_read().map_err(be)?;
+        let table = txn.open_table(RECORDS).map_err(be)?;
+        for item in table.range(from.to_bytes()..).map_err(be)? {
+            let (k, v) = item.map_err(be)?;
+            let key = k.value();
+            let rev = RevisionKey::from_bytes(&key)
+                .ok_or_else(|| meridian_kv::Error::Corrupt(format!("bad revision key {key:?}")))?;
+            if !visit(rev, v.value())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn leases(&self) -> meridian_kv::Result<Vec<(i64, Vec<u8>)>> {
+        let txn = self.inner.db.begin_read().map_err(be)?;
+        let table = txn.open_table(LEASES).map_err(be)?;
+        table
+            .iter()
+            .map_err(be)?
+            .map(|item| {
+                let (k, v) = item.map_err(be)?;
+                Ok((k.value(), v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    fn meta(&self, key: &str) -> meridian_kv::Result<Option<Vec<u8>>> {
+        let txn = self.inner.db.begin_read().map_err(be)?;
+        let table = txn.open_table(META).map_err(be)?;
+        Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
+    }
+
+    fn commit(&self, batch: WriteBatch) -> meridian_kv::Result<()> {
+        let durable = self.inner.durable.load(Ordering::SeqCst);
+        self.write(batch, false, durable)
+    }
+
+    /// Always durable: it installs a snapshot, and the log before it may already be purged.
+    fn replace_all(&self, batch: WriteBatch) -> meridian_kv::Result<()> {
+        self.write(batch, true, true)
+    }
+
+    fn size_bytes(&self) -> u64 {
+        std::fs::metadata(&self.inner.path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl RedbBackend {
+    /// One write transaction: optionally clear every table, then apply `batch`.
+    fn write(&self, batch: WriteBatch, clear_first: bool, durable: bool) -> meridian_kv::Result<()> {
+        let mut txn = self.inner.db.begin_write().map_err(be)?;
+        let durability = if durable { Durability::Immediate } else { Durability::None };
+        txn.set_durability(durability).map_err(be)?;
+        {
+            let mut records = txn.open_table(RECORDS).map_err(be)?;
+            let mut leases = txn.open_table(LEASES).map_err(be)?;
+            let mut meta = txn.open_table(META).map_err(be)?;
+            if clear_first {
+                records.retain(|_, _| false).map_err(be)?;
+                leases.retain(|_, _| false).map_err(be)?;
+                meta.retain(|_, _| false).map_err(be)?;
+            }
+            for rev in &batch.delete_records {
+                records.remove(rev.to_bytes()).map_err(be)?;
+            }
+            for (rev, bytes) in &batch.put_records {
+                records.insert(rev.to_bytes(), bytes.as_slice()).map_err(be)?;
+            }
+            for id in &batch.delete_leases {
+                leases.remove(*id).map_err(be)?;
+            }
+            for (id, bytes) in &batch.put_leases {
+                leases.insert(*id, bytes.as_slice()).map_err(be)?;
+            }
+            for (key, bytes) in &batch.put_meta {
+                meta.insert(key.as_str(), bytes.as_slice()).map_err(be)?;
+            }
+        }
+        txn.commit().map_err(be)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rk(main: i64, sub: i64) -> RevisionKey {
+        RevisionKey { main, sub }
+    }
+
+    #[test]
+    fn commit_scan_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let b = RedbBackend::open(dir.path()).unwrap();
+            b.commit(WriteBatch {
+                put_records: vec![(rk(3, 0), b"c".to_vec()), (rk(2, 1), b"b".to_vec()), (rk(2, 0), b"a".to_vec())],
+                put_leases: vec![(7, b"l".to_vec())],
+                put_meta: vec![("m".into(), b"v".to_vec())],
+                ..Default::default()
+            })
+            .unwrap();
+            b.commit(WriteBatch { delete_records: vec![rk(3, 0)], delete_leases: vec![7], ..Default::default() })
+                .unwrap();
+        }
+        let b = RedbBackend::open(dir.path()).unwrap();
+        let mut seen = vec![];
+        b.scan_records(rk(2, 1), &mut |k, v| {
+            seen.push((k, v.to_vec()));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(rk(2, 1), b"b".to_vec())]);
+        assert_eq!(b.get_records(&[rk(2, 0), rk(3, 0)]).unwrap(), vec![Some(b"a".to_vec()), None]);
+        assert!(b.leases().unwrap().is_empty());
+        assert_eq!(b.meta("m").unwrap(), Some(b"v".to_vec()));
+        assert!(b.size_bytes() > 0);
+
+        b.replace_all(WriteBatch { put_records: vec![(rk(9, 0), b"z".to_vec())], ..Default::default() }).unwrap();
+        let mut all = vec![];
+        b.scan_records(rk(0, 0), &mut |k, _| {
+            all.push(k);
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(all, vec![rk(9, 0)]);
+        assert_eq!(b.meta("m").unwrap(), None, "replace_all clears meta of other layers too");
+    }
+}

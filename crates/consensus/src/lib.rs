@@ -1,0 +1,38 @@
+//! Meridian's consensus layer: the adapter between openraft (`=0.10.0-alpha.37`) and the MVCC
+//! state machine `meridian_kv::KvStore`, with all persistence on redb.
+//!
+//! - `log_store` / `log_writer`: the Raft log in `raft-log.redb`, written by one thread that
+//!   group-commits every queued write in one fsynced transaction;
+//! - `kv_backend`: `RedbBackend`, the kv crate's storage seam over `state.redb`;
+//! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
+//!   (`snapshot.bin`);
+//! - `transport`: the byte-level peer seam and openraft's network on top of it;
+//! - `node`: `RaftNode`, the facade the server uses.
+
+mod codec;
+mod error;
+mod fsutil;
+mod kv_backend;
+mod log_store;
+mod log_writer;
+mod node;
+mod observer;
+mod response_codec;
+mod snapshot_file;
+mod state_machine;
+mod transport;
+mod types;
+
+pub use error::{Error, Result};
+pub use kv_backend::{RedbBackend, STATE_FILE};
+pub use log_store::{LOG_FILE, LogReader, LogStore};
+pub use node::{NodeConfig, NodeStatus, RaftNode};
+pub use observer::{ApplyObserver, NoopObserver};
+pub use response_codec::{decode_apply_result, encode_apply_result};
+pub use snapshot_file::SNAPSHOT_FILE;
+pub use state_machine::{KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine};
+pub use transport::{InProcessTransport, Transport};
+pub use types::{ApplyResponse, Command, Entry, LogId, Member, SnapshotMeta, StoredMembership, TypeConfig, Vote};
+
+/// Re-export of the pinned openraft, so callers name exactly the version this crate uses.
+pub use openraft;

@@ -1,0 +1,139 @@
+//! The log store's single writer thread: the group commit.
+//!
+//! Every mutation of the Raft log (append, vote, committed, truncate, purge) is queued here in call
+//! order. The thread takes everything queued, writes it in ONE redb write transaction with
+//! `Durability::Immediate` (one fsync), and only then completes the callers. Appends arriving
+//! while a transaction is being synced simply join the next one, so the fsync rate stays bounded
+//! while throughput grows with load. One queue also gives openraft's required ordering: a vote
+//! and an append are never reordered.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+
+use openraft::storage::IOFlushed;
+use redb::{Database, Durability, TableDefinition};
+use tokio::sync::oneshot;
+
+use crate::log_store::Shared;
+use crate::types::{LogId, TypeConfig};
+
+/// index -> bincode-encoded entry.
+pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+/// Singletons: vote, committed log id, last purged log id.
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+pub(crate) const KEY_VOTE: &str = "vote";
+pub(crate) const KEY_COMMITTED: &str = "committed";
+pub(crate) const KEY_PURGED: &str = "last_purged";
+
+/// Upper bound on operations folded into one transaction, so one sync never grows unbounded.
+const MAX_OPS_PER_TXN: usize = 1024;
+
+/// One queued mutation.
+pub(crate) enum WriteOp {
+    /// Entries already encoded, with their log ids (to release the in-memory tail afterwards).
+    Append { entries: Vec<(LogId, Vec<u8>)>, callback: IOFlushed<TypeConfig> },
+    /// A vote; the caller waits for durability.
+    Vote { bytes: Vec<u8>, done: oneshot::Sender<io::Result<()>> },
+    /// The committed log id; nobody waits, it rides along with the next sync.
+    Committed { bytes: Vec<u8> },
+    /// Delete every entry with index >= `from`.
+    TruncateFrom { from: u64, done: oneshot::Sender<io::Result<()>> },
+    /// Delete every entry with index <= `upto` and record the purge point.
+    Purge { upto: u64, bytes: Vec<u8>, done: oneshot::Sender<io::Result<()>> },
+}
+
+/// Convert any redb error into the `io::Error` openraft expects.
+pub(crate) fn sto<E: Into<redb::Error>>(e: E) -> io::Error {
+    io::Error::other(e.into())
+}
+
+/// Body of the writer thread; returns when every sender is gone.
+pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_OPS_PER_TXN {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let res = write_batch(&shared.db, &batch);
+        shared.txns.fetch_add(1, Ordering::Relaxed);
+        if res.is_ok() {
+            release_flushed(&shared, &batch);
+        }
+        complete(batch, res);
+    }
+}
+
+fn write_batch(db: &Database, batch: &[WriteOp]) -> io::Result<()> {
+    let mut txn = db.begin_write().map_err(sto)?;
+    txn.set_durability(Durability::Immediate).map_err(sto)?;
+    {
+        let mut entries = txn.open_table(ENTRIES).map_err(sto)?;
+        let mut meta = txn.open_table(META).map_err(sto)?;
+        for op in batch {
+            match op {
+                WriteOp::Append { entries: ents, .. } => {
+                    for (log_id, bytes) in ents {
+                        entries.insert(log_id.index(), bytes.as_slice()).map_err(sto)?;
+                    }
+                }
+                WriteOp::Vote { bytes, .. } => {
+                    meta.insert(KEY_VOTE, bytes.as_slice()).map_err(sto)?;
+                }
+                WriteOp::Committed { bytes } => {
+                    meta.insert(KEY_COMMITTED, bytes.as_slice()).map_err(sto)?;
+                }
+                WriteOp::TruncateFrom { from, .. } => {
+                    entries.retain_in::<u64, _>(*from.., |_, _| false).map_err(sto)?;
+                }
+                WriteOp::Purge { upto, bytes, .. } => {
+                    entries.retain_in::<u64, _>(..=*upto, |_, _| false).map_err(sto)?;
+                    meta.insert(KEY_PURGED, bytes.as_slice()).map_err(sto)?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(sto)
+}
+
+/// Entries now on disk no longer need the in-memory copy. Only drop a cached entry if it is the
+/// one just written: a later truncate + re-append may have put a different entry at that index.
+fn release_flushed(shared: &Shared, batch: &[WriteOp]) {
+    let mut mem = shared.mem.lock();
+    for op in batch {
+        if let WriteOp::Append { entries, .. } = op {
+            for (log_id, _) in entries {
+                let idx = log_id.index();
+                if mem.pending.get(&idx).is_some_and(|e| e.log_id == *log_id) {
+                    mem.pending.remove(&idx);
+                }
+            }
+        }
+    }
+}
+
+fn complete(batch: Vec<WriteOp>, res: io::Result<()>) {
+    let msg = res.as_ref().err().map(|e| e.to_string());
+    let result = || match &msg {
+        None => Ok(()),
+        Some(m) => Err(io::Error::other(m.clone())),
+    };
+    for op in batch {
+        match op {
+            WriteOp::Append { callback, .. } => callback.io_completed(result()),
+            WriteOp::Vote { done, .. } | WriteOp::TruncateFrom { done, .. } | WriteOp::Purge { done, .. } => {
+                let _ = done.send(result());
+            }
+            WriteOp::Committed { .. } => {
+                if let Some(m) = &msg {
+                    tracing::error!("saving committed log id failed: {m}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! `RaftNode`: the facade the server uses. It opens storage, starts openraft, bootstraps a new
+//! cluster, and turns openraft's API and errors into Meridian's (`propose`, `read_barrier`,
+//! `status`, `leader_changes`, `handle_peer_message`, `shutdown`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use meridian_kv::{CommandResponse, KvStore};
+use meridian_proto::meridianpb::RaftCommand;
+use meridian_types::NodeId;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, Fatal, ForwardReason, InitializeError, LinearizableReadError, RaftError};
+use openraft::{Config, ReadPolicy, ServerState, SnapshotPolicy};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+use crate::fsutil::{DropWaiter, ensure_dir};
+use crate::kv_backend::RedbBackend;
+use crate::log_store::LogStore;
+use crate::observer::ApplyObserver;
+use crate::state_machine::{SharedKv, StateMachine};
+use crate::transport::{NetworkFactory, Transport, dispatch};
+use crate::types::{ApplyResponse, Command, Member, TypeConfig};
+
+/// The concrete openraft handle.
+pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// How long `read_barrier` waits for the local state machine to reach the read index.
+const READ_APPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `shutdown` waits for openraft's tasks to release storage.
+const SHUTDOWN_RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Entries kept after a snapshot, so a slightly lagging follower still catches up from the log.
+const MAX_LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1000;
+
+/// Everything needed to start one member.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This member's id.
+    pub id: NodeId,
+    /// Directory holding `raft-log.redb`, `state.redb` and `snapshot.bin`.
+    pub data_dir: PathBuf,
+    /// Leader heartbeat interval.
+    pub heartbeat_ms: u64,
+    /// Lower bound of the randomised election timeout.
+    pub election_min_ms: u64,
+    /// Upper bound of the randomised election timeout.
+    pub election_max_ms: u64,
+    /// Build a snapshot (and purge the log) after this many entries; 0 = never automatically.
+    pub snapshot_logs: u64,
+    /// Initial voters of a brand-new cluster. The member with the lowest id writes it as the first
+    /// membership (if it has no Raft state yet); the others learn it from that member.
+    pub bootstrap_members: BTreeMap<NodeId, Member>,
+}
+
+/// A point-in-time view of this member's Raft state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    /// This member.
+    pub id: NodeId,
+    /// The leader this member knows of.
+    pub leader: Option<NodeId>,
+    /// Current term.
+    pub term: u64,
+    /// Index of the last entry in the local log (0 when empty).
+    pub last_log_index: u64,
+    /// Highest index known committed (0 when none).
+    pub committed: u64,
+    /// Highest index applied to the kv store (0 when none).
+    pub applied: u64,
+    /// Index covered by the latest snapshot, if any.
+    pub snapshot_index: Option<u64>,
+    /// Highest index purged from the log, if any.
+    pub purged_index: Option<u64>,
+    /// Whether this member is the leader.
+    pub is_leader: bool,
+    /// Voting members of the effective membership.
+    pub voters: Vec<NodeId>,
+    /// Non-voting members (learners).
+    pub learners: Vec<NodeId>,
+    /// Every member with its description.
+    pub members: BTreeMap<NodeId, Member>,
+}
+
+/// A running Raft member. Cheap to clone.
+#[derive(Clone)]
+pub struct RaftNode {
+    pub(crate) inner: Arc<NodeInner>,
+}
+
+pub(crate) struct NodeInner {
+    id: NodeId,
+    raft: Raft,
+    kv: SharedKv,
+    leader_rx: watch::Receiver<Option<NodeId>>,
+    /// How long a new leader may take to get its first quorum acknowledgement.
+    lease_wait: Duration,
+    /// Complete once the log store and the state machine are dropped by openraft.
+    released: Mutex<Option<(DropWaiter, DropWaiter)>>,
+    stopped: AtomicBool,
+}
+
+fn storage<E: std::fmt::Display>(e: E) -> Error {
+    Error::Storage(e.to_string())
+}
+
+fn fatal(e: Fatal<TypeConfig>) -> Error {
+    match e {
+        Fatal::Stopped => Error::Shutdown,
+        other => Error::Fatal(other.to_string()),
+    }
+}
+
+fn not_leader(leader: Option<u64>) -> Error {
+    match leader {
+        Some(id) => Error::NotLeader { leader: Some(NodeId(id)) },
+        None => Error::NoLeader,
+    }
+}
+
+/// openraft configuration derived from ours.
+fn raft_config(cfg: &NodeConfig) -> Result<Config> {
+    let snapshot_policy =
+        if cfg.snapshot_logs == 0 { SnapshotPolicy::Never } else { SnapshotPolicy::LogsSinceLast(cfg.snapshot_logs) };
+    let defaults = Config::default();
+    let config = Config {
+        cluster_name: "meridian".to_string(),
+        heartbeat_interval: cfg.heartbeat_ms,
+        election_timeout_min: cfg.election_min_ms,
+        election_timeout_max: cfg.election_max_ms,
+        snapshot_policy,
+        max_in_snapshot_log_to_keep: MAX_LOGS_KEPT_AFTER_SNAPSHOT.min(cfg.snapshot_logs / 2),
+        purge_batch_size: 1,
+        // A follower further behind than this gets a snapshot instead of log entries; it must
+        // exceed the snapshot interval or a snapshot would not help (openraft's advice).
+        replication_lag_threshold: defaults.replication_lag_threshold.max(cfg.snapshot_logs.saturating_mul(2)),
+        // A rejoining member must not disrupt a healthy leader by inflating the term (design §5).
+        enable_pre_vote: Some(true),
+        ..defaults
+    };
+    config.validate().map_err(|e| Error::Fatal(format!("invalid raft config: {e}")))
+}
+
+impl RaftNode {
+    /// Open storage in `cfg.data_dir`, start openraft, and bootstrap the cluster from
+    /// `cfg.bootstrap_members` if this member has no Raft state yet.
+    pub async fn start(
+        cfg: NodeConfig,
+        transport: Arc<dyn Transport>,
+        observer: Arc<dyn ApplyObserver>,
+    ) -> Result<Self> {
+        let config = raft_config(&cfg)?;
+        let dir = cfg.data_dir.clone();
+        ensure_dir(&dir)?;
+        let (log_store, log_released) = LogStore::open_with_waiter(&dir)?;
+        let backend = RedbBackend::open(&dir).map_err(storage)?;
+        let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(backend).map_err(storage)?));
+        let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), dir, observer);
+
+        let raft = Raft::new(cfg.id.0, Arc::new(config), NetworkFactory::new(transport), log_store, sm)
+            .await
+            .map_err(fatal)?;
+
+        // Only the lowest-id bootstrap member initializes. If every member did, each would
+        // campaign at term 1 at once; openraft's per-node terms then make the first leader step
+        // down as soon as it meets a peer that voted for itself, so the cluster flaps before it
+        // settles. The others receive the same membership from the first leader.
+        let bootstrapper = cfg.bootstrap_members.keys().next().copied();
+        if bootstrapper == Some(cfg.id) && !raft.is_initialized().await.map_err(fatal)? {
+            let members: BTreeMap<u64, Member> =
+                cfg.bootstrap_members.iter().map(|(id, m)| (id.0, m.clone())).collect();
+            match raft.initialize(members).await {
+                // NotAllowed: another bootstrapping member already replicated a membership to us.
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(RaftError::APIError(e)) => return Err(Error::Fatal(format!("bootstrap: {e}"))),
+                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+            }
+        }
+
+        let leader_rx = spawn_leader_watch(&raft);
+        let inner = NodeInner {
+            id: cfg.id,
+            raft,
+            kv,
+            leader_rx,
+            lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
+            released: Mutex::new(Some((log_released, sm_released))),
+            stopped: AtomicBool::new(false),
+        };
+        Ok(RaftNode { inner: Arc::new(inner) })
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// Replicate `cmd` and apply it. The outer error is about consensus (not leader, shut down);
+    /// the inner result is the kv store's deterministic answer to the command.
+    pub async fn propose(&self, cmd: RaftCommand) -> Result<meridian_kv::Result<CommandResponse>> {
+        self.check_running()?;
+        let cmd = Command(cmd);
+        let mut waited_for_lease = false;
+        loop {
+            match self.inner.raft.client_write(cmd.clone()).await {
+                Ok(resp) => {
+                    return match resp.data {
+                        ApplyResponse::Command(r) => Ok(r),
+                        ApplyResponse::Empty => {
+                            Err(Error::Fatal("normal entry applied without a command outcome".into()))
+                        }
+                    };
+                }
+                // A freshly elected leader accepts writes only once a quorum has acknowledged it
+                // (openraft's leader lease). Wait for that once instead of bouncing the client.
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))
+                    if f.reason == ForwardReason::LeaseExpired && !waited_for_lease =>
+                {
+                    waited_for_lease = true;
+                    let wait = self.inner.raft.wait(Some(self.inner.lease_wait));
+                    if wait.leader_with_quorum_acked(None, "propose: leader lease").await.is_err() {
+                        return Err(Error::Unavailable("leader has no quorum acknowledgement".into()));
+                    }
+                }
+                Err(RaftError::APIError(e)) => {
+                    return Err(match e {
+                        ClientWriteError::ForwardToLeader(f) if f.reason == ForwardReason::LeaseExpired => {
+                            Error::Unavailable("leader lease expired: no recent quorum acknowledgement".into())
+                        }
+                        ClientWriteError::ForwardToLeader(f) => not_leader(f.leader_id),
+                        ClientWriteError::LogEntryDiscarded(_) => Error::LeaderChanged,
+                        other => Error::Fatal(other.to_string()),
+                    });
+                }
+                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+            }
+        }
+    }
+
+    /// Linearizable read barrier (ReadIndex): confirm leadership with a quorum, then wait until
+    /// the local kv store has applied up to the read index. Reads after it returns are
+    /// linearizable. Only the leader can serve it; others get `NotLeader`.
+    pub async fn read_barrier(&self) -> Result<()> {
+        self.check_running()?;
+        let linearizer = match self.inner.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+            Ok(l) => l,
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                return Err(not_leader(f.leader_id));
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
+                return Err(Error::Unavailable(q.to_string()));
+            }
+            Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+        };
+        match linearizer.try_await_ready(&self.inner.raft, Some(READ_APPLY_TIMEOUT)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => {
+                Err(Error::Unavailable("timed out waiting for the state machine to reach the read index".into()))
+            }
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
+    /// The local kv store (serializable reads, watches, status).
+    pub fn kv(&self) -> &Arc<RwLock<KvStore<RedbBackend>>> {
+        &self.inner.kv
+    }
+
+    /// The openraft handle, for operations this facade does not wrap yet (membership changes,
+    /// leader transfer, triggering snapshots, waiting on metrics).
+    pub fn raft(&self) -> &openraft::Raft<TypeConfig, StateMachine> {
+        &self.inner.raft
+    }
+
+    /// Current Raft state from openraft's metrics.
+    pub fn status(&self) -> NodeStatus {
+        let rx = self.inner.raft.metrics();
+        let m = rx.borrow_watched();
+        let membership = m.membership_config.membership();
+        NodeStatus {
+            id: self.inner.id,
+            leader: m.current_leader.map(NodeId),
+            term: m.current_term,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            committed: m.local_committed.as_ref().map(|l| l.index()).unwrap_or(0),
+            applied: m.last_applied.as_ref().map(|l| l.index()).unwrap_or(0),
+            snapshot_index: m.snapshot.as_ref().map(|l| l.index()),
+            purged_index: m.purged.as_ref().map(|l| l.index()),
+            is_leader: m.state == ServerState::Leader,
+            voters: membership.voter_ids().map(NodeId).collect(),
+            learners: membership.learner_ids().map(NodeId).collect(),
+            members: membership.nodes().map(|(id, n)| (NodeId(*id), n.clone())).collect(),
+        }
+    }
+
+    /// A watch of the leader id as this member sees it; `None` while there is no leader.
+    pub fn leader_changes(&self) -> watch::Receiver<Option<NodeId>> {
+        self.inner.leader_rx.clone()
+    }
+
+    /// Entry point for the peer transport: decode a request from another member, hand it to
+    /// openraft, return the encoded reply.
+    pub async fn handle_peer_message(&self, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        self.check_running()?;
+        dispatch(&self.inner.raft, &bytes).await
+    }
+
+    /// Stop openraft, wait until it has released the log store and state machine (so the same
+    /// data dir can be reopened), and make the kv store durable. Idempotent.
+    pub async fn shutdown(&self) -> Result<()> {
+        if self.inner.stopped.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.raft.shutdown().await.map_err(|e| Error::Fatal(format!("raft shutdown: {e}")))?;
+        let released = self.inner.released.lock().take();
+        if let Some((log, sm)) = released {
+            if !log.wait(SHUTDOWN_RELEASE_TIMEOUT).await {
+                tracing::warn!("raft log store still referenced after shutdown");
+            }
+            if !sm.wait(SHUTDOWN_RELEASE_TIMEOUT).await {
+                tracing::warn!("state machine still referenced after shutdown");
+            }
+        }
+        // Applies ran with Durability::None; leave a clean, durable state behind.
+        self.inner.kv.read().backend().sync().map_err(storage)
+    }
+
+    fn check_running(&self) -> Result<()> {
+        if self.inner.stopped.load(Ordering::SeqCst) { Err(Error::Shutdown) } else { Ok(()) }
+    }
+}
+
+/// Mirror openraft's `current_leader` metric into a tokio watch that only changes on a change.
+fn spawn_leader_watch(raft: &Raft) -> watch::Receiver<Option<NodeId>> {
+    let mut metrics = raft.metrics();
+    let initial = metrics.borrow_watched().current_leader.map(NodeId);
+    let (tx, rx) = watch::channel(initial);
+    tokio::spawn(async move {
+        loop {
+            let leader = metrics.borrow_watched().current_leader.map(NodeId);
+            tx.send_if_modified(|cur| {
+                let changed = *cur != leader;
+                *cur = leader;
+                changed
+            });
+            // Ends when openraft shuts down (metrics sender dropped) or nobody listens any more.
+            tokio::select! {
+                biased;
+                _ = tx.closed() => break,
+                res = metrics.changed() => if res.is_err() { break },
+            }
+        }
+    });
+    rx
+}

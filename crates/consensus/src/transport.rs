@@ -1,0 +1,268 @@
+//! The peer transport seam.
+//!
+//! openraft talks to peers through `RaftNetworkV2`. We implement it once, on top of a tiny
+//! byte-oriented [`Transport`] trait: "deliver these bytes to member X and give me its reply". The
+//! server implements `Transport` with its gRPC `meridianpb.Peer/Raft` service (opaque payload) and
+//! feeds incoming payloads to `RaftNode::handle_peer_message`; tests use [`InProcessTransport`].
+//! The payload format (bincode of [`PeerRequest`]/[`PeerReply`]) is private to this crate, so both
+//! ends always agree.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use meridian_types::NodeId;
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::storage::Snapshot;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{decode, encode};
+use crate::error::{Error, Result};
+use crate::node::{NodeInner, RaftNode};
+use crate::state_machine::KvSnapshot;
+use crate::types::{Member, SnapshotMeta, TypeConfig, Vote};
+
+/// Delivers opaque consensus messages between members.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Send `payload` to member `target` (described by `member`, from the Raft membership) and
+    /// return its reply payload. Errors mean "not delivered or no reply"; openraft retries.
+    async fn send(&self, target: NodeId, member: &Member, payload: Vec<u8>) -> Result<Vec<u8>>;
+}
+
+/// A request from one member's openraft to another's.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum PeerRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot { vote: Vote, meta: SnapshotMeta, data: Vec<u8> },
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
+}
+
+/// The reply to a [`PeerRequest`].
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum PeerReply {
+    Append(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    Snapshot(SnapshotResponse<TypeConfig>),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
+    /// The receiving node could not handle the request (typically: it is shutting down).
+    Error(String),
+}
+
+/// Decode a peer request, hand it to the local openraft, encode the reply.
+pub(crate) async fn dispatch(raft: &crate::node::Raft, bytes: &[u8]) -> Result<Vec<u8>> {
+    let req: PeerRequest = decode(bytes).map_err(|e| Error::Transport(format!("bad peer request: {e}")))?;
+    let reply = match req {
+        PeerRequest::Append(rpc) => match raft.append_entries(rpc).await {
+            Ok(r) => PeerReply::Append(r),
+            Err(e) => PeerReply::Error(e.to_string()),
+        },
+        PeerRequest::Vote(rpc) => match raft.vote(rpc).await {
+            Ok(r) => PeerReply::Vote(r),
+            Err(e) => PeerReply::Error(e.to_string()),
+        },
+        PeerRequest::PreVote(rpc) => match raft.pre_vote(rpc).await {
+            Ok(r) => PeerReply::Vote(r),
+            Err(e) => PeerReply::Error(e.to_string()),
+        },
+        PeerRequest::Snapshot { vote, meta, data } => {
+            match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
+                Ok(r) => PeerReply::Snapshot(r),
+                Err(e) => PeerReply::Error(e.to_string()),
+            }
+        }
+        PeerRequest::TransferLeader(rpc) => match raft.handle_transfer_leader(rpc).await {
+            Ok(r) => PeerReply::TransferLeader(r),
+            Err(e) => PeerReply::Error(e.to_string()),
+        },
+    };
+    encode(&reply).map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// openraft's network factory over a [`Transport`].
+pub(crate) struct NetworkFactory {
+    transport: Arc<dyn Transport>,
+}
+
+impl NetworkFactory {
+    pub(crate) fn new(transport: Arc<dyn Transport>) -> Self {
+        NetworkFactory { transport }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: u64, node: &Member) -> PeerClient {
+        PeerClient { target: NodeId(target), member: node.clone(), transport: self.transport.clone() }
+    }
+}
+
+/// openraft's connection to one peer.
+pub(crate) struct PeerClient {
+    target: NodeId,
+    member: Member,
+    transport: Arc<dyn Transport>,
+}
+
+type Rpc<T> = std::result::Result<T, RPCError<TypeConfig>>;
+
+impl PeerClient {
+    /// Send one request; `Err` carries an openraft "unreachable" so it backs off and retries.
+    async fn call(&self, req: &PeerRequest, ttl: Duration) -> std::result::Result<PeerReply, Unreachable<TypeConfig>> {
+        let payload = encode(req).map_err(Unreachable::from_string)?;
+        let sent = tokio::time::timeout(ttl, self.transport.send(self.target, &self.member, payload)).await;
+        let bytes = match sent {
+            Err(_) => {
+                return Err(Unreachable::from_string(format!("rpc to {} timed out after {ttl:?}", self.target)));
+            }
+            Ok(Err(e)) => return Err(Unreachable::from_string(e)),
+            Ok(Ok(b)) => b,
+        };
+        match decode::<PeerReply>(&bytes) {
+            Ok(PeerReply::Error(msg)) => Err(Unreachable::from_string(format!("peer {}: {msg}", self.target))),
+            Ok(reply) => Ok(reply),
+            Err(e) => Err(Unreachable::from_string(format!("bad reply from {}: {e}", self.target))),
+        }
+    }
+
+    async fn vote_like(&self, req: PeerRequest, option: &RPCOption) -> Rpc<VoteResponse<TypeConfig>> {
+        match self.call(&req, option.hard_ttl()).await? {
+            PeerReply::Vote(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+fn unexpected() -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::from_string("unexpected reply kind"))
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = Vec<u8>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Rpc<AppendEntriesResponse<TypeConfig>> {
+        match self.call(&PeerRequest::Append(rpc), option.hard_ttl()).await? {
+            PeerReply::Append(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Rpc<VoteResponse<TypeConfig>> {
+        self.vote_like(PeerRequest::Vote(rpc), &option).await
+    }
+
+    async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Rpc<VoteResponse<TypeConfig>> {
+        self.vote_like(PeerRequest::PreVote(rpc), &option).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: KvSnapshot,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        option: RPCOption,
+    ) -> std::result::Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let req = PeerRequest::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot };
+        tokio::select! {
+            biased;
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            reply = self.call(&req, option.hard_ttl()) => match reply? {
+                PeerReply::Snapshot(r) => Ok(r),
+                _ => Err(StreamingError::Network(NetworkError::from_string("unexpected reply kind"))),
+            },
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Rpc<TransferLeaderResponse<TypeConfig>> {
+        match self.call(&PeerRequest::TransferLeader(req), option.hard_ttl()).await? {
+            PeerReply::TransferLeader(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+/// An in-process "network" for tests and simulation: a registry of nodes, each message delivered
+/// by calling the target's [`RaftNode::handle_peer_message`], so the real encoding is exercised.
+/// Nodes are held weakly, so the registry never keeps a shut-down node's storage open.
+#[derive(Clone, Default)]
+pub struct InProcessTransport {
+    inner: Arc<Registry>,
+    /// The sending member, when this handle belongs to one (see [`InProcessTransport::for_node`]).
+    from: Option<NodeId>,
+}
+
+#[derive(Default)]
+struct Registry {
+    nodes: RwLock<HashMap<NodeId, Weak<NodeInner>>>,
+    isolated: RwLock<HashSet<NodeId>>,
+}
+
+impl InProcessTransport {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A handle for member `from`: messages it sends fail while `from` is isolated.
+    pub fn for_node(&self, from: NodeId) -> Arc<dyn Transport> {
+        Arc::new(InProcessTransport { inner: self.inner.clone(), from: Some(from) })
+    }
+
+    /// Make `node` reachable under its id.
+    pub fn register(&self, node: &RaftNode) {
+        self.inner.nodes.write().insert(node.id(), Arc::downgrade(&node.inner));
+    }
+
+    /// Forget member `id`.
+    pub fn unregister(&self, id: NodeId) {
+        self.inner.nodes.write().remove(&id);
+    }
+
+    /// Cut member `id` off (both directions) or reconnect it.
+    pub fn set_isolated(&self, id: NodeId, isolated: bool) {
+        let mut set = self.inner.isolated.write();
+        if isolated {
+            set.insert(id);
+        } else {
+            set.remove(&id);
+        }
+    }
+}
+
+#[async_trait]
+impl Transport for InProcessTransport {
+    async fn send(&self, target: NodeId, _member: &Member, payload: Vec<u8>) -> Result<Vec<u8>> {
+        {
+            let isolated = self.inner.isolated.read();
+            if isolated.contains(&target) || self.from.is_some_and(|f| isolated.contains(&f)) {
+                return Err(Error::Transport(format!("{target} is unreachable (isolated)")));
+            }
+        }
+        let node = self.inner.nodes.read().get(&target).and_then(Weak::upgrade);
+        let Some(inner) = node else {
+            return Err(Error::Transport(format!("{target} is not registered")));
+        };
+        RaftNode { inner }.handle_peer_message(payload).await
+    }
+}

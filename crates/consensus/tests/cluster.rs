@@ -1,0 +1,153 @@
+//! Three voters over the in-process transport: election, replication, convergence, redirects.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use meridian_consensus::openraft::ServerState;
+use meridian_consensus::{Error, InProcessTransport, NoopObserver, RaftNode};
+use meridian_types::{NodeId, Revision};
+
+async fn start_cluster(dirs: &[tempfile::TempDir], net: &InProcessTransport) -> Vec<RaftNode> {
+    start_cluster_with(dirs, net, 0).await
+}
+
+async fn start_cluster_with(dirs: &[tempfile::TempDir], net: &InProcessTransport, snapshot_logs: u64) -> Vec<RaftNode> {
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let node = RaftNode::start(
+            config(id, dir.path(), &[1, 2, 3], snapshot_logs),
+            net.for_node(NodeId(id)),
+            Arc::new(NoopObserver),
+        )
+        .await
+        .unwrap();
+        net.register(&node);
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Wait until every node agrees on one leader, and that leader knows it leads.
+async fn agreed_leader(nodes: &[RaftNode]) -> NodeId {
+    let leader_id = wait_leader(&nodes[0]).await;
+    for n in nodes {
+        n.raft().wait(Some(WAIT)).current_leader(leader_id.0, "all agree on the leader").await.unwrap();
+    }
+    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+    leader.raft().wait(Some(WAIT)).state(ServerState::Leader, "leader knows it").await.unwrap();
+    leader_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_replicate_and_converge() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let nodes = start_cluster(&dirs, &net).await;
+
+    let leader_id = agreed_leader(&nodes).await;
+    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+    let follower = nodes.iter().find(|n| n.id() != leader_id).unwrap();
+
+    for i in 0..25 {
+        leader.propose(put(&format!("k{i}"), &format!("v{i}"))).await.unwrap().unwrap();
+    }
+    leader.read_barrier().await.unwrap();
+    let applied = leader.status().applied;
+    for n in &nodes {
+        wait_applied(n, applied).await;
+    }
+    let hashes: Vec<_> = nodes.iter().map(|n| n.kv().read().hash_kv(Revision(0)).unwrap()).collect();
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "kv stores diverged: {hashes:?}");
+    assert!(hashes[0].2 > Revision(1), "hash covers the writes");
+    assert_eq!(get(follower, "k24"), Some(b"v24".to_vec()));
+
+    // A follower refuses writes and linearizable reads, pointing at the leader.
+    match follower.propose(put("x", "y")).await {
+        Err(Error::NotLeader { leader }) => assert_eq!(leader, Some(leader_id)),
+        other => panic!("expected NotLeader, got {other:?}"),
+    }
+    assert!(matches!(follower.read_barrier().await, Err(Error::NotLeader { leader: Some(l) }) if l == leader_id));
+
+    let status = follower.status();
+    assert_eq!(status.voters, vec![NodeId(1), NodeId(2), NodeId(3)]);
+    assert!(status.learners.is_empty());
+    assert_eq!(status.members.len(), 3);
+
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_leader_is_replaced_and_rejoins() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let nodes = start_cluster(&dirs, &net).await;
+    let old = agreed_leader(&nodes).await;
+    let leader = nodes.iter().find(|n| n.id() == old).unwrap();
+    leader.propose(put("before", "1")).await.unwrap().unwrap();
+
+    net.set_isolated(old, true);
+    let others: Vec<_> = nodes.iter().filter(|n| n.id() != old).collect();
+    let m = others[0]
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.current_leader.is_some_and(|l| l != old.0), "new leader")
+        .await
+        .unwrap();
+    let new_id = NodeId(m.current_leader.unwrap());
+    let new_leader = nodes.iter().find(|n| n.id() == new_id).unwrap();
+    new_leader.propose(put("after", "2")).await.unwrap().unwrap();
+
+    net.set_isolated(old, false);
+    // After the barrier the applied metric covers the write above.
+    new_leader.read_barrier().await.unwrap();
+    let applied = new_leader.status().applied;
+    wait_applied(leader, applied).await;
+    assert_eq!(get(leader, "after"), Some(b"2".to_vec()));
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_follower_catches_up_through_a_snapshot() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let nodes = start_cluster_with(&dirs, &net, 10).await;
+    let leader_id = agreed_leader(&nodes).await;
+    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+    let lagging = nodes.iter().find(|n| n.id() != leader_id).unwrap();
+
+    net.set_isolated(lagging.id(), true);
+    let behind = lagging.status().last_log_index;
+    for i in 0..60 {
+        leader.propose(put(&format!("k{i}"), "v")).await.unwrap().unwrap();
+    }
+    // The leader's log no longer holds what the lagging member is missing.
+    leader
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index() > behind + 1), "leader purged past the lagging member")
+        .await
+        .unwrap();
+
+    net.set_isolated(lagging.id(), false);
+    leader.read_barrier().await.unwrap();
+    wait_applied(lagging, leader.status().applied).await;
+    assert!(lagging.status().snapshot_index.is_some(), "caught up through a snapshot");
+    assert_eq!(get(lagging, "k59"), Some(b"v".to_vec()));
+    let a = leader.kv().read().hash_kv(Revision(0)).unwrap();
+    let b = lagging.kv().read().hash_kv(Revision(0)).unwrap();
+    assert_eq!(a, b, "stores converge after snapshot install");
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}

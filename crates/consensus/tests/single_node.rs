@@ -1,0 +1,74 @@
+//! One voter: writes are applied, survive restart, and revisions continue.
+
+mod common;
+
+use common::*;
+use meridian_consensus::{Error, NodeStatus};
+use meridian_kv::CommandResponse;
+use meridian_types::{NodeId, Revision};
+
+fn revision_of(resp: &CommandResponse) -> i64 {
+    match resp {
+        CommandResponse::Put(p) => p.header.as_ref().map(|h| h.revision).unwrap_or(0),
+        _ => panic!("not a put"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_survive_restart_and_revision_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut last_rev = 0;
+    {
+        let node = start_single(dir.path(), 0).await;
+        assert_eq!(wait_leader(&node).await, NodeId(1));
+        for i in 0..20 {
+            let resp = node.propose(put(&format!("k{i}"), &format!("v{i}"))).await.unwrap().unwrap();
+            let rev = revision_of(&resp);
+            assert!(rev > last_rev, "revisions increase: {rev} after {last_rev}");
+            last_rev = rev;
+        }
+        node.read_barrier().await.unwrap();
+        assert_eq!(get(&node, "k7"), Some(b"v7".to_vec()));
+        let status: NodeStatus = node.status();
+        assert!(status.is_leader);
+        assert_eq!(status.leader, Some(NodeId(1)));
+        assert_eq!(status.voters, vec![NodeId(1)]);
+        assert!(status.applied >= 20);
+        node.shutdown().await.unwrap();
+        assert!(matches!(node.propose(put("x", "y")).await, Err(Error::Shutdown)));
+    }
+    let node = start_single(dir.path(), 0).await;
+    wait_leader(&node).await;
+    node.read_barrier().await.unwrap();
+    for i in 0..20 {
+        assert_eq!(get(&node, &format!("k{i}")), Some(format!("v{i}").into_bytes()), "k{i} lost on restart");
+    }
+    assert_eq!(node.kv().read().current_revision(), Revision(last_rev));
+    let resp = node.propose(put("after", "restart")).await.unwrap().unwrap();
+    assert_eq!(revision_of(&resp), last_rev + 1, "revision continues after restart");
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_command_is_returned_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_single(dir.path(), 0).await;
+    wait_leader(&node).await;
+    // An empty key is a deterministic etcd rejection: it comes back inside Ok.
+    let res = node.propose(put("", "v")).await.unwrap();
+    assert!(matches!(res, Err(meridian_kv::Error::Etcd(meridian_types::EtcdError::EmptyKey))), "{res:?}");
+    // The node keeps working.
+    node.propose(put("a", "b")).await.unwrap().unwrap();
+    node.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_changes_reports_the_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_single(dir.path(), 0).await;
+    let mut rx = node.leader_changes();
+    let leader = tokio::time::timeout(WAIT, rx.wait_for(|l| l.is_some())).await.unwrap().unwrap();
+    assert_eq!(*leader, Some(NodeId(1)));
+    drop(leader);
+    node.shutdown().await.unwrap();
+}

@@ -1,0 +1,44 @@
+//! The MVCC state machine of Meridian, with etcd v3.4/3.5 semantics.
+//!
+//! [`KvStore`] applies replicated commands ([`meridian_proto::meridianpb::RaftCommand`]) deterministically:
+//! puts, deletes and transactions get revisions and produce watch events; compaction drops old history;
+//! leases are granted, checkpointed and revoked (revocation deletes the attached keys at one revision).
+//! The crate does no I/O and reads no clock: storage is reached through the [`Backend`] trait
+//! ([`MemBackend`] here, a redb backend in `consensus`), and time reaches [`LeaseClock`] as an argument.
+//!
+//! Changes made by [`KvStore::apply`] are visible to reads at once and are persisted together, in one
+//! backend transaction, by [`KvStore::commit`].
+
+mod apply;
+mod backend;
+mod compaction;
+mod error;
+mod hash;
+mod history;
+mod key_index;
+mod key_range;
+mod lease;
+mod lease_clock;
+mod mem_backend;
+mod pending;
+mod range;
+mod record;
+mod response;
+mod revision;
+mod snapshot;
+mod store;
+mod txn;
+
+#[cfg(test)]
+mod tests;
+
+pub use backend::{Backend, WriteBatch};
+pub use error::{Error, Result};
+pub use lease::{MAX_LEASE_TTL, MIN_LEASE_TTL};
+pub use lease_clock::LeaseClock;
+pub use mem_backend::MemBackend;
+pub use response::{Applied, CommandResponse, LeaseInfo};
+pub use revision::RevisionKey;
+pub use snapshot::snapshot_revision;
+pub use store::{KvStore, META_PREFIX};
+pub use txn::{MAX_TXN_DEPTH, MAX_TXN_OPS};

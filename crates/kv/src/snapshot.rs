@@ -1,0 +1,181 @@
+//! Full logical snapshots of the store and their installation.
+//!
+//! Format (all integers big-endian):
+//! `"MKVS"` magic, format version byte (1), current revision (i64), compact revision (i64), next lease
+//! id (i64), record count (u64) then per record: revision key (16 bytes), length (u32), stored bytes;
+//! lease count (u64) then per lease: id (i64), length (u32), stored bytes; finally a CRC-32C (u32) of
+//! everything before it. Restore checks every part and every record before touching the backend.
+
+use meridian_types::Revision;
+
+use crate::backend::{Backend, WriteBatch};
+use crate::error::{Error, Result};
+use crate::hash::crc32c;
+use crate::lease::decode_lease;
+use crate::record::Record;
+use crate::revision::RevisionKey;
+use crate::store::{KvStore, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX};
+
+const MAGIC: &[u8; 4] = b"MKVS";
+const FORMAT_VERSION: u8 = 1;
+
+impl<B: Backend> KvStore<B> {
+    /// Full logical dump (records, leases, revisions, lease counter), including applied but uncommitted
+    /// changes.
+    pub fn snapshot(&self) -> Result<Vec<u8>> {
+        let mut records: Vec<(RevisionKey, Vec<u8>)> = Vec::new();
+        self.scan_merged(RevisionKey::MIN, &mut |rev, bytes| {
+            records.push((rev, bytes.to_vec()));
+            Ok(true)
+        })?;
+        let mut leases = self.backend.leases()?;
+        leases.retain(|(id, _)| !self.pending.leases.contains_key(id));
+        leases.extend(self.pending.leases.iter().filter_map(|(id, b)| b.as_ref().map(|b| (*id, b.clone()))));
+        leases.sort_by_key(|(id, _)| *id);
+
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_VERSION);
+        for v in [self.current, self.compact, self.next_lease_id] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(&(records.len() as u64).to_be_bytes());
+        for (rev, bytes) in &records {
+            out.extend_from_slice(&rev.to_bytes());
+            put_bytes(&mut out, bytes)?;
+        }
+        out.extend_from_slice(&(leases.len() as u64).to_be_bytes());
+        for (id, bytes) in &leases {
+            out.extend_from_slice(&id.to_be_bytes());
+            put_bytes(&mut out, bytes)?;
+        }
+        let crc = crc32c(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        Ok(out)
+    }
+
+    /// Replace the backend's contents with `snapshot` (one atomic `replace_all`) and open it.
+    pub fn restore(backend: B, snapshot: &[u8]) -> Result<Self> {
+        Self::restore_with_meta(backend, snapshot, Vec::new())
+    }
+
+    /// As [`KvStore::restore`], writing caller metadata (e.g. the snapshot's raft log id) in the same
+    /// transaction, so a crash cannot leave new state with old metadata. Keys of `meta` must not start
+    /// with [`META_PREFIX`].
+    pub fn restore_with_meta(backend: B, snapshot: &[u8], meta: Vec<(String, Vec<u8>)>) -> Result<Self> {
+        let mut batch = parse(snapshot)?;
+        batch.put_meta.extend(meta.into_iter().filter(|(k, _)| !k.starts_with(META_PREFIX)));
+        backend.replace_all(batch)?;
+        Self::open(backend)
+    }
+}
+
+/// The revision a snapshot was taken at, without installing it.
+pub fn snapshot_revision(snapshot: &[u8]) -> Result<Revision> {
+    let batch = parse(snapshot)?;
+    batch
+        .put_meta
+        .iter()
+        .find(|(k, _)| k == META_CURRENT)
+        .and_then(|(_, v)| v.as_slice().try_into().ok())
+        .map(|a: [u8; 8]| Revision(i64::from_be_bytes(a)))
+        .ok_or_else(|| Error::corrupt("snapshot: no current revision"))
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
+    let len = u32::try_from(bytes.len()).map_err(|_| Error::corrupt("snapshot: value longer than 4 GiB"))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// Checks a snapshot completely and turns it into the batch that installs it.
+fn parse(snapshot: &[u8]) -> Result<WriteBatch> {
+    let body_len = snapshot.len().checked_sub(4).ok_or_else(|| Error::corrupt("snapshot: too short"))?;
+    let (body, trailer) = snapshot.split_at(body_len);
+    let mut r = Reader { rest: body };
+    if r.take(MAGIC.len())? != MAGIC {
+        return Err(Error::corrupt("snapshot: bad magic"));
+    }
+    let version = r.u8()?;
+    if version != FORMAT_VERSION {
+        return Err(Error::corrupt(format!("snapshot: unsupported format version {version}")));
+    }
+    let want = u32::from_be_bytes(trailer.try_into().map_err(|_| Error::corrupt("snapshot: too short"))?);
+    if crc32c(body) != want {
+        return Err(Error::corrupt("snapshot: checksum mismatch"));
+    }
+    let current = r.i64()?;
+    let compact = r.i64()?;
+    let next_lease = r.i64()?;
+    if current < 1 || compact < 0 || compact > current {
+        return Err(Error::corrupt(format!("snapshot: impossible revisions current={current} compact={compact}")));
+    }
+
+    let mut batch = WriteBatch::default();
+    let mut last: Option<RevisionKey> = None;
+    for _ in 0..r.u64()? {
+        let rev = RevisionKey::from_bytes(r.take(RevisionKey::LEN)?)
+            .ok_or_else(|| Error::corrupt("snapshot: bad revision key"))?;
+        if last.is_some_and(|l| l >= rev) || rev.main > current || rev.main < 1 {
+            return Err(Error::corrupt(format!("snapshot: record {rev} out of order")));
+        }
+        last = Some(rev);
+        let bytes = r.bytes()?;
+        Record::decode(rev, bytes)?;
+        batch.put_records.push((rev, bytes.to_vec()));
+    }
+    for _ in 0..r.u64()? {
+        let id = r.i64()?;
+        let bytes = r.bytes()?;
+        decode_lease(id, bytes)?;
+        batch.put_leases.push((id, bytes.to_vec()));
+    }
+    if !r.rest.is_empty() {
+        return Err(Error::corrupt("snapshot: trailing bytes"));
+    }
+    batch.put_meta = vec![
+        (META_CURRENT.to_owned(), current.to_be_bytes().to_vec()),
+        (META_COMPACT.to_owned(), compact.to_be_bytes().to_vec()),
+        (META_NEXT_LEASE.to_owned(), next_lease.to_be_bytes().to_vec()),
+    ];
+    Ok(batch)
+}
+
+/// Bounds-checked cursor over snapshot bytes.
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.rest.len() < n {
+            return Err(Error::corrupt("snapshot: truncated"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        self.take(N)?.try_into().map_err(|_| Error::corrupt("snapshot: truncated"))
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        let [b] = self.array::<1>()?;
+        Ok(b)
+    }
+
+    fn i64(&mut self) -> Result<i64> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let len = u32::from_be_bytes(self.array()?) as usize;
+        self.take(len)
+    }
+}

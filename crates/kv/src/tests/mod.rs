@@ -1,0 +1,11 @@
+//! Behaviour tests of `KvStore`, one file per concern, on `MemBackend`.
+
+mod compaction;
+mod lease;
+mod persistence;
+mod put_delete;
+mod range;
+mod snapshot;
+mod txn;
+mod util;
+mod watch;

@@ -1,0 +1,210 @@
+//! The typed configuration of one `meridian server` process: defaults live here, a TOML file overrides them,
+//! and the CLI (flags and environment) overrides the file. Validation turns bad values into clear errors.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use meridian_types::{DcName, ZoneName};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// etcd's default limit on the encoded size of one request.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_572_864;
+
+/// Named timing presets for Raft heartbeats and elections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimingPreset {
+    /// Members within one metro area: 100 ms heartbeat, 1 s election timeout (etcd's defaults).
+    #[default]
+    Lan,
+    /// Members across regions: 250 ms heartbeat, 2.5 s election timeout.
+    Wan,
+}
+
+/// Raft timing, either from a preset or given explicitly.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingConfig {
+    /// The preset that supplies any value not given explicitly.
+    pub preset: TimingPreset,
+    /// Leader heartbeat interval in milliseconds.
+    pub heartbeat_ms: Option<u64>,
+    /// Minimum election timeout in milliseconds; the maximum is twice this.
+    pub election_ms: Option<u64>,
+}
+
+impl TimingConfig {
+    /// The effective heartbeat interval.
+    pub fn heartbeat_ms(&self) -> u64 {
+        self.heartbeat_ms.unwrap_or(match self.preset {
+            TimingPreset::Lan => 100,
+            TimingPreset::Wan => 250,
+        })
+    }
+
+    /// The effective minimum election timeout.
+    pub fn election_ms(&self) -> u64 {
+        self.election_ms.unwrap_or(match self.preset {
+            TimingPreset::Lan => 1000,
+            TimingPreset::Wan => 2500,
+        })
+    }
+
+    /// etcd's minimum lease TTL: one and a half election timeouts, rounded up to whole seconds.
+    pub fn min_lease_ttl_secs(&self) -> i64 {
+        let ms = self.election_ms() * 3 / 2;
+        i64::try_from(ms.div_ceil(1000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// Everything one server process needs to start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Human-readable member name, unique in the cluster.
+    pub name: String,
+    /// Directory holding the Raft log, the state machine and snapshots.
+    pub data_dir: PathBuf,
+    /// URL on which the etcd v3 gRPC API is served, e.g. `http://127.0.0.1:2379`.
+    pub listen_client: String,
+    /// URL on which peers reach this member.
+    pub listen_peer: String,
+    /// Datacenter this member lives in.
+    pub dc: DcName,
+    /// Zone inside the datacenter.
+    pub zone: ZoneName,
+    /// Raft timing.
+    pub timing: TimingConfig,
+    /// Largest accepted encoded request, in bytes.
+    pub max_request_bytes: usize,
+    /// Applied entries between state-machine snapshots (after which the log is truncated).
+    pub snapshot_count: u64,
+    /// Allow listening on non-loopback addresses without TLS and auth. Never on by default.
+    pub insecure_allow_remote: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            name: "default".to_owned(),
+            data_dir: PathBuf::from("./meridian-data"),
+            listen_client: "http://127.0.0.1:2379".to_owned(),
+            listen_peer: "http://127.0.0.1:2380".to_owned(),
+            dc: DcName::from("dc-a"),
+            zone: ZoneName::from("zone-1"),
+            timing: TimingConfig::default(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            snapshot_count: 10_000,
+            insecure_allow_remote: false,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Parses a TOML config file's text; unknown keys are an error.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// The socket address of the client listener.
+    pub fn client_addr(&self) -> Result<SocketAddr> {
+        parse_listen_url(&self.listen_client)
+    }
+
+    /// The socket address of the peer listener.
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        parse_listen_url(&self.listen_peer)
+    }
+
+    /// Checks the values that can be wrong independently of the environment.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.is_empty() {
+            return Err(Error::Config("name must not be empty".into()));
+        }
+        for (what, addr) in [("listen-client", self.client_addr()?), ("listen-peer", self.peer_addr()?)] {
+            if !addr.ip().is_loopback() && !self.insecure_allow_remote {
+                return Err(Error::Config(format!(
+                    "{what} {addr} is not a loopback address; TLS and auth are not available yet, so \
+                     listening beyond loopback needs --insecure-allow-remote"
+                )));
+            }
+        }
+        if self.timing.heartbeat_ms() == 0 || self.timing.election_ms() <= self.timing.heartbeat_ms() {
+            return Err(Error::Config(format!(
+                "election timeout ({} ms) must exceed the heartbeat ({} ms)",
+                self.timing.election_ms(),
+                self.timing.heartbeat_ms()
+            )));
+        }
+        if self.max_request_bytes == 0 {
+            return Err(Error::Config("max-request-bytes must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Accepts `http://host:port`, `https://host:port` is refused until TLS exists, and a bare `host:port`.
+fn parse_listen_url(url: &str) -> Result<SocketAddr> {
+    let rest = if let Some(rest) = url.strip_prefix("http://") {
+        rest
+    } else if url.starts_with("https://") {
+        return Err(Error::Config(format!("{url}: TLS listeners are not supported yet")));
+    } else {
+        url
+    };
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.replace("localhost", "127.0.0.1");
+    rest.parse().map_err(|_| Error::Config(format!("{url}: expected http://IP:PORT")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_and_validate() {
+        let cfg = ServerConfig::default();
+        cfg.validate().unwrap();
+        assert!(cfg.client_addr().unwrap().ip().is_loopback());
+        assert_eq!(cfg.data_dir, PathBuf::from("./meridian-data"));
+    }
+
+    #[test]
+    fn example_config_file_parses() {
+        let text = include_str!("../../../config/meridian.example.toml");
+        let cfg = ServerConfig::from_toml(text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.name, "n1");
+        assert_eq!(cfg.timing.preset, TimingPreset::Lan);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = ServerConfig::from_toml("nmae = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("nmae"), "{err}");
+    }
+
+    #[test]
+    fn remote_listen_needs_explicit_insecure_flag() {
+        let cfg = ServerConfig { listen_client: "http://0.0.0.0:2379".into(), ..Default::default() };
+        assert!(cfg.validate().unwrap_err().to_string().contains("insecure-allow-remote"));
+        let cfg = ServerConfig { insecure_allow_remote: true, ..cfg };
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn presets_give_etcd_like_timings() {
+        let lan = TimingConfig::default();
+        assert_eq!((lan.heartbeat_ms(), lan.election_ms(), lan.min_lease_ttl_secs()), (100, 1000, 2));
+        let wan = TimingConfig { preset: TimingPreset::Wan, ..Default::default() };
+        assert_eq!((wan.heartbeat_ms(), wan.election_ms()), (250, 2500));
+    }
+
+    #[test]
+    fn bad_listen_url_is_a_clear_error() {
+        let cfg = ServerConfig { listen_client: "http://nowhere".into(), ..Default::default() };
+        assert!(cfg.validate().unwrap_err().to_string().contains("expected http://IP:PORT"));
+    }
+}

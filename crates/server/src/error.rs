@@ -1,0 +1,56 @@
+//! Errors of the server crate, and the one place where etcd errors become gRPC statuses.
+
+use meridian_types::{EtcdError, StatusCode};
+
+/// Failures while starting or running a member.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error("config: {0}")]
+    Config(String),
+    /// A listener could not be bound or served.
+    #[error("listener: {0}")]
+    Listener(String),
+    /// The consensus layer failed to start or stopped.
+    #[error("consensus: {0}")]
+    Consensus(String),
+}
+
+/// Result alias of the server crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Converts an etcd error into the gRPC status etcd itself would send.
+pub fn to_status(err: EtcdError) -> tonic::Status {
+    let code = match err.code() {
+        StatusCode::InvalidArgument => tonic::Code::InvalidArgument,
+        StatusCode::OutOfRange => tonic::Code::OutOfRange,
+        StatusCode::NotFound => tonic::Code::NotFound,
+        StatusCode::FailedPrecondition => tonic::Code::FailedPrecondition,
+        StatusCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+        StatusCode::Unavailable => tonic::Code::Unavailable,
+        StatusCode::Cancelled => tonic::Code::Cancelled,
+        StatusCode::Internal => tonic::Code::Internal,
+        StatusCode::DataLoss => tonic::Code::DataLoss,
+    };
+    tonic::Status::new(code, err.to_string())
+}
+
+/// Converts a state-machine read error into a gRPC status.
+pub fn kv_status(err: meridian_kv::Error) -> tonic::Status {
+    match err {
+        meridian_kv::Error::Etcd(e) => to_status(e),
+        other => tonic::Status::internal(format!("etcdserver: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacted_maps_to_out_of_range_with_etcd_message() {
+        let s = to_status(EtcdError::Compacted);
+        assert_eq!(s.code(), tonic::Code::OutOfRange);
+        assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+    }
+}

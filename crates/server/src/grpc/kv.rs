@@ -1,0 +1,186 @@
+//! The etcd `KV` service: ranges are answered from the local state machine (after a ReadIndex barrier unless
+//! serializable), writes are validated, size-checked and replicated through Raft.
+
+use std::sync::Arc;
+
+use meridian_kv::CommandResponse;
+use meridian_proto::etcdserverpb::kv_server::Kv;
+use meridian_proto::etcdserverpb::{
+    CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
+    RangeRequest, RangeResponse, TxnRequest, TxnResponse, request_op,
+};
+use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
+use meridian_types::EtcdError;
+use tonic::{Request, Response, Status};
+
+use crate::error::to_status;
+use crate::member::Member;
+
+/// etcd's default `--max-txn-ops`.
+pub const MAX_TXN_OPS: usize = 128;
+
+/// The KV service of one member.
+pub struct KvService {
+    member: Arc<Member>,
+}
+
+impl KvService {
+    /// Serves KV requests on `member`.
+    pub fn new(member: Arc<Member>) -> Self {
+        KvService { member }
+    }
+
+    async fn replicate(&self, cmd: Cmd) -> Result<CommandResponse, Status> {
+        self.member.propose(RaftCommand { cmd: Some(cmd) }).await.map_err(to_status)
+    }
+}
+
+fn unexpected(resp: &CommandResponse) -> Status {
+    Status::internal(format!("etcdserver: unexpected apply result {}", variant_name(resp)))
+}
+
+fn variant_name(resp: &CommandResponse) -> &'static str {
+    match resp {
+        CommandResponse::Put(_) => "put",
+        CommandResponse::DeleteRange(_) => "delete",
+        CommandResponse::Txn(_) => "txn",
+        CommandResponse::Compaction(_) => "compaction",
+        CommandResponse::LeaseGrant(_) => "lease grant",
+        CommandResponse::LeaseRevoke(_) => "lease revoke",
+        CommandResponse::LeaseCheckpoint => "lease checkpoint",
+    }
+}
+
+/// Client-side checks etcd performs before a request reaches Raft.
+fn check_txn(txn: &TxnRequest) -> Result<(), EtcdError> {
+    if txn.success.len() > MAX_TXN_OPS || txn.failure.len() > MAX_TXN_OPS {
+        return Err(EtcdError::TooManyOps);
+    }
+    for op in txn.success.iter().chain(&txn.failure) {
+        match &op.request {
+            Some(request_op::Request::RequestRange(r)) if r.key.is_empty() => return Err(EtcdError::EmptyKey),
+            Some(request_op::Request::RequestPut(p)) if p.key.is_empty() => return Err(EtcdError::EmptyKey),
+            Some(request_op::Request::RequestDeleteRange(d)) if d.key.is_empty() => {
+                return Err(EtcdError::EmptyKey);
+            }
+            Some(request_op::Request::RequestTxn(t)) => check_txn(t)?,
+            _ => {}
+        }
+    }
+    for cmp in &txn.compare {
+        if cmp.key.is_empty() {
+            return Err(EtcdError::EmptyKey);
+        }
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let req = request.into_inner();
+        if req.key.is_empty() {
+            return Err(to_status(EtcdError::EmptyKey));
+        }
+        if !req.serializable {
+            self.member.read_barrier().await.map_err(to_status)?;
+        }
+        let mut resp = self.member.kv().read().range(&req).map_err(crate::error::kv_status)?;
+        let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+        resp.header = Some(self.member.header(rev));
+        Ok(Response::new(resp))
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let req = request.into_inner();
+        self.member.check_size(&req).map_err(to_status)?;
+        if req.key.is_empty() {
+            return Err(to_status(EtcdError::EmptyKey));
+        }
+        match self.replicate(Cmd::Put(req)).await? {
+            CommandResponse::Put(mut resp) => {
+                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+                resp.header = Some(self.member.header(rev));
+                Ok(Response::new(resp))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn delete_range(
+        &self,
+        request: Request<DeleteRangeRequest>,
+    ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let req = request.into_inner();
+        self.member.check_size(&req).map_err(to_status)?;
+        if req.key.is_empty() {
+            return Err(to_status(EtcdError::EmptyKey));
+        }
+        match self.replicate(Cmd::DeleteRange(req)).await? {
+            CommandResponse::DeleteRange(mut resp) => {
+                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+                resp.header = Some(self.member.header(rev));
+                Ok(Response::new(resp))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let req = request.into_inner();
+        self.member.check_size(&req).map_err(to_status)?;
+        check_txn(&req).map_err(to_status)?;
+        match self.replicate(Cmd::Txn(req)).await? {
+            CommandResponse::Txn(mut resp) => {
+                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+                resp.header = Some(self.member.header(rev));
+                Ok(Response::new(resp))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+        let req = request.into_inner();
+        match self.replicate(Cmd::Compaction(req)).await? {
+            CommandResponse::Compaction(mut resp) => {
+                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
+                resp.header = Some(self.member.header(rev));
+                Ok(Response::new(resp))
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meridian_proto::etcdserverpb::{PutRequest, RequestOp};
+
+    use super::*;
+
+    fn put(key: &str) -> RequestOp {
+        RequestOp {
+            request: Some(request_op::Request::RequestPut(PutRequest { key: key.into(), ..Default::default() })),
+        }
+    }
+
+    #[test]
+    fn txn_with_too_many_ops_is_rejected_before_raft() {
+        let txn =
+            TxnRequest { success: (0..=MAX_TXN_OPS).map(|i| put(&i.to_string())).collect(), ..Default::default() };
+        assert_eq!(check_txn(&txn), Err(EtcdError::TooManyOps));
+        let ok = TxnRequest { success: (0..MAX_TXN_OPS).map(|i| put(&i.to_string())).collect(), ..Default::default() };
+        assert_eq!(check_txn(&ok), Ok(()));
+    }
+
+    #[test]
+    fn txn_with_empty_key_in_nested_txn_is_rejected() {
+        let inner = TxnRequest { failure: vec![put("")], ..Default::default() };
+        let txn = TxnRequest {
+            success: vec![RequestOp { request: Some(request_op::Request::RequestTxn(inner)) }],
+            ..Default::default()
+        };
+        assert_eq!(check_txn(&txn), Err(EtcdError::EmptyKey));
+    }
+}

@@ -1,0 +1,133 @@
+//! The etcd `Lease` service. Grant and revoke go through Raft; keep-alives and time-to-live are answered by
+//! the leader's [`Lessor`](crate::lessor::Lessor), which alone decides expiry.
+
+use std::sync::Arc;
+
+use meridian_kv::CommandResponse;
+use meridian_proto::etcdserverpb::lease_server::Lease;
+use meridian_proto::etcdserverpb::{
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
+    LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
+    LeaseTimeToLiveResponse,
+};
+use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
+use meridian_types::{EtcdError, LeaseId};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::BoxStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::error::to_status;
+use crate::member::Member;
+
+/// The Lease service of one member.
+pub struct LeaseService {
+    member: Arc<Member>,
+}
+
+impl LeaseService {
+    /// Serves leases on `member`.
+    pub fn new(member: Arc<Member>) -> Self {
+        LeaseService { member }
+    }
+}
+
+/// Proposes a revoke and stops the lease's timer. Used by the service and by the expiry loop.
+pub async fn revoke(member: &Member, id: LeaseId) -> Result<LeaseRevokeResponse, EtcdError> {
+    let cmd = Cmd::LeaseRevoke(LeaseRevokeRequest { id: id.0 });
+    let resp = member.propose(RaftCommand { cmd: Some(cmd) }).await;
+    if matches!(resp, Ok(_) | Err(EtcdError::LeaseNotFound)) {
+        member.lessor.revoked(id);
+    }
+    match resp? {
+        CommandResponse::LeaseRevoke(mut r) => {
+            let rev = r.header.as_ref().map_or(0, |h| h.revision);
+            r.header = Some(member.header(rev));
+            Ok(r)
+        }
+        _ => Err(EtcdError::Internal("unexpected apply result for lease revoke".into())),
+    }
+}
+
+#[tonic::async_trait]
+impl Lease for LeaseService {
+    async fn lease_grant(&self, request: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        let mut req = request.into_inner();
+        if req.ttl > 9_000_000_000 {
+            return Err(to_status(EtcdError::LeaseTtlTooLarge));
+        }
+        req.ttl = self.member.lessor.effective_ttl(req.ttl);
+        let resp = self.member.propose(RaftCommand { cmd: Some(Cmd::LeaseGrant(req)) }).await.map_err(to_status)?;
+        match resp {
+            CommandResponse::LeaseGrant(mut r) => {
+                self.member.lessor.granted(LeaseId(r.id), r.ttl);
+                let rev = r.header.as_ref().map_or(0, |h| h.revision);
+                r.header = Some(self.member.header(rev));
+                Ok(Response::new(r))
+            }
+            _ => Err(Status::internal("etcdserver: unexpected apply result for lease grant")),
+        }
+    }
+
+    async fn lease_revoke(
+        &self,
+        request: Request<LeaseRevokeRequest>,
+    ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let id = LeaseId(request.into_inner().id);
+        revoke(&self.member, id).await.map(Response::new).map_err(to_status)
+    }
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<Streaming<LeaseKeepAliveRequest>>,
+    ) -> Result<Response<BoxStream<LeaseKeepAliveResponse>>, Status> {
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(64);
+        let member = self.member.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(req)) = inbound.message().await {
+                let reply = if member.lessor.is_leader() {
+                    // etcd answers an unknown lease with TTL 0 rather than an error.
+                    let ttl = member.lessor.renew(LeaseId(req.id)).unwrap_or(0);
+                    Ok(LeaseKeepAliveResponse { header: Some(member.current_header()), id: req.id, ttl })
+                } else {
+                    Err(to_status(EtcdError::NotLeader))
+                };
+                let failed = reply.is_err();
+                if tx.send(reply).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = request.into_inner();
+        let info = self.member.kv().read().lease(LeaseId(req.id));
+        let header = Some(self.member.current_header());
+        let Some(info) = info else {
+            // etcd reports a lease that does not exist as TTL -1, not as an error.
+            return Ok(Response::new(LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, ..Default::default() }));
+        };
+        let remaining = self.member.lessor.remaining(LeaseId(req.id)).or(info.remaining).unwrap_or(info.ttl);
+        Ok(Response::new(LeaseTimeToLiveResponse {
+            header,
+            id: req.id,
+            ttl: remaining,
+            granted_ttl: info.ttl,
+            keys: if req.keys { info.keys } else { Vec::new() },
+        }))
+    }
+
+    async fn lease_leases(
+        &self,
+        _request: Request<LeaseLeasesRequest>,
+    ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        let leases = self.member.kv().read().leases().into_iter().map(|l| LeaseStatus { id: l.id.0 }).collect();
+        Ok(Response::new(LeaseLeasesResponse { header: Some(self.member.current_header()), leases }))
+    }
+}

@@ -1,0 +1,120 @@
+//! The etcd `Maintenance` service: status, hashes for comparing members, streamed snapshots, and the
+//! housekeeping calls (`Alarm`, `Defragment`) that tools expect to succeed.
+
+use std::sync::Arc;
+
+use meridian_kv::Backend;
+use meridian_proto::etcdserverpb::maintenance_server::Maintenance;
+use meridian_proto::etcdserverpb::{
+    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest,
+    HashResponse, MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
+    StatusResponse,
+};
+use meridian_types::Revision;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::BoxStream;
+use tonic::{Request, Response, Status};
+
+use crate::error::kv_status;
+use crate::member::Member;
+
+/// The etcd version Meridian reports; tools such as Kubernetes gate features on it.
+pub const ETCD_COMPAT_VERSION: &str = "3.5.16";
+
+/// Snapshot bytes sent per stream message.
+const SNAPSHOT_CHUNK: usize = 64 * 1024;
+
+/// The Maintenance service of one member.
+pub struct MaintenanceService {
+    member: Arc<Member>,
+}
+
+impl MaintenanceService {
+    /// Serves maintenance calls on `member`.
+    pub fn new(member: Arc<Member>) -> Self {
+        MaintenanceService { member }
+    }
+}
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(&self, _request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        // No alarm (such as NOSPACE) is ever raised yet, so there is nothing to list, activate or disarm.
+        Ok(Response::new(AlarmResponse { header: Some(self.member.current_header()), alarms: Vec::new() }))
+    }
+
+    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let status = self.member.raft.status();
+        let db_size = i64::try_from(self.member.kv().read().backend().size_bytes()).unwrap_or(i64::MAX);
+        Ok(Response::new(StatusResponse {
+            header: Some(self.member.current_header()),
+            version: ETCD_COMPAT_VERSION.to_owned(),
+            db_size,
+            leader: status.leader.map_or(0, |l| l.0),
+            raft_index: status.last_log_index,
+            raft_term: status.term,
+            raft_applied_index: status.applied,
+            errors: Vec::new(),
+            db_size_in_use: db_size,
+            is_learner: false,
+            ..Default::default()
+        }))
+    }
+
+    async fn defragment(&self, _request: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        // redb reuses freed pages itself; there is nothing to rewrite.
+        Ok(Response::new(DefragmentResponse { header: Some(self.member.current_header()) }))
+    }
+
+    async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        let (hash, _, rev) = self.member.kv().read().hash_kv(Revision(0)).map_err(kv_status)?;
+        Ok(Response::new(HashResponse { header: Some(self.member.header(rev.0)), hash }))
+    }
+
+    async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        let rev = request.into_inner().revision;
+        let (hash, compact, hash_rev) = self.member.kv().read().hash_kv(Revision(rev)).map_err(kv_status)?;
+        Ok(Response::new(HashKvResponse {
+            header: Some(self.member.current_header()),
+            hash,
+            compact_revision: compact.0,
+            hash_revision: hash_rev.0,
+        }))
+    }
+
+    async fn snapshot(
+        &self,
+        _request: Request<SnapshotRequest>,
+    ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
+        let logical = self.member.kv().read().snapshot().map_err(kv_status)?;
+        let data = crate::snapshot_file::encode(&logical);
+        let header = self.member.current_header();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            let total = data.len();
+            let mut sent = 0;
+            for chunk in data.chunks(SNAPSHOT_CHUNK) {
+                sent += chunk.len();
+                let msg = SnapshotResponse {
+                    header: Some(header),
+                    remaining_bytes: u64::try_from(total - sent).unwrap_or(0),
+                    blob: chunk.to_vec(),
+                    version: ETCD_COMPAT_VERSION.to_owned(),
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn move_leader(&self, request: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        let target = request.into_inner().target_id;
+        if target == self.member.id().0 {
+            return Ok(Response::new(MoveLeaderResponse { header: Some(self.member.current_header()) }));
+        }
+        Err(Status::failed_precondition("etcdserver: bad leader transferee"))
+    }
+}

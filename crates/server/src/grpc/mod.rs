@@ -1,0 +1,7 @@
+//! The etcd v3 gRPC services, one file each, all backed by the shared [`Member`](crate::member::Member).
+
+pub mod cluster;
+pub mod kv;
+pub mod lease;
+pub mod maintenance;
+pub mod watch;

@@ -1,0 +1,85 @@
+//! The leader-side lease timer. Lease state is replicated through the log, but *when* a lease expires is
+//! decided only by the leader, from its own clock: it renews leases on keep-alive and proposes a revoke for
+//! each lease that runs out, so every replica deletes the same keys at the same revision. The pure expiry
+//! bookkeeping lives in `meridian_kv::LeaseClock`; this module feeds it the wall clock.
+
+use std::time::Duration;
+
+use meridian_kv::LeaseClock;
+use meridian_types::LeaseId;
+use parking_lot::Mutex;
+use tokio::time::Instant;
+
+/// Wall-clock adapter around the pure lease clock.
+pub struct Lessor {
+    clock: Mutex<LeaseClock>,
+    epoch: Instant,
+    min_ttl: i64,
+    leader: Mutex<bool>,
+}
+
+impl Lessor {
+    /// A lessor that raises every TTL to at least `min_ttl` seconds, as etcd does.
+    pub fn new(min_ttl: i64) -> Self {
+        Lessor { clock: Mutex::new(LeaseClock::default()), epoch: Instant::now(), min_ttl, leader: Mutex::new(false) }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The TTL actually granted for a requested one.
+    pub fn effective_ttl(&self, requested: i64) -> i64 {
+        requested.max(self.min_ttl)
+    }
+
+    /// Whether this member currently runs lease expiry.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.lock()
+    }
+
+    /// Called when this member becomes leader: every known lease gets its full TTL from now.
+    pub fn promote(&self, leases: impl IntoIterator<Item = (LeaseId, i64)>) {
+        let now = self.now_ms();
+        self.clock.lock().promote(leases, now);
+        *self.leader.lock() = true;
+    }
+
+    /// Called when this member stops being leader.
+    pub fn demote(&self) {
+        self.clock.lock().demote();
+        *self.leader.lock() = false;
+    }
+
+    /// Records a lease granted through the log.
+    pub fn granted(&self, id: LeaseId, ttl: i64) {
+        let now = self.now_ms();
+        self.clock.lock().granted(id, ttl, now);
+    }
+
+    /// Restarts a lease's TTL. Returns the TTL, or `None` for an unknown lease.
+    pub fn renew(&self, id: LeaseId) -> Option<i64> {
+        let now = self.now_ms();
+        self.clock.lock().renew(id, now)
+    }
+
+    /// Forgets a revoked lease.
+    pub fn revoked(&self, id: LeaseId) {
+        self.clock.lock().revoked(id);
+    }
+
+    /// Seconds left on a lease, as the leader sees it.
+    pub fn remaining(&self, id: LeaseId) -> Option<i64> {
+        let now = self.now_ms();
+        self.clock.lock().remaining_secs(id, now)
+    }
+
+    /// Leases whose time is up.
+    pub fn expired(&self) -> Vec<LeaseId> {
+        let now = self.now_ms();
+        self.clock.lock().expired(now)
+    }
+
+    /// How often the expiry loop looks for expired leases.
+    pub const TICK: Duration = Duration::from_millis(250);
+}

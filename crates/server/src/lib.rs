@@ -1,0 +1,18 @@
+//! The Meridian server: every listener and socket of one member. It serves the etcd v3 gRPC API over the
+//! Raft node from `meridian-consensus`, fans applied events out to watchers, and runs the leader's lease
+//! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
+
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod h2_authority;
+pub mod identity;
+pub mod lessor;
+pub mod member;
+pub mod run;
+pub mod snapshot_file;
+pub mod watch_hub;
+
+pub use config::ServerConfig;
+pub use error::{Error, Result};
+pub use run::{RunningServer, start};

@@ -1,0 +1,195 @@
+//! Starting a member: open the Raft node, wire the watch hub to the apply loop, start the lease expiry loop,
+//! and serve the etcd v3 API until asked to stop.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use meridian_consensus::{ApplyObserver, NodeConfig, RaftNode, RedbBackend};
+use meridian_proto::etcdserverpb::cluster_server::ClusterServer;
+use meridian_proto::etcdserverpb::kv_server::KvServer;
+use meridian_proto::etcdserverpb::lease_server::LeaseServer;
+use meridian_proto::etcdserverpb::maintenance_server::MaintenanceServer;
+use meridian_proto::etcdserverpb::watch_server::WatchServer;
+use meridian_proto::mvccpb::Event;
+use meridian_types::{LeaseId, Revision};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::ServerConfig;
+use crate::error::{Error, Result};
+use crate::grpc::{
+    cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
+};
+use crate::h2_authority::AuthorityFix;
+use crate::identity;
+use crate::lessor::Lessor;
+use crate::member::{HeaderInfo, Member};
+use crate::watch_hub::WatchHub;
+
+/// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
+/// get etcd's "request is too large" instead of a transport error (etcd allows the same slack).
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// etcd's default interval for progress notifications on idle watches.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Forwards applied events to the hub once it exists (the hub needs the Raft node, which needs the observer).
+#[derive(Default)]
+struct HubObserver {
+    hub: OnceLock<Arc<WatchHub<RedbBackend>>>,
+}
+
+impl ApplyObserver for HubObserver {
+    fn on_events(&self, revision: Revision, events: &[Event]) {
+        if let Some(hub) = self.hub.get() {
+            hub.on_events(revision, events);
+        }
+    }
+}
+
+/// A running member and the handle to stop it.
+pub struct RunningServer {
+    /// The member's shared state.
+    pub member: Arc<Member>,
+    /// The address the client API listens on.
+    pub client_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Serves until the client listener fails or [`RunningServer::stop`] is called elsewhere.
+    pub async fn wait(mut self) -> Result<()> {
+        let served = (&mut self.serve).await;
+        self.finish().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Listener(e.to_string())),
+            Err(e) => Err(Error::Listener(e.to_string())),
+        }
+    }
+
+    /// Stops serving and shuts the Raft node down cleanly.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.serve).await;
+        self.finish().await;
+        Ok(())
+    }
+
+    async fn finish(&mut self) {
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        if let Err(e) = self.member.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+    }
+}
+
+/// Starts a member with `config` and begins serving.
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
+    let client_addr = config.client_addr()?;
+    let listener = TcpListener::bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
+    let client_addr = listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
+
+    let id = identity::member_id(&config.name, &config.listen_peer);
+    let cluster_id = identity::cluster_id(&[id]);
+    let raft_member = meridian_consensus::Member {
+        name: config.name.clone(),
+        dc: config.dc.0.clone(),
+        zone: config.zone.0.clone(),
+        peer_url: config.listen_peer.clone(),
+        client_url: config.listen_client.clone(),
+    };
+    let node_config = NodeConfig {
+        id,
+        data_dir: config.data_dir.clone(),
+        heartbeat_ms: config.timing.heartbeat_ms(),
+        election_min_ms: config.timing.election_ms(),
+        election_max_ms: config.timing.election_ms() * 2,
+        snapshot_logs: config.snapshot_count,
+        bootstrap_members: BTreeMap::from([(id, raft_member)]),
+    };
+    let observer = Arc::new(HubObserver::default());
+    let transport = Arc::new(meridian_consensus::InProcessTransport::default());
+    let raft =
+        RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
+
+    let headers = Arc::new(HeaderInfo { member_id: id, cluster_id, raft: raft.clone() });
+    let hub = Arc::new(WatchHub::new(raft.kv().clone(), headers.clone(), config.max_request_bytes));
+    let _ = observer.hub.set(hub.clone());
+    let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
+    let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor });
+
+    let background = vec![tokio::spawn(hub.run(PROGRESS_INTERVAL)), tokio::spawn(lease_expiry_loop(member.clone()))];
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let router = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding))
+        .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
+        .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
+        .add_service(ClusterServer::new(ClusterService::new(member.clone())))
+        .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())));
+    // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
+    // connection. `tcp_nodelay` above only applies to listeners tonic binds itself, so set it here.
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.map(|stream| {
+            let _ = stream.set_nodelay(true);
+            AuthorityFix::new(stream)
+        })
+    });
+    let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = shutdown_rx.await;
+    }));
+    tracing::info!(%client_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
+    Ok(RunningServer { member, client_addr, shutdown: Some(shutdown_tx), serve, background })
+}
+
+/// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.
+async fn lease_expiry_loop(member: Arc<Member>) {
+    let mut leader_rx = member.raft.leader_changes();
+    let mut ticker = tokio::time::interval(Lessor::TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            changed = leader_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let leader = *leader_rx.borrow_and_update();
+                let is_self = leader == Some(member.id());
+                if is_self && !member.lessor.is_leader() {
+                    let leases: Vec<(LeaseId, i64)> =
+                        member.kv().read().leases().into_iter().map(|l| (l.id, l.ttl)).collect();
+                    member.lessor.promote(leases);
+                } else if !is_self && member.lessor.is_leader() {
+                    member.lessor.demote();
+                }
+            }
+            _ = ticker.tick() => {
+                if !member.lessor.is_leader() {
+                    continue;
+                }
+                for id in member.lessor.expired() {
+                    if let Err(e) = lease::revoke(&member, id).await {
+                        tracing::debug!(lease = id.0, error = %e, "revoking an expired lease failed; will retry");
+                    }
+                }
+            }
+        }
+    }
+}

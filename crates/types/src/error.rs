@@ -1,0 +1,145 @@
+//! The etcd error catalogue. Each variant carries the gRPC status code and the exact message text etcd sends,
+//! because `etcdctl` and client libraries match on those strings.
+
+use thiserror::Error;
+
+/// The gRPC status codes that etcd errors use; the server maps these onto `tonic::Code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusCode {
+    /// The request is malformed.
+    InvalidArgument,
+    /// A revision is compacted or in the future, or a TTL is out of range.
+    OutOfRange,
+    /// The named object does not exist.
+    NotFound,
+    /// The request conflicts with the current state.
+    FailedPrecondition,
+    /// A quota is exhausted.
+    ResourceExhausted,
+    /// The service cannot answer now; the client should retry elsewhere.
+    Unavailable,
+    /// The request was cancelled.
+    Cancelled,
+    /// An internal invariant failed.
+    Internal,
+    /// Data was lost or corrupted.
+    DataLoss,
+}
+
+/// An error that crosses the wire with etcd's code and message.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum EtcdError {
+    /// A key was empty.
+    #[error("etcdserver: key is not provided")]
+    EmptyKey,
+    /// A txn contained more operations than allowed.
+    #[error("etcdserver: too many operations in txn request")]
+    TooManyOps,
+    /// A txn wrote the same key twice.
+    #[error("etcdserver: duplicate key given in txn request")]
+    DuplicateKey,
+    /// `ignore_value` or `ignore_lease` was set on a key that does not exist.
+    #[error("etcdserver: key not found")]
+    KeyNotFound,
+    /// `ignore_value` was set together with a value.
+    #[error("etcdserver: value is provided")]
+    ValueProvided,
+    /// `ignore_lease` was set together with a lease.
+    #[error("etcdserver: lease is provided")]
+    LeaseProvided,
+    /// The requested revision was compacted away.
+    #[error("etcdserver: mvcc: required revision has been compacted")]
+    Compacted,
+    /// The requested revision has not happened yet.
+    #[error("etcdserver: mvcc: required revision is a future revision")]
+    FutureRevision,
+    /// The lease does not exist.
+    #[error("etcdserver: requested lease not found")]
+    LeaseNotFound,
+    /// A lease with the requested id already exists.
+    #[error("etcdserver: lease already exists")]
+    LeaseExists,
+    /// The lease TTL exceeds the maximum.
+    #[error("etcdserver: too large lease TTL")]
+    LeaseTtlTooLarge,
+    /// The encoded request exceeds the request size limit.
+    #[error("etcdserver: request is too large")]
+    RequestTooLarge,
+    /// No leader is known.
+    #[error("etcdserver: no leader")]
+    NoLeader,
+    /// This member is not the leader.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// The leader changed while the request was in flight.
+    #[error("etcdserver: leader changed")]
+    LeaderChanged,
+    /// The request did not finish in time.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// The server is shutting down.
+    #[error("etcdserver: server stopped")]
+    Stopped,
+    /// The member does not exist.
+    #[error("etcdserver: member not found")]
+    MemberNotFound,
+    /// A member with that id already exists.
+    #[error("etcdserver: member ID already exist")]
+    MemberExists,
+    /// A member with those peer URLs already exists.
+    #[error("etcdserver: Peer URLs already exists")]
+    PeerUrlExists,
+    /// Only learners can be promoted.
+    #[error("etcdserver: can only promote a learner member")]
+    MemberNotLearner,
+    /// The learner has not caught up with the leader.
+    #[error("etcdserver: can only promote a learner member which is in sync with leader")]
+    LearnerNotReady,
+    /// The peer URLs are malformed.
+    #[error("etcdserver: given member URLs are invalid")]
+    MemberBadUrls,
+    /// The RPC is not served by learners.
+    #[error("etcdserver: rpc not supported for learner")]
+    NotSupportedForLearner,
+    /// A watch id is already in use on the stream.
+    #[error("etcdserver: duplicate watch id")]
+    DuplicateWatchId,
+    /// Any other internal failure, with its description.
+    #[error("etcdserver: {0}")]
+    Internal(String),
+}
+
+impl EtcdError {
+    /// The gRPC status code etcd uses for this error.
+    pub fn code(&self) -> StatusCode {
+        use EtcdError::*;
+        match self {
+            EmptyKey | TooManyOps | DuplicateKey | KeyNotFound | ValueProvided | LeaseProvided | RequestTooLarge
+            | MemberBadUrls => StatusCode::InvalidArgument,
+            Compacted | FutureRevision | LeaseTtlTooLarge => StatusCode::OutOfRange,
+            LeaseNotFound | MemberNotFound => StatusCode::NotFound,
+            LeaseExists | NotLeader | MemberExists | PeerUrlExists | MemberNotLearner | LearnerNotReady
+            | DuplicateWatchId => StatusCode::FailedPrecondition,
+            NoLeader | LeaderChanged | Timeout | Stopped | NotSupportedForLearner => StatusCode::Unavailable,
+            Internal(_) => StatusCode::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compacted_is_out_of_range_with_etcd_text() {
+        let e = EtcdError::Compacted;
+        assert_eq!(e.code(), StatusCode::OutOfRange);
+        assert_eq!(e.to_string(), "etcdserver: mvcc: required revision has been compacted");
+    }
+
+    #[test]
+    fn lease_not_found_is_not_found() {
+        assert_eq!(EtcdError::LeaseNotFound.code(), StatusCode::NotFound);
+        assert_eq!(EtcdError::LeaseNotFound.to_string(), "etcdserver: requested lease not found");
+    }
+}
