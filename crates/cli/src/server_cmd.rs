@@ -45,6 +45,18 @@ pub struct ServerArgs {
     /// Allow non-loopback listeners without TLS and auth.
     #[arg(long, env = "MERIDIAN_INSECURE_ALLOW_REMOTE")]
     insecure_allow_remote: bool,
+    /// Topology file listing every member and the placement policy.
+    #[arg(long, env = "MERIDIAN_TOPOLOGY")]
+    topology: Option<PathBuf>,
+    /// Join an existing cluster (after `etcdctl member add`) instead of bootstrapping.
+    #[arg(long, env = "MERIDIAN_JOIN")]
+    join: bool,
+    /// URL of the admin HTTP API, e.g. http://127.0.0.1:2381.
+    #[arg(long, env = "MERIDIAN_LISTEN_ADMIN")]
+    listen_admin: Option<String>,
+    /// Serve fault-injection endpoints on the admin API (for local runs and drills only).
+    #[arg(long, env = "MERIDIAN_ENABLE_FAULT_INJECTION")]
+    enable_fault_injection: bool,
 }
 
 fn parse_preset(s: &str) -> Result<TimingPreset, String> {
@@ -94,6 +106,18 @@ impl ServerArgs {
         }
         if self.insecure_allow_remote {
             cfg.insecure_allow_remote = true;
+        }
+        if let Some(v) = self.topology {
+            cfg.topology = Some(v);
+        }
+        if self.join {
+            cfg.join = true;
+        }
+        if let Some(v) = self.listen_admin {
+            cfg.listen_admin = Some(v);
+        }
+        if self.enable_fault_injection {
+            cfg.enable_fault_injection = true;
         }
         cfg.validate()?;
         Ok(cfg)

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use meridian_types::{TimingConfig, TimingPreset};
 use meridian_types::{DcName, ZoneName};
 use serde::{Deserialize, Serialize};
 
@@ -11,53 +12,6 @@ use crate::error::{Error, Result};
 
 /// etcd's default limit on the encoded size of one request.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_572_864;
-
-/// Named timing presets for Raft heartbeats and elections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimingPreset {
-    /// Members within one metro area: 100 ms heartbeat, 1 s election timeout (etcd's defaults).
-    #[default]
-    Lan,
-    /// Members across regions: 250 ms heartbeat, 2.5 s election timeout.
-    Wan,
-}
-
-/// Raft timing, either from a preset or given explicitly.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TimingConfig {
-    /// The preset that supplies any value not given explicitly.
-    pub preset: TimingPreset,
-    /// Leader heartbeat interval in milliseconds.
-    pub heartbeat_ms: Option<u64>,
-    /// Minimum election timeout in milliseconds; the maximum is twice this.
-    pub election_ms: Option<u64>,
-}
-
-impl TimingConfig {
-    /// The effective heartbeat interval.
-    pub fn heartbeat_ms(&self) -> u64 {
-        self.heartbeat_ms.unwrap_or(match self.preset {
-            TimingPreset::Lan => 100,
-            TimingPreset::Wan => 250,
-        })
-    }
-
-    /// The effective minimum election timeout.
-    pub fn election_ms(&self) -> u64 {
-        self.election_ms.unwrap_or(match self.preset {
-            TimingPreset::Lan => 1000,
-            TimingPreset::Wan => 2500,
-        })
-    }
-
-    /// etcd's minimum lease TTL: one and a half election timeouts, rounded up to whole seconds.
-    pub fn min_lease_ttl_secs(&self) -> i64 {
-        let ms = self.election_ms() * 3 / 2;
-        i64::try_from(ms.div_ceil(1000)).unwrap_or(i64::MAX)
-    }
-}
 
 /// Everything one server process needs to start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +37,16 @@ pub struct ServerConfig {
     pub snapshot_count: u64,
     /// Allow listening on non-loopback addresses without TLS and auth. Never on by default.
     pub insecure_allow_remote: bool,
+    /// Topology file listing every member and the placement policy. Without it the member forms a
+    /// single-node cluster of itself.
+    pub topology: Option<PathBuf>,
+    /// Start without bootstrapping: wait to be added to an existing cluster (etcd's
+    /// `--initial-cluster-state existing`), as after `etcdctl member add`.
+    pub join: bool,
+    /// URL of the admin HTTP API (status, metrics, fault injection), e.g. `http://127.0.0.1:2381`. Off when unset.
+    pub listen_admin: Option<String>,
+    /// Serve the fault-injection endpoints on the admin API. Never on by default.
+    pub enable_fault_injection: bool,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +62,10 @@ impl Default for ServerConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             snapshot_count: 10_000,
             insecure_allow_remote: false,
+            topology: None,
+            join: false,
+            listen_admin: None,
+            enable_fault_injection: false,
         }
     }
 }
@@ -118,12 +86,19 @@ impl ServerConfig {
         parse_listen_url(&self.listen_peer)
     }
 
+    /// The socket address of the admin HTTP listener, when enabled.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>> {
+        self.listen_admin.as_deref().map(parse_listen_url).transpose()
+    }
+
     /// Checks the values that can be wrong independently of the environment.
     pub fn validate(&self) -> Result<()> {
         if self.name.is_empty() {
             return Err(Error::Config("name must not be empty".into()));
         }
-        for (what, addr) in [("listen-client", self.client_addr()?), ("listen-peer", self.peer_addr()?)] {
+        let mut listeners = vec![("listen-client", self.client_addr()?), ("listen-peer", self.peer_addr()?)];
+        listeners.extend(self.admin_addr()?.map(|a| ("listen-admin", a)));
+        for (what, addr) in listeners {
             if !addr.ip().is_loopback() && !self.insecure_allow_remote {
                 return Err(Error::Config(format!(
                     "{what} {addr} is not a loopback address; TLS and auth are not available yet, so \
@@ -137,6 +112,9 @@ impl ServerConfig {
                 self.timing.election_ms(),
                 self.timing.heartbeat_ms()
             )));
+        }
+        if self.enable_fault_injection && self.listen_admin.is_none() {
+            return Err(Error::Config("--enable-fault-injection needs --listen-admin".into()));
         }
         if self.max_request_bytes == 0 {
             return Err(Error::Config("max-request-bytes must be positive".into()));

@@ -15,9 +15,12 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
     hash
 }
 
-/// The member id of a member with this name and peer URL. Never zero, since etcd treats 0 as "none".
-pub fn member_id(name: &str, peer_url: &str) -> NodeId {
-    NodeId(fnv1a(&[name.as_bytes(), peer_url.as_bytes()]).max(1))
+/// The member id of the member reachable at this peer URL. Never zero, since etcd treats 0 as "none".
+///
+/// It depends on the peer URL alone because `etcdctl member add` names a new member only by its peer URLs:
+/// the id the cluster assigns then must be the id the new process derives for itself when it starts.
+pub fn member_id(peer_url: &str) -> NodeId {
+    NodeId(fnv1a(&[peer_url.trim_end_matches('/').as_bytes()]).max(1))
 }
 
 /// The cluster id: derived from the sorted ids of the founding members.
@@ -35,9 +38,9 @@ mod tests {
 
     #[test]
     fn member_id_is_stable_and_distinguishes_members() {
-        let a = member_id("n1", "http://127.0.0.1:2380");
-        assert_eq!(a, member_id("n1", "http://127.0.0.1:2380"));
-        assert_ne!(a, member_id("n2", "http://127.0.0.1:2380"));
+        let a = member_id("http://127.0.0.1:2380");
+        assert_eq!(a, member_id("http://127.0.0.1:2380/"));
+        assert_ne!(a, member_id("http://127.0.0.2:2380"));
         assert_ne!(a.0, 0);
     }
 

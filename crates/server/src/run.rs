@@ -103,7 +103,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let listener = TcpListener::bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
     let client_addr = listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
 
-    let id = identity::member_id(&config.name, &config.listen_peer);
+    let id = identity::member_id(&config.listen_peer);
     let cluster_id = identity::cluster_id(&[id]);
     let raft_member = meridian_consensus::Member {
         name: config.name.clone(),

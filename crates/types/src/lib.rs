@@ -1,8 +1,12 @@
 //! Shared vocabulary of Meridian: typed identifiers, and the catalogue of etcd-compatible errors that every
-//! layer reports and the server maps onto gRPC statuses. This crate does no I/O.
+//! layer reports and the server maps onto gRPC statuses, plus the timing and WAN-emulation settings shared by
+//! configuration files. This crate does no I/O.
 
 mod error;
 mod ids;
+mod timing;
+pub mod wan;
 
 pub use error::{EtcdError, StatusCode};
 pub use ids::{DcName, LeaseId, MemberName, NodeId, Revision, ZoneName};
+pub use timing::{TimingConfig, TimingPreset};
