@@ -7,13 +7,16 @@
 //! Durability is switchable at run time: the state machine commits with `Durability::None` (the
 //! Raft log is the durable record, see `state_machine`) and uses `sync` / `Immediate` where it
 //! cannot rely on replay.
+//!
+//! `view` opens a redb read transaction (`RedbView`): MVCC-isolated, so a snapshot dump reads one
+//! instant while later commits go ahead.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use meridian_kv::{Backend, RevisionKey, WriteBatch};
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use meridian_kv::{Backend, BackendView, RevisionKey, WriteBatch};
+use redb::{Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::fsutil::fsync_dir;
 
@@ -35,6 +38,8 @@ struct Inner {
     path: PathBuf,
     /// true = `Durability::Immediate` for `commit`.
     durable: AtomicBool,
+    /// A commit since the last durable one is not yet on disk.
+    unsynced: AtomicBool,
 }
 
 fn be<E: std::fmt::Display>(e: E) -> meridian_kv::Error {
@@ -59,7 +64,9 @@ impl RedbBackend {
             txn.open_table(META).map_err(be)?;
         }
         txn.commit().map_err(be)?;
-        Ok(RedbBackend { inner: Arc::new(Inner { db, path, durable: AtomicBool::new(true) }) })
+        Ok(RedbBackend {
+            inner: Arc::new(Inner { db, path, durable: AtomicBool::new(true), unsynced: AtomicBool::new(false) }),
+        })
     }
 
     /// Choose whether `commit` fsyncs (`true`) or leaves the data to the next durable commit.
@@ -68,15 +75,83 @@ impl RedbBackend {
     }
 
     /// Make every earlier commit durable: an empty transaction with `Durability::Immediate`
-    /// (redb persists non-durable commits together with the next durable one).
+    /// (redb persists non-durable commits together with the next durable one). Does nothing when
+    /// everything is durable already.
     pub fn sync(&self) -> meridian_kv::Result<()> {
-        let mut txn = self.inner.db.begin_write().map_err(be)?;
-        txn.set_durability(Durability::Immediate).map_err(be)?;
-        txn.commit().map_err(be)
+        // Cleared before the commit: a non-durable commit racing with this sync sets it again.
+        if !self.inner.unsynced.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let res = (|| {
+            let mut txn = self.inner.db.begin_write().map_err(be)?;
+            txn.set_durability(Durability::Immediate).map_err(be)?;
+            txn.commit().map_err(be)
+        })();
+        if res.is_err() {
+            self.inner.unsynced.store(true, Ordering::SeqCst);
+        }
+        res
     }
 }
 
+/// A point-in-time view of `state.redb`: one read transaction with its tables open.
+pub struct RedbView {
+    records: ReadOnlyTable<[u8; 16], &'static [u8]>,
+    leases: ReadOnlyTable<i64, &'static [u8]>,
+    meta: ReadOnlyTable<&'static str, &'static [u8]>,
+    /// Keeps the transaction (and so the pages it reads) alive with the tables.
+    _txn: ReadTransaction,
+}
+
+impl BackendView for RedbView {
+    fn scan_records(
+        &self,
+        from: RevisionKey,
+        visit: &mut dyn FnMut(RevisionKey, &[u8]) -> meridian_kv::Result<bool>,
+    ) -> meridian_kv::Result<()> {
+        scan(&self.records, from, visit)
+    }
+
+    fn leases(&self) -> meridian_kv::Result<Vec<(i64, Vec<u8>)>> {
+        all_leases(&self.leases)
+    }
+
+    fn meta(&self, key: &str) -> meridian_kv::Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(key).map_err(be)?.map(|v| v.value().to_vec()))
+    }
+}
+
+fn scan(
+    table: &ReadOnlyTable<[u8; 16], &'static [u8]>,
+    from: RevisionKey,
+    visit: &mut dyn FnMut(RevisionKey, &[u8]) -> meridian_kv::Result<bool>,
+) -> meridian_kv::Result<()> {
+    for item in table.range(from.to_bytes()..).map_err(be)? {
+        let (k, v) = item.map_err(be)?;
+        let key = k.value();
+        let rev = RevisionKey::from_bytes(&key)
+            .ok_or_else(|| meridian_kv::Error::Corrupt(format!("bad revision key {key:?}")))?;
+        if !visit(rev, v.value())? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn all_leases(table: &ReadOnlyTable<i64, &'static [u8]>) -> meridian_kv::Result<Vec<(i64, Vec<u8>)>> {
+    table
+        .iter()
+        .map_err(be)?
+        .map(|item| {
+            let (k, v) = item.map_err(be)?;
+            Ok((k.value(), v.value().to_vec()))
+        })
+        .collect()
+}
+
 impl Backend for RedbBackend {
+    type View = RedbView;
+
     fn get_records(&self, revs: &[RevisionKey]) -> meridian_kv::Result<Vec<Option<Vec<u8>>>> {
         let txn = self.inner.db.begin_read().map_err(be)?;
         let table = txn.open_table(RECORDS).map_err(be)?;
@@ -89,30 +164,12 @@ impl Backend for RedbBackend {
         visit: &mut dyn FnMut(RevisionKey, &[u8]) -> meridian_kv::Result<bool>,
     ) -> meridian_kv::Result<()> {
         let txn = self.inner.db.begin_read().map_err(be)?;
-        let table = txn.open_table(RECORDS).map_err(be)?;
-        for item in table.range(from.to_bytes()..).map_err(be)? {
-            let (k, v) = item.map_err(be)?;
-            let key = k.value();
-            let rev = RevisionKey::from_bytes(&key)
-                .ok_or_else(|| meridian_kv::Error::Corrupt(format!("bad revision key {key:?}")))?;
-            if !visit(rev, v.value())? {
-                break;
-            }
-        }
-        Ok(())
+        scan(&txn.open_table(RECORDS).map_err(be)?, from, visit)
     }
 
     fn leases(&self) -> meridian_kv::Result<Vec<(i64, Vec<u8>)>> {
         let txn = self.inner.db.begin_read().map_err(be)?;
-        let table = txn.open_table(LEASES).map_err(be)?;
-        table
-            .iter()
-            .map_err(be)?
-            .map(|item| {
-                let (k, v) = item.map_err(be)?;
-                Ok((k.value(), v.value().to_vec()))
-            })
-            .collect()
+        all_leases(&txn.open_table(LEASES).map_err(be)?)
     }
 
     fn meta(&self, key: &str) -> meridian_kv::Result<Option<Vec<u8>>> {
@@ -121,14 +178,24 @@ impl Backend for RedbBackend {
         Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
     }
 
-    fn commit(&self, batch: WriteBatch) -> meridian_kv::Result<()> {
+    fn commit(&self, batch: &WriteBatch) -> meridian_kv::Result<()> {
         let durable = self.inner.durable.load(Ordering::SeqCst);
         self.write(batch, false, durable)
     }
 
     /// Always durable: it installs a snapshot, and the log before it may already be purged.
     fn replace_all(&self, batch: WriteBatch) -> meridian_kv::Result<()> {
-        self.write(batch, true, true)
+        self.write(&batch, true, true)
+    }
+
+    fn view(&self) -> meridian_kv::Result<RedbView> {
+        let txn = self.inner.db.begin_read().map_err(be)?;
+        Ok(RedbView {
+            records: txn.open_table(RECORDS).map_err(be)?,
+            leases: txn.open_table(LEASES).map_err(be)?,
+            meta: txn.open_table(META).map_err(be)?,
+            _txn: txn,
+        })
     }
 
     fn size_bytes(&self) -> u64 {
@@ -138,7 +205,7 @@ impl Backend for RedbBackend {
 
 impl RedbBackend {
     /// One write transaction: optionally clear every table, then apply `batch`.
-    fn write(&self, batch: WriteBatch, clear_first: bool, durable: bool) -> meridian_kv::Result<()> {
+    fn write(&self, batch: &WriteBatch, clear_first: bool, durable: bool) -> meridian_kv::Result<()> {
         let mut txn = self.inner.db.begin_write().map_err(be)?;
         let durability = if durable { Durability::Immediate } else { Durability::None };
         txn.set_durability(durability).map_err(be)?;
@@ -167,7 +234,13 @@ impl RedbBackend {
                 meta.insert(key.as_str(), bytes.as_slice()).map_err(be)?;
             }
         }
-        txn.commit().map_err(be)
+        txn.commit().map_err(be)?;
+        if durable {
+            self.inner.unsynced.store(false, Ordering::SeqCst);
+        } else {
+            self.inner.unsynced.store(true, Ordering::SeqCst);
+        }
+        Ok(())
     }
 }
 
@@ -184,14 +257,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let b = RedbBackend::open(dir.path()).unwrap();
-            b.commit(WriteBatch {
+            b.commit(&WriteBatch {
                 put_records: vec![(rk(3, 0), b"c".to_vec()), (rk(2, 1), b"b".to_vec()), (rk(2, 0), b"a".to_vec())],
                 put_leases: vec![(7, b"l".to_vec())],
                 put_meta: vec![("m".into(), b"v".to_vec())],
                 ..Default::default()
             })
             .unwrap();
-            b.commit(WriteBatch { delete_records: vec![rk(3, 0)], delete_leases: vec![7], ..Default::default() })
+            b.commit(&WriteBatch { delete_records: vec![rk(3, 0)], delete_leases: vec![7], ..Default::default() })
                 .unwrap();
         }
         let b = RedbBackend::open(dir.path()).unwrap();
@@ -216,5 +289,38 @@ mod tests {
         .unwrap();
         assert_eq!(all, vec![rk(9, 0)]);
         assert_eq!(b.meta("m").unwrap(), None, "replace_all clears meta of other layers too");
+    }
+
+    #[test]
+    fn view_is_a_frozen_instant_and_commits_proceed_while_it_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = RedbBackend::open(dir.path()).unwrap();
+        b.set_durable(false);
+        b.commit(&WriteBatch {
+            put_records: vec![(rk(1, 0), b"a".to_vec())],
+            put_meta: vec![("m".into(), b"1".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+        let view = b.view().unwrap();
+        b.commit(&WriteBatch {
+            put_records: vec![(rk(2, 0), b"b".to_vec())],
+            delete_records: vec![rk(1, 0)],
+            put_leases: vec![(5, b"l".to_vec())],
+            put_meta: vec![("m".into(), b"2".to_vec())],
+            ..Default::default()
+        })
+        .unwrap();
+        b.sync().unwrap();
+        let mut seen = vec![];
+        view.scan_records(RevisionKey::MIN, &mut |k, v| {
+            seen.push((k, v.to_vec()));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(seen, vec![(rk(1, 0), b"a".to_vec())]);
+        assert!(view.leases().unwrap().is_empty());
+        assert_eq!(view.meta("m").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(b.meta("m").unwrap(), Some(b"2".to_vec()));
     }
 }

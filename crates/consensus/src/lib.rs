@@ -24,7 +24,7 @@ mod transport;
 mod types;
 
 pub use error::{Error, Result};
-pub use kv_backend::{RedbBackend, STATE_FILE};
+pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
 pub use node::{NodeConfig, NodeStatus, RaftNode};
 pub use observer::{ApplyObserver, NoopObserver};

@@ -2,10 +2,15 @@
 //! `RaftLogReader`.
 //!
 //! Writes go through the group-commit writer thread (`log_writer`). Appended entries are kept in
-//! an in-memory tail until their transaction is synced, because openraft requires them to be
-//! readable as soon as `append` returns, long before the fsync finishes. Readers merge disk and
-//! tail: they copy the tail *before* opening the read transaction, so an entry that moves from
-//! tail to disk in between is seen in at least one of them.
+//! an in-memory cache: every entry until its transaction is synced (openraft requires entries to be
+//! readable as soon as `append` returns, long before the fsync finishes), and after that the most
+//! recent ones up to `CACHE_MAX_ENTRIES` / `CACHE_MAX_BYTES`, so applying and replicating recent
+//! entries never reads redb. Only synced entries are evicted, oldest first; truncate and purge drop
+//! their range from the cache too.
+//!
+//! Readers serve a range from the cache alone when it holds all of it. Otherwise they merge cache
+//! and disk: they copy the cache *before* opening the read transaction, so an entry evicted in
+//! between (which is synced by then) is seen in at least one of them.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -30,11 +35,85 @@ use crate::types::{Entry, LogId, TypeConfig, Vote};
 /// File name of the log database inside the data directory.
 pub const LOG_FILE: &str = "raft-log.redb";
 
+/// Most entries kept in the cache once synced.
+const CACHE_MAX_ENTRIES: usize = 10_000;
+/// Most encoded bytes kept in the cache once synced.
+const CACHE_MAX_BYTES: usize = 64 << 20;
+
+/// One cached entry.
+pub(crate) struct Cached {
+    pub(crate) entry: Entry,
+    /// Encoded size, for the cache budget.
+    bytes: usize,
+    /// On disk: may be evicted.
+    pub(crate) synced: bool,
+}
+
+/// The in-memory copy of recent entries, by index.
+#[derive(Default)]
+pub(crate) struct EntryCache {
+    entries: BTreeMap<u64, Cached>,
+    bytes: usize,
+}
+
+impl EntryCache {
+    /// Adds freshly appended (not yet synced) entries; an entry at an index already cached
+    /// replaces it and everything after it, like a truncate.
+    fn append(&mut self, entries: Vec<(Entry, usize)>) {
+        if let Some((first, _)) = entries.first() {
+            self.remove_from(first.log_id.index());
+        }
+        for (entry, bytes) in entries {
+            self.bytes += bytes;
+            self.entries.insert(entry.log_id.index(), Cached { entry, bytes, synced: false });
+        }
+    }
+
+    /// Drops every entry with index >= `from`.
+    fn remove_from(&mut self, from: u64) {
+        let removed = self.entries.split_off(&from);
+        self.bytes -= removed.values().map(|c| c.bytes).sum::<usize>();
+    }
+
+    /// Drops every entry with index <= `upto`.
+    fn remove_upto(&mut self, upto: u64) {
+        let keep = self.entries.split_off(&upto.saturating_add(1));
+        let removed = std::mem::replace(&mut self.entries, keep);
+        self.bytes -= removed.values().map(|c| c.bytes).sum::<usize>();
+    }
+
+    /// Marks `log_id` synced if the cache still holds that very entry (a truncate and re-append
+    /// may have replaced it).
+    pub(crate) fn mark_synced(&mut self, log_id: &LogId) {
+        if let Some(c) = self.entries.get_mut(&log_id.index())
+            && c.entry.log_id == *log_id
+        {
+            c.synced = true;
+        }
+    }
+
+    /// Evicts the oldest synced entries while over budget.
+    pub(crate) fn evict(&mut self) {
+        while self.entries.len() > CACHE_MAX_ENTRIES || self.bytes > CACHE_MAX_BYTES {
+            let Some(first) = self.entries.first_entry() else { return };
+            if !first.get().synced {
+                return;
+            }
+            self.bytes -= first.remove().bytes;
+        }
+    }
+
+    /// Copies of the cached entries in `[start, end)`.
+    fn copy_range(&self, start: u64, end: u64) -> BTreeMap<u64, Entry> {
+        self.entries.range(start..end).map(|(k, c)| (*k, c.entry.clone())).collect()
+    }
+}
+
 /// What the log looks like right now, including writes not yet synced.
 #[derive(Default)]
 pub(crate) struct MemState {
-    /// Appended entries whose transaction has not been synced yet.
-    pub(crate) pending: BTreeMap<u64, Entry>,
+    /// Recent entries, including every one whose transaction has not been synced yet.
+    pub(crate) cache: EntryCache,
     pub(crate) last_log_id: Option<LogId>,
     pub(crate) last_purged: Option<LogId>,
     pub(crate) vote: Option<Vote>,
@@ -142,7 +221,7 @@ fn load_state(db: &Database) -> io::Result<MemState> {
     let entries = rtxn.open_table(ENTRIES).map_err(sto)?;
     let last_entry: Option<Entry> = entries.last().map_err(sto)?.map(|(_, v)| decode(v.value())).transpose()?;
     let last_log_id = last_entry.map(|e| e.log_id).or(last_purged);
-    Ok(MemState { pending: BTreeMap::new(), last_log_id, last_purged, vote, committed })
+    Ok(MemState { cache: EntryCache::default(), last_log_id, last_purged, vote, committed })
 }
 
 impl LogReader {
@@ -150,23 +229,28 @@ impl LogReader {
         if start >= end {
             return Ok(Vec::new());
         }
-        // Tail first, then disk: see the module comment.
-        let (mut out, purged): (BTreeMap<u64, Entry>, Option<u64>) = {
+        // Cache first, then disk: see the module comment.
+        let (mut out, start, end) = {
             let mem = self.shared.mem.lock();
-            let tail = mem.pending.range(start..end).map(|(k, v)| (*k, v.clone())).collect();
-            (tail, mem.last_purged.as_ref().map(|l| l.index()))
+            let start = match &mem.last_purged {
+                Some(p) => start.max(p.index() + 1),
+                None => start,
+            };
+            // Nothing exists past the last entry; clamping lets the cache alone answer.
+            let end = end.min(mem.last_log_id.as_ref().map_or(0, |l| l.index().saturating_add(1)));
+            if start >= end {
+                return Ok(Vec::new());
+            }
+            (mem.cache.copy_range(start, end), start, end)
         };
-        let start = match purged {
-            Some(p) => start.max(p + 1),
-            None => start,
-        };
-        if start < end {
+        let complete = out.len() as u64 == end - start && out.first_key_value().is_some_and(|(k, _)| *k == start);
+        if !complete {
             let rtxn = self.shared.db.begin_read().map_err(sto)?;
             let table = rtxn.open_table(ENTRIES).map_err(sto)?;
             for item in table.range(start..end).map_err(sto)? {
                 let (k, v) = item.map_err(sto)?;
                 let idx = k.value();
-                // The tail copy is newer than disk for the same index (a re-append after truncate).
+                // The cached copy is newer than disk for the same index (a re-append after truncate).
                 if let std::collections::btree_map::Entry::Vacant(e) = out.entry(idx) {
                     e.insert(decode(v.value())?);
                 }
@@ -273,11 +357,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         };
         let encoded = entries.iter().map(|e| Ok((e.log_id, encode(e)?))).collect::<io::Result<Vec<_>>>()?;
+        let sized: Vec<(Entry, usize)> = entries.into_iter().zip(&encoded).map(|(e, (_, b))| (e, b.len())).collect();
         {
             let mut mem = self.shared.mem.lock();
-            for e in entries {
-                mem.pending.insert(e.log_id.index(), e);
-            }
+            mem.cache.append(sized);
             mem.last_log_id = Some(last);
         }
         self.send(WriteOp::Append { entries: encoded, callback })
@@ -287,7 +370,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let from = last_log_id.as_ref().map(|l| l.index() + 1).unwrap_or(0);
         self.send_and_wait(|done| WriteOp::TruncateFrom { from, done }).await?;
         let mut mem = self.shared.mem.lock();
-        drop(mem.pending.split_off(&from));
+        mem.cache.remove_from(from);
         // Truncating beyond the end changes nothing.
         if mem.last_log_id > last_log_id {
             mem.last_log_id = last_log_id.or_else(|| mem.last_purged);
@@ -300,12 +383,60 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let bytes = encode(&log_id)?;
         self.send_and_wait(|done| WriteOp::Purge { upto, bytes, done }).await?;
         let mut mem = self.shared.mem.lock();
-        let keep = mem.pending.split_off(&(upto + 1));
-        mem.pending = keep;
+        mem.cache.remove_upto(upto);
         if mem.last_log_id.as_ref().is_none_or(|l| l.index() < upto) {
             mem.last_log_id = Some(log_id);
         }
         mem.last_purged = Some(log_id);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::testing::blank_ent;
+
+    fn cache_with(n: u64) -> EntryCache {
+        let mut cache = EntryCache::default();
+        cache.append((1..=n).map(|i| (blank_ent::<TypeConfig>(1, 1, i), 10)).collect());
+        cache
+    }
+
+    fn indexes(cache: &EntryCache) -> (Option<u64>, Option<u64>, usize) {
+        (cache.entries.keys().next().copied(), cache.entries.keys().last().copied(), cache.bytes)
+    }
+
+    #[test]
+    fn only_synced_entries_are_evicted_oldest_first() {
+        let n = CACHE_MAX_ENTRIES as u64 + 10;
+        let mut cache = cache_with(n);
+        cache.evict();
+        assert_eq!(indexes(&cache), (Some(1), Some(n), n as usize * 10), "unsynced entries stay");
+        for i in 1..=5 {
+            cache.mark_synced(&blank_ent::<TypeConfig>(1, 1, i).log_id);
+        }
+        cache.evict();
+        assert_eq!(indexes(&cache).0, Some(6), "evicts synced entries, stops at the first unsynced one");
+        for i in 6..=n {
+            cache.mark_synced(&blank_ent::<TypeConfig>(1, 1, i).log_id);
+        }
+        cache.evict();
+        assert_eq!(indexes(&cache), (Some(11), Some(n), CACHE_MAX_ENTRIES * 10));
+    }
+
+    #[test]
+    fn truncate_purge_and_reappend_keep_the_cache_exact() {
+        let mut cache = cache_with(10);
+        cache.remove_from(8);
+        cache.remove_upto(2);
+        assert_eq!(indexes(&cache), (Some(3), Some(7), 50));
+        // A re-append at an index already cached replaces it and what follows.
+        cache.append(vec![(blank_ent::<TypeConfig>(2, 1, 6), 7)]);
+        assert_eq!(indexes(&cache), (Some(3), Some(6), 37));
+        // The old term's entry at 6 is gone, so marking it synced changes nothing.
+        cache.mark_synced(&blank_ent::<TypeConfig>(1, 1, 6).log_id);
+        assert!(!cache.entries[&6].synced);
+        assert_eq!(cache.copy_range(5, 100).keys().copied().collect::<Vec<_>>(), vec![5, 6]);
     }
 }

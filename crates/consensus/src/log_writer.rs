@@ -6,6 +6,10 @@
 //! while a transaction is being synced simply join the next one, so the fsync rate stays bounded
 //! while throughput grows with load. One queue also gives openraft's required ordering: a vote
 //! and an append are never reordered.
+//!
+//! A batch holding nothing but committed-id updates is not written on its own: nobody waits for
+//! it, and its fsync would delay the next append (with one client every put paid two fsyncs in
+//! a row). The latest such id rides with the next transaction, or is written when the thread ends.
 
 use std::io;
 use std::sync::Arc;
@@ -33,7 +37,7 @@ const MAX_OPS_PER_TXN: usize = 1024;
 
 /// One queued mutation.
 pub(crate) enum WriteOp {
-    /// Entries already encoded, with their log ids (to release the in-memory tail afterwards).
+    /// Entries already encoded, with their log ids (to mark the cached copies synced afterwards).
     Append { entries: Vec<(LogId, Vec<u8>)>, callback: IOFlushed<TypeConfig> },
     /// A vote; the caller waits for durability.
     Vote { bytes: Vec<u8>, done: oneshot::Sender<io::Result<()>> },
@@ -52,6 +56,8 @@ pub(crate) fn sto<E: Into<redb::Error>>(e: E) -> io::Error {
 
 /// Body of the writer thread; returns when every sender is gone.
 pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
+    // The newest committed id not written yet (see the module comment).
+    let mut carried: Option<WriteOp> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_OPS_PER_TXN {
@@ -60,13 +66,29 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        let res = write_batch(&shared.db, &batch);
-        shared.txns.fetch_add(1, Ordering::Relaxed);
-        if res.is_ok() {
-            release_flushed(&shared, &batch);
+        if batch.iter().all(|op| matches!(op, WriteOp::Committed { .. })) {
+            carried = batch.pop();
+            continue;
         }
-        complete(batch, res);
+        // Older than any committed id in this batch, so first: a later one overwrites it.
+        if let Some(op) = carried.take() {
+            batch.insert(0, op);
+        }
+        flush(&shared, batch);
     }
+    if let Some(op) = carried {
+        flush(&shared, vec![op]);
+    }
+}
+
+/// Writes `batch` in one synced transaction and completes its callers.
+fn flush(shared: &Shared, batch: Vec<WriteOp>) {
+    let res = write_batch(&shared.db, &batch);
+    shared.txns.fetch_add(1, Ordering::Relaxed);
+    if res.is_ok() {
+        release_flushed(shared, &batch);
+    }
+    complete(batch, res);
 }
 
 fn write_batch(db: &Database, batch: &[WriteOp]) -> io::Result<()> {
@@ -101,20 +123,17 @@ fn write_batch(db: &Database, batch: &[WriteOp]) -> io::Result<()> {
     txn.commit().map_err(sto)
 }
 
-/// Entries now on disk no longer need the in-memory copy. Only drop a cached entry if it is the
-/// one just written: a later truncate + re-append may have put a different entry at that index.
+/// Entries now on disk may leave the cache once it is over budget (see `log_store`).
 fn release_flushed(shared: &Shared, batch: &[WriteOp]) {
     let mut mem = shared.mem.lock();
     for op in batch {
         if let WriteOp::Append { entries, .. } = op {
             for (log_id, _) in entries {
-                let idx = log_id.index();
-                if mem.pending.get(&idx).is_some_and(|e| e.log_id == *log_id) {
-                    mem.pending.remove(&idx);
-                }
+                mem.cache.mark_synced(log_id);
             }
         }
     }
+    mem.cache.evict();
 }
 
 fn complete(batch: Vec<WriteOp>, res: io::Result<()>) {

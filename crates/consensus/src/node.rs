@@ -202,7 +202,7 @@ impl RaftNode {
     /// the inner result is the kv store's deterministic answer to the command.
     pub async fn propose(&self, cmd: RaftCommand) -> Result<meridian_kv::Result<CommandResponse>> {
         self.check_running()?;
-        let cmd = Command(cmd);
+        let cmd = Command(Arc::new(cmd));
         let mut waited_for_lease = false;
         loop {
             match self.inner.raft.client_write(cmd.clone()).await {
@@ -324,8 +324,11 @@ impl RaftNode {
                 tracing::warn!("state machine still referenced after shutdown");
             }
         }
-        // Applies ran with Durability::None; leave a clean, durable state behind.
-        self.inner.kv.read().backend().sync().map_err(storage)
+        // Applies left changes pending or committed with Durability::None; leave a clean, durable
+        // state behind (the staged applied id is committed with the data).
+        let mut kv = self.inner.kv.write();
+        kv.commit(Vec::new()).map_err(storage)?;
+        kv.backend().sync().map_err(storage)
     }
 
     fn check_running(&self) -> Result<()> {

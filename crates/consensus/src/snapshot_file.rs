@@ -4,7 +4,7 @@
 //! directory. A crash leaves either the old or the new snapshot, never a torn one.
 //! Layout: magic (8 bytes) | meta length (u64 BE) | bincode(meta) | kv snapshot bytes.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::codec::{decode, encode};
@@ -36,6 +36,33 @@ pub(crate) fn write(dir: &Path, meta: &SnapshotMeta, data: &[u8]) -> io::Result<
     fsync_dir(dir)
 }
 
+/// Read only the metadata of the snapshot in `dir`, if there is one (the data can be large).
+pub(crate) fn read_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
+    let mut f = match std::fs::File::open(path(dir)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot file: {what}"));
+    let mut header = [0u8; MAGIC.len() + 8];
+    f.read_exact(&mut header).map_err(|_| bad("truncated header"))?;
+    let (magic, len) = header.split_at(MAGIC.len());
+    if magic != MAGIC.as_slice() {
+        return Err(bad("bad magic"));
+    }
+    let len = u64::from_be_bytes(len.try_into().map_err(|_| bad("truncated header"))?);
+    // Metadata is a log id and a membership; anything near this size is a corrupt length.
+    if len > 64 << 20 {
+        return Err(bad("meta too large"));
+    }
+    let mut meta = Vec::new();
+    f.take(len).read_to_end(&mut meta)?;
+    if meta.len() as u64 != len {
+        return Err(bad("truncated meta"));
+    }
+    Ok(Some(decode(&meta)?))
+}
+
 /// Read the snapshot in `dir`, if there is one.
 pub(crate) fn read(dir: &Path) -> io::Result<Option<(SnapshotMeta, Vec<u8>)>> {
     let bytes = match std::fs::read(path(dir)) {
@@ -52,4 +79,22 @@ pub(crate) fn read(dir: &Path) -> io::Result<Option<(SnapshotMeta, Vec<u8>)>> {
     }
     let (meta_bytes, data) = rest.split_at(len);
     Ok(Some((decode(meta_bytes)?, data.to_vec())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_alone_reads_back_and_damage_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_meta(dir.path()).unwrap().is_none());
+        let meta = SnapshotMeta::default();
+        write(dir.path(), &meta, b"data").unwrap();
+        assert_eq!(read_meta(dir.path()).unwrap(), Some(meta.clone()));
+        assert_eq!(read(dir.path()).unwrap(), Some((meta, b"data".to_vec())));
+        let bytes = std::fs::read(path(dir.path())).unwrap();
+        std::fs::write(path(dir.path()), &bytes[..MAGIC.len() + 4]).unwrap();
+        assert!(read_meta(dir.path()).is_err());
+    }
 }

@@ -1,31 +1,43 @@
 //! openraft's `RaftStateMachine` over the MVCC store `KvStore<RedbBackend>`.
 //!
-//! Each batch openraft hands to `apply` is applied under one write-lock acquisition and persisted
-//! with ONE `KvStore::commit`, whose metadata carries the last applied log id and the last
-//! membership: data and applied position are atomic, like etcd's consistent index.
+//! Each batch openraft hands to `apply` is applied under one write-lock acquisition. The applied
+//! log id (and the membership, when it changes) is *staged* in the kv store
+//! (`KvStore::stage_meta`), so whichever commit persists the data carries the matching applied
+//! position: data and applied position are atomic, like etcd's consistent index.
 //!
 //! ## Durability
-//! Those commits use redb `Durability::None` (no fsync). This is safe because recovery re-applies
-//! from the Raft log, which is fsynced. Verified in openraft 0.10.0-alpha.37:
+//! Applied changes are not committed per batch. They accumulate in the kv store's pending overlay
+//! (reads see them) and are committed in one redb transaction with `Durability::None` (no fsync)
+//! once `COMMIT_EVERY_ENTRIES` entries or `COMMIT_PENDING_BYTES` are pending, before a snapshot is
+//! built, when `Maintenance.Snapshot` asks for one, and on shutdown. This is safe because recovery
+//! re-applies from the Raft log, which is fsynced. Verified in openraft 0.10.0-alpha.37:
 //! - `RaftCore::run_save_committed_and_apply` calls `RaftLogStorage::save_committed` *before*
 //!   applying, and our log store persists it in the same ordered queue as the entries;
 //! - on start, `StorageHelper::get_initial_state` reads `read_committed()` and `applied_state()`,
 //!   installs the on-disk snapshot if it is newer than applied (`restore_from_snapshot`), then
 //!   re-applies `(applied, committed]` from the log (`reapply_committed`).
 //!
-//! So a crash that loses unsynced state-machine commits rolls `applied` back to the last durable
-//! commit and the log brings it forward again. What must never be lost is anything the log
-//! cannot replay: a restored snapshot (the log before it is purged), so `install_snapshot` restores
-//! durably (data and applied id in one transaction), and the snapshot file is written before the
-//! log is purged. We also sync every
-//! `SYNC_EVERY_ENTRIES` entries and before building a snapshot to bound the replay on restart.
+//! So a crash that loses uncommitted or unsynced state-machine changes rolls `applied` back to the
+//! last durable commit and the log brings it forward again. What must never be lost is anything
+//! the log cannot replay: the state up to a snapshot (openraft purges the log below it), so
+//! `build_snapshot` makes the state durable before it returns, and `install_snapshot` restores
+//! durably (data and applied id in one transaction), with the snapshot file written before the
+//! log is purged. The apply path itself never fsyncs, except as a safety valve after
+//! `SYNC_EVERY_ENTRIES` entries without a snapshot (snapshots disabled), which bounds the replay
+//! on restart and lets redb reuse the pages freed by non-durable commits.
+//!
+//! ## Snapshots
+//! `build_snapshot` holds the kv write lock only to commit what is pending and open a redb read
+//! transaction (`KvStore::commit_and_view`); the fsync, the dump and its checksum run on a
+//! blocking thread against that frozen view while applies continue.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{Stream, StreamExt};
-use meridian_kv::KvStore;
+use meridian_kv::{BackendView, KvStore, snapshot_of_view};
 use meridian_proto::mvccpb::Event;
 use meridian_types::Revision;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
@@ -47,8 +59,13 @@ pub const META_APPLIED: &str = "raft.applied";
 /// kv meta key of the last applied membership.
 pub const META_MEMBERSHIP: &str = "raft.membership";
 
-/// After this many entries applied without an fsync, make the next commit durable.
-const SYNC_EVERY_ENTRIES: u64 = 1024;
+/// Commit the kv store once this many applied entries are pending...
+const COMMIT_EVERY_ENTRIES: u64 = 1000;
+/// ...or once the pending changes hold this many bytes.
+const COMMIT_PENDING_BYTES: usize = 4 << 20;
+/// Make a commit durable after this many entries without a durable one (normally a snapshot
+/// comes first: see the module comment).
+const SYNC_EVERY_ENTRIES: u64 = 100_000;
 
 /// A snapshot as openraft sees it.
 pub type KvSnapshot = Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>, u64, crate::types::Member, Vec<u8>>;
@@ -60,7 +77,12 @@ pub struct StateMachine {
     observer: Arc<dyn ApplyObserver>,
     /// Serialises snapshot-file replacement and remembers what the file holds.
     snapshot_lock: Arc<Mutex<()>>,
-    unsynced_entries: u64,
+    /// Applied log id and membership after the last applied entry; `None` = read from the kv store.
+    applied: Option<(Option<LogId>, StoredMembership)>,
+    /// Entries applied since the last kv commit.
+    uncommitted_entries: u64,
+    /// Entries applied since the kv store was last made durable (a snapshot build resets it).
+    unsynced_entries: Arc<AtomicU64>,
     /// Last field: fires when the state machine is gone.
     _dropped: DropSignal,
 }
@@ -70,6 +92,7 @@ pub struct SnapshotBuilder {
     kv: SharedKv,
     dir: PathBuf,
     snapshot_lock: Arc<Mutex<()>>,
+    unsynced_entries: Arc<AtomicU64>,
 }
 
 impl StateMachine {
@@ -92,17 +115,29 @@ impl StateMachine {
             dir,
             observer,
             snapshot_lock: Arc::new(Mutex::new(())),
-            unsynced_entries: 0,
+            applied: None,
+            uncommitted_entries: 0,
+            unsynced_entries: Arc::new(AtomicU64::new(0)),
             _dropped: signal,
         };
         (sm, waiter)
     }
 }
 
-/// Applied log id and membership as last committed to the kv store.
+/// Applied log id and membership of the kv store's current state (staged metadata included).
 pub(crate) fn read_applied(kv: &KvStore<RedbBackend>) -> io::Result<(Option<LogId>, StoredMembership)> {
-    let backend = kv.backend();
-    let get = |key: &str| meridian_kv::Backend::meta(backend, key).map_err(io::Error::other);
+    decode_applied(|key| kv.meta(key))
+}
+
+/// Applied log id and membership of the state a backend view holds.
+fn read_applied_in<V: BackendView>(view: &V) -> io::Result<(Option<LogId>, StoredMembership)> {
+    decode_applied(|key| view.meta(key))
+}
+
+fn decode_applied(
+    meta: impl Fn(&str) -> meridian_kv::Result<Option<Vec<u8>>>,
+) -> io::Result<(Option<LogId>, StoredMembership)> {
+    let get = |key: &str| meta(key).map_err(io::Error::other);
     let applied = match get(META_APPLIED)? {
         Some(b) => decode::<Option<LogId>>(&b)?,
         None => None,
@@ -122,7 +157,7 @@ fn applied_meta(applied: &Option<LogId>, membership: &StoredMembership) -> io::R
 /// (a build racing with an install must not move the snapshot backwards).
 fn store_snapshot(dir: &std::path::Path, lock: &Mutex<()>, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
     let _guard = lock.lock();
-    if let Some((current, _)) = snapshot_file::read(dir)?
+    if let Some(current) = snapshot_file::read_meta(dir)?
         && current.last_log_id > meta.last_log_id
     {
         return Ok(());
@@ -143,7 +178,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        read_applied(&self.kv.read())
+        match &self.applied {
+            Some(applied) => Ok(applied.clone()),
+            None => read_applied(&self.kv.read()),
+        }
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -161,13 +199,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut outcomes = Vec::with_capacity(items.len());
         {
             let mut kv = self.kv.write();
-            let (mut last_applied, mut membership) = read_applied(&kv)?;
+            let (mut last_applied, mut membership) = match self.applied.take() {
+                Some(applied) => applied,
+                None => read_applied(&kv)?,
+            };
+            let mut membership_changed = false;
             for (entry, responder) in items {
                 last_applied = Some(entry.log_id);
                 let (response, events) = match entry.payload {
                     EntryPayload::Blank => (ApplyResponse::Empty, Vec::new()),
                     EntryPayload::Membership(m) => {
                         membership = StoredMembership::new(Some(entry.log_id), m);
+                        membership_changed = true;
                         (ApplyResponse::Empty, Vec::new())
                     }
                     EntryPayload::Normal(cmd) => match kv.apply(&cmd.0) {
@@ -182,14 +225,26 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 };
                 outcomes.push(Outcome { responder, response, revision: kv.current_revision(), events });
             }
-            self.unsynced_entries += count;
-            let durable = self.unsynced_entries >= SYNC_EVERY_ENTRIES;
-            kv.backend().set_durable(durable);
-            let res = kv.commit(applied_meta(&last_applied, &membership)?);
-            kv.backend().set_durable(false);
-            res.map_err(io::Error::other)?;
-            if durable {
-                self.unsynced_entries = 0;
+            // The membership is staged only when it changed; the stored one is current otherwise.
+            let mut meta = vec![(META_APPLIED.to_string(), encode(&last_applied)?)];
+            if membership_changed {
+                meta.push((META_MEMBERSHIP.to_string(), encode(&membership)?));
+            }
+            kv.stage_meta(meta);
+            self.applied = Some((last_applied, membership));
+            self.uncommitted_entries += count;
+            if self.uncommitted_entries >= COMMIT_EVERY_ENTRIES || kv.pending_bytes() >= COMMIT_PENDING_BYTES {
+                let unsynced = self.unsynced_entries.fetch_add(self.uncommitted_entries, Ordering::Relaxed)
+                    + self.uncommitted_entries;
+                let durable = unsynced >= SYNC_EVERY_ENTRIES;
+                kv.backend().set_durable(durable);
+                let res = kv.commit(Vec::new());
+                kv.backend().set_durable(false);
+                res.map_err(io::Error::other)?;
+                self.uncommitted_entries = 0;
+                if durable {
+                    self.unsynced_entries.store(0, Ordering::Relaxed);
+                }
             }
         }
         for o in &outcomes {
@@ -206,7 +261,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder { kv: self.kv.clone(), dir: self.dir.clone(), snapshot_lock: self.snapshot_lock.clone() }
+        SnapshotBuilder {
+            kv: self.kv.clone(),
+            dir: self.dir.clone(),
+            snapshot_lock: self.snapshot_lock.clone(),
+            unsynced_entries: self.unsynced_entries.clone(),
+        }
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
@@ -214,6 +274,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let dir = self.dir.clone();
         let lock = self.snapshot_lock.clone();
         let meta = meta.clone();
+        let applied = (meta.last_log_id, meta.last_membership.clone());
+        // Until the restore succeeds, the applied state is whatever the kv store says.
+        self.applied = None;
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             // File first: if we crash during the restore below, startup installs it again.
             store_snapshot(&dir, &lock, &meta, &snapshot)?;
@@ -233,7 +296,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         })
         .await
         .map_err(io::Error::other)??;
-        self.unsynced_entries = 0;
+        self.applied = Some(applied);
+        self.uncommitted_entries = 0;
+        self.unsynced_entries.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -257,18 +322,27 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let kv = self.kv.clone();
         let dir = self.dir.clone();
         let lock = self.snapshot_lock.clone();
+        let unsynced = self.unsynced_entries.clone();
         let (meta, data) = tokio::task::spawn_blocking(move || -> io::Result<(SnapshotMeta, Vec<u8>)> {
-            let (meta, data) = {
-                // Under the read lock no batch is half applied, so data, applied id and
-                // membership describe the same instant.
-                let kv = kv.read();
-                // Persist everything applied so far: a restart then starts from here rather
-                // than from this snapshot.
-                kv.backend().sync().map_err(io::Error::other)?;
-                let (applied, membership) = read_applied(&kv)?;
-                let data: Vec<u8> = kv.snapshot().map_err(io::Error::other)?;
-                (SnapshotMeta { last_log_id: applied, last_membership: membership }, data)
+            let (view, backend) = {
+                // Under the write lock no batch is half applied: commit it all (with its staged
+                // applied id and membership) and freeze that instant. The lock is held for that
+                // commit (at most `COMMIT_EVERY_ENTRIES` entries) and opening the view only.
+                let mut kv = kv.write();
+                let view = kv.commit_and_view().map_err(io::Error::other)?;
+                (view, kv.backend().clone())
             };
+            // Durable before openraft purges the log below this snapshot. Off the lock: an apply
+            // commit that lands meanwhile simply becomes durable too.
+            let before_sync = unsynced.load(Ordering::Relaxed);
+            backend.sync().map_err(io::Error::other)?;
+            let _ =
+                unsynced.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(before_sync)));
+            // Data, applied id and membership all come from the same view.
+            let (applied, membership) = read_applied_in(&view)?;
+            let data = snapshot_of_view(&view).map_err(io::Error::other)?;
+            drop(view);
+            let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
             store_snapshot(&dir, &lock, &meta, &data)?;
             Ok((meta, data))
         })

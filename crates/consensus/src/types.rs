@@ -6,6 +6,7 @@
 //! (`codec`). Our own types implement serde by hand where their natural encoding is protobuf.
 
 use std::fmt;
+use std::sync::Arc;
 
 use meridian_kv::CommandResponse;
 use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
@@ -51,9 +52,11 @@ pub struct Member {
 }
 
 /// The replicated command: a protobuf `RaftCommand`. Serialized as its protobuf bytes, so the log
-/// format is the same schema the rest of the system already versions.
+/// format is the same schema the rest of the system already versions. Shared behind an `Arc`
+/// because openraft clones entries freely (log cache reads, replication, retries), and a deep
+/// copy of every key and value each time showed up in profiles.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Command(pub RaftCommand);
+pub struct Command(pub Arc<RaftCommand>);
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -79,8 +82,28 @@ impl Serialize for Command {
 
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bytes = d.deserialize_byte_buf(BytesVisitor)?;
-        RaftCommand::decode(bytes.as_slice()).map(Command).map_err(serde::de::Error::custom)
+        d.deserialize_bytes(CommandVisitor).map(|c| Command(Arc::new(c)))
+    }
+}
+
+/// Decodes the protobuf bytes straight from the input when the format lends them, instead of
+/// copying them into a buffer first.
+struct CommandVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CommandVisitor {
+    type Value = RaftCommand;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a protobuf-encoded RaftCommand")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<RaftCommand, E> {
+        RaftCommand::decode(v).map_err(E::custom)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RaftCommand, A::Error> {
+        let bytes = BytesVisitor.visit_seq(seq)?;
+        RaftCommand::decode(bytes.as_slice()).map_err(serde::de::Error::custom)
     }
 }
 

@@ -106,6 +106,22 @@ async fn vote_and_committed_survive_reopen() {
 }
 
 #[tokio::test]
+async fn committed_id_alone_costs_no_transaction_and_is_written_on_close() {
+    let dir = TempDir::new().unwrap();
+    {
+        let mut store = LogStore::open(dir.path()).unwrap();
+        append_durable(&mut store, vec![ent(1, 1)]).await;
+        let before = store.write_transactions();
+        store.save_committed(Some(log_id::<TypeConfig>(1, 1, 1))).await.unwrap();
+        append_durable(&mut store, vec![ent(1, 2)]).await;
+        assert_eq!(store.write_transactions() - before, 1, "the committed id rides with the next append");
+        store.save_committed(Some(log_id::<TypeConfig>(1, 1, 2))).await.unwrap();
+    }
+    let mut store = LogStore::open(dir.path()).unwrap();
+    assert_eq!(store.read_committed().await.unwrap(), Some(log_id::<TypeConfig>(1, 1, 2)));
+}
+
+#[tokio::test]
 async fn concurrent_appends_share_fsyncs() {
     const N: u64 = 200;
     let dir = TempDir::new().unwrap();

@@ -187,7 +187,11 @@ impl<B: Backend> KvStore<B> {
     /// previous live value.
     pub(crate) fn write_put(&mut self, ctx: &mut WriteCtx, key: &[u8], value: Vec<u8>, lease: i64) -> Option<KeyValue> {
         let rev = ctx.take_rev();
-        let ki = self.index.entry(key.to_vec()).or_default();
+        // Look up before inserting: `entry` would allocate a key copy even when the key exists.
+        let ki = match self.index.get_mut(key) {
+            Some(ki) => ki,
+            None => self.index.entry(key.to_vec()).or_default(),
+        };
         let prev = ki.latest.clone();
         let (create_revision, version) = match &prev {
             Some(p) => (p.create_revision, p.version.saturating_add(1)),
@@ -195,7 +199,7 @@ impl<B: Backend> KvStore<B> {
         };
         let kv = KeyValue { key: key.to_vec(), create_revision, mod_revision: rev.main, version, value, lease };
         ki.put(rev, kv.clone());
-        self.pending.put_record(rev, Record::put(kv.clone()).encode());
+        self.pending.put_record(rev, Record::encode_put(&kv));
         if let Some(p) = &prev {
             self.leases.detach(p.lease, key);
         }

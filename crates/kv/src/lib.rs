@@ -7,7 +7,9 @@
 //! ([`MemBackend`] here, a redb backend in `consensus`), and time reaches [`LeaseClock`] as an argument.
 //!
 //! Changes made by [`KvStore::apply`] are visible to reads at once and are persisted together, in one
-//! backend transaction, by [`KvStore::commit`].
+//! backend transaction, by [`KvStore::commit`]; the caller chooses how many commands a commit covers.
+//! A snapshot can be dumped from a frozen [`BackendView`] ([`KvStore::commit_and_view`],
+//! [`snapshot_of_view`]), so writers are not held up while the whole store is read.
 
 mod apply;
 mod backend;
@@ -32,13 +34,13 @@ mod txn;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{Backend, WriteBatch};
+pub use backend::{Backend, BackendView, WriteBatch};
 pub use error::{Error, Result};
 pub use lease::{MAX_LEASE_TTL, MIN_LEASE_TTL};
 pub use lease_clock::LeaseClock;
-pub use mem_backend::MemBackend;
+pub use mem_backend::{MemBackend, MemView};
 pub use response::{Applied, CommandResponse, LeaseInfo};
 pub use revision::RevisionKey;
-pub use snapshot::snapshot_revision;
+pub use snapshot::{snapshot_of_view, snapshot_revision};
 pub use store::{KvStore, META_PREFIX};
 pub use txn::{MAX_TXN_DEPTH, MAX_TXN_OPS};

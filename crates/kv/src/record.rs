@@ -20,6 +20,7 @@ pub(crate) struct Record {
 
 impl Record {
     /// A put record for `kv`.
+    #[cfg(test)]
     pub fn put(kv: KeyValue) -> Self {
         Record { tombstone: false, kv }
     }
@@ -30,10 +31,12 @@ impl Record {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + self.kv.encoded_len());
-        out.push(if self.tombstone { FLAG_TOMBSTONE } else { 0 });
-        self.kv.encode(&mut out).unwrap_or_default();
-        out
+        encode_with_flags(if self.tombstone { FLAG_TOMBSTONE } else { 0 }, &self.kv)
+    }
+
+    /// The stored form of a put record for `kv`, without building (and so copying into) a `Record`.
+    pub fn encode_put(kv: &KeyValue) -> Vec<u8> {
+        encode_with_flags(0, kv)
     }
 
     /// Decodes and checks the record stored at `rev`.
@@ -53,6 +56,14 @@ impl Record {
     }
 }
 
+fn encode_with_flags(flags: u8, kv: &KeyValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + kv.encoded_len());
+    out.push(flags);
+    // Encoding into a Vec cannot run out of space.
+    kv.encode(&mut out).unwrap_or_default();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +78,7 @@ mod tests {
             value: b"v".to_vec(),
             lease: 9,
         });
+        assert_eq!(Record::encode_put(&put.kv), put.encode());
         assert_eq!(Record::decode(RevisionKey::new(5, 0), &put.encode()), Ok(put));
         let tomb = Record::tombstone(b"k", 6);
         assert_eq!(Record::decode(RevisionKey::new(6, 1), &tomb.encode()), Ok(tomb));

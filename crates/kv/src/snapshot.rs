@@ -5,53 +5,34 @@
 //! id (i64), record count (u64) then per record: revision key (16 bytes), length (u32), stored bytes;
 //! lease count (u64) then per lease: id (i64), length (u32), stored bytes; finally a CRC-32C (u32) of
 //! everything before it. Restore checks every part and every record before touching the backend.
+//!
+//! A dump is written either from the live store (`KvStore::snapshot`, pending changes included) or from a
+//! frozen backend view (`snapshot_of_view`), which lets the caller release the store's lock first.
 
 use meridian_types::Revision;
 
-use crate::backend::{Backend, WriteBatch};
+use crate::backend::{Backend, BackendView, WriteBatch};
 use crate::error::{Error, Result};
 use crate::hash::crc32c;
 use crate::lease::decode_lease;
 use crate::record::Record;
 use crate::revision::RevisionKey;
-use crate::store::{KvStore, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX};
+use crate::store::{KvStore, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX, meta_i64};
 
 const MAGIC: &[u8; 4] = b"MKVS";
 const FORMAT_VERSION: u8 = 1;
 
 impl<B: Backend> KvStore<B> {
     /// Full logical dump (records, leases, revisions, lease counter), including applied but uncommitted
-    /// changes.
+    /// changes. Reads the whole store while borrowing it; to dump without holding up writers, use
+    /// [`KvStore::commit_and_view`] and [`snapshot_of_view`].
     pub fn snapshot(&self) -> Result<Vec<u8>> {
-        let mut records: Vec<(RevisionKey, Vec<u8>)> = Vec::new();
-        self.scan_merged(RevisionKey::MIN, &mut |rev, bytes| {
-            records.push((rev, bytes.to_vec()));
-            Ok(true)
-        })?;
+        let mut enc = Encoder::new(self.current, self.compact, self.next_lease_id);
+        self.scan_merged(RevisionKey::MIN, &mut |rev, bytes| enc.record(rev, bytes))?;
         let mut leases = self.backend.leases()?;
         leases.retain(|(id, _)| !self.pending.leases.contains_key(id));
         leases.extend(self.pending.leases.iter().filter_map(|(id, b)| b.as_ref().map(|b| (*id, b.clone()))));
-        leases.sort_by_key(|(id, _)| *id);
-
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.push(FORMAT_VERSION);
-        for v in [self.current, self.compact, self.next_lease_id] {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        out.extend_from_slice(&(records.len() as u64).to_be_bytes());
-        for (rev, bytes) in &records {
-            out.extend_from_slice(&rev.to_bytes());
-            put_bytes(&mut out, bytes)?;
-        }
-        out.extend_from_slice(&(leases.len() as u64).to_be_bytes());
-        for (id, bytes) in &leases {
-            out.extend_from_slice(&id.to_be_bytes());
-            put_bytes(&mut out, bytes)?;
-        }
-        let crc = crc32c(&out);
-        out.extend_from_slice(&crc.to_be_bytes());
-        Ok(out)
+        enc.finish(leases)
     }
 
     /// Replace the backend's contents with `snapshot` (one atomic `replace_all`) and open it.
@@ -67,6 +48,71 @@ impl<B: Backend> KvStore<B> {
         batch.put_meta.extend(meta.into_iter().filter(|(k, _)| !k.starts_with(META_PREFIX)));
         backend.replace_all(batch)?;
         Self::open(backend)
+    }
+}
+
+/// The same dump as [`KvStore::snapshot`] of the state a backend view holds. Revisions and lease counter
+/// come from the view's `kv/` metadata, so the view must come from a committed store
+/// ([`KvStore::commit_and_view`]).
+pub fn snapshot_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
+    let current = meta_i64(META_CURRENT, view.meta(META_CURRENT)?)?.unwrap_or(1).max(1);
+    let compact = meta_i64(META_COMPACT, view.meta(META_COMPACT)?)?.unwrap_or(0).max(0);
+    let next_lease = meta_i64(META_NEXT_LEASE, view.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1);
+    let mut enc = Encoder::new(current, compact, next_lease);
+    view.scan_records(RevisionKey::MIN, &mut |rev, bytes| enc.record(rev, bytes))?;
+    enc.finish(view.leases()?)
+}
+
+/// Writes the snapshot format in one pass: header, records as they are visited, leases, checksum.
+struct Encoder {
+    out: Vec<u8>,
+    current: i64,
+    records: u64,
+}
+
+/// Offsets of the patched header fields (after magic and version byte).
+const CURRENT_AT: usize = 5;
+const RECORD_COUNT_AT: usize = CURRENT_AT + 24;
+
+impl Encoder {
+    fn new(current: i64, compact: i64, next_lease: i64) -> Self {
+        let mut out = Vec::with_capacity(64 * 1024);
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_VERSION);
+        for v in [current, compact, next_lease] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        // Record count, patched in `finish`.
+        out.extend_from_slice(&0u64.to_be_bytes());
+        Encoder { out, current, records: 0 }
+    }
+
+    fn record(&mut self, rev: RevisionKey, bytes: &[u8]) -> Result<bool> {
+        self.out.extend_from_slice(&rev.to_bytes());
+        put_bytes(&mut self.out, bytes)?;
+        self.records += 1;
+        // `open` takes the current revision as at least the newest record's; keep restore equal to it.
+        self.current = self.current.max(rev.main);
+        Ok(true)
+    }
+
+    fn finish(mut self, mut leases: Vec<(i64, Vec<u8>)>) -> Result<Vec<u8>> {
+        // `new` wrote both fields, so the slots exist.
+        if let Some(slot) = self.out.get_mut(CURRENT_AT..CURRENT_AT + 8) {
+            slot.copy_from_slice(&self.current.to_be_bytes());
+        }
+        if let Some(slot) = self.out.get_mut(RECORD_COUNT_AT..RECORD_COUNT_AT + 8) {
+            slot.copy_from_slice(&self.records.to_be_bytes());
+        }
+        leases.sort_by_key(|(id, _)| *id);
+        self.out.extend_from_slice(&(leases.len() as u64).to_be_bytes());
+        for (id, bytes) in &leases {
+            self.out.extend_from_slice(&id.to_be_bytes());
+            put_bytes(&mut self.out, bytes)?;
+        }
+        let crc = crc32c(&self.out);
+        self.out.extend_from_slice(&crc.to_be_bytes());
+        Ok(self.out)
     }
 }
 

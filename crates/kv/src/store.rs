@@ -1,6 +1,7 @@
 //! `KvStore`: the in-memory state (key index with cached live values, lease table, current and compact
 //! revisions, lease-id counter) over a `Backend`, how it is rebuilt from storage (`open`), and how applied
-//! changes are persisted (`commit`). Applying commands lives in `apply`, reads in `range` and `history`.
+//! changes are persisted (`stage_meta`, `commit`, `commit_and_view`). Applying commands lives in `apply`,
+//! reads in `range` and `history`.
 
 use std::collections::BTreeMap;
 
@@ -39,9 +40,9 @@ impl<B: Backend> KvStore<B> {
     /// Rebuild the in-memory index from the backend (records, leases and `kv/` metadata).
     pub fn open(backend: B) -> Result<Self> {
         let mut store = KvStore {
-            current: meta_i64(&backend, META_CURRENT)?.unwrap_or(1).max(1),
-            compact: meta_i64(&backend, META_COMPACT)?.unwrap_or(0).max(0),
-            next_lease_id: meta_i64(&backend, META_NEXT_LEASE)?.unwrap_or(1).max(1),
+            current: meta_i64(META_CURRENT, backend.meta(META_CURRENT)?)?.unwrap_or(1).max(1),
+            compact: meta_i64(META_COMPACT, backend.meta(META_COMPACT)?)?.unwrap_or(0).max(0),
+            next_lease_id: meta_i64(META_NEXT_LEASE, backend.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1),
             backend,
             index: BTreeMap::new(),
             leases: LeaseTable::default(),
@@ -94,18 +95,50 @@ impl<B: Backend> KvStore<B> {
         !self.pending.is_empty()
     }
 
-    /// Persist everything applied since the last commit, together with caller metadata (e.g. the applied
-    /// raft log id), in ONE backend transaction. Keys of `meta` must not start with [`META_PREFIX`].
-    /// Does nothing when there is nothing to write. On failure the changes stay pending.
+    /// Number of record and lease changes waiting for the next commit.
+    pub fn pending_len(&self) -> usize {
+        self.pending.records.len() + self.pending.leases.len()
+    }
+
+    /// Approximate bytes of the changes waiting for the next commit.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.bytes
+    }
+
+    /// Stage caller metadata (e.g. the applied raft log id) to be written by the next commit, in the
+    /// same transaction as the changes applied so far, whoever triggers that commit. A later value for
+    /// the same key replaces an earlier one; keys starting with [`META_PREFIX`] are ignored. Visible at
+    /// once through [`KvStore::meta`].
+    pub fn stage_meta(&mut self, meta: Vec<(String, Vec<u8>)>) {
+        for (k, v) in meta {
+            if !k.starts_with(META_PREFIX) {
+                self.pending.meta.insert(k, v);
+            }
+        }
+    }
+
+    /// Persist everything applied since the last commit, together with staged and the given caller
+    /// metadata (see [`KvStore::stage_meta`]), in ONE backend transaction. Does nothing when there is
+    /// nothing to write. On failure the changes stay pending.
     pub fn commit(&mut self, meta: Vec<(String, Vec<u8>)>) -> Result<()> {
-        if self.pending.is_empty() && meta.is_empty() {
+        self.stage_meta(meta);
+        if self.pending.is_empty() {
             return Ok(());
         }
-        let mut all_meta = self.own_meta();
-        all_meta.extend(meta.into_iter().filter(|(k, _)| !k.starts_with(META_PREFIX)));
-        self.backend.commit(self.pending.to_batch(all_meta))?;
-        self.pending.clear();
+        let batch = self.pending.take_batch(self.own_meta());
+        if let Err(e) = self.backend.commit(&batch) {
+            self.pending.put_back(batch);
+            return Err(e);
+        }
         Ok(())
+    }
+
+    /// Commit everything pending, then open a backend view: the view holds exactly the state reads see
+    /// now (data, `kv/` and staged metadata), and stays so while the store moves on. Dump it with
+    /// [`crate::snapshot_of_view`] after releasing any lock around the store.
+    pub fn commit_and_view(&mut self) -> Result<B::View> {
+        self.commit(Vec::new())?;
+        self.backend.view()
     }
 
     pub(crate) fn own_meta(&self) -> Vec<(String, Vec<u8>)> {
@@ -127,8 +160,9 @@ impl<B: Backend> KvStore<B> {
     }
 }
 
-fn meta_i64<B: Backend>(backend: &B, key: &str) -> Result<Option<i64>> {
-    match backend.meta(key)? {
+/// Decodes a stored `kv/` counter.
+pub(crate) fn meta_i64(key: &str, stored: Option<Vec<u8>>) -> Result<Option<i64>> {
+    match stored {
         None => Ok(None),
         Some(bytes) => {
             let arr: [u8; 8] = bytes

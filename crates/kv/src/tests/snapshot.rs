@@ -1,7 +1,7 @@
 //! Snapshots: round trip, corruption detection, atomic replacement of the backend.
 
 use super::util::*;
-use crate::{Backend, Error, KvStore, MemBackend, snapshot_revision};
+use crate::{Backend, BackendView, Error, KvStore, MemBackend, snapshot_of_view, snapshot_revision};
 
 fn busy_store() -> Store {
     let mut s = store();
@@ -107,4 +107,41 @@ fn snapshot_with_valid_checksum_but_bad_record_is_rejected() {
     let crc = crate::hash::crc32c(&body);
     body.extend_from_slice(&crc.to_be_bytes());
     assert!(matches!(KvStore::restore(MemBackend::new(), &body), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn snapshot_of_view_equals_snapshot_of_the_store() {
+    let mut s = busy_store();
+    let live = s.snapshot().unwrap();
+    let view = s.commit_and_view().unwrap();
+    assert!(!s.has_uncommitted(), "commit_and_view commits first");
+    assert_eq!(snapshot_of_view(&view).unwrap(), live);
+    // An empty store dumps the same both ways too.
+    let mut empty = store();
+    assert_eq!(snapshot_of_view(&empty.commit_and_view().unwrap()).unwrap(), empty.snapshot().unwrap());
+}
+
+#[test]
+fn view_taken_before_later_writes_does_not_contain_them() {
+    let mut s = busy_store();
+    let before = s.snapshot().unwrap();
+    s.stage_meta(vec![("raft/applied".into(), b"7".to_vec())]);
+    let view = s.commit_and_view().unwrap();
+    // Applies and commits proceed while the view is open.
+    let lease = grant(&mut s, 0, 60).unwrap();
+    put_lease(&mut s, "later", "x", lease);
+    del(&mut s, "a", "");
+    compact(&mut s, 6).unwrap();
+    s.commit(vec![("raft/applied".into(), b"9".to_vec())]).unwrap();
+    put(&mut s, "uncommitted", "y");
+
+    let snap = snapshot_of_view(&view).unwrap();
+    assert_eq!(snap, before);
+    assert_eq!(view.meta("raft/applied").unwrap(), Some(b"7".to_vec()), "staged meta is part of the view");
+    let restored = KvStore::restore(MemBackend::new(), &snap).unwrap();
+    assert_eq!(value(&restored, "later"), None);
+    assert_eq!(value(&restored, "uncommitted"), None);
+    assert_eq!(value(&restored, "a").as_deref(), Some("3"));
+    assert!(restored.lease(meridian_types::LeaseId(lease)).is_none());
+    assert_eq!(s.meta("raft/applied").unwrap(), Some(b"9".to_vec()));
 }

@@ -1,5 +1,6 @@
-//! The etcd `Maintenance` service: status, hashes for comparing members, streamed snapshots, and the
-//! housekeeping calls (`Alarm`, `Defragment`) that tools expect to succeed.
+//! The etcd `Maintenance` service: status, hashes for comparing members, streamed snapshots (dumped
+//! from a frozen backend view, off the kv lock), and the housekeeping calls (`Alarm`, `Defragment`)
+//! that tools expect to succeed.
 
 use std::sync::Arc;
 
@@ -87,7 +88,16 @@ impl Maintenance for MaintenanceService {
         &self,
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
-        let logical = self.member.kv().read().snapshot().map_err(kv_status)?;
+        let kv = self.member.kv().clone();
+        // The kv write lock is held only to commit what is pending and freeze a view; the dump
+        // reads that view on a blocking thread while applies go on.
+        let logical = tokio::task::spawn_blocking(move || {
+            let view = kv.write().commit_and_view()?;
+            meridian_kv::snapshot_of_view(&view)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("etcdserver: snapshot task failed: {e}")))?
+        .map_err(kv_status)?;
         let data = crate::snapshot_file::encode(&logical);
         let header = self.member.current_header();
         let (tx, rx) = mpsc::channel(4);
