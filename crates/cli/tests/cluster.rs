@@ -136,7 +136,10 @@ impl Load {
                         }
                         let ok = match client.as_mut() {
                             Some(c) => {
-                                matches!(tokio::time::timeout(OP_TIMEOUT, c.put(key.clone(), value.clone(), None)).await, Ok(Ok(_)))
+                                matches!(
+                                    tokio::time::timeout(OP_TIMEOUT, c.put(key.clone(), value.clone(), None)).await,
+                                    Ok(Ok(_))
+                                )
                             }
                             None => false,
                         };
