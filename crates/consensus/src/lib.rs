@@ -7,7 +7,9 @@
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);
 //! - `transport`: the byte-level peer seam and openraft's network on top of it;
-//! - `node`: `RaftNode`, the facade the server uses.
+//! - `node`: `RaftNode`, the facade the server uses;
+//! - `placement`: the pure leader-placement policy (leader affinity, failback hold);
+//! - `watchdog`: the pure isolated-leader check used by `propose` and `read_barrier`.
 
 mod codec;
 mod error;
@@ -17,6 +19,7 @@ mod log_store;
 mod log_writer;
 mod node;
 mod observer;
+pub mod placement;
 mod response_codec;
 mod snapshot_file;
 mod state_machine;
