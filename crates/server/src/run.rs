@@ -120,6 +120,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         election_max_ms: config.timing.election_ms() * 2,
         snapshot_logs: config.snapshot_count,
         bootstrap_members: BTreeMap::from([(id, raft_member)]),
+        read_policy: config.read_policy,
     };
     let observer = Arc::new(HubObserver::default());
     let transport = Arc::new(meridian_consensus::InProcessTransport::default());
