@@ -14,6 +14,8 @@
 //! - after a transfer, no new transfer is ordered for `cooldown_ms`, so a transfer that is slow to
 //!   complete is not re-issued, and leadership cannot ping-pong.
 //!
+//! A leader that sees no healthy quorum never orders a transfer.
+//!
 //! A fresh state machine (a new leader) has seen no datacenter healthy for any time yet, so it
 //! always waits one hold before moving leadership: that is the hysteresis against flapping.
 //! Time is passed in as milliseconds since an arbitrary epoch; the state machine never reads a clock.
@@ -126,6 +128,17 @@ impl Placement {
         let Some(leader_dc) = obs.members.iter().find(|m| m.id == obs.leader).map(|m| m.dc.clone()) else {
             return Decision::Stay { reason: format!("leader {} is not in the membership", obs.leader) };
         };
+        // A leader cut off from its quorum is not in a position to move leadership anywhere (and
+        // the watchdog already refuses requests); say so instead of claiming a healthy placement.
+        let voters = obs.members.iter().filter(|m| m.voter).count();
+        if healthy.len() * 2 <= voters {
+            return Decision::Stay {
+                reason: format!(
+                    "leader in {leader_dc} has lost contact with a quorum ({} of {voters} voters healthy)",
+                    healthy.len()
+                ),
+            };
+        }
         if self.cfg.leader_preference.is_empty() {
             return Decision::Stay { reason: format!("leader in {leader_dc}: no leader preference configured") };
         }

@@ -104,6 +104,14 @@ fn placement_cases() {
             ],
         ),
         (
+            "a leader without a healthy quorum orders nothing",
+            vec![
+                step(0, 1, &[3, 4, 5], Stay("leader in dc-a has lost contact with a quorum (2 of 5 voters healthy)")),
+                step(0, 3, &[1, 2, 5], Stay("lost contact with a quorum")),
+                step(60_000, 3, &[1, 2, 5], Stay("lost contact with a quorum")),
+            ],
+        ),
+        (
             "one healthy voter is enough for a DC",
             vec![step(0, 3, &[1], Stay("waiting for dc-a")), step(5_000, 3, &[1], To(2))],
         ),

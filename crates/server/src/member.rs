@@ -13,6 +13,7 @@ use prost::Message;
 
 use crate::config::ServerConfig;
 use crate::lessor::Lessor;
+use crate::placement::PlacementHandle;
 use crate::watch_hub::{HeaderSource, WatchHub};
 
 /// The store type every service reads.
@@ -51,6 +52,8 @@ pub struct Member {
     pub hub: Arc<WatchHub<RedbBackend>>,
     /// Lease expiry timer (active on the leader).
     pub lessor: Arc<Lessor>,
+    /// Why the leader is where it is (leader placement driver), for status.
+    pub placement: PlacementHandle,
 }
 
 impl Member {

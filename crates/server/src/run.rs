@@ -29,6 +29,7 @@ use crate::h2_authority::AuthorityFix;
 use crate::identity;
 use crate::lessor::Lessor;
 use crate::member::{HeaderInfo, Member};
+use crate::placement::{self, PlacementHandle};
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -122,6 +123,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         bootstrap_members: BTreeMap::from([(id, raft_member)]),
         read_policy: config.read_policy,
     };
+    let heartbeat = Duration::from_millis(node_config.heartbeat_ms);
+    let placement_config =
+        placement::placement_config(&placement::policy_from_config(&config)?, node_config.election_max_ms);
     let observer = Arc::new(HubObserver::default());
     let transport = Arc::new(meridian_consensus::InProcessTransport::default());
     let raft =
@@ -132,9 +136,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let _ = observer.hub.set(hub.clone());
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor });
+    let placement = PlacementHandle::new();
+    let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor, placement: placement.clone() });
 
-    let background = vec![tokio::spawn(hub.run(PROGRESS_INTERVAL)), tokio::spawn(lease_expiry_loop(member.clone()))];
+    let background = vec![
+        tokio::spawn(hub.run(PROGRESS_INTERVAL)),
+        tokio::spawn(lease_expiry_loop(member.clone())),
+        tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement)),
+    ];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
