@@ -267,16 +267,17 @@ impl RaftNode {
     pub async fn read_barrier(&self) -> Result<()> {
         self.check_running()?;
         self.check_quorum_contact()?;
-        let linearizer = match self.inner.raft.get_read_linearizer(openraft::ReadPolicy::from(self.inner.read_policy)).await {
-            Ok(l) => l,
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                return Err(not_leader(f.leader_id));
-            }
-            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
-                return Err(Error::Unavailable(q.to_string()));
-            }
-            Err(RaftError::Fatal(e)) => return Err(fatal(e)),
-        };
+        let linearizer =
+            match self.inner.raft.get_read_linearizer(openraft::ReadPolicy::from(self.inner.read_policy)).await {
+                Ok(l) => l,
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                    return Err(not_leader(f.leader_id));
+                }
+                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
+                    return Err(Error::Unavailable(q.to_string()));
+                }
+                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+            };
         match linearizer.try_await_ready(&self.inner.raft, Some(READ_APPLY_TIMEOUT)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => {

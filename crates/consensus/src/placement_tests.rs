@@ -86,7 +86,10 @@ fn placement_cases() {
     let cases: Vec<(&str, Vec<Step>)> = vec![
         (
             "leader in the most preferred DC stays",
-            vec![step(0, 1, &[], Stay("leader in dc-a: most preferred healthy DC")), step(60_000, 2, &[3, 4], Stay("most preferred"))],
+            vec![
+                step(0, 1, &[], Stay("leader in dc-a: most preferred healthy DC")),
+                step(60_000, 2, &[3, 4], Stay("most preferred")),
+            ],
         ),
         (
             "a new leader in dc-b waits the hold before failing back to dc-a",

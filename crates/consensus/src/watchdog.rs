@@ -32,6 +32,7 @@ pub enum Verdict {
 /// - `last_quorum_acked`: when a quorum last acknowledged it; `None` for a new leader that has not
 ///   been acknowledged yet, which openraft's own leader lease already keeps from accepting writes;
 /// - `timeout`: the election timeout.
+///
 /// Generic over the instant type so openraft's runtime instant and plain instants both fit.
 pub fn verdict<I: Copy + Ord + Sub<Output = Duration>>(
     now: I,
@@ -69,14 +70,7 @@ mod tests {
             ("single voter needs no quorum", t0 + ms(10_000), true, true, Some(t0), Verdict::Serving),
             ("fresh ack", t0 + ms(50), true, false, Some(t0), Verdict::Serving),
             ("exactly the timeout is still serving", t0 + ms(400), true, false, Some(t0), Verdict::Serving),
-            (
-                "silent past the timeout",
-                t0 + ms(401),
-                true,
-                false,
-                Some(t0),
-                Verdict::Isolated { silent_for: ms(401) },
-            ),
+            ("silent past the timeout", t0 + ms(401), true, false, Some(t0), Verdict::Isolated { silent_for: ms(401) }),
             ("not yet acknowledged: openraft's lease decides", t0 + ms(10_000), true, false, None, Verdict::Serving),
             ("ack stamped after now (clock race)", t0, true, false, Some(t0 + ms(5)), Verdict::Serving),
         ];

@@ -65,8 +65,8 @@ pub fn policy_from_config(config: &ServerConfig) -> Result<PlacementPolicy> {
     let Some(path) = &config.topology else {
         return Ok(PlacementPolicy::default());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
     let topology =
         Topology::from_toml(&text).map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
     Ok(topology.policy)
@@ -101,11 +101,11 @@ pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, h
             continue;
         };
         let decision = placement.get_or_insert_with(|| Placement::new(config.clone())).tick(&obs);
-        if let Decision::Transfer { to, .. } = &decision {
-            if let Err(e) = raft.raft().trigger().transfer_leader(to.0).await {
-                tracing::debug!(error = %e, "raft stopped; placement driver exits");
-                return;
-            }
+        if let Decision::Transfer { to, .. } = &decision
+            && let Err(e) = raft.raft().trigger().transfer_leader(to.0).await
+        {
+            tracing::debug!(error = %e, "raft stopped; placement driver exits");
+            return;
         }
         handle.set(decision.reason().to_owned());
     }
@@ -139,12 +139,7 @@ fn observe(raft: &RaftNode, now_ms: u64) -> Option<Observation> {
             }
         })
         .collect();
-    Some(Observation {
-        now_ms,
-        leader: NodeId(m.id),
-        leader_last_index: m.last_log_index.unwrap_or(0),
-        members,
-    })
+    Some(Observation { now_ms, leader: NodeId(m.id), leader_last_index: m.last_log_index.unwrap_or(0), members })
 }
 
 fn follower_reason(raft: &RaftNode) -> String {
