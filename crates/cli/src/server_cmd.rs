@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use meridian_server::ServerConfig;
-use meridian_server::config::TimingPreset;
+use meridian_server::config::{ReadPolicy, TimingPreset};
 use meridian_types::{DcName, ZoneName};
 
 /// Flags of `meridian server`. Each overrides the same key of the config file.
@@ -60,6 +60,13 @@ pub struct ServerArgs {
     /// Serve fault-injection endpoints on the admin API (for local runs and drills only).
     #[arg(long, env = "MERIDIAN_ENABLE_FAULT_INJECTION")]
     enable_fault_injection: bool,
+    /// Linearizable read protocol: read-index (default) or lease.
+    #[arg(long, env = "MERIDIAN_READ_POLICY", value_parser = parse_read_policy)]
+    read_policy: Option<ReadPolicy>,
+}
+
+fn parse_read_policy(s: &str) -> Result<ReadPolicy, String> {
+    s.parse()
 }
 
 fn parse_preset(s: &str) -> Result<TimingPreset, String> {
@@ -124,6 +131,9 @@ impl ServerArgs {
         }
         if self.enable_fault_injection {
             cfg.enable_fault_injection = true;
+        }
+        if let Some(v) = self.read_policy {
+            cfg.read_policy = v;
         }
         cfg.validate()?;
         Ok(cfg)

@@ -7,7 +7,9 @@
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);
 //! - `transport`: the byte-level peer seam and openraft's network on top of it;
-//! - `node`: `RaftNode`, the facade the server uses.
+//! - `node`: `RaftNode`, the facade the server uses;
+//! - `placement`: the pure leader-placement policy (leader affinity, failback hold);
+//! - `watchdog`: the pure isolated-leader check used by `propose` and `read_barrier`.
 
 mod codec;
 mod error;
@@ -17,17 +19,21 @@ mod log_store;
 mod log_writer;
 mod node;
 mod observer;
+pub mod placement;
+mod read_policy;
 mod response_codec;
 mod snapshot_file;
 mod state_machine;
 mod transport;
 mod types;
+pub mod watchdog;
 
 pub use error::{Error, Result};
 pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
 pub use node::{NodeConfig, NodeStatus, RaftNode};
 pub use observer::{ApplyObserver, NoopObserver};
+pub use read_policy::ReadPolicy;
 pub use response_codec::{decode_apply_result, encode_apply_result};
 pub use snapshot_file::SNAPSHOT_FILE;
 pub use state_machine::{KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine};

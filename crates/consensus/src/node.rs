@@ -13,7 +13,7 @@ use meridian_proto::meridianpb::RaftCommand;
 use meridian_types::NodeId;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, Fatal, ForwardReason, InitializeError, LinearizableReadError, RaftError};
-use openraft::{Config, ReadPolicy, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
@@ -22,9 +22,11 @@ use crate::fsutil::{DropWaiter, ensure_dir};
 use crate::kv_backend::RedbBackend;
 use crate::log_store::LogStore;
 use crate::observer::ApplyObserver;
+use crate::read_policy::ReadPolicy;
 use crate::state_machine::{SharedKv, StateMachine};
 use crate::transport::{NetworkFactory, Transport, dispatch};
 use crate::types::{ApplyResponse, Command, Member, TypeConfig};
+use crate::watchdog::{self, Verdict};
 
 /// The concrete openraft handle.
 pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
@@ -57,6 +59,8 @@ pub struct NodeConfig {
     /// Learners of a brand-new cluster. Whichever bootstrap voter, started without Raft state, first
     /// leads adds them (openraft's `initialize` only takes voters). Ignored once they are all members.
     pub bootstrap_learners: BTreeMap<NodeId, Member>,
+    /// How the leader confirms leadership for linearizable reads.
+    pub read_policy: ReadPolicy,
 }
 
 /// A point-in-time view of this member's Raft state.
@@ -101,6 +105,11 @@ pub(crate) struct NodeInner {
     leader_rx: watch::Receiver<Option<NodeId>>,
     /// How long a new leader may take to get its first quorum acknowledgement.
     lease_wait: Duration,
+    /// The isolated-leader watchdog's limit: the maximum election timeout.
+    quorum_timeout: Duration,
+    /// How often an in-flight proposal re-checks the watchdog: the heartbeat interval.
+    watchdog_poll: Duration,
+    read_policy: ReadPolicy,
     /// Complete once the log store and the state machine are dropped by openraft.
     released: Mutex<Option<(DropWaiter, DropWaiter)>>,
     stopped: AtomicBool,
@@ -194,6 +203,9 @@ impl RaftNode {
             kv,
             leader_rx,
             lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
+            quorum_timeout: Duration::from_millis(cfg.election_max_ms),
+            watchdog_poll: Duration::from_millis(cfg.heartbeat_ms.max(1)),
+            read_policy: cfg.read_policy,
             released: Mutex::new(Some((log_released, sm_released))),
             stopped: AtomicBool::new(false),
         };
@@ -209,10 +221,18 @@ impl RaftNode {
     /// the inner result is the kv store's deterministic answer to the command.
     pub async fn propose(&self, cmd: RaftCommand) -> Result<meridian_kv::Result<CommandResponse>> {
         self.check_running()?;
+        self.check_quorum_contact()?;
         let cmd = Command(Arc::new(cmd));
         let mut waited_for_lease = false;
         loop {
-            match self.inner.raft.client_write(cmd.clone()).await {
+            // An isolated leader never commits; give up on the proposal once the watchdog trips
+            // instead of hanging (the entry may still commit later, so the outcome is unknown).
+            let written = tokio::select! {
+                biased;
+                w = self.inner.raft.client_write(cmd.clone()) => w,
+                e = self.quorum_lost() => return Err(e),
+            };
+            match written {
                 Ok(resp) => {
                     return match resp.data {
                         ApplyResponse::Command(r) => Ok(r),
@@ -247,21 +267,24 @@ impl RaftNode {
         }
     }
 
-    /// Linearizable read barrier (ReadIndex): confirm leadership with a quorum, then wait until
-    /// the local kv store has applied up to the read index. Reads after it returns are
-    /// linearizable. Only the leader can serve it; others get `NotLeader`.
+    /// Linearizable read barrier: confirm leadership (ReadIndex: with a quorum round trip;
+    /// LeaseRead: from the leader lease, per `NodeConfig::read_policy`), then wait until the local
+    /// kv store has applied up to the read index. Reads after it returns are linearizable. Only
+    /// the leader can serve it; others get `NotLeader`, an isolated leader `NoLeader`.
     pub async fn read_barrier(&self) -> Result<()> {
         self.check_running()?;
-        let linearizer = match self.inner.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
-            Ok(l) => l,
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
-                return Err(not_leader(f.leader_id));
-            }
-            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
-                return Err(Error::Unavailable(q.to_string()));
-            }
-            Err(RaftError::Fatal(e)) => return Err(fatal(e)),
-        };
+        self.check_quorum_contact()?;
+        let linearizer =
+            match self.inner.raft.get_read_linearizer(openraft::ReadPolicy::from(self.inner.read_policy)).await {
+                Ok(l) => l,
+                Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                    return Err(not_leader(f.leader_id));
+                }
+                Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
+                    return Err(Error::Unavailable(q.to_string()));
+                }
+                Err(RaftError::Fatal(e)) => return Err(fatal(e)),
+            };
         match linearizer.try_await_ready(&self.inner.raft, Some(READ_APPLY_TIMEOUT)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => {
@@ -275,7 +298,8 @@ impl RaftNode {
     /// a member must have applied before its local state answers a linearizable read. Leader only.
     pub async fn read_index(&self) -> Result<u64> {
         self.check_running()?;
-        match self.inner.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+        self.check_quorum_contact()?;
+        match self.inner.raft.get_read_linearizer(openraft::ReadPolicy::from(self.inner.read_policy)).await {
             Ok(l) => Ok(l.read_log_id().index()),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => Err(not_leader(f.leader_id)),
             Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
@@ -374,6 +398,47 @@ impl RaftNode {
         let mut kv = self.inner.kv.write();
         kv.commit(Vec::new()).map_err(storage)?;
         kv.backend().sync().map_err(storage)
+    }
+
+    /// The isolated-leader watchdog (see `watchdog`): a leader that has not been acknowledged by
+    /// a quorum for an election timeout refuses with `NoLeader` — the error an isolated etcd
+    /// member gives (code Unavailable, "etcdserver: no leader"), so clients move to another
+    /// member. The request was not proposed, so it is safe to retry elsewhere.
+    fn check_quorum_contact(&self) -> Result<()> {
+        match self.watchdog_verdict() {
+            Verdict::Serving => Ok(()),
+            Verdict::Isolated { silent_for } => {
+                tracing::debug!(?silent_for, "isolated leader refuses a request");
+                Err(Error::NoLeader)
+            }
+        }
+    }
+
+    fn watchdog_verdict(&self) -> Verdict {
+        let rx = self.inner.raft.metrics();
+        let m = rx.borrow_watched();
+        let is_leader = m.state == ServerState::Leader;
+        let membership = m.membership_config.membership();
+        let self_quorum = membership.voter_ids().eq([self.inner.id.0]);
+        let acked = m.last_quorum_acked.as_ref().map(|t| **t);
+        let now = <openraft::alias::InstantOf<TypeConfig> as openraft::Instant>::now();
+        watchdog::verdict(now, is_leader, self_quorum, acked, self.inner.quorum_timeout)
+    }
+
+    /// Resolves once the watchdog finds this leader isolated, with the error for a proposal that
+    /// was in flight: `Unavailable` (etcd's "request timed out"), because it may still commit.
+    async fn quorum_lost(&self) -> Error {
+        let mut tick = tokio::time::interval(self.inner.watchdog_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Verdict::Isolated { silent_for } = self.watchdog_verdict() {
+                return Error::Unavailable(format!(
+                    "leader has not heard from a quorum for {} ms; the proposal's outcome is unknown",
+                    silent_for.as_millis()
+                ));
+            }
+        }
     }
 
     fn check_running(&self) -> Result<()> {

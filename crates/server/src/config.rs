@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use meridian_consensus::ReadPolicy;
 use meridian_types::{DcName, ZoneName};
 pub use meridian_types::{TimingConfig, TimingPreset};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub listen_admin: Option<String>,
     /// Serve the fault-injection endpoints on the admin API. Never on by default.
     pub enable_fault_injection: bool,
+    /// How linearizable reads confirm leadership: `read-index` (default) or `lease`.
+    pub read_policy: ReadPolicy,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +72,7 @@ impl Default for ServerConfig {
             join: false,
             listen_admin: None,
             enable_fault_injection: false,
+            read_policy: ReadPolicy::ReadIndex,
         }
     }
 }
@@ -159,6 +163,16 @@ mod tests {
         cfg.validate().unwrap();
         assert_eq!(cfg.name, "n1");
         assert_eq!(cfg.timing.preset, TimingPreset::Lan);
+        assert_eq!(cfg.read_policy, ReadPolicy::ReadIndex);
+    }
+
+    #[test]
+    fn read_policy_is_read_index_by_default_and_lease_on_request() {
+        assert_eq!(ServerConfig::default().read_policy, ReadPolicy::ReadIndex);
+        assert_eq!(ServerConfig::from_toml("read_policy = \"lease\"").unwrap().read_policy, ReadPolicy::LeaseRead);
+        assert_eq!(ServerConfig::from_toml("read_policy = \"read-index\"").unwrap().read_policy, ReadPolicy::ReadIndex);
+        let err = ServerConfig::from_toml("read_policy = \"stale\"").unwrap_err();
+        assert!(err.to_string().contains("read_policy"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod identity;
 pub mod lessor;
 pub mod member;
 pub mod peer;
+pub mod placement;
 pub mod run;
 pub mod snapshot_file;
 pub mod watch_hub;

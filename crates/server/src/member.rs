@@ -16,6 +16,7 @@ use prost::Message;
 use crate::config::ServerConfig;
 use crate::lessor::Lessor;
 use crate::peer::client::LeaderClient;
+use crate::placement::PlacementHandle;
 use crate::watch_hub::{HeaderSource, WatchHub};
 
 /// How many times a request follows a changed leader before giving up.
@@ -59,6 +60,8 @@ pub struct Member {
     pub lessor: Arc<Lessor>,
     /// Calls to the leader on behalf of clients of this member.
     pub leader_client: LeaderClient,
+    /// Why the leader is where it is (leader placement driver), for status.
+    pub placement: PlacementHandle,
 }
 
 /// The kv store's answer to a command, as the client sees it.

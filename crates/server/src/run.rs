@@ -33,6 +33,7 @@ use crate::peer::channels::{PeerChannels, PeerTimeouts};
 use crate::peer::client::LeaderClient;
 use crate::peer::service::PeerService;
 use crate::peer::transport::GrpcTransport;
+use crate::placement::{self, PlacementHandle};
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -124,11 +125,18 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         data_dir: config.data_dir.clone(),
         heartbeat_ms: config.timing.heartbeat_ms(),
         election_min_ms: config.timing.election_ms(),
-        election_max_ms: config.timing.election_ms() * 2,
+        // openraft's leader lease equals the maximum election timeout and followers refuse votes until it runs
+        // out, so a wide randomisation window directly lengthens failover; 1.5x keeps enough spread to avoid
+        // repeated split votes (pre-vote makes one cheap) while bounding the time to a new leader.
+        election_max_ms: config.timing.election_ms() * 3 / 2,
         snapshot_logs: config.snapshot_count,
         bootstrap_members: plan.bootstrap_members,
         bootstrap_learners: plan.bootstrap_learners,
+        read_policy: config.read_policy,
     };
+    let heartbeat = Duration::from_millis(node_config.heartbeat_ms);
+    let placement_config =
+        placement::placement_config(&placement::policy_from_config(&config)?, node_config.election_max_ms);
     let channels = Arc::new(PeerChannels::new(PeerTimeouts::from_election_ms(config.timing.election_ms())));
     let transport: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
     let observer = Arc::new(HubObserver::default());
@@ -141,7 +149,16 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let leader_client = LeaderClient::new(channels);
-    let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor, leader_client });
+    let placement = PlacementHandle::new();
+    let member = Arc::new(Member {
+        config,
+        headers,
+        raft,
+        hub: hub.clone(),
+        lessor,
+        leader_client,
+        placement: placement.clone(),
+    });
 
     // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
     let peer_incoming = TcpListenerStream::new(peer_listener).map(|accepted| {
@@ -156,8 +173,12 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         }
     });
 
-    let background =
-        vec![tokio::spawn(hub.run(PROGRESS_INTERVAL)), tokio::spawn(lease_expiry_loop(member.clone())), peer_serve];
+    let background = vec![
+        tokio::spawn(hub.run(PROGRESS_INTERVAL)),
+        tokio::spawn(lease_expiry_loop(member.clone())),
+        peer_serve,
+        tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement)),
+    ];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_consensus::{InProcessTransport, Member, NodeConfig, NoopObserver, RaftNode, Transport};
+use meridian_consensus::{InProcessTransport, Member, NodeConfig, NoopObserver, RaftNode, ReadPolicy, Transport};
 use meridian_proto::etcdserverpb::{PutRequest, RangeRequest};
 use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_types::NodeId;
@@ -44,6 +44,7 @@ pub fn config(id: u64, dir: &Path, voters: &[u64], snapshot_logs: u64) -> NodeCo
         snapshot_logs,
         bootstrap_members: voters.iter().map(|v| (NodeId(*v), member(*v))).collect::<BTreeMap<_, _>>(),
         bootstrap_learners: BTreeMap::new(),
+        read_policy: ReadPolicy::ReadIndex,
     }
 }
 

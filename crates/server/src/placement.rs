@@ -1,0 +1,154 @@
+//! Leader placement driver: on the leader, every heartbeat, feeds openraft's view of the followers
+//! (last acknowledgement, matched index) into the pure policy `meridian_consensus::placement` and
+//! carries out its decision with openraft's `transfer_leader`. The latest reason ("leader in dc-a:
+//! most preferred healthy DC", "waiting for dc-a to be stable ...") is kept in a [`PlacementHandle`]
+//! for Maintenance.Status and the admin API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_consensus::RaftNode;
+use meridian_consensus::openraft::async_runtime::WatchReceiver;
+use meridian_consensus::openraft::{Instant as _, ServerState};
+use meridian_consensus::placement::{Decision, MemberView, Observation, Placement, PlacementConfig};
+use meridian_types::{DcName, NodeId, PlacementPolicy, Topology};
+use parking_lot::RwLock;
+use tokio::time::Instant;
+
+use crate::config::ServerConfig;
+use crate::error::{Error, Result};
+
+/// A follower whose matched index trails the leader's last index by more than this is not caught
+/// up enough to take leadership (a transfer to it would stall writes while it catches up).
+pub const MAX_TRANSFER_LAG: u64 = 500;
+
+/// Shared, cheap-to-clone view of the placement driver's latest reason.
+#[derive(Clone, Debug)]
+pub struct PlacementHandle {
+    reason: Arc<RwLock<String>>,
+}
+
+impl Default for PlacementHandle {
+    fn default() -> Self {
+        PlacementHandle { reason: Arc::new(RwLock::new("placement not evaluated yet".to_owned())) }
+    }
+}
+
+impl PlacementHandle {
+    /// A handle with no decision yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Why the leader is where it is (on a follower: who leads, as far as it knows).
+    pub fn reason(&self) -> String {
+        self.reason.read().clone()
+    }
+
+    /// The shared slot itself, for status code that wants to hold it.
+    pub fn slot(&self) -> Arc<RwLock<String>> {
+        self.reason.clone()
+    }
+
+    fn set(&self, reason: String) {
+        let mut slot = self.reason.write();
+        if *slot != reason {
+            tracing::info!(%reason, "leader placement");
+            *slot = reason;
+        }
+    }
+}
+
+/// The placement policy of this member: the topology file's `[policy]` when one is configured,
+/// otherwise no preference.
+pub fn policy_from_config(config: &ServerConfig) -> Result<PlacementPolicy> {
+    let Some(path) = &config.topology else {
+        return Ok(PlacementPolicy::default());
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
+    let topology =
+        Topology::from_toml(&text).map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
+    Ok(topology.policy)
+}
+
+/// The policy's tunables for given Raft timings: a follower is healthy when it acknowledged within
+/// the maximum election timeout; a transfer that has not happened is retried after three of them.
+pub fn placement_config(policy: &PlacementPolicy, election_max_ms: u64) -> PlacementConfig {
+    PlacementConfig {
+        leader_preference: policy.leader_preference.clone(),
+        failback_hold_ms: policy.failback_hold_ms,
+        healthy_ack_ms: election_max_ms,
+        max_lag: MAX_TRANSFER_LAG,
+        cooldown_ms: election_max_ms.saturating_mul(3),
+    }
+}
+
+/// Runs the driver until the Raft node shuts down. Ticks every `heartbeat`; the state machine is
+/// created afresh each time this member becomes leader, so a new leader always waits one failback
+/// hold before moving leadership.
+pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, handle: PlacementHandle) {
+    let origin = Instant::now();
+    let mut ticker = tokio::time::interval(heartbeat.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut placement: Option<Placement> = None;
+    loop {
+        ticker.tick().await;
+        let now_ms = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let Some(obs) = observe(&raft, now_ms) else {
+            placement = None;
+            handle.set(follower_reason(&raft));
+            continue;
+        };
+        let decision = placement.get_or_insert_with(|| Placement::new(config.clone())).tick(&obs);
+        if let Decision::Transfer { to, .. } = &decision
+            && let Err(e) = raft.raft().trigger().transfer_leader(to.0).await
+        {
+            tracing::debug!(error = %e, "raft stopped; placement driver exits");
+            return;
+        }
+        handle.set(decision.reason().to_owned());
+    }
+}
+
+/// What the leader knows now, or `None` when this member is not the leader.
+fn observe(raft: &RaftNode, now_ms: u64) -> Option<Observation> {
+    let rx = raft.raft().metrics();
+    let m = rx.borrow_watched();
+    if m.state != ServerState::Leader {
+        return None;
+    }
+    let membership = m.membership_config.membership();
+    let members = membership
+        .nodes()
+        .map(|(id, node)| {
+            let acked = m.heartbeat.as_ref().and_then(|h| h.get(id).cloned().flatten());
+            // openraft's instants come from its runtime clock; turn "acked this long ago" into a
+            // timestamp on our epoch.
+            let last_ack_ms = acked.map(|t| {
+                let age = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+                now_ms.saturating_sub(age)
+            });
+            let matched = m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index());
+            MemberView {
+                id: NodeId(*id),
+                dc: DcName(node.dc.clone()),
+                voter: membership.voter_ids().any(|v| v == *id),
+                last_ack_ms,
+                matched,
+            }
+        })
+        .collect();
+    Some(Observation { now_ms, leader: NodeId(m.id), leader_last_index: m.last_log_index.unwrap_or(0), members })
+}
+
+fn follower_reason(raft: &RaftNode) -> String {
+    let status = raft.status();
+    match status.leader {
+        Some(id) => match status.members.get(&id) {
+            Some(m) => format!("leader {} in {} (decided by the leader)", m.name, m.dc),
+            None => format!("leader {id} (decided by the leader)"),
+        },
+        None => "no leader".to_owned(),
+    }
+}
