@@ -172,9 +172,15 @@ impl RaftNode {
         let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(backend).map_err(storage)?));
         let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), dir, observer);
 
-        let raft = Raft::new(cfg.id.0, Arc::new(config), NetworkFactory::new(transport), log_store, sm)
-            .await
-            .map_err(fatal)?;
+        let raft = Raft::new(
+            cfg.id.0,
+            Arc::new(config),
+            NetworkFactory::new(transport, Duration::from_millis(cfg.election_max_ms)),
+            log_store,
+            sm,
+        )
+        .await
+        .map_err(fatal)?;
 
         // Only the lowest-id bootstrap member initializes. If every member did, each would
         // campaign at term 1 at once; openraft's per-node terms then make the first leader step

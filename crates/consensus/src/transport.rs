@@ -94,11 +94,13 @@ pub(crate) async fn dispatch(raft: &crate::node::Raft, bytes: &[u8]) -> Result<V
 /// openraft's network factory over a [`Transport`].
 pub(crate) struct NetworkFactory {
     transport: Arc<dyn Transport>,
+    min_rpc_timeout: Duration,
 }
 
 impl NetworkFactory {
-    pub(crate) fn new(transport: Arc<dyn Transport>) -> Self {
-        NetworkFactory { transport }
+    /// `min_rpc_timeout` is the shortest time any RPC is given (see [`PeerClient::ttl`]).
+    pub(crate) fn new(transport: Arc<dyn Transport>, min_rpc_timeout: Duration) -> Self {
+        NetworkFactory { transport, min_rpc_timeout }
     }
 }
 
@@ -106,7 +108,12 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &Member) -> PeerClient {
-        PeerClient { target: NodeId(target), member: node.clone(), transport: self.transport.clone() }
+        PeerClient {
+            target: NodeId(target),
+            member: node.clone(),
+            transport: self.transport.clone(),
+            min_rpc_timeout: self.min_rpc_timeout,
+        }
     }
 }
 
@@ -115,11 +122,21 @@ pub(crate) struct PeerClient {
     target: NodeId,
     member: Member,
     transport: Arc<dyn Transport>,
+    min_rpc_timeout: Duration,
 }
 
 type Rpc<T> = std::result::Result<T, RPCError<TypeConfig>>;
 
 impl PeerClient {
+    /// The timeout for one RPC. openraft offers the heartbeat interval for appends, but an append carries an
+    /// fsync on the follower and, across datacenters, a WAN round trip: both can exceed a 100 ms heartbeat, and
+    /// timing them out makes the leader resend the same entries forever instead of waiting for the answer.
+    /// Liveness does not depend on this timeout (elections run on their own timers), so it is never shorter
+    /// than `min_rpc_timeout`.
+    fn ttl(&self, option: &RPCOption) -> Duration {
+        option.hard_ttl().max(self.min_rpc_timeout)
+    }
+
     /// Send one request; `Err` carries an openraft "unreachable" so it backs off and retries.
     async fn call(&self, req: &PeerRequest, ttl: Duration) -> std::result::Result<PeerReply, Unreachable<TypeConfig>> {
         let payload = encode(req).map_err(Unreachable::from_string)?;
@@ -139,7 +156,7 @@ impl PeerClient {
     }
 
     async fn vote_like(&self, req: PeerRequest, option: &RPCOption) -> Rpc<VoteResponse<TypeConfig>> {
-        match self.call(&req, option.hard_ttl()).await? {
+        match self.call(&req, self.ttl(option)).await? {
             PeerReply::Vote(r) => Ok(r),
             _ => Err(unexpected()),
         }
@@ -158,7 +175,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<AppendEntriesResponse<TypeConfig>> {
-        match self.call(&PeerRequest::Append(rpc), option.hard_ttl()).await? {
+        match self.call(&PeerRequest::Append(rpc), self.ttl(&option)).await? {
             PeerReply::Append(r) => Ok(r),
             _ => Err(unexpected()),
         }
@@ -183,7 +200,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         tokio::select! {
             biased;
             closed = cancel => Err(StreamingError::Closed(closed)),
-            reply = self.call(&req, option.hard_ttl()) => match reply? {
+            reply = self.call(&req, self.ttl(&option)) => match reply? {
                 PeerReply::Snapshot(r) => Ok(r),
                 _ => Err(StreamingError::Network(NetworkError::from_string("unexpected reply kind"))),
             },
@@ -195,7 +212,7 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Rpc<TransferLeaderResponse<TypeConfig>> {
-        match self.call(&PeerRequest::TransferLeader(req), option.hard_ttl()).await? {
+        match self.call(&PeerRequest::TransferLeader(req), self.ttl(&option)).await? {
             PeerReply::TransferLeader(r) => Ok(r),
             _ => Err(unexpected()),
         }
