@@ -7,7 +7,8 @@
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);
 //! - `transport`: the byte-level peer seam and openraft's network on top of it;
-//! - `node`: `RaftNode`, the facade the server uses.
+//! - `node`: `RaftNode`, the facade the server uses;
+//! - `membership`: runtime membership changes with etcd's rules (`RaftNode::add_learner` & co.).
 
 mod codec;
 mod error;
@@ -15,6 +16,7 @@ mod fsutil;
 mod kv_backend;
 mod log_store;
 mod log_writer;
+mod membership;
 mod node;
 mod observer;
 mod response_codec;
@@ -26,6 +28,7 @@ mod types;
 pub use error::{Error, Result};
 pub use kv_backend::{RedbBackend, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
+pub use membership::{MembershipError, learner_ready, valid_peer_url};
 pub use node::{NodeConfig, NodeStatus, RaftNode};
 pub use observer::{ApplyObserver, NoopObserver};
 pub use response_codec::{decode_apply_result, encode_apply_result};

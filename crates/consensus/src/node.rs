@@ -93,7 +93,9 @@ pub struct RaftNode {
 
 pub(crate) struct NodeInner {
     id: NodeId,
-    raft: Raft,
+    pub(crate) raft: Raft,
+    /// The peer transport, also used to forward membership changes to the leader.
+    pub(crate) transport: Arc<dyn Transport>,
     kv: SharedKv,
     leader_rx: watch::Receiver<Option<NodeId>>,
     /// How long a new leader may take to get its first quorum acknowledgement.
@@ -160,7 +162,7 @@ impl RaftNode {
         let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(backend).map_err(storage)?));
         let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), dir, observer);
 
-        let raft = Raft::new(cfg.id.0, Arc::new(config), NetworkFactory::new(transport), log_store, sm)
+        let raft = Raft::new(cfg.id.0, Arc::new(config), NetworkFactory::new(transport.clone()), log_store, sm)
             .await
             .map_err(fatal)?;
 
@@ -184,6 +186,7 @@ impl RaftNode {
         let inner = NodeInner {
             id: cfg.id,
             raft,
+            transport,
             kv,
             leader_rx,
             lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
@@ -328,7 +331,7 @@ impl RaftNode {
         self.inner.kv.read().backend().sync().map_err(storage)
     }
 
-    fn check_running(&self) -> Result<()> {
+    pub(crate) fn check_running(&self) -> Result<()> {
         if self.inner.stopped.load(Ordering::SeqCst) { Err(Error::Shutdown) } else { Ok(()) }
     }
 }
