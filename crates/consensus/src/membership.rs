@@ -194,11 +194,13 @@ pub(crate) fn plan(view: &MembershipView, req: &MembershipRequest) -> std::resul
             if !valid_peer_url(&member.peer_url) {
                 return Err(MemberBadUrls);
             }
-            if view.nodes.contains_key(id) {
-                return Err(MemberExists);
-            }
+            // URL before id: ids are derived from the peer URL, so a reused URL would otherwise
+            // always surface as an id clash, and etcd names the URL.
             if url_taken(view, &member.peer_url, None) {
                 return Err(PeerUrlExists);
+            }
+            if view.nodes.contains_key(id) {
+                return Err(MemberExists);
             }
             Ok(match req {
                 MembershipRequest::AddVoter { .. } => Plan::AddVoter(*id, member.clone()),

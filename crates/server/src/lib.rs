@@ -9,6 +9,7 @@ pub mod h2_authority;
 pub mod identity;
 pub mod lessor;
 pub mod member;
+pub mod publish;
 pub mod run;
 pub mod snapshot_file;
 pub mod watch_hub;

@@ -119,7 +119,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         election_min_ms: config.timing.election_ms(),
         election_max_ms: config.timing.election_ms() * 2,
         snapshot_logs: config.snapshot_count,
-        bootstrap_members: BTreeMap::from([(id, raft_member)]),
+        // A joining member waits for the leader to replicate the membership to it (it was added
+        // with MemberAdd); bootstrapping its own cluster would split it off.
+        bootstrap_members: if config.join { BTreeMap::new() } else { BTreeMap::from([(id, raft_member)]) },
     };
     let observer = Arc::new(HubObserver::default());
     let transport = Arc::new(meridian_consensus::InProcessTransport::default());
@@ -133,7 +135,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor });
 
-    let background = vec![tokio::spawn(hub.run(PROGRESS_INTERVAL)), tokio::spawn(lease_expiry_loop(member.clone()))];
+    let background = vec![
+        tokio::spawn(hub.run(PROGRESS_INTERVAL)),
+        tokio::spawn(lease_expiry_loop(member.clone())),
+        tokio::spawn(crate::publish::run(member.clone())),
+    ];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
