@@ -6,8 +6,11 @@ mod common;
 
 use common::{Kind, Server, free_port};
 
-/// `member list -w json` → (id, name, peer URLs, client URLs, isLearner) per member.
-fn members(server: &Server) -> Vec<(u64, String, Vec<String>, Vec<String>, bool)> {
+/// One member as `member list -w json` shows it: (id, name, peer URLs, client URLs, isLearner).
+type Listed = (u64, String, Vec<String>, Vec<String>, bool);
+
+/// `member list -w json`, one entry per member.
+fn members(server: &Server) -> Vec<Listed> {
     let o = server.etcdctl(&["member", "list", "-w", "json"]);
     assert!(o.ok(), "member list failed: {o:?}");
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("member list json");
@@ -78,7 +81,9 @@ fn cluster_api_on_one_member(kind: Kind) {
     // URL, which is etcd's answer whenever the seconds differ.
     let dup = ["member", "add", "dup", &format!("--peer-urls={url}")];
     match kind {
-        Kind::Etcd => fails_with_any(&server, &dup, &["etcdserver: Peer URLs already exists", "member ID already exist"]),
+        Kind::Etcd => {
+            fails_with_any(&server, &dup, &["etcdserver: Peer URLs already exists", "member ID already exist"])
+        }
         Kind::Meridian => fails_with(&server, &dup, "etcdserver: Peer URLs already exists"),
     }
     fails_with(
@@ -86,7 +91,11 @@ fn cluster_api_on_one_member(kind: Kind) {
         &["member", "promote", &format!("{id:x}")],
         "etcdserver: can only promote a learner member which is in sync with leader",
     );
-    fails_with(&server, &["member", "promote", &format!("{self_id:x}")], "etcdserver: can only promote a learner member");
+    fails_with(
+        &server,
+        &["member", "promote", &format!("{self_id:x}")],
+        "etcdserver: can only promote a learner member",
+    );
     fails_with(&server, &["member", "remove", "abcdef"], "etcdserver: member not found");
     fails_with(&server, &["member", "update", "abcdef", &format!("--peer-urls={url}")], "etcdserver: member not found");
 

@@ -484,16 +484,8 @@ mod tests {
             (Promote { id: 2 }, Err(MemberNotLearner), "promote a voter"),
             (Promote { id: 4 }, Err(LearnerNotReady), "promote a learner at 50%"),
             (Remove { id: 7 }, Err(MemberNotFound), "remove unknown"),
-            (
-                Remove { id: 3 },
-                Ok(Plan::Change(ChangeMembers::RemoveVoters(BTreeSet::from([3])))),
-                "remove a voter",
-            ),
-            (
-                Remove { id: 4 },
-                Ok(Plan::Change(ChangeMembers::RemoveNodes(BTreeSet::from([4])))),
-                "remove a learner",
-            ),
+            (Remove { id: 3 }, Ok(Plan::Change(ChangeMembers::RemoveVoters(BTreeSet::from([3])))), "remove a voter"),
+            (Remove { id: 4 }, Ok(Plan::Change(ChangeMembers::RemoveNodes(BTreeSet::from([4])))), "remove a learner"),
             (Update { id: 7, peer_url: "http://127.0.0.7:2380".into() }, Err(MemberNotFound), "update unknown"),
             (Update { id: 3, peer_url: "http://127.0.0.2:2380".into() }, Err(PeerUrlExists), "update to a used URL"),
             (Update { id: 3, peer_url: "nope".into() }, Err(MemberBadUrls), "update to a bad URL"),

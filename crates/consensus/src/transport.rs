@@ -46,7 +46,11 @@ pub(crate) enum PeerRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
-    Snapshot { vote: Vote, meta: SnapshotMeta, data: Vec<u8> },
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        data: Vec<u8>,
+    },
     TransferLeader(TransferLeaderRequest<TypeConfig>),
     /// A membership change forwarded to the leader (see `membership`).
     Membership(MembershipRequest),

@@ -21,9 +21,10 @@ use tokio::task::JoinHandle;
 const MAX_WRITES: usize = 5000;
 
 async fn start(id: u64, dir: &Path, voters: &[u64], snapshot_logs: u64, net: &InProcessTransport) -> RaftNode {
-    let node = RaftNode::start(config(id, dir, voters, snapshot_logs), net.for_node(NodeId(id)), Arc::new(NoopObserver))
-        .await
-        .unwrap();
+    let node =
+        RaftNode::start(config(id, dir, voters, snapshot_logs), net.for_node(NodeId(id)), Arc::new(NoopObserver))
+            .await
+            .unwrap();
     net.register(&node);
     node
 }
@@ -235,7 +236,8 @@ async fn voter_added_before_it_runs_then_joins_publishes_and_is_updated() {
     let joined = start(4, dirs[3].path(), &[], 0, &net).await;
     nodes.push(joined.clone());
     let record = Member { name: "m4".into(), dc: "dc-c".into(), zone: "z9".into(), ..added(4) };
-    let published = Member { peer_url: "http://ignored:1".into(), client_url: "http://127.0.0.4:2379".into(), ..record };
+    let published =
+        Member { peer_url: "http://ignored:1".into(), client_url: "http://127.0.0.4:2379".into(), ..record };
     // It learns the membership from the leader, then publishes its own description through it.
     joined
         .raft()

@@ -34,9 +34,8 @@ pub fn own_record(member: &Member) -> RaftMember {
 /// received a membership naming it yet) is not a reason to publish: only the leader's log can
 /// introduce a member, so there is nothing to update yet. The peer URL is the cluster's to change.
 pub fn needs_publish(own: &RaftMember, recorded: Option<&RaftMember>) -> bool {
-    recorded.is_some_and(|r| {
-        (&r.name, &r.dc, &r.zone, &r.client_url) != (&own.name, &own.dc, &own.zone, &own.client_url)
-    })
+    recorded
+        .is_some_and(|r| (&r.name, &r.dc, &r.zone, &r.client_url) != (&own.name, &own.dc, &own.zone, &own.client_url))
 }
 
 /// Runs until the record is right; retries through leader changes and while no leader is known.
