@@ -2,6 +2,7 @@
 //! Raft node from `meridian-consensus`, fans applied events out to watchers, and runs the leader's lease
 //! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -10,6 +11,7 @@ pub mod identity;
 pub mod lessor;
 pub mod member;
 pub mod publish;
+pub mod peer;
 pub mod run;
 pub mod snapshot_file;
 pub mod watch_hub;
