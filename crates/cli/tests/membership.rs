@@ -338,12 +338,12 @@ fn learner_added_joined_promoted_and_a_voter_removed_while_writing() {
     let topo = topo.to_string_lossy().into_owned();
     for p in procs.iter_mut() {
         // Small snapshot interval: the new member has to catch up through a snapshot.
-        p.spawn(&["--topology", &topo, "--snapshot-count", "100000"]);
+        p.spawn(&["--topology", &topo, "--snapshot-count", "200"]);
     }
     wait("a leader on every voter", || procs.iter().all(|p| status(p).is_some_and(|(_, l)| l != 0)));
     let endpoints: Vec<String> = procs.iter().map(|p| p.client.clone()).collect();
     let writer = Writer::start(endpoints);
-    writer.wait_more(100, "before the member add");
+    writer.wait_more(250, "before the member add: past the first snapshot and log purge");
 
     let mut n4 = Proc::new(root.path(), "n4");
     let o = procs[0].ctl(&["member", "add", "n4", &format!("--peer-urls={}", n4.peer), "--learner"]);
