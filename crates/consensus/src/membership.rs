@@ -42,6 +42,8 @@ use crate::types::{LogId, Member};
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `add_voter` waits for the voter change to become effective on the leader.
 const VOTER_EFFECTIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a membership change in flight to commit before trying again.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// etcd's readiness threshold for promotion, as a fraction of the leader's progress (9/10).
 const READY_NUMERATOR: u128 = 9;
 const READY_DENOMINATOR: u128 = 10;
@@ -304,8 +306,32 @@ fn write_error(e: RaftError<crate::types::TypeConfig, ClientWriteError<crate::ty
     }
 }
 
-/// Decide and execute `req` on this member, which must be the leader.
+/// Decide and execute `req` on this member, which must be the leader. A change still being
+/// committed (for instance the voter change `add_voter` leaves running) is waited for once,
+/// instead of refusing a request etcd would accept.
 pub(crate) async fn execute_local(raft: &Raft, req: &MembershipRequest) -> Result<()> {
+    match execute_once(raft, req).await {
+        Err(Error::Unavailable(_)) if !membership_settled(raft) => {
+            let wait = raft.wait(Some(SETTLE_TIMEOUT));
+            let settled = wait.metrics(
+                |m| m.committed_membership_config.log_id() == m.membership_config.log_id(),
+                "the pending membership change to commit",
+            );
+            settled.await.map_err(|e| Error::Unavailable(format!("a membership change is still pending: {e}")))?;
+            execute_once(raft, req).await
+        }
+        other => other,
+    }
+}
+
+/// Whether the effective membership is committed (no change in flight).
+fn membership_settled(raft: &Raft) -> bool {
+    let rx = raft.metrics();
+    let m = rx.borrow_watched();
+    m.committed_membership_config.log_id() == m.membership_config.log_id()
+}
+
+async fn execute_once(raft: &Raft, req: &MembershipRequest) -> Result<()> {
     let (view, membership_log) = leader_view(raft)?;
     let guard = [Precondition::LastMembershipLogId { last_membership_log_id: membership_log }];
     match plan(&view, req).map_err(Error::Membership)? {

@@ -267,3 +267,36 @@ async fn voter_added_before_it_runs_then_joins_publishes_and_is_updated() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_leader_hands_over_to_the_remaining_voters() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let mut nodes = Vec::new();
+    for id in 1..=3 {
+        nodes.push(start(id, dirs[id as usize - 1].path(), &[1, 2, 3], 0, &net).await);
+    }
+    let old = leader_of(&nodes).await;
+    let writer = Writer::start(nodes.clone());
+    writer.wait_more(5).await;
+
+    old.remove_member(old.id()).await.unwrap();
+    // openraft steps a leader down once the membership without it is committed.
+    let rest: Vec<RaftNode> = nodes.iter().filter(|n| n.id() != old.id()).cloned().collect();
+    rest[0]
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(|m| m.current_leader.is_some_and(|l| l != old.id().0), "a leader among the remaining voters")
+        .await
+        .unwrap();
+    let leader = leader_of(&rest).await;
+    assert_eq!(leader.status().voters.len(), 2);
+    assert!(!leader.status().voters.contains(&old.id()));
+    writer.wait_more(10).await;
+    let acked = writer.finish().await;
+    let refs: Vec<&RaftNode> = rest.iter().collect();
+    assert_converged(&leader, &refs, &acked).await;
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
