@@ -5,6 +5,8 @@
 
 use meridian_types::{EtcdError, NodeId};
 
+use crate::membership::MembershipError;
+
 /// Result alias of the consensus crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -38,6 +40,9 @@ pub enum Error {
     /// The node has been shut down.
     #[error("raft node is shut down")]
     Shutdown,
+    /// A membership change was refused by etcd's rules.
+    #[error("membership change refused: {0}")]
+    Membership(#[from] MembershipError),
 }
 
 impl From<Error> for EtcdError {
@@ -48,6 +53,7 @@ impl From<Error> for EtcdError {
             Error::LeaderChanged => EtcdError::LeaderChanged,
             Error::Unavailable(_) => EtcdError::Timeout,
             Error::Shutdown => EtcdError::Stopped,
+            Error::Membership(m) => m.into(),
             Error::Transport(m) | Error::Storage(m) | Error::Fatal(m) => EtcdError::Internal(m),
         }
     }
@@ -71,6 +77,7 @@ mod tests {
             (Error::LeaderChanged, EtcdError::LeaderChanged),
             (Error::Unavailable("x".into()), EtcdError::Timeout),
             (Error::Shutdown, EtcdError::Stopped),
+            (Error::Membership(MembershipError::LearnerNotReady), EtcdError::LearnerNotReady),
             (Error::Storage("disk".into()), EtcdError::Internal("disk".into())),
         ];
         for (from, want) in cases {

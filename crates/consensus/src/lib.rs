@@ -10,6 +10,7 @@
 //! - `node`: `RaftNode`, the facade the server uses;
 //! - `placement`: the pure leader-placement policy (leader affinity, failback hold);
 //! - `watchdog`: the pure isolated-leader check used by `propose` and `read_barrier`.
+//! - `membership`: runtime membership changes with etcd's rules (`RaftNode::add_learner` & co.).
 
 mod codec;
 mod error;
@@ -17,6 +18,7 @@ mod fsutil;
 mod kv_backend;
 mod log_store;
 mod log_writer;
+mod membership;
 mod node;
 mod observer;
 pub mod placement;
@@ -31,6 +33,7 @@ pub mod watchdog;
 pub use error::{Error, Result};
 pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
+pub use membership::{MembershipError, learner_ready, valid_peer_url};
 pub use node::{NodeConfig, NodeStatus, RaftNode};
 pub use observer::{ApplyObserver, NoopObserver};
 pub use read_policy::ReadPolicy;

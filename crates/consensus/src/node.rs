@@ -100,7 +100,9 @@ pub struct RaftNode {
 
 pub(crate) struct NodeInner {
     id: NodeId,
-    raft: Raft,
+    pub(crate) raft: Raft,
+    /// The peer transport, also used to forward membership changes to the leader.
+    pub(crate) transport: Arc<dyn Transport>,
     kv: SharedKv,
     leader_rx: watch::Receiver<Option<NodeId>>,
     /// How long a new leader may take to get its first quorum acknowledgement.
@@ -175,7 +177,7 @@ impl RaftNode {
         let raft = Raft::new(
             cfg.id.0,
             Arc::new(config),
-            NetworkFactory::new(transport, Duration::from_millis(cfg.election_max_ms)),
+            NetworkFactory::new(transport.clone(), Duration::from_millis(cfg.election_max_ms)),
             log_store,
             sm,
         )
@@ -206,6 +208,7 @@ impl RaftNode {
         let inner = NodeInner {
             id: cfg.id,
             raft,
+            transport,
             kv,
             leader_rx,
             lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
@@ -447,7 +450,7 @@ impl RaftNode {
         }
     }
 
-    fn check_running(&self) -> Result<()> {
+    pub(crate) fn check_running(&self) -> Result<()> {
         if self.inner.stopped.load(Ordering::SeqCst) { Err(Error::Shutdown) } else { Ok(()) }
     }
 }

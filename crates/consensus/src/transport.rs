@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
+use crate::membership::{MembershipReply, MembershipRequest, execute_local};
 use crate::node::{NodeInner, RaftNode};
 use crate::state_machine::KvSnapshot;
 use crate::types::{Member, SnapshotMeta, TypeConfig, Vote};
@@ -45,8 +46,14 @@ pub(crate) enum PeerRequest {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
-    Snapshot { vote: Vote, meta: SnapshotMeta, data: Vec<u8> },
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        data: Vec<u8>,
+    },
     TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// A membership change forwarded to the leader (see `membership`).
+    Membership(MembershipRequest),
 }
 
 /// The reply to a [`PeerRequest`].
@@ -59,6 +66,8 @@ pub(crate) enum PeerReply {
     TransferLeader(TransferLeaderResponse<TypeConfig>),
     /// The receiving node could not handle the request (typically: it is shutting down).
     Error(String),
+    /// The outcome of a forwarded membership change.
+    Membership(MembershipReply),
 }
 
 /// Decode a peer request, hand it to the local openraft, encode the reply.
@@ -87,8 +96,24 @@ pub(crate) async fn dispatch(raft: &crate::node::Raft, bytes: &[u8]) -> Result<V
             Ok(r) => PeerReply::TransferLeader(r),
             Err(e) => PeerReply::Error(e.to_string()),
         },
+        PeerRequest::Membership(req) => PeerReply::Membership(execute_local(raft, &req).await.into()),
     };
     encode(&reply).map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// Encode a membership request for the leader.
+pub(crate) fn membership_request(req: &MembershipRequest) -> Result<Vec<u8>> {
+    encode(&PeerRequest::Membership(req.clone())).map_err(|e| Error::Transport(e.to_string()))
+}
+
+/// Decode the leader's answer to a membership request.
+pub(crate) fn membership_reply(bytes: &[u8]) -> Result<()> {
+    match decode::<PeerReply>(bytes) {
+        Ok(PeerReply::Membership(r)) => r.into(),
+        Ok(PeerReply::Error(msg)) => Err(Error::Transport(format!("leader could not take the request: {msg}"))),
+        Ok(_) => Err(Error::Transport("unexpected reply kind to a membership request".into())),
+        Err(e) => Err(Error::Transport(format!("bad membership reply: {e}"))),
+    }
 }
 
 /// openraft's network factory over a [`Transport`].

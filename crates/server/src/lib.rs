@@ -12,6 +12,7 @@ pub mod lessor;
 pub mod member;
 pub mod peer;
 pub mod placement;
+pub mod publish;
 pub mod run;
 pub mod snapshot_file;
 pub mod watch_hub;

@@ -178,6 +178,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         tokio::spawn(lease_expiry_loop(member.clone())),
         peer_serve,
         tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement)),
+        tokio::spawn(crate::publish::run(member.clone())),
     ];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
