@@ -175,8 +175,18 @@ async fn learner_catches_up_by_snapshot_never_votes_and_is_promoted_then_a_voter
         net.set_isolated(f.id(), false);
     }
 
-    // Caught up now: promotion goes through, even when asked on a follower (forwarded).
-    leader.read_barrier().await.unwrap();
+    // Caught up now: promotion goes through, even when asked on a follower (forwarded). Right after the heal the
+    // isolated-leader watchdog still refuses until a quorum acknowledges the leader again (or a new one wins).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let leader = loop {
+        let candidate = leader_of(&nodes).await;
+        if candidate.read_barrier().await.is_ok() {
+            break candidate;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the cluster never served a linearizable read after the heal");
+        // Poll interval of the condition above, not a stand-in for synchronisation.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     wait_applied(&learner, leader.status().applied).await;
     let follower = &followers[0];
     follower.promote_learner(NodeId(4)).await.unwrap();
