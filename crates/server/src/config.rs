@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use meridian_types::{TimingConfig, TimingPreset};
 use meridian_types::{DcName, ZoneName};
+pub use meridian_types::{TimingConfig, TimingPreset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

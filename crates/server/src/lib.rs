@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod grpc;
 pub mod h2_authority;
 pub mod identity;

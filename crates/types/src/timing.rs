@@ -48,4 +48,3 @@ impl TimingConfig {
         i64::try_from(ms.div_ceil(1000)).unwrap_or(i64::MAX)
     }
 }
-
