@@ -5,8 +5,10 @@
 mod error;
 mod ids;
 mod timing;
+pub mod topology;
 pub mod wan;
 
 pub use error::{EtcdError, StatusCode};
 pub use ids::{DcName, LeaseId, MemberName, NodeId, Revision, ZoneName};
 pub use timing::{TimingConfig, TimingPreset};
+pub use topology::{MemberSpec, PlacementPolicy, Role, Topology, TopologyError, TopologyWarning};
