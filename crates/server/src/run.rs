@@ -20,8 +20,10 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::admin::{AdminServer, AdminState, StatusSlots};
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
+use crate::fault::{FaultState, FaultyTransport, SeededRng};
 use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
@@ -57,6 +59,13 @@ pub struct RunningServer {
     pub member: Arc<Member>,
     /// The address the client API listens on.
     pub client_addr: SocketAddr,
+    /// The address the admin HTTP API listens on, when enabled.
+    pub admin_addr: Option<SocketAddr>,
+    /// Slots shown by the admin `/status` (leader placement reason, DC health) for other components to fill.
+    pub status_slots: StatusSlots,
+    /// The emulated network applied to this member's outgoing peer messages.
+    pub faults: Arc<FaultState>,
+    admin: Option<AdminServer>,
     shutdown: Option<oneshot::Sender<()>>,
     serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     background: Vec<JoinHandle<()>>,
@@ -85,6 +94,9 @@ impl RunningServer {
     }
 
     async fn finish(&mut self) {
+        if let Some(admin) = self.admin.take() {
+            admin.stop().await;
+        }
         for task in self.background.drain(..) {
             task.abort();
         }
@@ -102,6 +114,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let client_addr = config.client_addr()?;
     let listener = TcpListener::bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
     let client_addr = listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
+    let admin_listener = match config.admin_addr()? {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?),
+        None => None,
+    };
 
     let id = identity::member_id(&config.listen_peer);
     let cluster_id = identity::cluster_id(&[id]);
@@ -122,7 +138,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         bootstrap_members: BTreeMap::from([(id, raft_member)]),
     };
     let observer = Arc::new(HubObserver::default());
-    let transport = Arc::new(meridian_consensus::InProcessTransport::default());
+    // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
+    let faults = Arc::new(crate::fault::initial_faults(&config)?);
+    let inner: Arc<dyn meridian_consensus::Transport> = Arc::new(meridian_consensus::InProcessTransport::default());
+    let transport =
+        Arc::new(FaultyTransport::new(inner, id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
     let raft =
         RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
 
@@ -151,11 +171,34 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
             AuthorityFix::new(stream)
         })
     });
+    let status_slots = StatusSlots::default();
+    let admin = match admin_listener {
+        Some(listener) => {
+            let state = AdminState {
+                member: member.clone(),
+                slots: status_slots.clone(),
+                faults: member.config.enable_fault_injection.then(|| faults.clone()),
+            };
+            Some(AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))?)
+        }
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|a| a.addr);
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = shutdown_rx.await;
     }));
     tracing::info!(%client_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
-    Ok(RunningServer { member, client_addr, shutdown: Some(shutdown_tx), serve, background })
+    Ok(RunningServer {
+        member,
+        client_addr,
+        admin_addr,
+        status_slots,
+        faults,
+        admin,
+        shutdown: Some(shutdown_tx),
+        serve,
+        background,
+    })
 }
 
 /// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.
