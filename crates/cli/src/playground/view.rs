@@ -34,8 +34,8 @@ pub fn render(rows: &[Row<'_>]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5}  {}",
-        "MEMBER", "DC", "ROLE", "TERM", "APPLIED", "REVISION", "LAG", "LEADER"
+        "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5}  LEADER",
+        "MEMBER", "DC", "ROLE", "TERM", "APPLIED", "REVISION", "LAG"
     );
     for r in rows {
         match r.status {
