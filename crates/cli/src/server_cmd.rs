@@ -48,6 +48,9 @@ pub struct ServerArgs {
     /// Topology file listing every member and the placement policy.
     #[arg(long, env = "MERIDIAN_TOPOLOGY")]
     topology: Option<PathBuf>,
+    /// Run a topology in which losing one datacenter loses the majority (otherwise refused).
+    #[arg(long = "force", env = "MERIDIAN_FORCE_TOPOLOGY")]
+    force_topology: bool,
     /// Join an existing cluster (after `etcdctl member add`) instead of bootstrapping.
     #[arg(long, env = "MERIDIAN_JOIN")]
     join: bool,
@@ -109,6 +112,9 @@ impl ServerArgs {
         }
         if let Some(v) = self.topology {
             cfg.topology = Some(v);
+        }
+        if self.force_topology {
+            cfg.force_topology = true;
         }
         if self.join {
             cfg.join = true;

@@ -54,6 +54,9 @@ pub struct NodeConfig {
     /// Initial voters of a brand-new cluster. The member with the lowest id writes it as the first
     /// membership (if it has no Raft state yet); the others learn it from that member.
     pub bootstrap_members: BTreeMap<NodeId, Member>,
+    /// Learners of a brand-new cluster. Whichever bootstrap voter, started without Raft state, first
+    /// leads adds them (openraft's `initialize` only takes voters). Ignored once they are all members.
+    pub bootstrap_learners: BTreeMap<NodeId, Member>,
 }
 
 /// A point-in-time view of this member's Raft state.
@@ -168,8 +171,12 @@ impl RaftNode {
         // campaign at term 1 at once; openraft's per-node terms then make the first leader step
         // down as soon as it meets a peer that voted for itself, so the cluster flaps before it
         // settles. The others receive the same membership from the first leader.
+        let fresh = !raft.is_initialized().await.map_err(fatal)?;
         let bootstrapper = cfg.bootstrap_members.keys().next().copied();
-        if bootstrapper == Some(cfg.id) && !raft.is_initialized().await.map_err(fatal)? {
+        if fresh && cfg.bootstrap_members.contains_key(&cfg.id) && !cfg.bootstrap_learners.is_empty() {
+            spawn_learner_bootstrap(&raft, cfg.bootstrap_learners.clone());
+        }
+        if bootstrapper == Some(cfg.id) && fresh {
             let members: BTreeMap<u64, Member> =
                 cfg.bootstrap_members.iter().map(|(id, m)| (id.0, m.clone())).collect();
             match raft.initialize(members).await {
@@ -264,6 +271,44 @@ impl RaftNode {
         }
     }
 
+    /// ReadIndex for a read served elsewhere: confirm leadership with a quorum and return the log index
+    /// a member must have applied before its local state answers a linearizable read. Leader only.
+    pub async fn read_index(&self) -> Result<u64> {
+        self.check_running()?;
+        match self.inner.raft.get_read_linearizer(ReadPolicy::ReadIndex).await {
+            Ok(l) => Ok(l.read_log_id().index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => Err(not_leader(f.leader_id)),
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(q))) => {
+                Err(Error::Unavailable(q.to_string()))
+            }
+            Err(RaftError::Fatal(e)) => Err(fatal(e)),
+        }
+    }
+
+    /// Wait until the local state machine has applied `index` (the follower half of a forwarded ReadIndex).
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<()> {
+        self.check_running()?;
+        match self.inner.raft.wait(Some(timeout)).applied_index_at_least(Some(index), "wait_applied").await {
+            Ok(_) => Ok(()),
+            Err(openraft::metrics::WaitError::Timeout(..)) => {
+                Err(Error::Unavailable("timed out waiting for the state machine to reach the read index".into()))
+            }
+            Err(_) => Err(Error::Shutdown),
+        }
+    }
+
+    /// The leader this member knows of, without building a full status.
+    pub fn current_leader(&self) -> Option<NodeId> {
+        *self.inner.leader_rx.borrow()
+    }
+
+    /// The description of member `id` in the effective membership.
+    pub fn member(&self, id: NodeId) -> Option<Member> {
+        let rx = self.inner.raft.metrics();
+        let m = rx.borrow_watched();
+        m.membership_config.membership().get_node(&id.0).cloned()
+    }
+
     /// The local kv store (serializable reads, watches, status).
     pub fn kv(&self) -> &Arc<RwLock<KvStore<RedbBackend>>> {
         &self.inner.kv
@@ -331,6 +376,47 @@ impl RaftNode {
     fn check_running(&self) -> Result<()> {
         if self.inner.stopped.load(Ordering::SeqCst) { Err(Error::Shutdown) } else { Ok(()) }
     }
+}
+
+/// Add the topology's learners once this member leads a brand-new cluster. Ends when every learner is in
+/// the membership (whoever added them) or openraft shuts down.
+fn spawn_learner_bootstrap(raft: &Raft, learners: BTreeMap<NodeId, Member>) {
+    let raft = raft.clone();
+    let mut metrics = raft.metrics();
+    tokio::spawn(async move {
+        loop {
+            let (leading, missing) = {
+                let m = metrics.borrow_watched();
+                let membership = m.membership_config.membership();
+                let missing: Vec<(NodeId, Member)> = learners
+                    .iter()
+                    .filter(|(id, _)| membership.get_node(&id.0).is_none())
+                    .map(|(id, m)| (*id, m.clone()))
+                    .collect();
+                // Membership changes go one at a time: wait until the current one is applied.
+                let settled = m.last_applied.as_ref().map(|l| l.index())
+                    >= m.membership_config.log_id().as_ref().map(|l| l.index());
+                (m.state == ServerState::Leader && settled, missing)
+            };
+            if missing.is_empty() {
+                return;
+            }
+            if leading {
+                for (id, member) in missing {
+                    // Non-blocking: the learner may not be running yet; the leader replicates once it is.
+                    match raft.add_learner(id.0, member, false).await {
+                        Ok(_) => tracing::info!(learner = id.0, "added bootstrap learner"),
+                        Err(e) => {
+                            tracing::warn!(learner = id.0, error = %e, "adding bootstrap learner failed; will retry")
+                        }
+                    }
+                }
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Mirror openraft's `current_leader` metric into a tokio watch that only changes on a change.

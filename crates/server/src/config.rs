@@ -40,6 +40,8 @@ pub struct ServerConfig {
     /// Topology file listing every member and the placement policy. Without it the member forms a
     /// single-node cluster of itself.
     pub topology: Option<PathBuf>,
+    /// Run a topology whose validation failed only because losing one datacenter loses the majority.
+    pub force_topology: bool,
     /// Start without bootstrapping: wait to be added to an existing cluster (etcd's
     /// `--initial-cluster-state existing`), as after `etcdctl member add`.
     pub join: bool,
@@ -63,6 +65,7 @@ impl Default for ServerConfig {
             snapshot_count: 10_000,
             insecure_allow_remote: false,
             topology: None,
+            force_topology: false,
             join: false,
             listen_admin: None,
             enable_fault_injection: false,

@@ -3,6 +3,7 @@
 //! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fault;
@@ -11,6 +12,7 @@ pub mod h2_authority;
 pub mod identity;
 pub mod lessor;
 pub mod member;
+pub mod peer;
 pub mod run;
 pub mod snapshot_file;
 pub mod watch_hub;

@@ -1,19 +1,25 @@
 //! The running member: its identity, its Raft node, watch hub and lessor, shared by every gRPC service.
-//! Writes enter through [`Member::propose`], linearizable reads through [`Member::read_barrier`].
+//! Writes enter through [`Member::propose`], linearizable reads through [`Member::read_barrier`]; on a member
+//! that does not lead, both are carried to the leader over the peer service (forwarded write, ReadIndex).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use meridian_consensus::{RaftNode, RedbBackend};
+use meridian_consensus::{Error as ConsensusError, RaftNode, RedbBackend};
 use meridian_kv::{CommandResponse, KvStore};
 use meridian_proto::etcdserverpb::ResponseHeader;
-use meridian_proto::meridianpb::RaftCommand;
-use meridian_types::{EtcdError, NodeId};
+use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
+use meridian_types::{EtcdError, LeaseId, NodeId};
 use parking_lot::RwLock;
 use prost::Message;
 
 use crate::config::ServerConfig;
 use crate::lessor::Lessor;
+use crate::peer::client::LeaderClient;
 use crate::watch_hub::{HeaderSource, WatchHub};
+
+/// How many times a request follows a changed leader before giving up.
+const LEADER_ATTEMPTS: usize = 3;
 
 /// The store type every service reads.
 pub type Store = KvStore<RedbBackend>;
@@ -51,6 +57,17 @@ pub struct Member {
     pub hub: Arc<WatchHub<RedbBackend>>,
     /// Lease expiry timer (active on the leader).
     pub lessor: Arc<Lessor>,
+    /// Calls to the leader on behalf of clients of this member.
+    pub leader_client: LeaderClient,
+}
+
+/// The kv store's answer to a command, as the client sees it.
+fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, EtcdError> {
+    match r {
+        Ok(resp) => Ok(resp),
+        Err(meridian_kv::Error::Etcd(e)) => Err(e),
+        Err(other) => Err(EtcdError::Internal(other.to_string())),
+    }
 }
 
 impl Member {
@@ -83,17 +100,103 @@ impl Member {
         Ok(())
     }
 
-    /// Replicates a command through Raft and returns what applying it produced.
+    /// Replicates a command through Raft and returns what applying it produced. A member that does not lead
+    /// forwards the command to the leader; with no leader known the answer is etcd's "no leader".
     pub async fn propose(&self, cmd: RaftCommand) -> Result<CommandResponse, EtcdError> {
-        match self.raft.propose(cmd).await.map_err(EtcdError::from)? {
-            Ok(resp) => Ok(resp),
-            Err(meridian_kv::Error::Etcd(e)) => Err(e),
-            Err(other) => Err(EtcdError::Internal(other.to_string())),
+        let mut hint = self.raft.current_leader();
+        let mut last = EtcdError::NoLeader;
+        for _ in 0..LEADER_ATTEMPTS {
+            match hint {
+                Some(leader) if leader != self.id() => {
+                    let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
+                    match self.leader_client.forward(&target, cmd.clone()).await {
+                        // Leadership moved while the request travelled: follow it.
+                        Err(EtcdError::NotLeader) => {
+                            last = EtcdError::NotLeader;
+                            hint = self.next_leader(leader).await;
+                        }
+                        Err(e) => return Err(e),
+                        Ok(r) => return flatten(r),
+                    }
+                }
+                _ => match self.propose_local(cmd.clone()).await {
+                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => hint = Some(l),
+                    Err(e) => return Err(EtcdError::from(e)),
+                    Ok(r) => return flatten(r),
+                },
+            }
         }
+        Err(last)
+    }
+
+    /// Proposes on this member's own Raft node (it must lead) and keeps the leader's lease clock in step with
+    /// granted and revoked leases, whichever member the client talked to.
+    pub async fn propose_local(
+        &self,
+        cmd: RaftCommand,
+    ) -> Result<meridian_kv::Result<CommandResponse>, ConsensusError> {
+        let revoking = match &cmd.cmd {
+            Some(Cmd::LeaseRevoke(r)) => Some(LeaseId(r.id)),
+            _ => None,
+        };
+        let result = self.raft.propose(cmd).await?;
+        match (&result, revoking) {
+            (Ok(CommandResponse::LeaseGrant(r)), _) => self.lessor.granted(LeaseId(r.id), r.ttl),
+            (Ok(_) | Err(meridian_kv::Error::Etcd(EtcdError::LeaseNotFound)), Some(id)) => self.lessor.revoked(id),
+            _ => {}
+        }
+        Ok(result)
     }
 
     /// Waits until the local state machine reflects every write acknowledged before this call (ReadIndex).
+    /// A member that does not lead asks the leader for the read index and waits until it has applied it.
     pub async fn read_barrier(&self) -> Result<(), EtcdError> {
-        self.raft.read_barrier().await.map_err(EtcdError::from)
+        let mut hint = self.raft.current_leader();
+        let mut last = EtcdError::NoLeader;
+        for _ in 0..LEADER_ATTEMPTS {
+            match hint {
+                Some(leader) if leader != self.id() => {
+                    let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
+                    match self.leader_client.read_index(&target).await {
+                        Ok(index) => {
+                            return self
+                                .raft
+                                .wait_applied(index, self.request_timeout())
+                                .await
+                                .map_err(EtcdError::from);
+                        }
+                        Err(EtcdError::NotLeader) => {
+                            last = EtcdError::NotLeader;
+                            hint = self.next_leader(leader).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                _ => match self.raft.read_barrier().await {
+                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => hint = Some(l),
+                    other => return other.map_err(EtcdError::from),
+                },
+            }
+        }
+        Err(last)
+    }
+
+    /// The leader to ask, when it is someone else.
+    pub fn remote_leader(&self) -> Option<meridian_consensus::Member> {
+        self.raft.current_leader().filter(|l| *l != self.id()).and_then(|l| self.raft.member(l))
+    }
+
+    /// Bound on one forwarded request.
+    pub fn request_timeout(&self) -> Duration {
+        crate::peer::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
+    }
+
+    /// After `old` refused to lead: wait (at most an election timeout) for this member to learn of a
+    /// different leader, and return whoever it believes leads then.
+    async fn next_leader(&self, old: NodeId) -> Option<NodeId> {
+        let mut rx = self.raft.leader_changes();
+        let wait = Duration::from_millis(self.config.timing.election_ms());
+        let _ = tokio::time::timeout(wait, rx.wait_for(|l| l.is_some_and(|l| l != old))).await;
+        self.raft.current_leader()
     }
 }

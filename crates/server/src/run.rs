@@ -1,12 +1,12 @@
-//! Starting a member: open the Raft node, wire the watch hub to the apply loop, start the lease expiry loop,
-//! and serve the etcd v3 API until asked to stop.
+//! Starting a member: work out the cluster plan (topology), open the Raft node over the gRPC peer transport,
+//! wire the watch hub to the apply loop, start the lease expiry loop, and serve the peer service and the
+//! etcd v3 API until asked to stop.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use meridian_consensus::{ApplyObserver, NodeConfig, RaftNode, RedbBackend};
+use meridian_consensus::{ApplyObserver, NodeConfig, RaftNode, RedbBackend, Transport};
 use meridian_proto::etcdserverpb::cluster_server::ClusterServer;
 use meridian_proto::etcdserverpb::kv_server::KvServer;
 use meridian_proto::etcdserverpb::lease_server::LeaseServer;
@@ -21,6 +21,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::admin::{AdminServer, AdminState, StatusSlots};
+use crate::cluster;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::fault::{FaultState, FaultyTransport, SeededRng};
@@ -28,9 +29,12 @@ use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
 use crate::h2_authority::AuthorityFix;
-use crate::identity;
 use crate::lessor::Lessor;
 use crate::member::{HeaderInfo, Member};
+use crate::peer::channels::{PeerChannels, PeerTimeouts};
+use crate::peer::client::LeaderClient;
+use crate::peer::service::PeerService;
+use crate::peer::transport::GrpcTransport;
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -59,6 +63,8 @@ pub struct RunningServer {
     pub member: Arc<Member>,
     /// The address the client API listens on.
     pub client_addr: SocketAddr,
+    /// The address the peer service listens on.
+    pub peer_addr: SocketAddr,
     /// The address the admin HTTP API listens on, when enabled.
     pub admin_addr: Option<SocketAddr>,
     /// Slots shown by the admin `/status` (leader placement reason, DC health) for other components to fill.
@@ -107,27 +113,28 @@ impl RunningServer {
 }
 
 /// Starts a member with `config` and begins serving.
-pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
+    config.validate()?;
+    let topology = cluster::load_topology(&config)?;
+    let plan = cluster::plan(&mut config, topology.as_ref())?;
+    // The topology may have supplied the listen addresses; check them like explicit ones.
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
     let client_addr = config.client_addr()?;
     let listener = TcpListener::bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
     let client_addr = listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
+    let peer_addr = config.peer_addr()?;
+    let peer_listener =
+        TcpListener::bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
+    let peer_addr = peer_listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
     let admin_listener = match config.admin_addr()? {
         Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?),
         None => None,
     };
 
-    let id = identity::member_id(&config.listen_peer);
-    let cluster_id = identity::cluster_id(&[id]);
-    let raft_member = meridian_consensus::Member {
-        name: config.name.clone(),
-        dc: config.dc.0.clone(),
-        zone: config.zone.0.clone(),
-        peer_url: config.listen_peer.clone(),
-        client_url: config.listen_client.clone(),
-    };
+    let id = plan.id;
+    let cluster_id = plan.cluster_id;
     let node_config = NodeConfig {
         id,
         data_dir: config.data_dir.clone(),
@@ -135,14 +142,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         election_min_ms: config.timing.election_ms(),
         election_max_ms: config.timing.election_ms() * 2,
         snapshot_logs: config.snapshot_count,
-        bootstrap_members: BTreeMap::from([(id, raft_member)]),
+        bootstrap_members: plan.bootstrap_members,
+        bootstrap_learners: plan.bootstrap_learners,
     };
-    let observer = Arc::new(HubObserver::default());
+    let channels = Arc::new(PeerChannels::new(PeerTimeouts::from_election_ms(config.timing.election_ms())));
+    let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
     // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
-    let faults = Arc::new(crate::fault::initial_faults(&config)?);
-    let inner: Arc<dyn meridian_consensus::Transport> = Arc::new(meridian_consensus::InProcessTransport::default());
-    let transport =
-        Arc::new(FaultyTransport::new(inner, id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
+    let faults = Arc::new(crate::fault::initial_faults(topology.as_ref())?);
+    let transport: Arc<dyn Transport> =
+        Arc::new(FaultyTransport::new(grpc, id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
+    let observer = Arc::new(HubObserver::default());
     let raft =
         RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
 
@@ -151,9 +160,24 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let _ = observer.hub.set(hub.clone());
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor });
+    let leader_client = LeaderClient::new(channels);
+    let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor, leader_client });
 
-    let background = vec![tokio::spawn(hub.run(PROGRESS_INTERVAL)), tokio::spawn(lease_expiry_loop(member.clone()))];
+    // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
+    let peer_incoming = TcpListenerStream::new(peer_listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    });
+    let peer_router = tonic::transport::Server::builder().add_service(PeerService::server(member.clone()));
+    let peer_serve = tokio::spawn(async move {
+        if let Err(e) = peer_router.serve_with_incoming(peer_incoming).await {
+            tracing::error!(error = %e, "peer listener failed");
+        }
+    });
+
+    let background =
+        vec![tokio::spawn(hub.run(PROGRESS_INTERVAL)), tokio::spawn(lease_expiry_loop(member.clone())), peer_serve];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
@@ -187,10 +211,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = shutdown_rx.await;
     }));
-    tracing::info!(%client_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
+    tracing::info!(%client_addr, %peer_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
     Ok(RunningServer {
         member,
         client_addr,
+        peer_addr,
         admin_addr,
         status_slots,
         faults,

@@ -19,6 +19,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod cluster;
 pub mod transcript;
 
 /// Path of the etcd server binary used as the reference implementation.

@@ -43,6 +43,7 @@ pub fn config(id: u64, dir: &Path, voters: &[u64], snapshot_logs: u64) -> NodeCo
         election_max_ms: 400,
         snapshot_logs,
         bootstrap_members: voters.iter().map(|v| (NodeId(*v), member(*v))).collect::<BTreeMap<_, _>>(),
+        bootstrap_learners: BTreeMap::new(),
     }
 }
 

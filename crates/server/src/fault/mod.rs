@@ -13,21 +13,13 @@ pub use rng::SeededRng;
 pub use state::{FaultState, Faults, FaultsError, Verdict};
 pub use transport::FaultyTransport;
 
-use crate::config::ServerConfig;
+use meridian_types::topology::Topology;
+
 use crate::error::{Error, Result};
 
-/// The faults a member starts with: the `[wan]` links of its topology file, when it has one.
-pub fn initial_faults(config: &ServerConfig) -> Result<FaultState> {
-    let wan = match &config.topology {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::Config(format!("topology {}: {e}", path.display())))?;
-            meridian_types::topology::Topology::from_toml(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
-                .wan
-        }
-        None => WanConfig::default(),
-    };
+/// The faults a member starts with: the `[wan]` links of its topology, when it has one.
+pub fn initial_faults(topology: Option<&Topology>) -> Result<FaultState> {
+    let wan = topology.map(|t| t.wan.clone()).unwrap_or_default();
     if !wan.links.is_empty() {
         tracing::info!(links = wan.links.len(), "emulating WAN links from the topology on peer traffic");
     }

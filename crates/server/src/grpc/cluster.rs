@@ -1,8 +1,9 @@
-//! The etcd `Cluster` service. This member runs a single-node cluster for now, so the member list is itself;
-//! runtime membership changes arrive with multi-node clusters.
+//! The etcd `Cluster` service. The member list is the Raft membership (every member learns it from the log);
+//! runtime membership changes are not served yet.
 
 use std::sync::Arc;
 
+use meridian_consensus::NodeStatus;
 use meridian_proto::etcdserverpb::cluster_server::Cluster;
 use meridian_proto::etcdserverpb::{
     Member as PbMember, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
@@ -25,19 +26,28 @@ impl ClusterService {
     }
 
     fn members(&self) -> Vec<PbMember> {
-        let cfg = &self.member.config;
-        vec![PbMember {
-            id: self.member.id().0,
-            name: cfg.name.clone(),
-            peer_ur_ls: vec![cfg.listen_peer.clone()],
-            client_ur_ls: vec![cfg.listen_client.clone()],
-            is_learner: false,
-        }]
+        member_list(&self.member.raft.status())
     }
 
     fn unsupported() -> Status {
         Status::unimplemented("etcdserver: membership changes need a multi-node cluster, which this build lacks")
     }
+}
+
+/// The etcd member list of a Raft membership, ascending by id: names and URLs from the membership entries,
+/// `is_learner` for non-voters.
+pub fn member_list(status: &NodeStatus) -> Vec<PbMember> {
+    status
+        .members
+        .iter()
+        .map(|(id, m)| PbMember {
+            id: id.0,
+            name: m.name.clone(),
+            peer_ur_ls: vec![m.peer_url.clone()],
+            client_ur_ls: vec![m.client_url.clone()],
+            is_learner: status.learners.contains(id),
+        })
+        .collect()
 }
 
 #[tonic::async_trait]

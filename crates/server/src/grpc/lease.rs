@@ -1,5 +1,6 @@
 //! The etcd `Lease` service. Grant and revoke go through Raft; keep-alives and time-to-live are answered by
-//! the leader's [`Lessor`](crate::lessor::Lessor), which alone decides expiry.
+//! the leader's [`Lessor`](crate::lessor::Lessor), which alone decides expiry, so a member that does not lead
+//! carries them to the leader over the peer service.
 
 use std::sync::Arc;
 
@@ -49,6 +50,48 @@ pub async fn revoke(member: &Member, id: LeaseId) -> Result<LeaseRevokeResponse,
     }
 }
 
+/// Renews a lease on this member, which must run the lease clock (be the leader).
+pub fn keep_alive_local(member: &Member, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
+    if !member.lessor.is_leader() {
+        return Err(EtcdError::NotLeader);
+    }
+    // etcd answers an unknown lease with TTL 0 rather than an error.
+    let ttl = member.lessor.renew(LeaseId(id)).unwrap_or(0);
+    Ok(LeaseKeepAliveResponse { header: Some(member.current_header()), id, ttl })
+}
+
+/// Renews a lease wherever the lease clock runs: here when leading, otherwise on the leader.
+pub async fn keep_alive(member: &Member, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
+    if member.lessor.is_leader() {
+        return keep_alive_local(member, id);
+    }
+    let Some(leader) = member.remote_leader() else {
+        return Err(if member.raft.current_leader().is_none() { EtcdError::NoLeader } else { EtcdError::NotLeader });
+    };
+    let mut resp = member.leader_client.keep_alive(&leader, id).await?;
+    resp.header = Some(member.current_header());
+    Ok(resp)
+}
+
+/// A lease's remaining time from this member's view: exact on the leader, the last checkpoint (or the full
+/// TTL) elsewhere.
+pub fn time_to_live_local(member: &Member, req: &LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse {
+    let info = member.kv().read().lease(LeaseId(req.id));
+    let header = Some(member.current_header());
+    let Some(info) = info else {
+        // etcd reports a lease that does not exist as TTL -1, not as an error.
+        return LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, ..Default::default() };
+    };
+    let remaining = member.lessor.remaining(LeaseId(req.id)).or(info.remaining).unwrap_or(info.ttl);
+    LeaseTimeToLiveResponse {
+        header,
+        id: req.id,
+        ttl: remaining,
+        granted_ttl: info.ttl,
+        keys: if req.keys { info.keys } else { Vec::new() },
+    }
+}
+
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(&self, request: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
@@ -86,13 +129,7 @@ impl Lease for LeaseService {
         let member = self.member.clone();
         tokio::spawn(async move {
             while let Ok(Some(req)) = inbound.message().await {
-                let reply = if member.lessor.is_leader() {
-                    // etcd answers an unknown lease with TTL 0 rather than an error.
-                    let ttl = member.lessor.renew(LeaseId(req.id)).unwrap_or(0);
-                    Ok(LeaseKeepAliveResponse { header: Some(member.current_header()), id: req.id, ttl })
-                } else {
-                    Err(to_status(EtcdError::NotLeader))
-                };
+                let reply = keep_alive(&member, req.id).await.map_err(to_status);
                 let failed = reply.is_err();
                 if tx.send(reply).await.is_err() || failed {
                     break;
@@ -107,20 +144,15 @@ impl Lease for LeaseService {
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let req = request.into_inner();
-        let info = self.member.kv().read().lease(LeaseId(req.id));
-        let header = Some(self.member.current_header());
-        let Some(info) = info else {
-            // etcd reports a lease that does not exist as TTL -1, not as an error.
-            return Ok(Response::new(LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, ..Default::default() }));
-        };
-        let remaining = self.member.lessor.remaining(LeaseId(req.id)).or(info.remaining).unwrap_or(info.ttl);
-        Ok(Response::new(LeaseTimeToLiveResponse {
-            header,
-            id: req.id,
-            ttl: remaining,
-            granted_ttl: info.ttl,
-            keys: if req.keys { info.keys } else { Vec::new() },
-        }))
+        let member = &self.member;
+        match member.remote_leader() {
+            Some(leader) if !member.lessor.is_leader() => {
+                let mut resp = member.leader_client.time_to_live(&leader, req).await.map_err(to_status)?;
+                resp.header = Some(member.current_header());
+                Ok(Response::new(resp))
+            }
+            _ => Ok(Response::new(time_to_live_local(member, &req))),
+        }
     }
 
     async fn lease_leases(

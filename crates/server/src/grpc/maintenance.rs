@@ -57,7 +57,7 @@ impl Maintenance for MaintenanceService {
             raft_applied_index: status.applied,
             errors: Vec::new(),
             db_size_in_use: db_size,
-            is_learner: false,
+            is_learner: status.learners.contains(&status.id),
             ..Default::default()
         }))
     }

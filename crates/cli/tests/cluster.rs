@@ -1,0 +1,339 @@
+//! Multi-process clusters: real `meridian server` processes formed from a topology file, driven by the
+//! etcd-client crate and the real etcdctl through several endpoints.
+//!
+//! - writes through a follower and a learner reach everyone; the learner serves serializable reads, watches
+//!   and lease keep-alives;
+//! - kill -9 of the leader under load: a new leader takes writes, no acknowledged write is lost, and after the
+//!   restart every member's HashKV agrees;
+//! - kill of a whole DC: writes go on, the DC rejoins and converges;
+//! - etcdctl with several endpoints;
+//! - RTO after killing the leader (printed, not asserted on time).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, LEADER_DEADLINE, canonical, three_dcs_and_a_learner};
+use common::{WatchProc, block_on_fresh, connect, etcdctl, poll_until, try_connect};
+use etcd_client::{EventType, GetOptions, WatchOptions};
+
+/// Bound on any single client request in these tests.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on waiting for progress (acks, convergence).
+const PROGRESS_DEADLINE: Duration = Duration::from_secs(60);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+#[test]
+fn writes_through_a_follower_and_the_learner_are_visible_everywhere() {
+    let cluster = Cluster::start(&three_dcs_and_a_learner(), "lan");
+    let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    let follower = (0..3).find(|i| *i != leader).expect("a follower");
+    let learner = cluster.index("l1");
+    let follower_ep = cluster.nodes[follower].endpoint();
+    let learner_ep = cluster.nodes[learner].endpoint();
+    let all = cluster.live_endpoints();
+    block_on_fresh(move || {
+        Box::pin(async move {
+            let mut lc = connect(&learner_ep).await;
+            let mut events =
+                lc.watch("a/", Some(WatchOptions::new().with_prefix())).await.expect("watch on the learner");
+            let mut fc = connect(&follower_ep).await;
+            fc.put("a/1", "via-follower", None).await.expect("put through a follower");
+            lc.put("a/2", "via-learner", None).await.expect("put through the learner");
+
+            for ep in &all {
+                let mut c = connect(ep).await;
+                let r = c.get("a/", Some(GetOptions::new().with_prefix())).await.expect("linearizable get");
+                let got: Vec<(&[u8], &[u8])> = r.kvs().iter().map(|kv| (kv.key(), kv.value())).collect();
+                assert_eq!(
+                    got,
+                    vec![(&b"a/1"[..], &b"via-follower"[..]), (&b"a/2"[..], &b"via-learner"[..])],
+                    "linearizable read on {ep}"
+                );
+            }
+            // After the linearizable read above the learner has applied both; its local state answers.
+            let r = lc.get("a/", Some(GetOptions::new().with_prefix().with_serializable())).await.unwrap();
+            assert_eq!(r.kvs().len(), 2, "serializable read on the learner");
+
+            let mut seen = Vec::new();
+            let end = Instant::now() + PROGRESS_DEADLINE;
+            while seen.len() < 2 && Instant::now() < end {
+                match tokio::time::timeout(OP_TIMEOUT, events.message()).await {
+                    Ok(Ok(Some(resp))) => {
+                        for e in resp.events() {
+                            assert_eq!(e.event_type(), EventType::Put);
+                            let kv = e.kv().expect("event kv");
+                            seen.push((kv.key_str().unwrap().to_owned(), kv.value_str().unwrap().to_owned()));
+                        }
+                    }
+                    Ok(other) => panic!("watch stream ended: {other:?}"),
+                    Err(_) => {}
+                }
+            }
+            assert_eq!(
+                seen,
+                vec![("a/1".to_owned(), "via-follower".to_owned()), ("a/2".to_owned(), "via-learner".to_owned())],
+                "the learner's watch saw both writes in order"
+            );
+
+            // Leases: granted through the learner, kept alive through a follower, asked about on the learner.
+            let lease = lc.lease_grant(30, None).await.expect("lease grant via learner").id();
+            let (mut keeper, mut stream) = fc.lease_keep_alive(lease).await.expect("keep-alive stream");
+            keeper.keep_alive().await.expect("send keep-alive");
+            let ka = tokio::time::timeout(OP_TIMEOUT, stream.message()).await.expect("keep-alive reply in time");
+            let ka = ka.expect("keep-alive reply").expect("keep-alive message");
+            assert_eq!((ka.id(), ka.ttl()), (lease, 30), "renewed by the leader through a follower");
+            let ttl = lc.lease_time_to_live(lease, None).await.expect("time to live via learner");
+            assert!(ttl.ttl() > 0 && ttl.ttl() <= 30, "remaining ttl {}", ttl.ttl());
+
+            let members = lc.member_list().await.expect("member list on the learner");
+            let mut names: Vec<(String, bool)> =
+                members.members().iter().map(|m| (m.name().to_owned(), m.is_learner())).collect();
+            names.sort();
+            let want = [("l1", true), ("v1", false), ("v2", false), ("v3", false)];
+            assert_eq!(names, want.map(|(n, l)| (n.to_owned(), l)).to_vec(), "members from the Raft membership");
+        })
+    });
+}
+
+/// Acknowledged writes of a background load, key → value (each key is written once).
+type Acks = Arc<Mutex<BTreeMap<String, String>>>;
+
+/// Writers that each start on one endpoint and move to the next one on any error, as a client with several
+/// endpoints does. Only writes that returned success are recorded.
+struct Load {
+    acked: Acks,
+    failed: Arc<Mutex<u64>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(rt: &tokio::runtime::Runtime, endpoints: Vec<String>, writers: usize, tag: &str) -> Load {
+        let acked: Acks = Arc::default();
+        let failed = Arc::new(Mutex::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..writers)
+            .map(|w| {
+                let (endpoints, acked, failed, stop) = (endpoints.clone(), acked.clone(), failed.clone(), stop.clone());
+                let tag = tag.to_owned();
+                rt.spawn(async move {
+                    let mut at = w % endpoints.len();
+                    let mut client = None;
+                    for i in 0..200_000usize {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let (key, value) = (format!("load/{tag}/{w:02}/{i:06}"), format!("{tag}-{w}-{i}"));
+                        if client.is_none() {
+                            client = try_connect(&endpoints[at], OP_TIMEOUT).await.ok();
+                        }
+                        let ok = match client.as_mut() {
+                            Some(c) => {
+                                matches!(
+                                    tokio::time::timeout(OP_TIMEOUT, c.put(key.clone(), value.clone(), None)).await,
+                                    Ok(Ok(_))
+                                )
+                            }
+                            None => false,
+                        };
+                        if ok {
+                            acked.lock().unwrap().insert(key, value);
+                        } else {
+                            *failed.lock().unwrap() += 1;
+                            client = None;
+                            at = (at + 1) % endpoints.len();
+                            // Retry backoff, so a writer facing a dead endpoint does not spin.
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { acked, failed, stop, tasks }
+    }
+
+    fn acks(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Wait until `more` further writes are acknowledged; panics after [`PROGRESS_DEADLINE`].
+    fn wait_more(&self, more: usize, cluster: &Cluster, what: &str) {
+        let target = self.acks() + more;
+        let ok = poll_until(PROGRESS_DEADLINE, Duration::from_millis(50), || self.acks() >= target);
+        assert!(ok, "{what}: load stalled at {} acks (wanted {target})\n{}", self.acks(), cluster.log_tails(40));
+    }
+
+    fn finish(self, rt: &tokio::runtime::Runtime) -> (BTreeMap<String, String>, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            rt.block_on(t).expect("writer task");
+        }
+        let failed = *self.failed.lock().unwrap();
+        (Arc::try_unwrap(self.acked).expect("writers done").into_inner().unwrap(), failed)
+    }
+}
+
+/// Every acknowledged write is present with its value (linearizable read through `endpoint`); returns the
+/// store revision of that read.
+fn verify_acks(endpoint: &str, acked: &BTreeMap<String, String>, tag: &str) -> i64 {
+    let ep = endpoint.to_owned();
+    let prefix = format!("load/{tag}/");
+    let (found, rev) = block_on_fresh(move || {
+        Box::pin(async move {
+            let mut c = connect(&ep).await;
+            let r = c.get(prefix, Some(GetOptions::new().with_prefix())).await.expect("read back the load");
+            let found: BTreeMap<String, String> = r
+                .kvs()
+                .iter()
+                .map(|kv| (kv.key_str().unwrap().to_owned(), kv.value_str().unwrap().to_owned()))
+                .collect();
+            (found, r.header().map_or(0, |h| h.revision()))
+        })
+    });
+    let lost: Vec<&String> = acked.iter().filter(|(k, v)| found.get(*k) != Some(*v)).map(|(k, _)| k).collect();
+    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    // Unacknowledged writes may have landed (unknown outcome), but nothing that was never attempted.
+    assert!(found.values().all(|v| v.starts_with(tag)), "foreign values under the load prefix");
+    rev
+}
+
+#[test]
+fn killing_the_leader_loses_no_acknowledged_write_and_members_converge() {
+    let rt = runtime();
+    let mut cluster = Cluster::start(&three_dcs_and_a_learner(), "lan");
+    let old = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    let load = Load::start(&rt, cluster.live_endpoints(), 6, "kill");
+    load.wait_more(100, &cluster, "before the kill");
+
+    cluster.kill9(old);
+    let new = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    assert_ne!(new, old, "a new leader was elected");
+    load.wait_more(100, &cluster, "after the kill");
+    let (acked, failed) = load.finish(&rt);
+    eprintln!("kill-leader: {} acknowledged writes, {failed} failed attempts", acked.len());
+
+    cluster.spawn(old);
+    let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    let rev = verify_acks(&cluster.nodes[leader].endpoint(), &acked, "kill");
+    cluster.wait_hash_agreement(rev, PROGRESS_DEADLINE);
+    // The restarted member answers linearizable reads with everything, too.
+    verify_acks(&cluster.nodes[old].endpoint(), &acked, "kill");
+}
+
+#[test]
+fn losing_a_whole_dc_keeps_writes_going_and_it_converges_after_restart() {
+    let rt = runtime();
+    let mut cluster = Cluster::start(&canonical(), "lan");
+    let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    // The leader's DC is the worst one to lose.
+    let dc = cluster.nodes[leader].spec.dc.clone();
+    let down: Vec<usize> = (0..cluster.nodes.len()).filter(|i| cluster.nodes[*i].spec.dc == dc).collect();
+    let load = Load::start(&rt, cluster.live_endpoints(), 6, "dc");
+    load.wait_more(100, &cluster, "before the outage");
+
+    for i in &down {
+        cluster.kill9(*i);
+    }
+    let new = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    assert_ne!(cluster.nodes[new].spec.dc, dc, "the leader moved out of the lost DC");
+    load.wait_more(100, &cluster, &format!("with {dc} down"));
+    let (acked, _) = load.finish(&rt);
+
+    for i in &down {
+        cluster.spawn(*i);
+    }
+    let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    let rev = verify_acks(&cluster.nodes[leader].endpoint(), &acked, "dc");
+    cluster.wait_hash_agreement(rev, PROGRESS_DEADLINE);
+    for i in &down {
+        verify_acks(&cluster.nodes[*i].endpoint(), &acked, "dc");
+    }
+}
+
+#[test]
+fn etcdctl_with_several_endpoints_puts_gets_and_watches() {
+    let cluster = Cluster::start(&three_dcs_and_a_learner(), "lan");
+    let endpoints = cluster.live_endpoints().join(",");
+    let mut watch = WatchProc::spawn(&endpoints, &["watch", "multi/k"]);
+    // etcdctl prints nothing when the watch is established; a write that the watch must report tells us.
+    let seen_first = poll_until(PROGRESS_DEADLINE, Duration::from_millis(200), || {
+        let out = etcdctl(&endpoints, &["put", "multi/k", "v0"], None);
+        assert!(out.ok(), "put: {}", out.stderr);
+        !watch.wait_lines(3, Duration::from_millis(500)).is_empty()
+    });
+    assert!(seen_first, "the watch never reported a put");
+
+    let put = etcdctl(&endpoints, &["put", "multi/k", "v1"], None);
+    assert!(put.ok() && put.stdout.trim() == "OK", "put: {} {}", put.stdout, put.stderr);
+    let get = etcdctl(&endpoints, &["get", "multi/k"], None);
+    assert_eq!(get.stdout, "multi/k\nv1\n", "get: {}", get.stderr);
+    // Every endpoint alone answers the same (linearizable by default).
+    for ep in cluster.live_endpoints() {
+        assert_eq!(etcdctl(&ep, &["get", "multi/k", "--print-value-only"], None).stdout, "v1\n", "get on {ep}");
+    }
+    let mut lines = Vec::new();
+    let ok = poll_until(PROGRESS_DEADLINE, Duration::from_millis(10), || {
+        lines.extend(watch.wait_lines(1, Duration::from_millis(200)));
+        lines.windows(3).any(|w| w == ["PUT", "multi/k", "v1"])
+    });
+    assert!(ok, "watch output lacks the v1 put: {lines:?}");
+}
+
+/// Kill the leader `runs` times; each time measure from the kill to the first acknowledged write through any
+/// surviving member, then restart the killed member and wait for agreement again.
+fn measure_rto(preset: &str, runs: usize) -> Vec<Duration> {
+    let mut cluster = Cluster::start(&three_dcs_and_a_learner(), preset);
+    let mut rtos = Vec::new();
+    for run in 0..runs {
+        let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+        let survivors: Vec<String> =
+            (0..cluster.nodes.len()).filter(|i| *i != leader).map(|i| cluster.nodes[i].endpoint()).collect();
+        let start = Instant::now();
+        cluster.kill9(leader);
+        let key = format!("rto/{preset}/{run}");
+        let wrote = block_on_fresh(move || {
+            Box::pin(async move {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let mut at = 0;
+                while Instant::now() < deadline {
+                    if let Ok(mut c) = try_connect(&survivors[at], Duration::from_secs(1)).await
+                        && let Ok(Ok(_)) =
+                            tokio::time::timeout(Duration::from_secs(1), c.put(key.clone(), "x", None)).await
+                    {
+                        return Some(start.elapsed());
+                    }
+                    at = (at + 1) % survivors.len();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                None
+            })
+        });
+        let rto = wrote.unwrap_or_else(|| panic!("{preset} run {run}: no write succeeded\n{}", cluster.log_tails(40)));
+        rtos.push(rto);
+        cluster.spawn(leader);
+    }
+    cluster.wait_agreed_leader(LEADER_DEADLINE);
+    rtos
+}
+
+#[test]
+fn rto_after_killing_the_leader_lan_and_wan() {
+    for (preset, runs) in [("lan", 5), ("wan", 3)] {
+        let mut rtos = measure_rto(preset, runs);
+        assert_eq!(rtos.len(), runs);
+        rtos.sort();
+        let ms: Vec<u128> = rtos.iter().map(|d| d.as_millis()).collect();
+        eprintln!(
+            "RTO {preset} (kill -9 leader -> first acknowledged write), {runs} runs: median {} ms, max {} ms, all {ms:?}",
+            ms[ms.len() / 2],
+            ms[ms.len() - 1]
+        );
+    }
+}

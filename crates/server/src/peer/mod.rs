@@ -1,0 +1,12 @@
+//! Member-to-member traffic over gRPC (`meridianpb.Peer`): the server half ([`service`]) on the peer listener,
+//! and the client half: one reused channel per peer URL ([`channels`]), the consensus transport over it
+//! ([`transport`]) and the calls a non-leader makes to the leader ([`client`]: forwarded writes, ReadIndex,
+//! lease keep-alives).
+
+pub mod channels;
+pub mod client;
+pub mod service;
+pub mod transport;
+
+/// Largest peer message accepted or sent: snapshots and append batches are far bigger than client requests.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 1 << 30;

@@ -1,0 +1,77 @@
+//! The server half of `meridianpb.Peer`, served on the peer listener: consensus messages go to the Raft node;
+//! forwarded writes, ReadIndex and lease calls are answered as the leader would answer its own clients.
+//! Failures use etcd's status codes and texts, so the forwarding member can hand them on unchanged.
+
+use std::sync::Arc;
+
+use meridian_consensus::encode_apply_result;
+use meridian_proto::etcdserverpb::{
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+};
+use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
+use meridian_proto::meridianpb::{ForwardRequest, ForwardResponse, RaftMessage, ReadIndexRequest, ReadIndexResponse};
+use meridian_types::EtcdError;
+use tonic::{Request, Response, Status};
+
+use super::MAX_PEER_MESSAGE_BYTES;
+use crate::error::to_status;
+use crate::grpc::lease;
+use crate::member::Member;
+
+/// The peer service of one member.
+pub struct PeerService {
+    member: Arc<Member>,
+}
+
+impl PeerService {
+    /// The tonic server for `member`, with peer-sized message limits.
+    pub fn server(member: Arc<Member>) -> PeerServer<PeerService> {
+        PeerServer::new(PeerService { member })
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn raft(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let payload = request.into_inner().payload;
+        match self.member.raft.handle_peer_message(payload).await {
+            Ok(payload) => Ok(Response::new(RaftMessage { payload })),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+
+    async fn forward(&self, request: Request<ForwardRequest>) -> Result<Response<ForwardResponse>, Status> {
+        let cmd = request.into_inner().command.ok_or_else(|| Status::invalid_argument("forward without a command"))?;
+        // Proposed here only: a forwarded write never hops on, so a stale hint cannot make it loop.
+        match self.member.propose_local(cmd).await {
+            Ok(result) => Ok(Response::new(ForwardResponse { payload: encode_apply_result(&result) })),
+            Err(e) => Err(to_status(EtcdError::from(e))),
+        }
+    }
+
+    async fn read_index(&self, _request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
+        let index = self.member.raft.read_index().await.map_err(|e| to_status(EtcdError::from(e)))?;
+        Ok(Response::new(ReadIndexResponse { index }))
+    }
+
+    async fn lease_keep_alive(
+        &self,
+        request: Request<LeaseKeepAliveRequest>,
+    ) -> Result<Response<LeaseKeepAliveResponse>, Status> {
+        let id = request.into_inner().id;
+        lease::keep_alive_local(&self.member, id).map(Response::new).map_err(to_status)
+    }
+
+    async fn lease_time_to_live(
+        &self,
+        request: Request<LeaseTimeToLiveRequest>,
+    ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let req = request.into_inner();
+        if !self.member.lessor.is_leader() {
+            return Err(to_status(EtcdError::NotLeader));
+        }
+        Ok(Response::new(lease::time_to_live_local(&self.member, &req)))
+    }
+}
