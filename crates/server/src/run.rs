@@ -24,7 +24,7 @@ use crate::admin::{AdminServer, AdminState, StatusSlots};
 use crate::cluster;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
-use crate::fault::{FaultState, FaultyTransport, SeededRng};
+use crate::fault::{FaultGate, FaultState, FaultyTransport, SeededRng};
 use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
@@ -149,8 +149,8 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
     // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
     let faults = Arc::new(crate::fault::initial_faults(topology.as_ref())?);
-    let transport: Arc<dyn Transport> =
-        Arc::new(FaultyTransport::new(grpc, id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
+    let gate = Arc::new(FaultGate::new(id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
+    let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
     let observer = Arc::new(HubObserver::default());
     let raft =
         RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
@@ -160,7 +160,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let _ = observer.hub.set(hub.clone());
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let leader_client = LeaderClient::new(channels);
+    let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let member = Arc::new(Member { config, headers, raft, hub: hub.clone(), lessor, leader_client });
 
     // Peer traffic is plain gRPC between our own processes: no :authority repair needed.

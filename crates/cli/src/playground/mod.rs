@@ -67,7 +67,7 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     let topology = Topology::from_toml(&text)?;
     let (topology, warnings) = layout::plan(topology, args.base_ip, args.no_wan).map_err(|e| anyhow!(e))?;
     for w in warnings {
-        eprintln!("playground: warning: {w}");
+        println!("note: {w}");
     }
     let placed = placements(&topology)?;
 

@@ -20,10 +20,13 @@ pub fn leader_report<'a>(rows: &[Row<'a>]) -> Option<&'a StatusReport> {
     rows.iter().filter_map(|r| r.status).find(|s| s.is_leader)
 }
 
-/// The leader's name when every member answered, all agree on it, and the leader's membership lists them all.
+/// The leader's name when every member answered, all agree on it, the leader's membership lists them all, and
+/// each has received the membership itself (knows its own role).
 pub fn settled_leader(rows: &[Row<'_>]) -> Option<String> {
     let leader = leader_report(rows)?;
-    let all_agree = rows.iter().all(|r| r.status.and_then(|s| s.leader.as_ref()).is_some_and(|l| l.id == leader.id));
+    let all_agree = rows
+        .iter()
+        .all(|r| r.status.is_some_and(|s| s.role != "none" && s.leader.as_ref().is_some_and(|l| l.id == leader.id)));
     let all_members = rows.iter().all(|r| leader.members.iter().any(|m| m.name == r.name));
     (all_agree && all_members).then(|| leader.name.clone())
 }
@@ -161,6 +164,14 @@ mod tests {
             Row { name: "b1", dc: "dc-b", status: Some(&b1_other) },
         ];
         assert_eq!(settled_leader(&rows), None, "b1 believes in another leader");
+
+        let mut b1_joining = report("b1", "dc-b", Some(("a1", "dc-a")), false);
+        b1_joining.role = "none".into();
+        let rows = [
+            Row { name: "a1", dc: "dc-a", status: Some(&a1) },
+            Row { name: "b1", dc: "dc-b", status: Some(&b1_joining) },
+        ];
+        assert_eq!(settled_leader(&rows), None, "b1 has not received the membership yet");
 
         a1.members.pop();
         let rows =

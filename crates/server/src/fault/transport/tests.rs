@@ -7,7 +7,8 @@ use meridian_types::wan::{LinkSpec, WanConfig};
 use tokio::time::Instant;
 
 use super::*;
-use crate::fault::Faults;
+use crate::fault::{FaultGate, FaultState, Faults, SeededRng};
+use parking_lot::Mutex;
 
 /// Records every call and answers with the payload reversed, after `service_time`.
 #[derive(Default)]
@@ -37,10 +38,15 @@ fn link(from: &str, to: &str, rtt_ms: u64) -> LinkSpec {
     LinkSpec { from: DcName::from(from), to: DcName::from(to), rtt_ms, loss: 0.0, blocked: false, symmetric: true }
 }
 
+fn transport(inner: Arc<dyn Transport>, state: Arc<FaultState>, seed: u64) -> FaultyTransport {
+    let gate = FaultGate::new(ME, DcName::from("dc-a"), state, SeededRng::seed_from_u64(seed));
+    FaultyTransport::new(inner, Arc::new(gate))
+}
+
 fn setup(faults: Faults, service_time: Duration) -> (Arc<Recorder>, Arc<FaultState>, FaultyTransport) {
     let inner = Arc::new(Recorder { service_time, ..Default::default() });
     let state = Arc::new(FaultState::new(faults).unwrap());
-    let t = FaultyTransport::new(inner.clone(), ME, DcName::from("dc-a"), state.clone(), SeededRng::seed_from_u64(7));
+    let t = transport(inner.clone(), state.clone(), 7);
     (inner, state, t)
 }
 
@@ -116,7 +122,7 @@ async fn losses(seed: u64, n: usize) -> Vec<bool> {
     let faults = Faults::from_wan(WanConfig { links: vec![LinkSpec { loss: 0.3, ..link("dc-a", "dc-b", 0) }] });
     let inner = Arc::new(Recorder::default());
     let state = Arc::new(FaultState::new(faults).unwrap());
-    let t = FaultyTransport::new(inner, ME, DcName::from("dc-a"), state, SeededRng::seed_from_u64(seed));
+    let t = transport(inner, state, seed);
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(t.send(PEER_B, &member("dc-b"), vec![1]).await.is_err());
