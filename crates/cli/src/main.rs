@@ -2,6 +2,7 @@
 //! and sets up logging.
 
 mod bench;
+mod playground;
 mod server_cmd;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run one cluster member serving the etcd v3 API.
     Server(server_cmd::ServerArgs),
+    /// Start the canonical 3-DC cluster locally, with emulated WAN, and show its live status.
+    Playground(playground::PlaygroundArgs),
     /// Load an etcd v3 endpoint and report throughput and latency.
     Bench(bench::BenchArgs),
 }
@@ -34,5 +37,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server_cmd::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Playground(args) => playground::run(args),
     }
 }

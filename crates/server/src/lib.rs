@@ -2,9 +2,11 @@
 //! Raft node from `meridian-consensus`, fans applied events out to watchers, and runs the leader's lease
 //! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
 
+pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod grpc;
 pub mod h2_authority;
 pub mod identity;

@@ -20,9 +20,11 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::admin::{AdminServer, AdminState, StatusSlots};
 use crate::cluster;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
+use crate::fault::{FaultGate, FaultState, FaultyTransport, SeededRng};
 use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
@@ -64,6 +66,13 @@ pub struct RunningServer {
     pub client_addr: SocketAddr,
     /// The address the peer service listens on.
     pub peer_addr: SocketAddr,
+    /// The address the admin HTTP API listens on, when enabled.
+    pub admin_addr: Option<SocketAddr>,
+    /// Slots shown by the admin `/status` (leader placement reason, DC health) for other components to fill.
+    pub status_slots: StatusSlots,
+    /// The emulated network applied to this member's outgoing peer messages.
+    pub faults: Arc<FaultState>,
+    admin: Option<AdminServer>,
     shutdown: Option<oneshot::Sender<()>>,
     serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     background: Vec<JoinHandle<()>>,
@@ -92,6 +101,9 @@ impl RunningServer {
     }
 
     async fn finish(&mut self) {
+        if let Some(admin) = self.admin.take() {
+            admin.stop().await;
+        }
         for task in self.background.drain(..) {
             task.abort();
         }
@@ -117,6 +129,10 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let peer_listener =
         TcpListener::bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
     let peer_addr = peer_listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
+    let admin_listener = match config.admin_addr()? {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?),
+        None => None,
+    };
 
     let id = plan.id;
     let cluster_id = plan.cluster_id;
@@ -138,7 +154,11 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let placement_config =
         placement::placement_config(&placement::policy_from_config(&config)?, node_config.election_max_ms);
     let channels = Arc::new(PeerChannels::new(PeerTimeouts::from_election_ms(config.timing.election_ms())));
-    let transport: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
+    let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
+    // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
+    let faults = Arc::new(crate::fault::initial_faults(topology.as_ref())?);
+    let gate = Arc::new(FaultGate::new(id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
+    let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
     let observer = Arc::new(HubObserver::default());
     let raft =
         RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
@@ -148,7 +168,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let _ = observer.hub.set(hub.clone());
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
-    let leader_client = LeaderClient::new(channels);
+    let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let placement = PlacementHandle::new();
     let member = Arc::new(Member {
         config,
@@ -197,11 +217,35 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
             AuthorityFix::new(stream)
         })
     });
+    let status_slots = StatusSlots::default();
+    let admin = match admin_listener {
+        Some(listener) => {
+            let state = AdminState {
+                member: member.clone(),
+                slots: status_slots.clone(),
+                faults: member.config.enable_fault_injection.then(|| faults.clone()),
+            };
+            Some(AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))?)
+        }
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|a| a.addr);
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = shutdown_rx.await;
     }));
     tracing::info!(%client_addr, %peer_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
-    Ok(RunningServer { member, client_addr, peer_addr, shutdown: Some(shutdown_tx), serve, background })
+    Ok(RunningServer {
+        member,
+        client_addr,
+        peer_addr,
+        admin_addr,
+        status_slots,
+        faults,
+        admin,
+        shutdown: Some(shutdown_tx),
+        serve,
+        background,
+    })
 }
 
 /// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.

@@ -23,6 +23,11 @@ use crate::member::Member;
 /// The etcd version Meridian reports; tools such as Kubernetes gate features on it.
 pub const ETCD_COMPAT_VERSION: &str = "3.5.16";
 
+/// Response metadata key of Maintenance.Status naming the leader's datacenter.
+pub const LEADER_DC_METADATA: &str = "x-meridian-leader-dc";
+/// Response metadata key of Maintenance.Status saying why the leader is where it is.
+pub const PLACEMENT_METADATA: &str = "x-meridian-placement";
+
 /// Snapshot bytes sent per stream message.
 const SNAPSHOT_CHUNK: usize = 64 * 1024;
 
@@ -48,7 +53,8 @@ impl Maintenance for MaintenanceService {
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let status = self.member.raft.status();
         let db_size = i64::try_from(self.member.kv().read().backend().size_bytes()).unwrap_or(i64::MAX);
-        Ok(Response::new(StatusResponse {
+        let leader_dc = status.leader.and_then(|l| status.members.get(&l)).map(|m| m.dc.clone()).unwrap_or_default();
+        let mut response = Response::new(StatusResponse {
             header: Some(self.member.current_header()),
             version: ETCD_COMPAT_VERSION.to_owned(),
             db_size,
@@ -60,7 +66,15 @@ impl Maintenance for MaintenanceService {
             db_size_in_use: db_size,
             is_learner: status.learners.contains(&status.id),
             ..Default::default()
-        }))
+        });
+        // etcd's StatusResponse has no field for placement, so it travels as response metadata: invisible to
+        // etcdctl, readable by any gRPC client (and shown by the admin API's /status).
+        for (key, value) in [(LEADER_DC_METADATA, leader_dc), (PLACEMENT_METADATA, self.member.placement.reason())] {
+            if let Ok(value) = value.parse() {
+                response.metadata_mut().insert(key, value);
+            }
+        }
+        Ok(response)
     }
 
     async fn defragment(&self, _request: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {

@@ -1,6 +1,7 @@
 //! The calls a non-leader makes to the leader on a client's behalf: forwarded writes, ReadIndex and lease
 //! keep-alive/time-to-live. Errors come back as the etcd errors the client should see.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use meridian_consensus::{Member as RaftMember, decode_apply_result};
@@ -10,15 +11,18 @@ use meridian_proto::etcdserverpb::{
 };
 use meridian_proto::meridianpb::peer_client::PeerClient;
 use meridian_proto::meridianpb::{ForwardRequest, RaftCommand, ReadIndexRequest};
-use meridian_types::EtcdError;
+use meridian_types::{DcName, EtcdError};
 use tonic::transport::Channel;
 
 use super::MAX_PEER_MESSAGE_BYTES;
 use super::channels::PeerChannels;
+use crate::fault::FaultGate;
+use crate::identity;
 
 /// Client of the leader's peer service.
 pub struct LeaderClient {
     channels: Arc<PeerChannels>,
+    gate: Option<Arc<FaultGate>>,
 }
 
 /// Turns a failed peer call into the etcd error the client sees. The leader answers with etcd's own status
@@ -45,7 +49,32 @@ pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
 impl LeaderClient {
     /// A client drawing channels from `channels`.
     pub fn new(channels: Arc<PeerChannels>) -> Self {
-        LeaderClient { channels }
+        LeaderClient { channels, gate: None }
+    }
+
+    /// Calls to the leader cross the WAN/fault emulation `gate`, like the member's Raft traffic.
+    pub fn with_fault_gate(mut self, gate: Arc<FaultGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Runs `call` with the emulated network's delay (or loss) on the way to `leader` and on the way back. An
+    /// undelivered message is what an unreachable leader gives: etcd's timeout, outcome unknown.
+    async fn emulated<T>(
+        &self,
+        leader: &RaftMember,
+        call: impl Future<Output = Result<T, EtcdError>>,
+    ) -> Result<T, EtcdError> {
+        let Some(gate) = &self.gate else { return call.await };
+        let (id, dc) = (identity::member_id(&leader.peer_url), DcName(leader.dc.clone()));
+        let undelivered = |e: crate::fault::Undelivered| {
+            tracing::debug!(error = %e, "call to the leader not delivered");
+            EtcdError::Timeout
+        };
+        gate.outbound(id, &dc).await.map_err(undelivered)?;
+        let out = call.await;
+        gate.inbound(id, &dc).await.map_err(undelivered)?;
+        out
     }
 
     fn client(&self, leader: &RaftMember) -> Result<PeerClient<Channel>, EtcdError> {
@@ -68,27 +97,36 @@ impl LeaderClient {
         cmd: RaftCommand,
     ) -> Result<meridian_kv::Result<CommandResponse>, EtcdError> {
         let reply = self
-            .client(leader)?
-            .forward(self.request(ForwardRequest { command: Some(cmd) }))
-            .await
-            .map_err(|s| status_to_etcd(&s))?;
+            .emulated(leader, async {
+                self.client(leader)?
+                    .forward(self.request(ForwardRequest { command: Some(cmd) }))
+                    .await
+                    .map_err(|s| status_to_etcd(&s))
+            })
+            .await?;
         decode_apply_result(&reply.into_inner().payload).map_err(|e| EtcdError::Internal(e.to_string()))
     }
 
     /// The leader's read index.
     pub async fn read_index(&self, leader: &RaftMember) -> Result<u64, EtcdError> {
-        let reply =
-            self.client(leader)?.read_index(self.request(ReadIndexRequest {})).await.map_err(|s| status_to_etcd(&s))?;
+        let reply = self
+            .emulated(leader, async {
+                self.client(leader)?.read_index(self.request(ReadIndexRequest {})).await.map_err(|s| status_to_etcd(&s))
+            })
+            .await?;
         Ok(reply.into_inner().index)
     }
 
     /// Renews a lease on the leader.
     pub async fn keep_alive(&self, leader: &RaftMember, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
         let reply = self
-            .client(leader)?
-            .lease_keep_alive(self.request(LeaseKeepAliveRequest { id }))
-            .await
-            .map_err(|s| status_to_etcd(&s))?;
+            .emulated(leader, async {
+                self.client(leader)?
+                    .lease_keep_alive(self.request(LeaseKeepAliveRequest { id }))
+                    .await
+                    .map_err(|s| status_to_etcd(&s))
+            })
+            .await?;
         Ok(reply.into_inner())
     }
 
@@ -98,7 +136,11 @@ impl LeaderClient {
         leader: &RaftMember,
         req: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, EtcdError> {
-        let reply = self.client(leader)?.lease_time_to_live(self.request(req)).await.map_err(|s| status_to_etcd(&s))?;
+        let reply = self
+            .emulated(leader, async {
+                self.client(leader)?.lease_time_to_live(self.request(req)).await.map_err(|s| status_to_etcd(&s))
+            })
+            .await?;
         Ok(reply.into_inner())
     }
 }
@@ -114,5 +156,49 @@ mod tests {
             assert_eq!(status_to_etcd(&to_status(e.clone())), e);
         }
         assert_eq!(status_to_etcd(&tonic::Status::unavailable("tcp connect error")), EtcdError::Timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_to_the_leader_cross_the_emulated_wan_both_ways() {
+        use std::time::Duration;
+
+        use meridian_types::NodeId;
+        use meridian_types::wan::{LinkSpec, WanConfig};
+
+        use crate::fault::{FaultState, Faults, SeededRng};
+
+        let link = LinkSpec {
+            from: DcName::from("dc-c"),
+            to: DcName::from("dc-a"),
+            rtt_ms: 30,
+            loss: 0.0,
+            blocked: false,
+            symmetric: true,
+        };
+        let faults = Arc::new(FaultState::new(Faults::from_wan(WanConfig { links: vec![link] })).unwrap());
+        let gate = FaultGate::new(NodeId(1), DcName::from("dc-c"), faults.clone(), SeededRng::seed_from_u64(1));
+        let channels = Arc::new(PeerChannels::new(super::super::channels::PeerTimeouts::from_election_ms(1000)));
+        let client = LeaderClient::new(channels).with_fault_gate(Arc::new(gate));
+        let leader = RaftMember { dc: "dc-a".into(), peer_url: "http://127.0.0.1:1".into(), ..Default::default() };
+
+        let start = tokio::time::Instant::now();
+        let reached_at = client.emulated(&leader, async { Ok::<_, EtcdError>(start.elapsed()) }).await.unwrap();
+        assert_eq!(reached_at, Duration::from_millis(15), "the call starts after the one-way delay");
+        assert_eq!(start.elapsed(), Duration::from_millis(30), "and its answer takes as long to come back");
+
+        // The leader's DC cut off: the call is never made and the client sees etcd's timeout.
+        let mut cut = faults.get();
+        cut.isolated_dcs.insert(DcName::from("dc-a"));
+        faults.set(cut).unwrap();
+        let called = std::sync::atomic::AtomicBool::new(false);
+        let err = client
+            .emulated(&leader, async {
+                called.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, EtcdError>(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err, EtcdError::Timeout);
+        assert!(!called.load(std::sync::atomic::Ordering::SeqCst), "a blocked request never reaches the leader");
     }
 }

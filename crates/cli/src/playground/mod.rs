@@ -1,0 +1,218 @@
+//! `meridian playground`: the README's main command. It starts the canonical 3-DC topology (or `--topology`) as
+//! separate `meridian server` processes, each on its own loopback address with etcd's ports, the emulated WAN
+//! on and fault injection enabled, prints the etcdctl endpoints, and shows a live status view from every
+//! member's admin `/status` until Ctrl-C or SIGTERM. Then it kills every process it started and removes their
+//! temporary data. `--once` waits for an agreed leader, prints the table once and stops (used by tests).
+
+mod http;
+mod layout;
+mod procs;
+mod view;
+
+use std::io::IsTerminal;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use meridian_types::topology::Topology;
+use tokio::signal::unix::{SignalKind, signal};
+
+use procs::Fleet;
+use view::Row;
+
+/// The canonical topology: 3 DCs with voters 2+2+1 plus a far learner, and the WAN matrix.
+pub const CANONICAL_TOPOLOGY: &str = include_str!("../../../../config/topology.example.toml");
+/// How often the status view is redrawn.
+const REFRESH: Duration = Duration::from_millis(500);
+/// How long one `/status` request may take.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(400);
+
+/// Flags of `meridian playground`.
+#[derive(Args, Debug)]
+pub struct PlaygroundArgs {
+    /// Topology file to run (default: the canonical 3-DC example, config/topology.example.toml).
+    #[arg(long)]
+    topology: Option<PathBuf>,
+    /// Loopback address of the first member; member i gets this address + i, with ports 2379/2380/2381.
+    #[arg(long, default_value = "127.0.0.10")]
+    base_ip: Ipv4Addr,
+    /// Do not emulate WAN round-trip times between datacenters.
+    #[arg(long)]
+    no_wan: bool,
+    /// Start, wait until every member agrees on a leader, print the status once, stop everything and exit.
+    #[arg(long)]
+    once: bool,
+    /// With --once: how long to wait for the leader, in seconds.
+    #[arg(long, default_value_t = 60)]
+    leader_timeout_secs: u64,
+}
+
+/// A member's place in the playground.
+struct Placed {
+    name: String,
+    dc: String,
+    client_url: String,
+    admin: SocketAddr,
+}
+
+/// Runs the playground until a signal (or, with `--once`, until a leader is agreed).
+pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
+    let text = match &args.topology {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => CANONICAL_TOPOLOGY.to_owned(),
+    };
+    let topology = Topology::from_toml(&text)?;
+    let (topology, warnings) = layout::plan(topology, args.base_ip, args.no_wan).map_err(|e| anyhow!(e))?;
+    for w in warnings {
+        println!("note: {w}");
+    }
+    let placed = placements(&topology)?;
+
+    // Declared before the fleet so that on any early return the processes are killed before their data goes.
+    let dir = tempfile::Builder::new().prefix("meridian-playground-").tempdir().context("creating a temp dir")?;
+    let topology_file = dir.path().join("topology.toml");
+    std::fs::write(&topology_file, toml::to_string(&topology)?).context("writing the topology")?;
+    let exe = std::env::current_exe().context("locating the meridian binary")?;
+    let mut fleet = Fleet::default();
+    for m in &topology.members {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("server")
+            .arg("--topology")
+            .arg(&topology_file)
+            .arg("--name")
+            .arg(&m.name.0)
+            .arg("--data-dir")
+            .arg(dir.path().join(&m.name.0))
+            .arg("--listen-client")
+            .arg(&m.client_url)
+            .arg("--listen-peer")
+            .arg(&m.peer_url)
+            .arg("--listen-admin")
+            .arg(m.admin_url.as_deref().unwrap_or_default())
+            .arg("--dc")
+            .arg(&m.dc.0)
+            .arg("--zone")
+            .arg(&m.zone.0)
+            .arg("--enable-fault-injection")
+            // The output goes to a log file: no terminal colour codes in it.
+            .env("NO_COLOR", "1");
+        let log = dir.path().join(format!("{}.log", m.name.0));
+        let pid = fleet.spawn(&m.name.0, cmd, &log)?;
+        println!(
+            "started {} (pid {pid}) {} {}: client {} admin {}",
+            m.name.0,
+            m.dc.0,
+            format!("{:?}", m.role).to_lowercase(),
+            m.client_url,
+            m.admin_url.as_deref().unwrap_or("-")
+        );
+    }
+    println!("data and logs: {}", dir.path().display());
+    let banner = banner(&placed, args.no_wan);
+    println!("{banner}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let outcome = runtime.block_on(watch(&placed, &mut fleet, &args, &banner));
+
+    for (name, pid) in fleet.stop_all() {
+        println!("stopped {name} (pid {pid})");
+    }
+    let path = dir.path().to_path_buf();
+    dir.close().with_context(|| format!("removing {}", path.display()))?;
+    println!("removed {}", path.display());
+    outcome
+}
+
+fn placements(topology: &Topology) -> anyhow::Result<Vec<Placed>> {
+    topology
+        .members
+        .iter()
+        .map(|m| {
+            let admin = m.admin_url.as_deref().unwrap_or_default();
+            let addr = admin.trim_start_matches("http://").parse().with_context(|| format!("admin URL {admin}"))?;
+            Ok(Placed { name: m.name.0.clone(), dc: m.dc.0.clone(), client_url: m.client_url.clone(), admin: addr })
+        })
+        .collect()
+}
+
+fn banner(placed: &[Placed], no_wan: bool) -> String {
+    let endpoints: Vec<&str> = placed.iter().map(|p| p.client_url.as_str()).collect();
+    let wan = if no_wan { "WAN emulation off" } else { "WAN emulated from the topology's [wan] links" };
+    format!(
+        "etcd endpoints ({wan}; fault injection on at each member's admin /faults):\n  \
+         ETCDCTL_API=3 etcdctl --endpoints={} put foo bar\n",
+        endpoints.join(",")
+    )
+}
+
+/// Polls every member's `/status` and shows the table until a signal, or in `--once` mode until a leader is
+/// agreed (Ok) or the deadline passes (Err). A member exiting on its own is an error with its log's tail.
+async fn watch(placed: &[Placed], fleet: &mut Fleet, args: &PlaygroundArgs, banner: &str) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let deadline = Instant::now() + Duration::from_secs(args.leader_timeout_secs);
+    let tty = std::io::stdout().is_terminal();
+    let mut last = String::new();
+    loop {
+        if let Some((name, log, status)) = fleet.first_exit() {
+            bail!(
+                "member {name} exited on its own ({status}); last lines of {}:\n{}",
+                log.display(),
+                procs::tail(&log, 30)
+            );
+        }
+        let reports = fetch_all(placed).await;
+        let rows: Vec<Row<'_>> =
+            placed.iter().zip(&reports).map(|(p, r)| Row { name: &p.name, dc: &p.dc, status: r.as_ref() }).collect();
+        let table = view::render(&rows);
+        if args.once {
+            if let Some(leader) = view::settled_leader(&rows) {
+                print!("{table}");
+                println!("leader elected: {leader}");
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                print!("{table}");
+                let logs: Vec<String> =
+                    fleet.procs().iter().map(|p| format!("--- {}:\n{}", p.name, procs::tail(&p.log, 8))).collect();
+                bail!("no leader agreed by every member within {}s\n{}", args.leader_timeout_secs, logs.join("\n"));
+            }
+        } else if tty {
+            // Redraw in place: clear the screen, home the cursor.
+            print!("\x1b[2J\x1b[H{banner}\n{table}\nCtrl-C stops every member and removes their data.\n");
+        } else if table != last {
+            println!("{table}");
+        }
+        last = table;
+        tokio::select! {
+            biased;
+            _ = tokio::signal::ctrl_c() => {
+                println!("interrupted; stopping every member");
+                return Ok(());
+            }
+            _ = term.recv() => {
+                println!("terminated; stopping every member");
+                return Ok(());
+            }
+            _ = tokio::time::sleep(REFRESH) => {}
+        }
+    }
+}
+
+/// Every member's `/status`, concurrently; `None` for those that did not answer.
+async fn fetch_all(placed: &[Placed]) -> Vec<Option<meridian_server::admin::StatusReport>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, p) in placed.iter().enumerate() {
+        let addr = p.admin;
+        tasks.spawn(async move { (i, http::status(addr, STATUS_TIMEOUT).await.ok()) });
+    }
+    let mut out = vec![None; placed.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, report)) = joined {
+            out[i] = report;
+        }
+    }
+    out
+}

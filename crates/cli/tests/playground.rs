@@ -1,0 +1,171 @@
+//! `meridian playground` as a real process: it starts the canonical 3-DC topology as separate server processes,
+//! reports a leader agreed by every member, and leaves no process and no data behind — after `--once`, and
+//! after SIGTERM in live mode.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const MEMBERS: [&str; 6] = ["a1", "a2", "b1", "b2", "c1", "sg1"];
+const VOTERS: [&str; 5] = ["a1", "a2", "b1", "b2", "c1"];
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// A loopback /24 of its own per test, so parallel runs (and other suites on 127.0.0.1) never collide on the
+/// fixed ports 2379-2381.
+fn base_ip(salt: u32) -> String {
+    format!("127.{}.{}.10", 100 + salt, 10 + std::process::id() % 200)
+}
+
+/// A running playground whose stdout lines arrive on a channel (stderr is collected for failure messages).
+struct Playground {
+    child: Child,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: thread::JoinHandle<String>,
+}
+
+impl Playground {
+    fn start(args: &[&str]) -> Playground {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .arg("playground")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start meridian playground");
+        let (tx, lines) = channel();
+        let out = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        Playground { child, lines, stdout: Vec::new(), stderr }
+    }
+
+    /// Reads stdout until a line satisfies `pred`, within the deadline.
+    fn wait_for_line(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!("expected line never came; stdout so far:\n{}", self.stdout.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// Waits for exit within the deadline (killing it past that) and collects the rest of the output.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        let deadline = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("playground did not exit in time; stdout:\n{}", self.stdout.join("\n"));
+            }
+            thread::sleep(Duration::from_millis(50));
+        };
+        // The reader thread ends at EOF, which follows the exit.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            self.stdout.push(line);
+        }
+        (status, self.stdout, self.stderr.join().unwrap())
+    }
+}
+
+/// The (name, pid) of every member the playground said it started.
+fn started(stdout: &[String]) -> Vec<(String, u32)> {
+    let re = regex::Regex::new(r"^started (\S+) \(pid (\d+)\)").unwrap();
+    stdout.iter().filter_map(|l| re.captures(l).map(|c| (c[1].to_owned(), c[2].parse().unwrap()))).collect()
+}
+
+fn data_dir(stdout: &[String]) -> PathBuf {
+    let line = stdout.iter().find_map(|l| l.strip_prefix("data and logs: ")).expect("data dir printed");
+    PathBuf::from(line)
+}
+
+/// Every started member was reported stopped and no longer exists; the data dir is gone.
+fn assert_nothing_left(stdout: &[String]) {
+    let pids = started(stdout);
+    let names: BTreeSet<&str> = pids.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, MEMBERS.into_iter().collect(), "one process per member:\n{}", stdout.join("\n"));
+    for (name, pid) in &pids {
+        assert!(stdout.contains(&format!("stopped {name} (pid {pid})")), "{name} not reported stopped");
+        // The playground reaped it, so the PID is gone (reuse within the test is vanishingly unlikely).
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "{name} (pid {pid}) survived the playground");
+    }
+    let dir = data_dir(stdout);
+    assert!(!dir.exists(), "{} was not removed", dir.display());
+}
+
+/// The member rows of the last status table printed.
+fn table_rows(stdout: &[String]) -> Vec<&str> {
+    let start = stdout.iter().rposition(|l| l.starts_with("MEMBER ")).expect("a status table");
+    stdout[start + 1..].iter().take(MEMBERS.len()).map(String::as_str).collect()
+}
+
+#[test]
+fn once_elects_a_leader_shows_every_member_and_cleans_up() {
+    let p = Playground::start(&["--once", "--base-ip", &base_ip(0)]);
+    let (status, stdout, stderr) = p.finish();
+    assert!(status.success(), "exit {status}\nstdout:\n{}\nstderr:\n{stderr}", stdout.join("\n"));
+    let leader = stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("leader elected: "))
+        .unwrap_or_else(|| panic!("no leader line:\n{}", stdout.join("\n")));
+    assert!(VOTERS.contains(&leader), "leader {leader} must be a voter");
+    let rows = table_rows(&stdout);
+    for (row, name) in rows.iter().zip(MEMBERS) {
+        assert!(row.starts_with(name) && !row.contains("down"), "row for {name}: {row}");
+    }
+    let marked: Vec<&&str> = rows.iter().filter(|r| r.ends_with('*')).collect();
+    assert_eq!(marked.len(), 1, "exactly one leader marked:\n{}", rows.join("\n"));
+    assert!(marked[0].starts_with(leader));
+    let learner = rows.iter().find(|r| r.starts_with("sg1")).unwrap();
+    assert!(learner.contains("learner"), "sg1 is a learner: {learner}");
+    assert!(stdout.iter().any(|l| l.contains("etcdctl --endpoints=http://")), "endpoints printed");
+    assert_nothing_left(&stdout);
+}
+
+#[test]
+fn sigterm_stops_every_member_and_removes_the_data() {
+    let mut p = Playground::start(&["--base-ip", &base_ip(1)]);
+    // Live mode without a terminal prints the table whenever it changes: wait for a leader in it.
+    p.wait_for_line(|l| l.starts_with("leader: ") && !l.contains("none yet"));
+    let pid = p.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+    assert!(killed.success());
+    let (status, stdout, stderr) = p.finish();
+    assert!(status.success(), "exit {status}\nstderr:\n{stderr}");
+    assert!(stdout.iter().any(|l| l.contains("terminated; stopping every member")));
+    assert_nothing_left(&stdout);
+}

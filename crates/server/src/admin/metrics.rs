@@ -1,0 +1,65 @@
+//! `GET /metrics`: a few gauges in the Prometheus text exposition format (version 0.0.4), written by hand
+//! because a handful of lines do not justify a metrics crate.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AdminState;
+use super::status::StatusReport;
+
+/// The content type Prometheus expects for the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders the gauges of `report`.
+pub fn render(report: &StatusReport, fault_injection: bool) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    };
+    gauge("meridian_raft_term", "Current Raft term.", report.term.to_string());
+    gauge(
+        "meridian_raft_last_log_index",
+        "Index of the last entry in the local Raft log.",
+        report.last_log_index.to_string(),
+    );
+    gauge("meridian_raft_committed_index", "Highest Raft log index known committed.", report.committed.to_string());
+    gauge("meridian_raft_applied_index", "Highest Raft log index applied to the store.", report.applied.to_string());
+    gauge("meridian_mvcc_revision", "Current MVCC revision of the local store.", report.revision.to_string());
+    gauge("meridian_is_leader", "1 if this member is the Raft leader.", u8::from(report.is_leader).to_string());
+    gauge("meridian_has_leader", "1 if this member knows a leader.", u8::from(report.leader.is_some()).to_string());
+    gauge("meridian_watchers", "Watchers open on this member.", report.watchers.to_string());
+    gauge(
+        "meridian_fault_injection_enabled",
+        "1 if the fault-injection endpoints are on.",
+        u8::from(fault_injection).to_string(),
+    );
+    if report.is_leader {
+        let _ = writeln!(out, "# HELP meridian_follower_lag_entries Log entries a member is behind the leader.");
+        let _ = writeln!(out, "# TYPE meridian_follower_lag_entries gauge");
+        for m in &report.members {
+            if let Some(lag) = m.lag {
+                let _ = writeln!(
+                    out,
+                    "meridian_follower_lag_entries{{member=\"{}\",dc=\"{}\"}} {lag}",
+                    escape(&m.name),
+                    escape(&m.dc)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Escapes a label value as the exposition format requires.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// `GET /metrics`.
+pub(super) async fn get_metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    let report = StatusReport::collect(&state);
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&report, state.faults.is_some()))
+}
