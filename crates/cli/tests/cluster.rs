@@ -11,19 +11,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, LEADER_DEADLINE, canonical, three_dcs_and_a_learner};
+use common::load::{Load, OP_TIMEOUT, PROGRESS_DEADLINE, verify_acks};
 use common::{WatchProc, block_on_fresh, connect, etcdctl, poll_until, try_connect};
 use etcd_client::{EventType, GetOptions, WatchOptions};
-
-/// Bound on any single client request in these tests.
-const OP_TIMEOUT: Duration = Duration::from_secs(3);
-/// Bound on waiting for progress (acks, convergence).
-const PROGRESS_DEADLINE: Duration = Duration::from_secs(60);
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
@@ -100,108 +93,6 @@ fn writes_through_a_follower_and_the_learner_are_visible_everywhere() {
             assert_eq!(names, want.map(|(n, l)| (n.to_owned(), l)).to_vec(), "members from the Raft membership");
         })
     });
-}
-
-/// Acknowledged writes of a background load, key → value (each key is written once).
-type Acks = Arc<Mutex<BTreeMap<String, String>>>;
-
-/// Writers that each start on one endpoint and move to the next one on any error, as a client with several
-/// endpoints does. Only writes that returned success are recorded.
-struct Load {
-    acked: Acks,
-    failed: Arc<Mutex<u64>>,
-    stop: Arc<AtomicBool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(rt: &tokio::runtime::Runtime, endpoints: Vec<String>, writers: usize, tag: &str) -> Load {
-        let acked: Acks = Arc::default();
-        let failed = Arc::new(Mutex::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks = (0..writers)
-            .map(|w| {
-                let (endpoints, acked, failed, stop) = (endpoints.clone(), acked.clone(), failed.clone(), stop.clone());
-                let tag = tag.to_owned();
-                rt.spawn(async move {
-                    let mut at = w % endpoints.len();
-                    let mut client = None;
-                    for i in 0..200_000usize {
-                        if stop.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        let (key, value) = (format!("load/{tag}/{w:02}/{i:06}"), format!("{tag}-{w}-{i}"));
-                        if client.is_none() {
-                            client = try_connect(&endpoints[at], OP_TIMEOUT).await.ok();
-                        }
-                        let ok = match client.as_mut() {
-                            Some(c) => {
-                                matches!(
-                                    tokio::time::timeout(OP_TIMEOUT, c.put(key.clone(), value.clone(), None)).await,
-                                    Ok(Ok(_))
-                                )
-                            }
-                            None => false,
-                        };
-                        if ok {
-                            acked.lock().unwrap().insert(key, value);
-                        } else {
-                            *failed.lock().unwrap() += 1;
-                            client = None;
-                            at = (at + 1) % endpoints.len();
-                            // Retry backoff, so a writer facing a dead endpoint does not spin.
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load { acked, failed, stop, tasks }
-    }
-
-    fn acks(&self) -> usize {
-        self.acked.lock().unwrap().len()
-    }
-
-    /// Wait until `more` further writes are acknowledged; panics after [`PROGRESS_DEADLINE`].
-    fn wait_more(&self, more: usize, cluster: &Cluster, what: &str) {
-        let target = self.acks() + more;
-        let ok = poll_until(PROGRESS_DEADLINE, Duration::from_millis(50), || self.acks() >= target);
-        assert!(ok, "{what}: load stalled at {} acks (wanted {target})\n{}", self.acks(), cluster.log_tails(40));
-    }
-
-    fn finish(self, rt: &tokio::runtime::Runtime) -> (BTreeMap<String, String>, u64) {
-        self.stop.store(true, Ordering::SeqCst);
-        for t in self.tasks {
-            rt.block_on(t).expect("writer task");
-        }
-        let failed = *self.failed.lock().unwrap();
-        (Arc::try_unwrap(self.acked).expect("writers done").into_inner().unwrap(), failed)
-    }
-}
-
-/// Every acknowledged write is present with its value (linearizable read through `endpoint`); returns the
-/// store revision of that read.
-fn verify_acks(endpoint: &str, acked: &BTreeMap<String, String>, tag: &str) -> i64 {
-    let ep = endpoint.to_owned();
-    let prefix = format!("load/{tag}/");
-    let (found, rev) = block_on_fresh(move || {
-        Box::pin(async move {
-            let mut c = connect(&ep).await;
-            let r = c.get(prefix, Some(GetOptions::new().with_prefix())).await.expect("read back the load");
-            let found: BTreeMap<String, String> = r
-                .kvs()
-                .iter()
-                .map(|kv| (kv.key_str().unwrap().to_owned(), kv.value_str().unwrap().to_owned()))
-                .collect();
-            (found, r.header().map_or(0, |h| h.revision()))
-        })
-    });
-    let lost: Vec<&String> = acked.iter().filter(|(k, v)| found.get(*k) != Some(*v)).map(|(k, _)| k).collect();
-    assert!(lost.is_empty(), "{} acknowledged writes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
-    // Unacknowledged writes may have landed (unknown outcome), but nothing that was never attempted.
-    assert!(found.values().all(|v| v.starts_with(tag)), "foreign values under the load prefix");
-    rev
 }
 
 #[test]

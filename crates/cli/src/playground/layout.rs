@@ -6,7 +6,6 @@ use std::net::Ipv4Addr;
 
 use meridian_types::topology::Topology;
 use meridian_types::wan::WanConfig;
-use meridian_types::{TimingConfig, TimingPreset};
 
 /// etcd's client port.
 pub const CLIENT_PORT: u16 = 2379;
@@ -40,36 +39,11 @@ pub fn plan(mut topology: Topology, base: Ipv4Addr, no_wan: bool) -> Result<(Top
     if no_wan {
         topology.wan = WanConfig::default();
     }
-    let mut notes: Vec<String> =
+    // The timing is the topology's as written: replication RPCs are never given less than an election
+    // timeout (`PeerClient::ttl` in the consensus crate), so the lan preset copes with the 150 ms learner link.
+    let notes: Vec<String> =
         topology.validate(false).map_err(|e| e.to_string())?.iter().map(|w| w.to_string()).collect();
-    notes.extend(fit_timing(&mut topology));
     Ok((topology, notes))
-}
-
-/// openraft bounds each replication RPC by one heartbeat interval, so a member whose emulated round trip is
-/// not shorter than the heartbeat never acknowledges an append and falls ever further behind. When the lan
-/// preset is in force (no explicit values) and the wan preset's heartbeat covers the slowest link, switch to
-/// it; otherwise warn. Returns the note to print.
-fn fit_timing(topology: &mut Topology) -> Option<String> {
-    let slowest = topology.wan.links.iter().filter(|l| !l.blocked).map(|l| l.rtt_ms).max()?;
-    let heartbeat = topology.timing.heartbeat_ms();
-    if slowest < heartbeat {
-        return None;
-    }
-    let wan = TimingConfig { preset: TimingPreset::Wan, heartbeat_ms: None, election_ms: None };
-    let explicit = topology.timing.heartbeat_ms.is_some() || topology.timing.election_ms.is_some();
-    if topology.timing.preset == TimingPreset::Lan && !explicit && slowest < wan.heartbeat_ms() {
-        topology.timing = wan;
-        Some(format!(
-            "the slowest emulated link ({slowest} ms RTT) is not shorter than the lan heartbeat ({heartbeat} ms), \
-             which bounds each replication RPC; using the wan timing preset"
-        ))
-    } else {
-        Some(format!(
-            "the slowest emulated link ({slowest} ms RTT) is not shorter than the heartbeat ({heartbeat} ms), which \
-             bounds each replication RPC: members behind it will not keep up"
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -90,6 +64,7 @@ mod tests {
         assert_eq!(t.members[0].admin_url.as_deref(), Some("http://127.0.0.10:2381"));
         assert_eq!(t.members[5].client_url, "http://127.0.0.15:2379");
         assert!(!t.wan.links.is_empty(), "the canonical WAN matrix is kept");
+        assert_eq!(t.timing, canonical().timing, "the timing runs as written, 150 ms learner link included");
     }
 
     #[test]
@@ -98,33 +73,6 @@ mod tests {
         assert!(t.wan.links.is_empty());
         let text = toml::to_string(&t).unwrap();
         assert_eq!(Topology::from_toml(&text).unwrap(), t, "the file the servers read is the plan");
-    }
-
-    #[test]
-    fn timing_is_fitted_to_the_slowest_emulated_link() {
-        // The canonical WAN has a 150 ms link to the learner's DC: above the lan heartbeat of 100 ms.
-        let (t, notes) = plan(canonical(), Ipv4Addr::new(127, 0, 0, 10), false).unwrap();
-        assert_eq!(t.timing.preset, TimingPreset::Wan);
-        assert!(
-            notes.iter().any(|n| n.contains("150 ms RTT") && n.contains("using the wan timing preset")),
-            "{notes:?}"
-        );
-        // Without the WAN there is nothing to fit.
-        let (t, notes) = plan(canonical(), Ipv4Addr::new(127, 0, 0, 10), true).unwrap();
-        assert_eq!(t.timing.preset, TimingPreset::Lan);
-        assert!(notes.iter().all(|n| !n.contains("RTT")), "{notes:?}");
-        // Explicit timings are the user's choice: kept, with a warning.
-        let mut explicit = canonical();
-        explicit.timing.heartbeat_ms = Some(120);
-        explicit.timing.election_ms = Some(1200);
-        let (t, notes) = plan(explicit, Ipv4Addr::new(127, 0, 0, 10), false).unwrap();
-        assert_eq!(t.timing.heartbeat_ms, Some(120));
-        assert!(notes.iter().any(|n| n.contains("will not keep up")), "{notes:?}");
-        // Fast links under the heartbeat change nothing.
-        let mut fast = canonical();
-        fast.wan.links.retain(|l| l.rtt_ms < 100);
-        let (t, notes) = plan(fast, Ipv4Addr::new(127, 0, 0, 10), false).unwrap();
-        assert_eq!((t.timing.preset, notes.len()), (TimingPreset::Lan, 0), "{notes:?}");
     }
 
     #[test]

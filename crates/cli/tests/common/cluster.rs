@@ -1,6 +1,9 @@
 //! Multi-process cluster harness: writes a topology file into a temp dir, starts every member as a real
-//! `meridian server --topology FILE --name X --data-dir D` process on loopback ports from free-port probing,
-//! and offers kill -9 / restart by PID and cluster-wide checks (agreed leader, HashKV agreement).
+//! `meridian server --topology FILE --name X --data-dir D --listen-admin URL` process on loopback ports from
+//! free-port probing, and offers kill -9 / restart by PID and cluster-wide checks (agreed leader, HashKV
+//! agreement). [`Options`] add a leader preference with a failback hold and `--enable-fault-injection`; the
+//! admin HTTP API of every member is reachable through [`Cluster::admin_status`] and
+//! [`Cluster::put_faults_everywhere`].
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -9,6 +12,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use meridian_server::admin::StatusReport;
+
+use super::http::http;
 use super::{block_on_fresh, free_port, try_connect};
 
 /// How long a cluster may take to agree on a leader after starting or after a fault.
@@ -52,6 +58,26 @@ pub fn canonical() -> Vec<Spec> {
     ]
 }
 
+/// How a test cluster is configured beyond its members.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Timing preset: `lan` or `wan`.
+    pub preset: String,
+    /// `[policy] leader_preference`; empty for none.
+    pub leader_preference: Vec<String>,
+    /// `[policy] failback_hold_ms`; `None` keeps the default.
+    pub failback_hold_ms: Option<u64>,
+    /// Start every member with `--enable-fault-injection` (mounts `PUT /faults`).
+    pub fault_injection: bool,
+}
+
+impl Options {
+    /// Only a timing preset: no placement policy, no fault injection.
+    pub fn preset(preset: &str) -> Options {
+        Options { preset: preset.into(), leader_preference: Vec::new(), failback_hold_ms: None, fault_injection: false }
+    }
+}
+
 /// One running (or stopped) member process.
 pub struct Node {
     /// The member's spec.
@@ -60,6 +86,8 @@ pub struct Node {
     pub client_port: u16,
     /// Peer port.
     pub peer_port: u16,
+    /// Admin HTTP port.
+    pub admin_port: u16,
     child: Option<Child>,
     starts: u32,
 }
@@ -68,6 +96,11 @@ impl Node {
     /// `http://127.0.0.1:PORT` of the etcd API.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Address of the admin HTTP API.
+    pub fn admin_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.admin_port))
     }
 
     /// Whether the process is running.
@@ -81,17 +114,39 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     /// The members, in topology order.
     pub nodes: Vec<Node>,
+    fault_injection: bool,
 }
 
 impl Cluster {
     /// Write the topology (`preset` is `lan` or `wan`), start every member and wait until all agree on a leader.
     pub fn start(specs: &[Spec], preset: &str) -> Cluster {
+        Cluster::start_with(specs, &Options::preset(preset))
+    }
+
+    /// Write the topology described by `specs` and `opts`, start every member and wait until all agree on a
+    /// leader.
+    pub fn start_with(specs: &[Spec], opts: &Options) -> Cluster {
         let dir = tempfile::Builder::new().prefix("meridian-cluster-").tempdir().expect("tempdir");
         let nodes: Vec<Node> = specs
             .iter()
-            .map(|s| Node { spec: s.clone(), client_port: free_port(), peer_port: free_port(), child: None, starts: 0 })
+            .map(|s| Node {
+                spec: s.clone(),
+                client_port: free_port(),
+                peer_port: free_port(),
+                admin_port: free_port(),
+                child: None,
+                starts: 0,
+            })
             .collect();
-        let mut toml = format!("[timing]\npreset = \"{preset}\"\n");
+        let mut toml = String::new();
+        if !opts.leader_preference.is_empty() || opts.failback_hold_ms.is_some() {
+            let prefs: Vec<String> = opts.leader_preference.iter().map(|d| format!("{d:?}")).collect();
+            let _ = writeln!(toml, "[policy]\nleader_preference = [{}]", prefs.join(", "));
+            if let Some(ms) = opts.failback_hold_ms {
+                let _ = writeln!(toml, "failback_hold_ms = {ms}");
+            }
+        }
+        let _ = writeln!(toml, "[timing]\npreset = \"{}\"", opts.preset);
         for n in &nodes {
             let _ = write!(
                 toml,
@@ -106,7 +161,7 @@ impl Cluster {
             );
         }
         std::fs::write(dir.path().join("topology.toml"), toml).expect("write topology");
-        let mut cluster = Cluster { dir, nodes };
+        let mut cluster = Cluster { dir, nodes, fault_injection: opts.fault_injection };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i);
         }
@@ -142,6 +197,11 @@ impl Cluster {
         assert!(node.child.is_none(), "{} already running", node.spec.name);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_meridian"));
         cmd.arg("server").arg("--topology").arg(&topo).arg("--name").arg(&node.spec.name).arg("--data-dir").arg(&data);
+        // The server validates its flags before reading the topology, so the admin listener is given explicitly.
+        cmd.arg("--listen-admin").arg(format!("http://{}", node.admin_addr()));
+        if self.fault_injection {
+            cmd.arg("--enable-fault-injection");
+        }
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("MERIDIAN_") {
                 cmd.env_remove(&k);
@@ -173,6 +233,70 @@ impl Cluster {
                 Ok((s.header().map_or(0, |h| h.member_id()), s.leader(), s.raft_term()))
             })
         })
+    }
+
+    /// Member `i`'s admin `GET /status`. Errors as text.
+    pub fn admin_status(&self, i: usize) -> Result<StatusReport, String> {
+        let (code, body) = http(self.nodes[i].admin_addr(), "GET", "/status", "")?;
+        if code != 200 {
+            return Err(format!("{}: /status answered {code}: {body}", self.nodes[i].spec.name));
+        }
+        serde_json::from_str(&body).map_err(|e| format!("{}: /status body {body:?}: {e}", self.nodes[i].spec.name))
+    }
+
+    /// `PUT /faults` with `body` on every running member (faults apply to what each member sends, so a
+    /// partition must be installed everywhere). Retries a member until it accepts, within [`LEADER_DEADLINE`]
+    /// (a member that has just been restarted may not listen yet); panics on a refusal.
+    pub fn put_faults_everywhere(&self, body: &str) {
+        for n in self.nodes.iter().filter(|n| n.is_running()) {
+            let end = Instant::now() + LEADER_DEADLINE;
+            loop {
+                match http(n.admin_addr(), "PUT", "/faults", body) {
+                    Ok((200, _)) => break,
+                    Ok((code, text)) => panic!("{}: PUT /faults {body} answered {code}: {text}", n.spec.name),
+                    Err(e) if Instant::now() >= end => panic!("{}: PUT /faults: {e}", n.spec.name),
+                    // Not listening yet: try again shortly.
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+    }
+
+    /// Wait until every running member's admin `/status` names the same running leader and that leader is in
+    /// `dc`; returns its index and its own status report. Panics with every log tail after `deadline`.
+    pub fn wait_admin_leader_in(&self, dc: &str, deadline: Duration) -> (usize, StatusReport) {
+        let end = Instant::now() + deadline;
+        let mut last = String::new();
+        while Instant::now() < end {
+            match self.admin_agreed_leader() {
+                Ok((i, report)) if self.nodes[i].spec.dc == dc => return (i, report),
+                Ok((i, _)) => last = format!("leader {} is in {}", self.nodes[i].spec.name, self.nodes[i].spec.dc),
+                Err(e) => last = e,
+            }
+            // Placement moves leadership after a hold of seconds; poll at a fraction of a heartbeat.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no agreed leader in {dc} after {deadline:?}: {last}\n{}", self.log_tails(40));
+    }
+
+    fn admin_agreed_leader(&self) -> Result<(usize, StatusReport), String> {
+        let mut reports = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate().filter(|(_, n)| n.is_running()) {
+            reports.push((i, self.admin_status(i)?));
+            let leader = reports.last().and_then(|(_, r)| r.leader.as_ref()).map(|l| l.id.clone());
+            if leader.is_none() || leader != reports[0].1.leader.as_ref().map(|l| l.id.clone()) {
+                return Err(format!(
+                    "{} sees leader {leader:?}, {} sees {:?}",
+                    n.spec.name, self.nodes[reports[0].0].spec.name, reports[0].1.leader
+                ));
+            }
+        }
+        let leader_id =
+            reports.first().and_then(|(_, r)| r.leader.as_ref()).map(|l| l.id.clone()).ok_or("no running members")?;
+        reports
+            .into_iter()
+            .find(|(_, r)| r.id == leader_id && r.is_leader)
+            .ok_or_else(|| format!("leader {leader_id} is not running or does not know it leads"))
     }
 
     /// Wait until every running member reports the same leader, and that leader is a running member;

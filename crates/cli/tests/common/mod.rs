@@ -20,6 +20,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod http;
+pub mod leader_trace;
+pub mod load;
 pub mod transcript;
 
 /// Path of the etcd server binary used as the reference implementation.
