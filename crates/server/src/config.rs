@@ -98,6 +98,18 @@ impl ServerConfig {
         self.listen_admin.as_deref().map(parse_listen_url).transpose()
     }
 
+    /// [`ServerConfig::validate`] plus the checks that need every value settled, including those a topology file
+    /// supplies (such as this member's admin URL).
+    pub fn validate_resolved(&self) -> Result<()> {
+        self.validate()?;
+        if self.enable_fault_injection && self.listen_admin.is_none() {
+            return Err(Error::Config(
+                "--enable-fault-injection needs an admin listener (--listen-admin or the topology's admin_url)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the values that can be wrong independently of the environment.
     pub fn validate(&self) -> Result<()> {
         if self.name.is_empty() {
@@ -119,9 +131,6 @@ impl ServerConfig {
                 self.timing.election_ms(),
                 self.timing.heartbeat_ms()
             )));
-        }
-        if self.enable_fault_injection && self.listen_admin.is_none() {
-            return Err(Error::Config("--enable-fault-injection needs --listen-admin".into()));
         }
         if self.max_request_bytes == 0 {
             return Err(Error::Config("max-request-bytes must be positive".into()));
@@ -195,6 +204,15 @@ mod tests {
         assert_eq!((lan.heartbeat_ms(), lan.election_ms(), lan.min_lease_ttl_secs()), (100, 1000, 2));
         let wan = TimingConfig { preset: TimingPreset::Wan, ..Default::default() };
         assert_eq!((wan.heartbeat_ms(), wan.election_ms()), (250, 2500));
+    }
+
+    #[test]
+    fn fault_injection_needs_an_admin_listener_once_resolved() {
+        let cfg = ServerConfig { enable_fault_injection: true, ..Default::default() };
+        cfg.validate().unwrap();
+        assert!(cfg.validate_resolved().unwrap_err().to_string().contains("admin listener"));
+        let cfg = ServerConfig { listen_admin: Some("http://127.0.0.1:2381".into()), ..cfg };
+        cfg.validate_resolved().unwrap();
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let topology = cluster::load_topology(&config)?;
     let plan = cluster::plan(&mut config, topology.as_ref())?;
     // The topology may have supplied the listen addresses; check them like explicit ones.
-    config.validate()?;
+    config.validate_resolved()?;
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
     let client_addr = config.client_addr()?;
