@@ -213,6 +213,13 @@ fn drill(outage: Outage) {
     });
     assert!(explained, "{tag}: the dc-b leader's reason does not mention dc-a: {reason:?}");
     eprintln!("{tag}: leader_reason in dc-b: {reason:?}");
+    // Its per-DC view marks dc-a down and the DCs it still hears from up.
+    let mut health = Default::default();
+    let down = poll_until(LEADER_DEADLINE, Duration::from_millis(50), || {
+        health = cluster.admin_status(b_leader).map(|r| r.dc_health).unwrap_or_default();
+        health.get("dc-a").map(String::as_str) == Some("down") && health.get("dc-b").map(String::as_str) == Some("up")
+    });
+    assert!(down, "{tag}: the dc-b leader's dc health does not show dc-a down: {health:?}");
 
     let t1 = Instant::now();
     match outage {
@@ -237,6 +244,12 @@ fn drill(outage: Outage) {
 
     // Everyone agrees on the leader in dc-a; nothing acknowledged is lost, through any member.
     let (leader, _) = cluster.wait_admin_leader_in("dc-a", LEADER_DEADLINE);
+    let mut health = Default::default();
+    let all_up = poll_until(LEADER_DEADLINE, Duration::from_millis(50), || {
+        health = cluster.admin_status(leader).map(|r| r.dc_health).unwrap_or_default();
+        health.len() == 4 && health.values().all(|v| v == "up")
+    });
+    assert!(all_up, "{tag}: after the heal every DC should be up: {health:?}");
     verify_acks(&cluster.nodes[leader].endpoint(), &acked, tag);
     for i in dc_a.iter().copied().chain([learner]) {
         verify_acks(&cluster.nodes[i].endpoint(), &acked, tag);

@@ -165,7 +165,10 @@ impl StatusReport {
             revision: member.kv().read().current_revision().0,
             watchers: member.hub.watcher_count(),
             members,
-            dc_health: state.slots.dc_health.read().clone(),
+            dc_health: {
+                let slot = state.slots.dc_health.read().clone();
+                if slot.is_empty() { member.placement.dc_health() } else { slot }
+            },
         }
     }
 }

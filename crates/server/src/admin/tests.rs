@@ -90,7 +90,8 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     assert_eq!(before.leader_reason, f.server().member.placement.reason(), "the placement driver's reason is shown");
     assert!(!before.leader_reason.is_empty());
     assert!(before.term >= 1);
-    assert!(before.dc_health.is_empty());
+    // The placement driver's view of a lone leader: its own DC is up (once it has ticked).
+    assert!(before.dc_health.iter().all(|(dc, v)| dc == "dc-a" && v == "up"), "{:?}", before.dc_health);
     assert_eq!(before.members.len(), 1);
     let me = &before.members[0];
     assert_eq!((me.name.as_str(), me.role.as_str(), me.lag), ("a1", "voter", Some(0)));
