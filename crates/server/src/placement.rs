@@ -12,12 +12,9 @@ use meridian_consensus::RaftNode;
 use meridian_consensus::openraft::async_runtime::WatchReceiver;
 use meridian_consensus::openraft::{Instant as _, ServerState};
 use meridian_consensus::placement::{Decision, MemberView, Observation, Placement, PlacementConfig, dc_health};
-use meridian_types::{DcName, NodeId, PlacementPolicy, Topology};
+use meridian_types::{DcName, NodeId, PlacementPolicy};
 use parking_lot::RwLock;
 use tokio::time::Instant;
-
-use crate::config::ServerConfig;
-use crate::error::{Error, Result};
 
 /// A follower whose matched index trails the leader's last index by more than this is not caught
 /// up enough to take leadership (a transfer to it would stall writes while it catches up).
@@ -72,19 +69,6 @@ impl PlacementHandle {
             *slot = reason;
         }
     }
-}
-
-/// The placement policy of this member: the topology file's `[policy]` when one is configured,
-/// otherwise no preference.
-pub fn policy_from_config(config: &ServerConfig) -> Result<PlacementPolicy> {
-    let Some(path) = &config.topology else {
-        return Ok(PlacementPolicy::default());
-    };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
-    let topology =
-        Topology::from_toml(&text).map_err(|e| Error::Config(format!("topology file {}: {e}", path.display())))?;
-    Ok(topology.policy)
 }
 
 /// The policy's tunables for given Raft timings: a follower is healthy when it acknowledged within

@@ -151,8 +151,10 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         read_policy: config.read_policy,
     };
     let heartbeat = Duration::from_millis(node_config.heartbeat_ms);
-    let placement_config =
-        placement::placement_config(&placement::policy_from_config(&config)?, node_config.election_max_ms);
+    let placement_config = placement::placement_config(
+        &topology.as_ref().map(|t| t.policy.clone()).unwrap_or_default(),
+        node_config.election_max_ms,
+    );
     let channels = Arc::new(PeerChannels::new(PeerTimeouts::from_election_ms(config.timing.election_ms())));
     let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
     // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
