@@ -11,14 +11,14 @@
 //! `view` opens a redb read transaction (`RedbView`): MVCC-isolated, so a snapshot dump reads one
 //! instant while later commits go ahead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use meridian_kv::{Backend, BackendView, RevisionKey, WriteBatch};
 use redb::{Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::fsutil::fsync_dir;
+use crate::disk::{Disk, OsDisk};
 
 /// File name of the state-machine database inside the data directory.
 pub const STATE_FILE: &str = "state.redb";
@@ -35,7 +35,8 @@ pub struct RedbBackend {
 
 struct Inner {
     db: Database,
-    path: PathBuf,
+    /// Where `state.redb` lives, for its size.
+    disk: Arc<dyn Disk>,
     /// true = `Durability::Immediate` for `commit`.
     durable: AtomicBool,
     /// A commit since the last durable one is not yet on disk.
@@ -50,12 +51,12 @@ impl RedbBackend {
     /// Open (or create) `<dir>/state.redb`. Commits are durable (fsync) until
     /// [`RedbBackend::set_durable`] says otherwise.
     pub fn open(dir: &Path) -> meridian_kv::Result<RedbBackend> {
-        let path = dir.join(STATE_FILE);
-        let existed = path.exists();
-        let db = Database::create(&path).map_err(be)?;
-        if !existed {
-            fsync_dir(dir).map_err(be)?;
-        }
+        Self::open_on(OsDisk::shared(dir).map_err(be)?)
+    }
+
+    /// Open (or create) `state.redb` on `disk`, durable like [`RedbBackend::open`].
+    pub fn open_on(disk: Arc<dyn Disk>) -> meridian_kv::Result<RedbBackend> {
+        let db = disk.open_database(STATE_FILE).map_err(be)?;
         // Create the tables so read transactions never find them missing.
         let txn = db.begin_write().map_err(be)?;
         {
@@ -65,7 +66,7 @@ impl RedbBackend {
         }
         txn.commit().map_err(be)?;
         Ok(RedbBackend {
-            inner: Arc::new(Inner { db, path, durable: AtomicBool::new(true), unsynced: AtomicBool::new(false) }),
+            inner: Arc::new(Inner { db, disk, durable: AtomicBool::new(true), unsynced: AtomicBool::new(false) }),
         })
     }
 
@@ -199,7 +200,7 @@ impl Backend for RedbBackend {
     }
 
     fn size_bytes(&self) -> u64 {
-        std::fs::metadata(&self.inner.path).map(|m| m.len()).unwrap_or(0)
+        self.inner.disk.file_size(STATE_FILE)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Meridian's consensus layer: the adapter between openraft (`=0.10.0-alpha.37`) and the MVCC
 //! state machine `meridian_kv::KvStore`, with all persistence on redb.
 //!
+//! - `disk`: the storage seam (`Disk`): the real directory, or the simulation's in-memory disk;
 //! - `log_store` / `log_writer`: the Raft log in `raft-log.redb`, written by one thread that
 //!   group-commits every queued write in one fsynced transaction;
 //! - `kv_backend`: `RedbBackend`, the kv crate's storage seam over `state.redb`;
@@ -13,6 +14,7 @@
 //! - `membership`: runtime membership changes with etcd's rules (`RaftNode::add_learner` & co.).
 
 mod codec;
+pub mod disk;
 mod error;
 mod fsutil;
 mod kv_backend;
@@ -24,12 +26,14 @@ mod observer;
 pub mod placement;
 mod read_policy;
 mod response_codec;
+mod runtime;
 mod snapshot_file;
 mod state_machine;
 mod transport;
 mod types;
 pub mod watchdog;
 
+pub use disk::{Disk, OsDisk};
 pub use error::{Error, Result};
 pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
@@ -38,6 +42,7 @@ pub use node::{NodeConfig, NodeStatus, RaftNode};
 pub use observer::{ApplyObserver, NoopObserver};
 pub use read_policy::ReadPolicy;
 pub use response_codec::{decode_apply_result, encode_apply_result};
+pub use runtime::{MeridianRuntime, seed_thread_rng};
 pub use snapshot_file::SNAPSHOT_FILE;
 pub use state_machine::{KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine};
 pub use transport::{InProcessTransport, Transport};

@@ -1,7 +1,8 @@
 //! The Raft log on redb (`<data_dir>/raft-log.redb`): openraft's `RaftLogStorage` and
 //! `RaftLogReader`.
 //!
-//! Writes go through the group-commit writer thread (`log_writer`). Appended entries are kept in
+//! Writes go through the group-commit writer thread (`log_writer`), or, on a disk that wants
+//! blocking work inline (the simulation), are written and synced in the calling task. Appended entries are kept in
 //! an in-memory cache: every entry until its transaction is synced (openraft requires entries to be
 //! readable as soon as `append` returns, long before the fsync finishes), and after that the most
 //! recent ones up to `CACHE_MAX_ENTRIES` / `CACHE_MAX_BYTES`, so applying and replicating recent
@@ -28,7 +29,8 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::codec::{decode, encode};
-use crate::fsutil::{DropSignal, DropWaiter, fsync_dir};
+use crate::disk::{Disk, OsDisk};
+use crate::fsutil::{DropSignal, DropWaiter};
 use crate::log_writer::{self, ENTRIES, KEY_COMMITTED, KEY_PURGED, KEY_VOTE, META, WriteOp, sto};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
@@ -133,7 +135,7 @@ pub(crate) struct Shared {
 /// The Raft log store. Owned by openraft; cloning readers is cheap.
 pub struct LogStore {
     shared: Arc<Shared>,
-    /// `None` only during drop.
+    /// The writer thread's queue; `None` during drop, and always when writes run inline.
     tx: Option<mpsc::Sender<WriteOp>>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -147,21 +149,19 @@ pub struct LogReader {
 impl LogStore {
     /// Open (or create) `<dir>/raft-log.redb` and start its writer thread.
     pub fn open(dir: &Path) -> io::Result<LogStore> {
-        Self::open_with_waiter(dir).map(|(s, _)| s)
+        Self::open_with_waiter(&OsDisk::open(dir)?).map(|(s, _)| s)
     }
 
     /// Like [`LogStore::open`], also returning a waiter that completes once the database is
     /// closed (the store, every reader and the writer thread are gone).
-    pub(crate) fn open_with_waiter(dir: &Path) -> io::Result<(LogStore, DropWaiter)> {
-        let path = dir.join(LOG_FILE);
-        let existed = path.exists();
-        let db = Database::create(&path).map_err(sto)?;
-        if !existed {
-            fsync_dir(dir)?;
-        }
+    pub(crate) fn open_with_waiter(disk: &dyn Disk) -> io::Result<(LogStore, DropWaiter)> {
+        let db = disk.open_database(LOG_FILE)?;
         let mem = load_state(&db)?;
         let (signal, waiter) = DropSignal::new();
         let shared = Arc::new(Shared { db, mem: Mutex::new(mem), txns: AtomicU64::new(0), _dropped: signal });
+        if !disk.blocking_on_threads() {
+            return Ok((LogStore { shared, tx: None, writer: None }, waiter));
+        }
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
         let writer = std::thread::Builder::new()
@@ -177,6 +177,10 @@ impl LogStore {
     }
 
     fn send(&self, op: WriteOp) -> io::Result<()> {
+        if self.writer.is_none() {
+            log_writer::flush(&self.shared, vec![op]);
+            return Ok(());
+        }
         let stopped = || io::Error::other("raft log writer thread has stopped");
         self.tx.as_ref().ok_or_else(stopped)?.send(op).map_err(|_| stopped())
     }

@@ -82,7 +82,7 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
 }
 
 /// Writes `batch` in one synced transaction and completes its callers.
-fn flush(shared: &Shared, batch: Vec<WriteOp>) {
+pub(crate) fn flush(shared: &Shared, batch: Vec<WriteOp>) {
     let res = write_batch(&shared.db, &batch);
     shared.txns.fetch_add(1, Ordering::Relaxed);
     if res.is_ok() {

@@ -3,7 +3,6 @@
 //! `status`, `leader_changes`, `handle_peer_message`, `shutdown`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,8 +16,9 @@ use openraft::{Config, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::disk::Disk;
 use crate::error::{Error, Result};
-use crate::fsutil::{DropWaiter, ensure_dir};
+use crate::fsutil::DropWaiter;
 use crate::kv_backend::RedbBackend;
 use crate::log_store::LogStore;
 use crate::observer::ApplyObserver;
@@ -43,8 +43,8 @@ const MAX_LOGS_KEPT_AFTER_SNAPSHOT: u64 = 1000;
 pub struct NodeConfig {
     /// This member's id.
     pub id: NodeId,
-    /// Directory holding `raft-log.redb`, `state.redb` and `snapshot.bin`.
-    pub data_dir: PathBuf,
+    /// Where `raft-log.redb`, `state.redb` and `snapshot.bin` live.
+    pub disk: Arc<dyn Disk>,
     /// Leader heartbeat interval.
     pub heartbeat_ms: u64,
     /// Lower bound of the randomised election timeout.
@@ -167,12 +167,10 @@ impl RaftNode {
         observer: Arc<dyn ApplyObserver>,
     ) -> Result<Self> {
         let config = raft_config(&cfg)?;
-        let dir = cfg.data_dir.clone();
-        ensure_dir(&dir)?;
-        let (log_store, log_released) = LogStore::open_with_waiter(&dir)?;
-        let backend = RedbBackend::open(&dir).map_err(storage)?;
+        let (log_store, log_released) = LogStore::open_with_waiter(&*cfg.disk)?;
+        let backend = RedbBackend::open_on(cfg.disk.clone()).map_err(storage)?;
         let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(backend).map_err(storage)?));
-        let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), dir, observer);
+        let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), cfg.disk.clone(), observer);
 
         let raft = Raft::new(
             cfg.id.0,

@@ -1,48 +1,30 @@
-//! The current snapshot on disk (`<data_dir>/snapshot.bin`): metadata plus the kv dump.
+//! The current snapshot on disk (`snapshot.bin` on the member's [`Disk`]): metadata plus the kv
+//! dump.
 //!
-//! Replaced atomically: write a temp file, fsync it, rename over the old one, fsync the
-//! directory. A crash leaves either the old or the new snapshot, never a torn one.
+//! Replaced atomically through [`Disk::replace_file`]: a crash leaves either the old or the new
+//! snapshot, never a torn one.
 //! Layout: magic (8 bytes) | meta length (u64 BE) | bincode(meta) | kv snapshot bytes.
 
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
 
 use crate::codec::{decode, encode};
-use crate::fsutil::fsync_dir;
+use crate::disk::Disk;
 use crate::types::SnapshotMeta;
 
 /// File name of the current snapshot inside the data directory.
 pub const SNAPSHOT_FILE: &str = "snapshot.bin";
 const MAGIC: &[u8; 8] = b"MRDSNAP1";
 
-/// Path of the snapshot file in `dir`.
-pub(crate) fn path(dir: &Path) -> PathBuf {
-    dir.join(SNAPSHOT_FILE)
-}
-
-/// Durably replace the snapshot in `dir`.
-pub(crate) fn write(dir: &Path, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+/// Durably replace the snapshot on `disk`.
+pub(crate) fn write(disk: &dyn Disk, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
     let meta_bytes = encode(meta)?;
-    let tmp = dir.join(format!("{SNAPSHOT_FILE}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(MAGIC)?;
-        f.write_all(&(meta_bytes.len() as u64).to_be_bytes())?;
-        f.write_all(&meta_bytes)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path(dir))?;
-    fsync_dir(dir)
+    let len = (meta_bytes.len() as u64).to_be_bytes();
+    disk.replace_file(SNAPSHOT_FILE, &[MAGIC.as_slice(), &len, &meta_bytes, data])
 }
 
-/// Read only the metadata of the snapshot in `dir`, if there is one (the data can be large).
-pub(crate) fn read_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
-    let mut f = match std::fs::File::open(path(dir)) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+/// Read only the metadata of the snapshot on `disk`, if there is one (the data can be large).
+pub(crate) fn read_meta(disk: &dyn Disk) -> io::Result<Option<SnapshotMeta>> {
+    let Some(mut f) = disk.open_file(SNAPSHOT_FILE)? else { return Ok(None) };
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot file: {what}"));
     let mut header = [0u8; MAGIC.len() + 8];
     f.read_exact(&mut header).map_err(|_| bad("truncated header"))?;
@@ -63,13 +45,11 @@ pub(crate) fn read_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
     Ok(Some(decode(&meta)?))
 }
 
-/// Read the snapshot in `dir`, if there is one.
-pub(crate) fn read(dir: &Path) -> io::Result<Option<(SnapshotMeta, Vec<u8>)>> {
-    let bytes = match std::fs::read(path(dir)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+/// Read the snapshot on `disk`, if there is one.
+pub(crate) fn read(disk: &dyn Disk) -> io::Result<Option<(SnapshotMeta, Vec<u8>)>> {
+    let Some(mut f) = disk.open_file(SNAPSHOT_FILE)? else { return Ok(None) };
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("snapshot file: {what}"));
     let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or_else(|| bad("bad magic"))?;
     let (len, rest) = rest.split_first_chunk::<8>().ok_or_else(|| bad("truncated header"))?;
@@ -88,13 +68,15 @@ mod tests {
     #[test]
     fn meta_alone_reads_back_and_damage_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_meta(dir.path()).unwrap().is_none());
+        let disk = crate::disk::OsDisk::open(dir.path()).unwrap();
+        assert!(read_meta(&disk).unwrap().is_none());
         let meta = SnapshotMeta::default();
-        write(dir.path(), &meta, b"data").unwrap();
-        assert_eq!(read_meta(dir.path()).unwrap(), Some(meta.clone()));
-        assert_eq!(read(dir.path()).unwrap(), Some((meta, b"data".to_vec())));
-        let bytes = std::fs::read(path(dir.path())).unwrap();
-        std::fs::write(path(dir.path()), &bytes[..MAGIC.len() + 4]).unwrap();
-        assert!(read_meta(dir.path()).is_err());
+        write(&disk, &meta, b"data").unwrap();
+        assert_eq!(read_meta(&disk).unwrap(), Some(meta.clone()));
+        assert_eq!(read(&disk).unwrap(), Some((meta, b"data".to_vec())));
+        let path = dir.path().join(SNAPSHOT_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..MAGIC.len() + 4]).unwrap();
+        assert!(read_meta(&disk).is_err());
     }
 }

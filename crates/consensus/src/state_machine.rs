@@ -32,7 +32,6 @@
 //! blocking thread against that frozen view while applies continue.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,6 +44,7 @@ use openraft::{EntryPayload, OptionalSend};
 use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{decode, encode};
+use crate::disk::{Disk, run_blocking};
 use crate::fsutil::{DropSignal, DropWaiter};
 use crate::kv_backend::RedbBackend;
 use crate::observer::ApplyObserver;
@@ -73,7 +73,7 @@ pub type KvSnapshot = Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>,
 /// The Raft state machine.
 pub struct StateMachine {
     kv: SharedKv,
-    dir: PathBuf,
+    disk: Arc<dyn Disk>,
     observer: Arc<dyn ApplyObserver>,
     /// Serialises snapshot-file replacement and remembers what the file holds.
     snapshot_lock: Arc<Mutex<()>>,
@@ -90,29 +90,29 @@ pub struct StateMachine {
 /// Builds a snapshot from a consistent view of the kv store.
 pub struct SnapshotBuilder {
     kv: SharedKv,
-    dir: PathBuf,
+    disk: Arc<dyn Disk>,
     snapshot_lock: Arc<Mutex<()>>,
     unsynced_entries: Arc<AtomicU64>,
 }
 
 impl StateMachine {
-    /// Wrap `kv`; `dir` holds `snapshot.bin`. From now on the kv store's commits skip the fsync
+    /// Wrap `kv`; `disk` holds `snapshot.bin`. From now on the kv store's commits skip the fsync
     /// (see the module comment).
-    pub fn new(kv: SharedKv, dir: PathBuf, observer: Arc<dyn ApplyObserver>) -> StateMachine {
-        Self::with_waiter(kv, dir, observer).0
+    pub fn new(kv: SharedKv, disk: Arc<dyn Disk>, observer: Arc<dyn ApplyObserver>) -> StateMachine {
+        Self::with_waiter(kv, disk, observer).0
     }
 
     /// Like [`StateMachine::new`], also returning a waiter that completes once it is dropped.
     pub(crate) fn with_waiter(
         kv: SharedKv,
-        dir: PathBuf,
+        disk: Arc<dyn Disk>,
         observer: Arc<dyn ApplyObserver>,
     ) -> (StateMachine, DropWaiter) {
         kv.read().backend().set_durable(false);
         let (signal, waiter) = DropSignal::new();
         let sm = StateMachine {
             kv,
-            dir,
+            disk,
             observer,
             snapshot_lock: Arc::new(Mutex::new(())),
             applied: None,
@@ -155,14 +155,14 @@ fn applied_meta(applied: &Option<LogId>, membership: &StoredMembership) -> io::R
 
 /// Write `meta`/`data` as the current snapshot unless the file already holds a newer one
 /// (a build racing with an install must not move the snapshot backwards).
-fn store_snapshot(dir: &std::path::Path, lock: &Mutex<()>, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+fn store_snapshot(disk: &dyn Disk, lock: &Mutex<()>, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
     let _guard = lock.lock();
-    if let Some(current) = snapshot_file::read_meta(dir)?
+    if let Some(current) = snapshot_file::read_meta(disk)?
         && current.last_log_id > meta.last_log_id
     {
         return Ok(());
     }
-    snapshot_file::write(dir, meta, data)
+    snapshot_file::write(disk, meta, data)
 }
 
 /// What one applied entry produced, delivered after the batch is committed.
@@ -263,7 +263,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             kv: self.kv.clone(),
-            dir: self.dir.clone(),
+            disk: self.disk.clone(),
             snapshot_lock: self.snapshot_lock.clone(),
             unsynced_entries: self.unsynced_entries.clone(),
         }
@@ -271,15 +271,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
         let kv = self.kv.clone();
-        let dir = self.dir.clone();
+        let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
         let meta = meta.clone();
         let applied = (meta.last_log_id, meta.last_membership.clone());
         // Until the restore succeeds, the applied state is whatever the kv store says.
         self.applied = None;
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
+        run_blocking(&*self.disk.clone(), move || -> io::Result<()> {
             // File first: if we crash during the restore below, startup installs it again.
-            store_snapshot(&dir, &lock, &meta, &snapshot)?;
+            store_snapshot(&*disk, &lock, &meta, &snapshot)?;
             let mut kv = kv.write();
             let backend = kv.backend().clone();
             // The log before this snapshot may be purged, so the restore must be durable; data and
@@ -294,8 +294,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             *kv = restored.map_err(io::Error::other)?;
             Ok(())
         })
-        .await
-        .map_err(io::Error::other)??;
+        .await?;
         self.applied = Some(applied);
         self.uncommitted_entries = 0;
         self.unsynced_entries.store(0, Ordering::Relaxed);
@@ -303,14 +302,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<KvSnapshot>, io::Error> {
-        let dir = self.dir.clone();
+        let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
-        let found = tokio::task::spawn_blocking(move || {
+        let found = run_blocking(&*self.disk.clone(), move || {
             let _guard = lock.lock();
-            snapshot_file::read(&dir)
+            snapshot_file::read(&*disk)
         })
-        .await
-        .map_err(io::Error::other)??;
+        .await?;
         Ok(found.map(|(meta, snapshot)| Snapshot { meta, snapshot }))
     }
 }
@@ -320,10 +318,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
 
     async fn build_snapshot(&mut self) -> Result<KvSnapshot, io::Error> {
         let kv = self.kv.clone();
-        let dir = self.dir.clone();
+        let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
         let unsynced = self.unsynced_entries.clone();
-        let (meta, data) = tokio::task::spawn_blocking(move || -> io::Result<(SnapshotMeta, Vec<u8>)> {
+        let (meta, data) = run_blocking(&*self.disk.clone(), move || -> io::Result<(SnapshotMeta, Vec<u8>)> {
             let (view, backend) = {
                 // Under the write lock no batch is half applied: commit it all (with its staged
                 // applied id and membership) and freeze that instant. The lock is held for that
@@ -343,11 +341,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             let data = snapshot_of_view(&view).map_err(io::Error::other)?;
             drop(view);
             let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
-            store_snapshot(&dir, &lock, &meta, &data)?;
+            store_snapshot(&*disk, &lock, &meta, &data)?;
             Ok((meta, data))
         })
-        .await
-        .map_err(io::Error::other)??;
+        .await?;
         Ok(Snapshot { meta, snapshot: data })
     }
 }

@@ -22,6 +22,7 @@ openraft::declare_raft_types!(
         R = ApplyResponse,
         NodeId = u64,
         Node = Member,
+        AsyncRuntime = crate::runtime::MeridianRuntime,
 );
 
 /// A log entry of Meridian's Raft log.

@@ -150,7 +150,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for Builder {
         let log = LogStore::open(dir.path()).unwrap();
         let backend = RedbBackend::open(dir.path()).unwrap();
         let kv = Arc::new(RwLock::new(meridian_kv::KvStore::open(backend).unwrap()));
-        let sm = StateMachine::new(kv, dir.path().to_path_buf(), Arc::new(NoopObserver));
+        let sm = StateMachine::new(kv, meridian_consensus::OsDisk::shared(dir.path()).unwrap(), Arc::new(NoopObserver));
         Ok((dir, log, sm))
     }
 }

@@ -1,31 +1,32 @@
 //! The leader-side lease timer. Lease state is replicated through the log, but *when* a lease expires is
 //! decided only by the leader, from its own clock: it renews leases on keep-alive and proposes a revoke for
 //! each lease that runs out, so every replica deletes the same keys at the same revision. The pure expiry
-//! bookkeeping lives in `meridian_kv::LeaseClock`; this module feeds it the wall clock.
+//! bookkeeping lives in `meridian_kv::LeaseClock`; this module feeds it the member's [`Clock`].
 
 use std::time::Duration;
 
 use meridian_kv::LeaseClock;
 use meridian_types::LeaseId;
 use parking_lot::Mutex;
-use tokio::time::Instant;
 
-/// Wall-clock adapter around the pure lease clock.
+use crate::clock::Clock;
+
+/// Clock adapter around the pure lease clock.
 pub struct Lessor {
     clock: Mutex<LeaseClock>,
-    epoch: Instant,
+    time: Clock,
     min_ttl: i64,
     leader: Mutex<bool>,
 }
 
 impl Lessor {
     /// A lessor that raises every TTL to at least `min_ttl` seconds, as etcd does.
-    pub fn new(min_ttl: i64) -> Self {
-        Lessor { clock: Mutex::new(LeaseClock::default()), epoch: Instant::now(), min_ttl, leader: Mutex::new(false) }
+    pub fn new(min_ttl: i64, time: Clock) -> Self {
+        Lessor { clock: Mutex::new(LeaseClock::default()), time, min_ttl, leader: Mutex::new(false) }
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.time.now_ms()
     }
 
     /// The TTL actually granted for a requested one.

@@ -3,6 +3,7 @@
 //! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
 
 pub mod admin;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod h2_authority;
 pub mod identity;
 pub mod lessor;
 pub mod member;
+pub mod net;
 pub mod peer;
 pub mod placement;
 pub mod publish;
@@ -21,4 +23,4 @@ pub mod watch_hub;
 
 pub use config::ServerConfig;
 pub use error::{Error, Result};
-pub use run::{RunningServer, start};
+pub use run::{RunningServer, ServerEnv, start, start_in};

@@ -14,7 +14,8 @@ use meridian_consensus::openraft::{Instant as _, ServerState};
 use meridian_consensus::placement::{Decision, MemberView, Observation, Placement, PlacementConfig, dc_health};
 use meridian_types::{DcName, NodeId, PlacementPolicy};
 use parking_lot::RwLock;
-use tokio::time::Instant;
+
+use crate::clock::Clock;
 
 /// A follower whose matched index trails the leader's last index by more than this is not caught
 /// up enough to take leadership (a transfer to it would stall writes while it catches up).
@@ -86,14 +87,13 @@ pub fn placement_config(policy: &PlacementPolicy, election_max_ms: u64) -> Place
 /// Runs the driver until the Raft node shuts down. Ticks every `heartbeat`; the state machine is
 /// created afresh each time this member becomes leader, so a new leader always waits one failback
 /// hold before moving leadership.
-pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, handle: PlacementHandle) {
-    let origin = Instant::now();
+pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, handle: PlacementHandle, clock: Clock) {
     let mut ticker = tokio::time::interval(heartbeat.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut placement: Option<Placement> = None;
     loop {
         ticker.tick().await;
-        let now_ms = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = clock.now_ms();
         let Some(obs) = observe(&raft, now_ms) else {
             placement = None;
             handle.set(follower_reason(&raft));

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use meridian_consensus::{ApplyObserver, NodeConfig, RaftNode, RedbBackend, Transport};
+use meridian_consensus::{ApplyObserver, Disk, NodeConfig, OsDisk, RaftNode, RedbBackend, Transport};
 use meridian_proto::etcdserverpb::cluster_server::ClusterServer;
 use meridian_proto::etcdserverpb::kv_server::KvServer;
 use meridian_proto::etcdserverpb::lease_server::LeaseServer;
@@ -14,13 +14,12 @@ use meridian_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use meridian_proto::etcdserverpb::watch_server::WatchServer;
 use meridian_proto::mvccpb::Event;
 use meridian_types::{LeaseId, Revision};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::admin::{AdminServer, AdminState, StatusSlots};
+use crate::clock::Clock;
 use crate::cluster;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
@@ -31,6 +30,7 @@ use crate::grpc::{
 use crate::h2_authority::AuthorityFix;
 use crate::lessor::Lessor;
 use crate::member::{HeaderInfo, Member};
+use crate::net::{Network, TcpNetwork};
 use crate::peer::channels::{PeerChannels, PeerTimeouts};
 use crate::peer::client::LeaderClient;
 use crate::peer::service::PeerService;
@@ -113,24 +113,52 @@ impl RunningServer {
     }
 }
 
+/// What a member runs on: its network, its disk and its clock. A real server takes the defaults
+/// (TCP, the configured data directory, the true clock); the simulation substitutes each.
+pub struct ServerEnv {
+    /// Listening and dialling (the admin HTTP listener always uses TCP).
+    pub net: Arc<dyn Network>,
+    /// Storage; `None` = the data directory of the config.
+    pub disk: Option<Arc<dyn Disk>>,
+    /// The clock of the lease timer and the placement driver.
+    pub clock: Clock,
+    /// Seed of the fault-emulation randomness; `None` = derived from the member id.
+    pub fault_seed: Option<u64>,
+}
+
+impl Default for ServerEnv {
+    fn default() -> Self {
+        ServerEnv { net: Arc::new(TcpNetwork), disk: None, clock: Clock::new(), fault_seed: None }
+    }
+}
+
 /// Starts a member with `config` and begins serving.
-pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
+pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    start_in(config, ServerEnv::default()).await
+}
+
+/// Starts a member with `config` on `env` and begins serving.
+pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<RunningServer> {
     config.validate()?;
     let topology = cluster::load_topology(&config)?;
     let plan = cluster::plan(&mut config, topology.as_ref())?;
     // The topology may have supplied the listen addresses; check them like explicit ones.
     config.validate_resolved()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
+    let disk = match env.disk {
+        Some(disk) => disk,
+        None => OsDisk::shared(&config.data_dir)
+            .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?,
+    };
     let client_addr = config.client_addr()?;
-    let listener = TcpListener::bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
-    let client_addr = listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
+    let (client_addr, incoming) =
+        env.net.bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
     let peer_addr = config.peer_addr()?;
-    let peer_listener =
-        TcpListener::bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
-    let peer_addr = peer_listener.local_addr().map_err(|e| Error::Listener(e.to_string()))?;
+    let (peer_addr, peer_incoming) =
+        env.net.bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
     let admin_listener = match config.admin_addr()? {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?),
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?)
+        }
         None => None,
     };
 
@@ -138,7 +166,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let cluster_id = plan.cluster_id;
     let node_config = NodeConfig {
         id,
-        data_dir: config.data_dir.clone(),
+        disk,
         heartbeat_ms: config.timing.heartbeat_ms(),
         election_min_ms: config.timing.election_ms(),
         // openraft's leader lease equals the maximum election timeout and followers refuse votes until it runs
@@ -155,11 +183,17 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         &topology.as_ref().map(|t| t.policy.clone()).unwrap_or_default(),
         node_config.election_max_ms,
     );
-    let channels = Arc::new(PeerChannels::new(PeerTimeouts::from_election_ms(config.timing.election_ms())));
+    let channels =
+        Arc::new(PeerChannels::over(PeerTimeouts::from_election_ms(config.timing.election_ms()), env.net.clone()));
     let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
     // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
     let faults = Arc::new(crate::fault::initial_faults(topology.as_ref())?);
-    let gate = Arc::new(FaultGate::new(id, config.dc.clone(), faults.clone(), SeededRng::seed_from_u64(id.0)));
+    let gate = Arc::new(FaultGate::new(
+        id,
+        config.dc.clone(),
+        faults.clone(),
+        SeededRng::seed_from_u64(env.fault_seed.unwrap_or(id.0)),
+    ));
     let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
     let observer = Arc::new(HubObserver::default());
     let raft =
@@ -168,7 +202,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     let headers = Arc::new(HeaderInfo { member_id: id, cluster_id, raft: raft.clone() });
     let hub = Arc::new(WatchHub::new(raft.kv().clone(), headers.clone(), config.max_request_bytes));
     let _ = observer.hub.set(hub.clone());
-    let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs()));
+    let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs(), env.clock));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let placement = PlacementHandle::new();
@@ -183,11 +217,6 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
     });
 
     // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
-    let peer_incoming = TcpListenerStream::new(peer_listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            let _ = stream.set_nodelay(true);
-        })
-    });
     let peer_router = tonic::transport::Server::builder().add_service(PeerService::server(member.clone()));
     let peer_serve = tokio::spawn(async move {
         if let Err(e) = peer_router.serve_with_incoming(peer_incoming).await {
@@ -199,7 +228,7 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
         tokio::spawn(lease_expiry_loop(member.clone())),
         peer_serve,
-        tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement)),
+        tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),
     ];
 
@@ -212,13 +241,8 @@ pub async fn start(mut config: ServerConfig) -> Result<RunningServer> {
         .add_service(ClusterServer::new(ClusterService::new(member.clone())))
         .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())));
     // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
-    // connection. `tcp_nodelay` above only applies to listeners tonic binds itself, so set it here.
-    let incoming = TcpListenerStream::new(listener).map(|accepted| {
-        accepted.map(|stream| {
-            let _ = stream.set_nodelay(true);
-            AuthorityFix::new(stream)
-        })
-    });
+    // connection.
+    let incoming = incoming.map(|accepted| accepted.map(AuthorityFix::new));
     let status_slots = StatusSlots::default();
     let admin = match admin_listener {
         Some(listener) => {

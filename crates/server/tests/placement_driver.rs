@@ -50,7 +50,7 @@ impl Cluster {
             let id = NodeId(i as u64 + 1);
             let cfg = NodeConfig {
                 id,
-                data_dir: dir.path().to_path_buf(),
+                disk: meridian_consensus::OsDisk::shared(dir.path()).unwrap(),
                 heartbeat_ms: HEARTBEAT_MS,
                 election_min_ms: ELECTION_MAX_MS / 2,
                 election_max_ms: ELECTION_MAX_MS,
@@ -67,6 +67,7 @@ impl Cluster {
                 placement::placement_config(&policy, ELECTION_MAX_MS),
                 Duration::from_millis(HEARTBEAT_MS),
                 handle.clone(),
+                meridian_server::clock::Clock::new(),
             ));
             nodes.push(node);
             handles.push(handle);

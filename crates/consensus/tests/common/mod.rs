@@ -37,7 +37,7 @@ pub fn member(id: u64) -> Member {
 pub fn config(id: u64, dir: &Path, voters: &[u64], snapshot_logs: u64) -> NodeConfig {
     NodeConfig {
         id: NodeId(id),
-        data_dir: dir.to_path_buf(),
+        disk: meridian_consensus::OsDisk::shared(dir).unwrap(),
         heartbeat_ms: 50,
         election_min_ms: 200,
         election_max_ms: 400,

@@ -2,10 +2,13 @@
 //! restarts, so the pool never needs invalidating; a member that changes its URL is a new member.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::net::{Network, TcpNetwork, lazy_channel};
 
 /// Timeouts of peer connections, derived from the Raft election timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,13 +34,19 @@ impl PeerTimeouts {
 /// The channel pool.
 pub struct PeerChannels {
     timeouts: PeerTimeouts,
+    net: Arc<dyn Network>,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl PeerChannels {
-    /// An empty pool.
+    /// An empty pool dialling over TCP.
     pub fn new(timeouts: PeerTimeouts) -> Self {
-        PeerChannels { timeouts, channels: Mutex::new(HashMap::new()) }
+        Self::over(timeouts, Arc::new(TcpNetwork))
+    }
+
+    /// An empty pool dialling over `net`.
+    pub fn over(timeouts: PeerTimeouts, net: Arc<dyn Network>) -> Self {
+        PeerChannels { timeouts, net, channels: Mutex::new(HashMap::new()) }
     }
 
     /// The timeouts in force.
@@ -60,7 +69,7 @@ impl PeerChannels {
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(self.timeouts.connect.max(Duration::from_secs(1)))
             .keep_alive_while_idle(true);
-        let channel = endpoint.connect_lazy();
+        let channel = lazy_channel(&self.net, endpoint);
         channels.insert(key.to_owned(), channel.clone());
         Ok(channel)
     }

@@ -1,0 +1,119 @@
+//! The storage seam: where a member's files live and how blocking storage work runs.
+//!
+//! The consensus layer keeps three files per member: the Raft log and the state machine (both redb
+//! databases) and the current snapshot. A [`Disk`] opens them. [`OsDisk`] is the real directory;
+//! the simulation plugs in a disk that keeps its bytes in memory and loses every write not yet
+//! synced when the simulated host crashes, so the same log store and state machine code is tested
+//! against torn, unsynced state.
+//!
+//! The disk also decides where blocking storage work (the log's group-commit writer, snapshot
+//! builds and installs) runs: on threads for a real server, inline on the calling task for the
+//! simulation, whose single-threaded scheduler is only reproducible if no other thread races it.
+
+use std::fmt::Debug;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, StorageBackend};
+
+use crate::fsutil::{ensure_dir, fsync_dir};
+
+/// Where a member's storage lives.
+pub trait Disk: Debug + Send + Sync + 'static {
+    /// Opens (or creates) the redb database called `name`; a newly created file is durable in its
+    /// directory before this returns.
+    fn open_database(&self, name: &str) -> io::Result<Database>;
+
+    /// A reader over the file called `name`, or `None` when there is no such file.
+    fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>>;
+
+    /// Durably replaces the file called `name` with the concatenation of `parts`: after a crash the
+    /// file holds either the old content or all of the new one.
+    fn replace_file(&self, name: &str, parts: &[&[u8]]) -> io::Result<()>;
+
+    /// Size in bytes of the file called `name` (0 when missing).
+    fn file_size(&self, name: &str) -> u64;
+
+    /// Whether blocking storage work may run on other threads (`false`: run it inline on the
+    /// calling task, as the deterministic simulation needs).
+    fn blocking_on_threads(&self) -> bool {
+        true
+    }
+}
+
+/// Runs `work` as the disk wants blocking work run: on tokio's blocking pool, or inline.
+pub(crate) async fn run_blocking<T, F>(disk: &dyn Disk, work: F) -> io::Result<T>
+where
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    if disk.blocking_on_threads() { tokio::task::spawn_blocking(work).await.map_err(io::Error::other)? } else { work() }
+}
+
+/// Opens a redb database over any storage backend (the simulation's in-memory files).
+pub fn database_on<B: StorageBackend>(backend: B) -> io::Result<Database> {
+    Database::builder().create_with_backend(backend).map_err(|e| io::Error::other(redb::Error::from(e)))
+}
+
+/// A directory of the real file system.
+#[derive(Clone, Debug)]
+pub struct OsDisk {
+    dir: PathBuf,
+}
+
+impl OsDisk {
+    /// Uses `dir`, creating it (durably) if needed.
+    pub fn open(dir: &Path) -> io::Result<OsDisk> {
+        ensure_dir(dir)?;
+        Ok(OsDisk { dir: dir.to_path_buf() })
+    }
+
+    /// Like [`OsDisk::open`], shared.
+    pub fn shared(dir: &Path) -> io::Result<Arc<dyn Disk>> {
+        Ok(Arc::new(Self::open(dir)?))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Disk for OsDisk {
+    fn open_database(&self, name: &str) -> io::Result<Database> {
+        let path = self.dir.join(name);
+        let existed = path.exists();
+        let db = Database::create(&path).map_err(|e| io::Error::other(redb::Error::from(e)))?;
+        if !existed {
+            fsync_dir(&self.dir)?;
+        }
+        Ok(db)
+    }
+
+    fn file_size(&self, name: &str) -> u64 {
+        std::fs::metadata(self.dir.join(name)).map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {
+        match std::fs::File::open(self.dir.join(name)) {
+            Ok(f) => Ok(Some(Box::new(f))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write a temp file, fsync it, rename it over the old one, fsync the directory.
+    fn replace_file(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            for part in parts {
+                f.write_all(part)?;
+            }
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.dir.join(name))?;
+        fsync_dir(&self.dir)
+    }
+}

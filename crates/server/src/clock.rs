@@ -1,0 +1,57 @@
+//! The member's clock for its own timers: lease expiry and the leader's view of peer health.
+//!
+//! It reads tokio's monotonic clock, so the simulation's virtual time drives it, and can run at a
+//! skewed rate (parts per million) so the simulation can give members clocks that drift apart, as
+//! real machines' clocks do.
+
+use tokio::time::Instant;
+
+/// A monotonic millisecond clock that starts at zero and may run fast or slow.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: Instant,
+    /// Rate error in parts per million: +10_000 runs 1% fast.
+    drift_ppm: i32,
+}
+
+impl Clock {
+    /// A clock starting now at the true rate.
+    pub fn new() -> Self {
+        Self::with_drift(0)
+    }
+
+    /// A clock starting now that gains `drift_ppm` millionths of a second per second (loses, when
+    /// negative).
+    pub fn with_drift(drift_ppm: i32) -> Self {
+        Clock { origin: Instant::now(), drift_ppm }
+    }
+
+    /// Milliseconds since the clock started, as this clock measures them.
+    pub fn now_ms(&self) -> u64 {
+        let true_us = self.origin.elapsed().as_micros();
+        let scaled = true_us.saturating_mul((1_000_000 + i128::from(self.drift_ppm)).max(0) as u128) / 1_000_000;
+        u64::try_from(scaled / 1000).unwrap_or(u64::MAX)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drifting_clock_gains_in_proportion_to_elapsed_time() {
+        let (exact, fast, slow) = (Clock::new(), Clock::with_drift(10_000), Clock::with_drift(-10_000));
+        tokio::time::advance(Duration::from_secs(100)).await;
+        assert_eq!(exact.now_ms(), 100_000);
+        assert_eq!(fast.now_ms(), 101_000);
+        assert_eq!(slow.now_ms(), 99_000);
+    }
+}
