@@ -38,7 +38,7 @@ fn splitmix64(state: u64) -> (u64, u64) {
 /// The seed of the next generator handed out on this thread.
 fn next_seed() -> u64 {
     NEXT_SEED.with(|s| {
-        let state = s.get().unwrap_or_else(|| rand::random());
+        let state = s.get().unwrap_or_else(rand::random);
         let (next, out) = splitmix64(state);
         s.set(Some(next));
         out
