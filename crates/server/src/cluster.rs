@@ -48,12 +48,21 @@ pub fn load_topology(config: &ServerConfig) -> Result<Option<Topology>> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("reading topology {}: {e}", path.display())))?;
     let topology = Topology::from_toml(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-    let warnings =
-        topology.validate(config.force_topology).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    validated(topology, config).map(Some).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+/// Validates a topology given in code, like one read from a file.
+pub fn checked(topology: Topology, config: &ServerConfig) -> Result<Topology> {
+    validated(topology, config).map_err(|e| Error::Config(format!("topology: {e}")))
+}
+
+/// Validates `topology` for `config` (honouring `force_topology`) and logs its warnings.
+fn validated(topology: Topology, config: &ServerConfig) -> std::result::Result<Topology, String> {
+    let warnings = topology.validate(config.force_topology).map_err(|e| e.to_string())?;
     for w in warnings {
-        tracing::warn!(topology = %path.display(), "{w}");
+        tracing::warn!("topology: {w}");
     }
-    Ok(Some(topology))
+    Ok(topology)
 }
 
 /// Applies `topology` to `config` and works out the plan. Listen addresses left at their defaults take the

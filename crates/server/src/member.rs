@@ -62,6 +62,19 @@ pub struct Member {
     pub leader_client: LeaderClient,
     /// Why the leader is where it is (leader placement driver), for status.
     pub placement: PlacementHandle,
+    /// A deliberate bug, switched on only by the simulation to prove its checker catches it.
+    pub planted_bug: PlantedBug,
+}
+
+/// Deliberate bugs the simulation can plant to show that its checker finds them. Only code can select
+/// one (no flag or config reaches it); a real server always runs with [`PlantedBug::None`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// The correct server.
+    #[default]
+    None,
+    /// A follower answers "linearizable" reads from its local state without asking the leader.
+    StaleLinearizableReads,
 }
 
 /// The kv store's answer to a command, as the client sees it.
@@ -155,6 +168,9 @@ impl Member {
     /// A member that does not lead asks the leader for the read index and waits until it has applied it.
     pub async fn read_barrier(&self) -> Result<(), EtcdError> {
         let mut hint = self.raft.current_leader();
+        if self.planted_bug == PlantedBug::StaleLinearizableReads && hint != Some(self.id()) {
+            return Ok(());
+        }
         let mut last = EtcdError::NoLeader;
         for _ in 0..LEADER_ATTEMPTS {
             match hint {

@@ -13,7 +13,7 @@ use meridian_proto::etcdserverpb::lease_server::LeaseServer;
 use meridian_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use meridian_proto::etcdserverpb::watch_server::WatchServer;
 use meridian_proto::mvccpb::Event;
-use meridian_types::{LeaseId, Revision};
+use meridian_types::{LeaseId, Revision, Topology};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -29,7 +29,7 @@ use crate::grpc::{
 };
 use crate::h2_authority::AuthorityFix;
 use crate::lessor::Lessor;
-use crate::member::{HeaderInfo, Member};
+use crate::member::{HeaderInfo, Member, PlantedBug};
 use crate::net::{Network, TcpNetwork};
 use crate::peer::channels::{PeerChannels, PeerTimeouts};
 use crate::peer::client::LeaderClient;
@@ -124,11 +124,15 @@ pub struct ServerEnv {
     pub clock: Clock,
     /// Seed of the fault-emulation randomness; `None` = derived from the member id.
     pub fault_seed: Option<u64>,
+    /// The cluster topology itself, instead of the file named by the config.
+    pub topology: Option<Topology>,
+    /// A deliberate bug for the simulation's checker to find; [`PlantedBug::None`] otherwise.
+    pub planted_bug: PlantedBug,
 }
 
 impl Default for ServerEnv {
     fn default() -> Self {
-        ServerEnv { net: Arc::new(TcpNetwork), disk: None, clock: Clock::new(), fault_seed: None }
+        ServerEnv { net: Arc::new(TcpNetwork), disk: None, clock: Clock::new(), fault_seed: None, topology: None, planted_bug: PlantedBug::None }
     }
 }
 
@@ -140,7 +144,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 /// Starts a member with `config` on `env` and begins serving.
 pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<RunningServer> {
     config.validate()?;
-    let topology = cluster::load_topology(&config)?;
+    let topology = match env.topology {
+        Some(topology) => Some(cluster::checked(topology, &config)?),
+        None => cluster::load_topology(&config)?,
+    };
     let plan = cluster::plan(&mut config, topology.as_ref())?;
     // The topology may have supplied the listen addresses; check them like explicit ones.
     config.validate_resolved()?;
@@ -214,6 +221,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         lessor,
         leader_client,
         placement: placement.clone(),
+        planted_bug: env.planted_bug,
     });
 
     // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
