@@ -1,0 +1,3 @@
+//! Behaviour tests of the checkers over hand-written and generated histories.
+
+mod util;
