@@ -71,6 +71,10 @@ impl fmt::Display for Outcome {
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let complete = self.complete.map_or_else(|| "?".to_owned(), |c| c.to_string());
-        write!(f, "#{} client {} [{}..{}] {} -> {}", self.id, self.client, self.invoke, complete, self.call, self.outcome)
+        write!(
+            f,
+            "#{} client {} [{}..{}] {} -> {}",
+            self.id, self.client, self.invoke, complete, self.call, self.outcome
+        )
     }
 }

@@ -23,5 +23,9 @@ pub fn check(history: &History) -> Vec<LivenessViolation> {
     if obs.leader_dc.as_deref() == Some(obs.expected_dc.as_str()) {
         return Vec::new();
     }
-    vec![LivenessViolation::WrongLeader { at: obs.at, leader: obs.leader_dc.clone(), expected: obs.expected_dc.clone() }]
+    vec![LivenessViolation::WrongLeader {
+        at: obs.at,
+        leader: obs.leader_dc.clone(),
+        expected: obs.expected_dc.clone(),
+    }]
 }

@@ -111,10 +111,10 @@ mod tests {
 
     #[test]
     fn an_outcome_of_the_wrong_kind_is_impossible() {
-        let put = op(Call::Put { key: b"k".to_vec(), value: b"x".to_vec(), lease: None }, Outcome::Cas {
-            succeeded: true,
-            revision: 2,
-        });
+        let put = op(
+            Call::Put { key: b"k".to_vec(), value: b"x".to_vec(), lease: None },
+            Outcome::Cas { succeeded: true, revision: 2 },
+        );
         assert_eq!(RegisterModel.step(&None, &put), None);
     }
 }

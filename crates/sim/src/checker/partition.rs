@@ -21,11 +21,8 @@ pub fn by_key(history: &History) -> Vec<KeyPartition<'_>> {
     let mut keys: BTreeMap<&[u8], Vec<&Operation>> = BTreeMap::new();
     for op in &history.ops {
         let Some(key) = op.call.key() else { continue };
-        let dropped = match (&op.call, &op.outcome) {
-            (_, Outcome::Failed { .. }) => true,
-            (Call::Get { .. }, Outcome::Unknown) => true,
-            _ => false,
-        };
+        let dropped =
+            matches!((&op.call, &op.outcome), (_, Outcome::Failed { .. }) | (Call::Get { .. }, Outcome::Unknown));
         if !dropped {
             keys.entry(key).or_default().push(op);
         }

@@ -21,7 +21,9 @@ pub enum RevisionViolation {
         second: u64,
     },
     /// A write got a revision no higher than one that completed before it was invoked.
-    #[error("op #{later} (revision {later_revision}) was invoked after op #{earlier} (revision {earlier_revision}) completed")]
+    #[error(
+        "op #{later} (revision {later_revision}) was invoked after op #{earlier} (revision {earlier_revision}) completed"
+    )]
     RealTimeOrder {
         /// The write that completed first.
         earlier: u64,
@@ -65,7 +67,9 @@ pub enum RevisionViolation {
         header: i64,
     },
     /// A client saw a lower header revision after a higher one.
-    #[error("client {client}: op #{later} saw header revision {later_revision} after op #{earlier} saw {earlier_revision}")]
+    #[error(
+        "client {client}: op #{later} saw header revision {later_revision} after op #{earlier} saw {earlier_revision}"
+    )]
     HeaderWentBackwards {
         /// The client.
         client: u32,

@@ -171,13 +171,8 @@ impl<'w, 'h> Explainer<'w, 'h> {
     }
 
     fn explain(&self, watch: usize, e: &WatchEventRecord) -> Option<WatchViolation> {
-        let mismatch = |op: u64| WatchViolation::Mismatch {
-            watch,
-            kind: e.kind,
-            key: show(&e.key),
-            revision: e.mod_revision,
-            op,
-        };
+        let mismatch =
+            |op: u64| WatchViolation::Mismatch { watch, kind: e.kind, key: show(&e.key), revision: e.mod_revision, op };
         if let Some(w) = self.writes.at_revision(e.mod_revision) {
             let same = w.key == e.key && w.kind == e.kind && (e.kind == EventKind::Delete || w.value == e.value);
             return (!same).then(|| mismatch(w.op.id));
@@ -189,7 +184,9 @@ impl<'w, 'h> Explainer<'w, 'h> {
                 Some(_) => true,
                 None => false,
             },
-            EventKind::Delete => self.maybe_deleted.contains(e.key.as_slice()) || self.leased.contains(e.key.as_slice()),
+            EventKind::Delete => {
+                self.maybe_deleted.contains(e.key.as_slice()) || self.leased.contains(e.key.as_slice())
+            }
         };
         (!explained).then(|| WatchViolation::Unexplained {
             watch,
@@ -221,7 +218,12 @@ struct Stream<'s, 'h> {
 }
 
 impl<'s, 'h> Stream<'s, 'h> {
-    fn new(watch: usize, log: &'h WatchLog, explainer: &'s Explainer<'s, 'h>, out: &'s mut Vec<WatchViolation>) -> Self {
+    fn new(
+        watch: usize,
+        log: &'h WatchLog,
+        explainer: &'s Explainer<'s, 'h>,
+        out: &'s mut Vec<WatchViolation>,
+    ) -> Self {
         let start = (log.start_revision > 0).then_some(log.start_revision);
         Stream {
             watch,

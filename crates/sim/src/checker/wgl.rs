@@ -117,7 +117,8 @@ impl EntryList {
         for (i, op) in ops.iter().enumerate() {
             entries.push((op.invoke, false, i));
             if let Some(c) = op.known_completion() {
-                entries.push((c, true, i));
+                // A malformed completion before the invocation (reported elsewhere) must not precede the call.
+                entries.push((c.max(op.invoke), true, i));
             }
         }
         entries.sort_unstable();
@@ -196,6 +197,11 @@ impl EntryList {
             node = self.next[node];
         }
         let blocked = (stuck_at != self.tail).then(|| self.op[stuck_at]);
-        Deepest { prefix: stack.iter().map(|(call, _)| self.op[*call]).collect(), state: state.clone(), blocked, candidates }
+        Deepest {
+            prefix: stack.iter().map(|(call, _)| self.op[*call]).collect(),
+            state: state.clone(),
+            blocked,
+            candidates,
+        }
     }
 }

@@ -1,3 +1,11 @@
 //! Behaviour tests of the checkers over hand-written and generated histories.
 
+mod history;
+mod lease;
+mod linearizability;
+mod liveness;
+mod random;
+mod report;
+mod revisions;
 mod util;
+mod watch;
