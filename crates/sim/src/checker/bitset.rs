@@ -27,6 +27,11 @@ impl Bitset {
         self.words[i / 64] & (1 << (i % 64)) != 0
     }
 
+    /// Whether every element of `self` is in `other` (both of the same capacity).
+    pub fn is_subset_of(&self, other: &Bitset) -> bool {
+        self.words.iter().zip(&other.words).all(|(a, b)| a & !b == 0)
+    }
+
     /// A copy with `i` added.
     pub fn with(&self, i: usize) -> Self {
         let mut copy = self.clone();
@@ -50,6 +55,18 @@ mod tests {
         assert!(!s.contains(64) && s.contains(63));
         assert_ne!(s.with(5), s, "with() copies and adds");
         assert!(!s.contains(5), "with() leaves the original alone");
+    }
+
+    #[test]
+    fn subset_compares_every_word() {
+        let mut small = Bitset::new(128);
+        small.set(1);
+        small.set(100);
+        let mut big = small.with(64);
+        assert!(small.is_subset_of(&big) && !big.is_subset_of(&small));
+        big.clear(100);
+        assert!(!small.is_subset_of(&big));
+        assert!(Bitset::new(128).is_subset_of(&small));
     }
 
     #[test]

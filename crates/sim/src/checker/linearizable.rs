@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::model::{Model, RegisterModel};
+use super::model::RegisterModel;
 use super::partition;
 use super::report::CheckResult;
 use super::wgl::{self, SearchResult};
@@ -59,11 +59,11 @@ pub fn check(history: &History, max_steps_per_key: u64) -> Linearizability {
         keys_checked: partitions.len(),
     };
     for part in &partitions {
-        match wgl::search(&RegisterModel, &part.ops, max_steps_per_key) {
+        match wgl::search(&RegisterModel::for_ops(&part.ops), &part.ops, max_steps_per_key) {
             SearchResult::Linearizable => {}
             SearchResult::StepLimit { .. } => report.unknown_keys.push(part.key.to_vec()),
             SearchResult::NotLinearizable(deepest) => {
-                let state = render_state(&deepest.state);
+                let state = deepest.state.to_string();
                 let pick = |i: usize| part.ops[i].clone();
                 let tail_from = deepest.prefix.len().saturating_sub(CONTEXT_OPS);
                 report.failures.push(KeyFailure {
@@ -86,10 +86,6 @@ pub fn check(history: &History, max_steps_per_key: u64) -> Linearizability {
         CheckResult::Ok
     };
     report
-}
-
-fn render_state(state: &<RegisterModel as Model>::State) -> String {
-    state.as_deref().map_or_else(|| "absent".to_owned(), |v| Bytes(v).to_string())
 }
 
 impl fmt::Display for KeyFailure {

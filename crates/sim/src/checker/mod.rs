@@ -3,6 +3,7 @@
 //! leader.
 
 mod bitset;
+mod cache;
 mod lease;
 mod linearizable;
 mod liveness;

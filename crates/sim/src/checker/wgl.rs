@@ -6,15 +6,14 @@
 //! that operation next (the model accepts the outcome), and if so *lifts* the call and its return out of the
 //! list, pushes the choice on a stack and restarts from the front; at a return it has failed to linearize that
 //! operation before it completed, so it pops the last choice, *unlifts* it and tries the next candidate. A
-//! cache of (linearized set, model state) pairs prunes configurations already explored.
+//! cache of (linearized set, model state) pairs prunes configurations already explored (see the `cache` module).
 //!
 //! An operation with unknown outcome has no return entry (it returns at +infinity): it may be linearized at
 //! any point after its call, or never, so the search succeeds once every operation with a known completion
 //! is linearized.
 
-use std::collections::HashSet;
-
 use super::bitset::Bitset;
+use super::cache::Cache;
 use super::model::Model;
 use crate::history::Operation;
 
@@ -49,26 +48,23 @@ pub struct Deepest<S> {
 pub fn search<M: Model>(model: &M, ops: &[&Operation], max_steps: u64) -> SearchResult<M::State> {
     let mut list = EntryList::new(ops);
     let mut state = model.init();
-    let mut linearized = Bitset::new(ops.len());
-    let mut cache: HashSet<(Bitset, M::State)> = HashSet::new();
+    let mut linearized = Linearized::new(ops);
+    let mut cache = Cache::new();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
-    let mut remaining = ops.iter().filter(|op| op.known_completion().is_some()).count();
     let mut deepest: Option<Deepest<M::State>> = None;
     let mut entry = list.first();
     let mut steps = 0u64;
-    while remaining > 0 {
+    while linearized.known_remaining > 0 {
         steps += 1;
         if steps > max_steps {
             return SearchResult::StepLimit { steps: max_steps };
         }
         if let Some(i) = list.call_op(entry) {
             if let Some(next) = model.step(&state, ops[i]) {
-                debug_assert!(!linearized.contains(i), "a lifted call is out of the list");
-                if cache.insert((linearized.with(i), next.clone())) {
+                if linearized.is_new_with(i, next.clone(), &mut cache) {
                     linearized.set(i);
                     stack.push((entry, std::mem::replace(&mut state, next)));
                     list.lift(entry);
-                    remaining -= usize::from(ops[i].known_completion().is_some());
                     entry = list.first();
                     continue;
                 }
@@ -84,14 +80,74 @@ pub fn search<M: Model>(model: &M, ops: &[&Operation], max_steps: u64) -> Search
             let deepest = deepest.unwrap_or_else(|| list.explain(entry, &stack, &state));
             return SearchResult::NotLinearizable(deepest);
         };
-        let i = list.op[call];
         state = previous;
-        linearized.clear(i);
-        remaining += usize::from(ops[i].known_completion().is_some());
+        linearized.clear(list.op[call]);
         list.unlift(call);
         entry = list.next(call);
     }
     SearchResult::Linearizable
+}
+
+/// Where an operation's bit lives: operations with a known completion and those without are tracked apart.
+#[derive(Clone, Copy)]
+enum Slot {
+    Known(usize),
+    Unknown(usize),
+}
+
+/// The operations linearized so far.
+struct Linearized {
+    slots: Vec<Slot>,
+    known: Bitset,
+    unknown: Bitset,
+    /// Operations with a known completion not yet linearized: the search succeeds when none are left.
+    known_remaining: usize,
+}
+
+impl Linearized {
+    fn new(ops: &[&Operation]) -> Self {
+        let (mut k, mut u) = (0, 0);
+        let mut slots = Vec::with_capacity(ops.len());
+        for op in ops {
+            if op.known_completion().is_some() {
+                slots.push(Slot::Known(k));
+                k += 1;
+            } else {
+                slots.push(Slot::Unknown(u));
+                u += 1;
+            }
+        }
+        Linearized { slots, known: Bitset::new(k), unknown: Bitset::new(u), known_remaining: k }
+    }
+
+    /// Records the configuration reached by linearizing `i` into `state`; false if it was explored already.
+    fn is_new_with<S: Eq + std::hash::Hash>(&self, i: usize, state: S, cache: &mut Cache<S>) -> bool {
+        match self.slots[i] {
+            Slot::Known(b) => cache.insert(self.known.with(b), &self.unknown, state),
+            Slot::Unknown(b) => cache.insert(self.known.clone(), &self.unknown.with(b), state),
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self.slots[i] {
+            Slot::Known(b) => {
+                debug_assert!(!self.known.contains(b), "an operation is linearized at most once");
+                self.known.set(b);
+                self.known_remaining -= 1;
+            }
+            Slot::Unknown(b) => self.unknown.set(b),
+        }
+    }
+
+    fn clear(&mut self, i: usize) {
+        match self.slots[i] {
+            Slot::Known(b) => {
+                self.known.clear(b);
+                self.known_remaining += 1;
+            }
+            Slot::Unknown(b) => self.unknown.clear(b),
+        }
+    }
 }
 
 const HEAD: usize = 0;
