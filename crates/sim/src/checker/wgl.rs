@@ -60,14 +60,14 @@ pub fn search<M: Model>(model: &M, ops: &[&Operation], max_steps: u64) -> Search
             return SearchResult::StepLimit { steps: max_steps };
         }
         if let Some(i) = list.call_op(entry) {
-            if let Some(next) = model.step(&state, ops[i]) {
-                if linearized.is_new_with(i, next.clone(), &mut cache) {
-                    linearized.set(i);
-                    stack.push((entry, std::mem::replace(&mut state, next)));
-                    list.lift(entry);
-                    entry = list.first();
-                    continue;
-                }
+            if let Some(next) = model.step(&state, ops[i])
+                && linearized.is_new_with(i, next.clone(), &mut cache)
+            {
+                linearized.set(i);
+                stack.push((entry, std::mem::replace(&mut state, next)));
+                list.lift(entry);
+                entry = list.first();
+                continue;
             }
             entry = list.next(entry);
             continue;
