@@ -4,8 +4,10 @@
 
 mod bitset;
 mod cache;
+mod entries;
 mod lease;
 mod linearizable;
+mod linearized;
 mod liveness;
 pub mod model;
 mod options;

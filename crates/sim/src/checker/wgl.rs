@@ -12,8 +12,9 @@
 //! any point after its call, or never, so the search succeeds once every operation with a known completion
 //! is linearized.
 
-use super::bitset::Bitset;
 use super::cache::Cache;
+use super::entries::EntryList;
+use super::linearized::Linearized;
 use super::model::Model;
 use crate::history::Operation;
 
@@ -74,190 +75,26 @@ pub fn search<M: Model>(model: &M, ops: &[&Operation], max_steps: u64) -> Search
         }
         // A return: that operation had to be linearized before here. Backtrack.
         if deepest.as_ref().is_none_or(|d| stack.len() > d.prefix.len()) {
-            deepest = Some(list.explain(entry, &stack, &state));
+            deepest = Some(explain(&list, entry, &stack, &state));
         }
         let Some((call, previous)) = stack.pop() else {
-            let deepest = deepest.unwrap_or_else(|| list.explain(entry, &stack, &state));
+            let deepest = deepest.unwrap_or_else(|| explain(&list, entry, &stack, &state));
             return SearchResult::NotLinearizable(deepest);
         };
         state = previous;
-        linearized.clear(list.op[call]);
+        linearized.clear(list.op(call));
         list.unlift(call);
         entry = list.next(call);
     }
     SearchResult::Linearizable
 }
 
-/// Where an operation's bit lives: operations with a known completion and those without are tracked apart.
-#[derive(Clone, Copy)]
-enum Slot {
-    Known(usize),
-    Unknown(usize),
-}
-
-/// The operations linearized so far.
-struct Linearized {
-    slots: Vec<Slot>,
-    known: Bitset,
-    unknown: Bitset,
-    /// Operations with a known completion not yet linearized: the search succeeds when none are left.
-    known_remaining: usize,
-}
-
-impl Linearized {
-    fn new(ops: &[&Operation]) -> Self {
-        let (mut k, mut u) = (0, 0);
-        let mut slots = Vec::with_capacity(ops.len());
-        for op in ops {
-            if op.known_completion().is_some() {
-                slots.push(Slot::Known(k));
-                k += 1;
-            } else {
-                slots.push(Slot::Unknown(u));
-                u += 1;
-            }
-        }
-        Linearized { slots, known: Bitset::new(k), unknown: Bitset::new(u), known_remaining: k }
-    }
-
-    /// Records the configuration reached by linearizing `i` into `state`; false if it was explored already.
-    fn is_new_with<S: Eq + std::hash::Hash>(&self, i: usize, state: S, cache: &mut Cache<S>) -> bool {
-        match self.slots[i] {
-            Slot::Known(b) => cache.insert(self.known.with(b), &self.unknown, state),
-            Slot::Unknown(b) => cache.insert(self.known.clone(), &self.unknown.with(b), state),
-        }
-    }
-
-    fn set(&mut self, i: usize) {
-        match self.slots[i] {
-            Slot::Known(b) => {
-                debug_assert!(!self.known.contains(b), "an operation is linearized at most once");
-                self.known.set(b);
-                self.known_remaining -= 1;
-            }
-            Slot::Unknown(b) => self.unknown.set(b),
-        }
-    }
-
-    fn clear(&mut self, i: usize) {
-        match self.slots[i] {
-            Slot::Known(b) => {
-                self.known.clear(b);
-                self.known_remaining += 1;
-            }
-            Slot::Unknown(b) => self.unknown.clear(b),
-        }
-    }
-}
-
-const HEAD: usize = 0;
-const NONE: usize = usize::MAX;
-
-/// Call and return entries as a doubly-linked list over arrays. Node 0 is the head sentinel and the last node
-/// the tail sentinel; entry nodes sit between them in time order.
-struct EntryList {
-    next: Vec<usize>,
-    prev: Vec<usize>,
-    /// The operation of each node (unused for sentinels).
-    op: Vec<usize>,
-    /// For a call node, its return node, or `NONE` for an unknown outcome; `NONE` on return nodes.
-    ret: Vec<usize>,
-    is_call: Vec<bool>,
-    tail: usize,
-}
-
-impl EntryList {
-    fn new(ops: &[&Operation]) -> Self {
-        // (time, returns after calls, operation index, is_call)
-        let mut entries: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
-        for (i, op) in ops.iter().enumerate() {
-            entries.push((op.invoke, false, i));
-            if let Some(c) = op.known_completion() {
-                // A malformed completion before the invocation (reported elsewhere) must not precede the call.
-                entries.push((c.max(op.invoke), true, i));
-            }
-        }
-        entries.sort_unstable();
-        let tail = entries.len() + 1;
-        let mut list = EntryList {
-            next: (1..=tail).chain([NONE]).collect(),
-            prev: [NONE].into_iter().chain(0..tail).collect(),
-            op: vec![NONE; tail + 1],
-            ret: vec![NONE; tail + 1],
-            is_call: vec![false; tail + 1],
-            tail,
-        };
-        let mut call_node = vec![NONE; ops.len()];
-        for (n, &(_, is_return, i)) in entries.iter().enumerate() {
-            let node = n + 1;
-            list.op[node] = i;
-            if is_return {
-                list.ret[call_node[i]] = node;
-            } else {
-                list.is_call[node] = true;
-                call_node[i] = node;
-            }
-        }
-        list
-    }
-
-    fn first(&self) -> usize {
-        self.next[HEAD]
-    }
-
-    fn next(&self, node: usize) -> usize {
-        self.next[node]
-    }
-
-    /// The operation of a call node; `None` for a return node or the tail.
-    fn call_op(&self, node: usize) -> Option<usize> {
-        self.is_call[node].then(|| self.op[node])
-    }
-
-    fn unlink(&mut self, node: usize) {
-        let (p, n) = (self.prev[node], self.next[node]);
-        self.next[p] = n;
-        self.prev[n] = p;
-    }
-
-    fn relink(&mut self, node: usize) {
-        let (p, n) = (self.prev[node], self.next[node]);
-        self.next[p] = node;
-        self.prev[n] = node;
-    }
-
-    /// Removes a call and its return.
-    fn lift(&mut self, call: usize) {
-        self.unlink(call);
-        if self.ret[call] != NONE {
-            self.unlink(self.ret[call]);
-        }
-    }
-
-    /// Undoes [`EntryList::lift`], relinking in the reverse order.
-    fn unlift(&mut self, call: usize) {
-        if self.ret[call] != NONE {
-            self.relink(self.ret[call]);
-        }
-        self.relink(call);
-    }
-
-    /// Describes the configuration at a return node the search could not get past.
-    fn explain<S: Clone>(&self, stuck_at: usize, stack: &[(usize, S)], state: &S) -> Deepest<S> {
-        let mut candidates = Vec::new();
-        let mut node = self.first();
-        while node != stuck_at && node != self.tail {
-            if self.is_call[node] {
-                candidates.push(self.op[node]);
-            }
-            node = self.next[node];
-        }
-        let blocked = (stuck_at != self.tail).then(|| self.op[stuck_at]);
-        Deepest {
-            prefix: stack.iter().map(|(call, _)| self.op[*call]).collect(),
-            state: state.clone(),
-            blocked,
-            candidates,
-        }
+/// Describes the configuration at a return node the search could not get past.
+fn explain<S: Clone>(list: &EntryList, stuck_at: usize, stack: &[(usize, S)], state: &S) -> Deepest<S> {
+    Deepest {
+        prefix: stack.iter().map(|(call, _)| list.op(*call)).collect(),
+        state: state.clone(),
+        blocked: list.return_op(stuck_at),
+        candidates: list.calls_before(stuck_at),
     }
 }
