@@ -47,7 +47,7 @@ pub enum Call {
         key: Vec<u8>,
         /// The value written; no other put in the history writes the same value.
         value: Vec<u8>,
-        /// The lease the key is attached to, if any.
+        /// The lease the key is attached to, if any (`Some(0)` also means none, as on the wire).
         lease: Option<i64>,
     },
     /// A linearizable read of one key.
@@ -143,7 +143,8 @@ pub enum Outcome {
     },
 }
 
-/// One watch as its client saw it, including re-creations after a lost stream.
+/// One watch as its client saw it, including re-creations after a lost stream. The checks assume an
+/// unfiltered watch (no NOPUT/NODELETE filters), with fragmented responses reassembled into one record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchLog {
     /// The client that watched.
@@ -170,7 +171,7 @@ pub struct WatchResponseRecord {
     /// The events it carried, in order.
     pub events: Vec<WatchEventRecord>,
     /// `Some(r)`: the first response after the client re-created the watch from revision `r` because the
-    /// stream was lost.
+    /// stream was lost. `r` must be the last delivered revision + 1 (the start revision if none was).
     pub resumed_from: Option<i64>,
 }
 
