@@ -44,7 +44,7 @@ pub struct KeyFailure {
     pub state: String,
     /// The operation that completed before any candidate could be linearized.
     pub blocked: Option<Operation>,
-    /// The operations that could have gone next, none of which the model accepts.
+    /// The operations that could have gone next; none of them leads to a linearization.
     pub candidates: Vec<Operation>,
 }
 
@@ -105,7 +105,7 @@ impl fmt::Display for KeyFailure {
             writeln!(f, "  then this op completed before anything else could be linearized: {op}")?;
         }
         for op in &self.candidates {
-            writeln!(f, "    could not go next: {op}")?;
+            writeln!(f, "    candidate (leads to no linearization): {op}")?;
         }
         Ok(())
     }
