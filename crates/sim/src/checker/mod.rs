@@ -1,0 +1,55 @@
+//! Checks of a recorded [`History`]: linearizability of the key-value operations (a Porcupine-style
+//! Wing–Gong–Lowe search per key, with unknown outcomes), revision order, watch streams, leases and the final
+//! leader.
+
+mod bitset;
+mod cache;
+mod entries;
+mod lease;
+mod linearizable;
+mod linearized;
+mod liveness;
+pub mod model;
+mod options;
+pub mod partition;
+mod report;
+mod revisions;
+mod watch;
+mod wellformed;
+pub mod wgl;
+mod writes;
+
+pub use lease::LeaseViolation;
+pub use linearizable::{KeyFailure, Linearizability};
+pub use liveness::LivenessViolation;
+pub use options::CheckOptions;
+pub use report::{CheckResult, Report};
+pub use revisions::RevisionViolation;
+pub use watch::WatchViolation;
+pub use wellformed::MalformedOp;
+
+use crate::history::History;
+
+/// Runs every check on `history`.
+pub fn check(history: &History, opts: &CheckOptions) -> Report {
+    let writes = writes::Writes::of(history);
+    let lin = linearizable::check(history, opts.max_steps_per_key);
+    Report {
+        linearizability: lin.result,
+        linearizability_failures: lin.failures,
+        unknown_keys: lin.unknown_keys,
+        malformed: wellformed::check(history),
+        revisions: revisions::check(history, &writes),
+        watch: watch::check(history, &writes),
+        lease: lease::check(history, &writes, opts.lease_skew_allowance),
+        liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
+        ops_checked: lin.ops_checked,
+        keys_checked: lin.keys_checked,
+        watches_checked: history.watches.len(),
+    }
+}
+
+/// Checks only the linearizability of the key-value operations.
+pub fn check_linearizability(history: &History, max_steps_per_key: u64) -> Linearizability {
+    linearizable::check(history, max_steps_per_key)
+}

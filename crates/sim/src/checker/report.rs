@@ -1,0 +1,130 @@
+//! The outcome of checking a history: the linearizability verdict and the violations of every other check.
+
+use std::fmt;
+
+use super::lease::LeaseViolation;
+use super::linearizable::KeyFailure;
+use super::liveness::LivenessViolation;
+use super::revisions::RevisionViolation;
+use super::watch::WatchViolation;
+use super::wellformed::MalformedOp;
+
+/// How many violations of one check the human summary lists before eliding the rest.
+const SHOWN_PER_CHECK: usize = 10;
+
+/// A verdict that may be inconclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CheckResult {
+    /// The check passed.
+    Ok,
+    /// The check could not decide (the search ran out of steps).
+    Unknown,
+    /// The check found a violation.
+    Invalid,
+}
+
+/// Everything [`check`](super::check) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// Whether the key-value operations are linearizable.
+    pub linearizability: CheckResult,
+    /// Why, for each key that is not.
+    pub linearizability_failures: Vec<KeyFailure>,
+    /// Keys whose linearizability search ran out of steps.
+    pub unknown_keys: Vec<Vec<u8>>,
+    /// Operations that are not well formed (duplicate id, completion before invocation, mismatched outcome).
+    pub malformed: Vec<MalformedOp>,
+    /// Revision invariants broken.
+    pub revisions: Vec<RevisionViolation>,
+    /// Watch stream invariants broken.
+    pub watch: Vec<WatchViolation>,
+    /// Lease invariants broken.
+    pub lease: Vec<LeaseViolation>,
+    /// Liveness expectations missed.
+    pub liveness: Vec<LivenessViolation>,
+    /// Operations the linearizability search covered.
+    pub ops_checked: usize,
+    /// Keys the linearizability search covered.
+    pub keys_checked: usize,
+    /// Watch logs checked.
+    pub watches_checked: usize,
+}
+
+impl Report {
+    /// Violations found by the checks other than linearizability.
+    pub fn violation_count(&self) -> usize {
+        self.malformed.len() + self.revisions.len() + self.watch.len() + self.lease.len() + self.liveness.len()
+    }
+
+    /// Every check passed conclusively.
+    pub fn is_valid(&self) -> bool {
+        self.linearizability == CheckResult::Ok && self.violation_count() == 0
+    }
+
+    /// Nothing was found wrong, but the linearizability search could not finish for some key.
+    pub fn is_unknown(&self) -> bool {
+        self.linearizability == CheckResult::Unknown && self.violation_count() == 0
+    }
+
+    /// Something was found wrong.
+    pub fn is_invalid(&self) -> bool {
+        !self.is_valid() && !self.is_unknown()
+    }
+}
+
+impl fmt::Display for CheckResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckResult::Ok => "ok",
+            CheckResult::Unknown => "unknown",
+            CheckResult::Invalid => "INVALID",
+        })
+    }
+}
+
+fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, title: &str, items: &[T]) -> fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "{title}: {} violation(s)", items.len())?;
+    for item in items.iter().take(SHOWN_PER_CHECK) {
+        writeln!(f, "  - {item}")?;
+    }
+    if items.len() > SHOWN_PER_CHECK {
+        writeln!(f, "  ... and {} more", items.len() - SHOWN_PER_CHECK)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.is_valid() {
+            "VALID"
+        } else if self.is_unknown() {
+            "UNKNOWN"
+        } else {
+            "INVALID"
+        };
+        writeln!(
+            f,
+            "history {verdict}: linearizability {} ({} ops over {} keys), {} watch(es), {} other violation(s)",
+            self.linearizability,
+            self.ops_checked,
+            self.keys_checked,
+            self.watches_checked,
+            self.violation_count()
+        )?;
+        for failure in self.linearizability_failures.iter().take(SHOWN_PER_CHECK) {
+            write!(f, "{failure}")?;
+        }
+        if !self.unknown_keys.is_empty() {
+            let keys: Vec<_> = self.unknown_keys.iter().map(|k| crate::display::show(k)).collect();
+            writeln!(f, "step limit reached for key(s): {}", keys.join(", "))?;
+        }
+        list(f, "malformed history", &self.malformed)?;
+        list(f, "revisions", &self.revisions)?;
+        list(f, "watch", &self.watch)?;
+        list(f, "lease", &self.lease)?;
+        list(f, "liveness", &self.liveness)
+    }
+}

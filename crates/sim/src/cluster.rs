@@ -1,0 +1,193 @@
+//! The simulated cluster: five voters over three datacenters (two in `dc-a`, two in `dc-b`, one in
+//! `dc-c`), leader preference `dc-a` then `dc-b`, each member a turmoil host running the real
+//! server (`meridian_server::start_in`) on the simulated network, a [`SimDisk`] that survives its
+//! crashes, and its own clock drift. One client host per datacenter drives the workload.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use meridian_consensus::RaftNode;
+use meridian_server::clock::Clock;
+use meridian_server::member::PlantedBug;
+use meridian_server::{ServerConfig, ServerEnv, start_in};
+use meridian_types::{NodeId, Topology};
+use parking_lot::Mutex;
+use turmoil::Sim;
+
+use crate::sim_disk::SimDisk;
+use crate::sim_net::TurmoilNetwork;
+
+/// Datacenters, most preferred for the leader first (`dc-c` is never preferred).
+pub const DCS: [&str; 3] = ["dc-a", "dc-b", "dc-c"];
+/// Leader preference of the topology.
+pub const PREFERENCE: [&str; 2] = ["dc-a", "dc-b"];
+/// How long a preferred datacenter must be healthy before leadership returns to it.
+pub const FAILBACK_HOLD_MS: u64 = 2000;
+const LAYOUT: [(&str, &str); 5] = [("a1", "dc-a"), ("a2", "dc-a"), ("b1", "dc-b"), ("b2", "dc-b"), ("c1", "dc-c")];
+const CLIENT_PORT: u16 = 2379;
+const PEER_PORT: u16 = 2380;
+/// Snapshot (and log purge) every this many entries: small, so runs exercise snapshot install.
+const SNAPSHOT_LOGS: u64 = 300;
+
+/// One simulated member.
+#[derive(Clone, Debug)]
+pub struct SimMember {
+    /// Host name.
+    pub name: String,
+    /// Datacenter.
+    pub dc: String,
+    /// Simulated address.
+    pub ip: IpAddr,
+    /// Raft id.
+    pub id: NodeId,
+    /// Its disk, kept across crashes.
+    pub disk: SimDisk,
+    /// Clock drift in parts per million.
+    pub drift_ppm: i32,
+}
+
+impl SimMember {
+    /// The etcd API URL.
+    pub fn client_url(&self) -> String {
+        format!("http://{}:{CLIENT_PORT}", self.ip)
+    }
+
+    fn peer_url(&self) -> String {
+        format!("http://{}:{PEER_PORT}", self.ip)
+    }
+}
+
+/// Raft nodes of the members that are up, by name (the runner reads their status between steps).
+pub type Registry = Arc<Mutex<BTreeMap<String, RaftNode>>>;
+
+/// The members and what the runner needs to observe them.
+pub struct SimCluster {
+    /// Every member.
+    pub members: Vec<SimMember>,
+    /// Nodes of running members.
+    pub registry: Registry,
+}
+
+impl SimCluster {
+    /// Names of the members in `dc`.
+    pub fn in_dc(&self, dc: &str) -> Vec<String> {
+        self.members.iter().filter(|m| m.dc == dc).map(|m| m.name.clone()).collect()
+    }
+
+    /// The member called `name`.
+    pub fn member(&self, name: &str) -> &SimMember {
+        self.members.iter().find(|m| m.name == name).expect("known member")
+    }
+
+    /// Client URLs, those in `dc` first.
+    pub fn endpoints_from(&self, dc: &str) -> Vec<String> {
+        let mut own: Vec<String> = self.members.iter().filter(|m| m.dc == dc).map(SimMember::client_url).collect();
+        own.extend(self.members.iter().filter(|m| m.dc != dc).map(SimMember::client_url));
+        own
+    }
+
+    /// The leader as the running members see it: the one a majority of live members names.
+    pub fn leader(&self) -> Option<String> {
+        let nodes = self.registry.lock();
+        let mut votes: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for node in nodes.values() {
+            if let Some(l) = node.status().leader {
+                *votes.entry(l).or_default() += 1;
+            }
+        }
+        let (id, n) = votes.into_iter().max_by_key(|(_, n)| *n)?;
+        let member = self.members.iter().find(|m| m.id == id)?;
+        (n * 2 > self.members.len() && nodes.contains_key(&member.name)).then(|| member.name.clone())
+    }
+}
+
+/// The topology every member is started with.
+fn topology(members: &[SimMember]) -> Topology {
+    let mut text = format!(
+        "[policy]\nleader_preference = [{}]\nfailback_hold_ms = {FAILBACK_HOLD_MS}\n\n[timing]\npreset = \"lan\"\n",
+        PREFERENCE.iter().map(|d| format!("\"{d}\"")).collect::<Vec<_>>().join(", ")
+    );
+    for m in members {
+        text.push_str(&format!(
+            "\n[[members]]\nname = \"{}\"\ndc = \"{}\"\nzone = \"{}-z\"\nrole = \"voter\"\npeer_url = \"{}\"\nclient_url = \"{}\"\n",
+            m.name,
+            m.dc,
+            m.name,
+            m.peer_url(),
+            m.client_url()
+        ));
+    }
+    Topology::from_toml(&text).expect("the simulated topology is valid")
+}
+
+/// Adds the member hosts to `sim`, with per-member clock drift from `drifts`.
+pub fn build(sim: &mut Sim<'_>, drifts: &[i32], bug: PlantedBug) -> SimCluster {
+    let members: Vec<SimMember> = LAYOUT
+        .iter()
+        .zip(drifts.iter().chain(std::iter::repeat(&0)))
+        .map(|((name, dc), drift)| {
+            let ip = sim.lookup(*name);
+            let peer_url = format!("http://{ip}:{PEER_PORT}");
+            SimMember {
+                name: (*name).to_owned(),
+                dc: (*dc).to_owned(),
+                ip,
+                id: meridian_server::identity::member_id(&peer_url),
+                disk: SimDisk::new(),
+                drift_ppm: *drift,
+            }
+        })
+        .collect();
+    let topology = topology(&members);
+    let registry: Registry = Arc::default();
+    for m in &members {
+        let (name, disk, drift, topology, registry) =
+            (m.name.clone(), m.disk.clone(), m.drift_ppm, topology.clone(), registry.clone());
+        sim.host(m.name.as_str(), move || {
+            let (name, disk, topology, registry) = (name.clone(), disk.clone(), topology.clone(), registry.clone());
+            async move {
+                let config = ServerConfig {
+                    name: name.clone(),
+                    insecure_allow_remote: true,
+                    snapshot_count: SNAPSHOT_LOGS,
+                    ..Default::default()
+                };
+                let env = ServerEnv {
+                    net: Arc::new(TurmoilNetwork),
+                    disk: Some(Arc::new(disk)),
+                    clock: Clock::with_drift(drift),
+                    fault_seed: None,
+                    topology: Some(topology),
+                    planted_bug: bug,
+                };
+                let server = start_in(config, env).await?;
+                registry.lock().insert(name, server.member.raft.clone());
+                server.wait().await?;
+                Ok(())
+            }
+        });
+    }
+    SimCluster { members, registry }
+}
+
+/// Sets one-way delays: near within a datacenter, tens of milliseconds between datacenters.
+pub fn set_latencies(sim: &Sim<'_>, hosts: &[(String, String)]) {
+    for (i, (a, dc_a)) in hosts.iter().enumerate() {
+        for (b, dc_b) in &hosts[i + 1..] {
+            sim.set_link_latency(a.as_str(), b.as_str(), base_latency(dc_a, dc_b));
+        }
+    }
+}
+
+/// The latency matrix between datacenters.
+pub fn base_latency(a: &str, b: &str) -> Duration {
+    let ms = match (a.min(b), a.max(b)) {
+        (x, y) if x == y => 1,
+        ("dc-a", "dc-b") => 10,
+        ("dc-a", "dc-c") => 25,
+        _ => 30,
+    };
+    Duration::from_millis(ms)
+}

@@ -1,0 +1,292 @@
+//! The recorded history of one simulation run: every client operation with its invocation and completion
+//! times, every watch stream as the client saw it, and the final leader observation.
+//!
+//! Times are simulated nanoseconds since the start of the run. A history has one canonical byte encoding
+//! (JSON with fields in declaration order and no maps, so nothing depends on hash order) and a 64-bit
+//! fingerprint of those bytes, so a replay of the same seed can be shown to be byte-identical.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fnv::fnv1a64;
+
+/// Everything a simulation run observed from the outside.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Client operations, in any order; `Operation::id` identifies each one.
+    pub ops: Vec<Operation>,
+    /// One log per watch a client opened.
+    pub watches: Vec<WatchLog>,
+    /// Which datacenter led at the end of the run, when the runner looked.
+    pub final_leader: Option<LeaderObservation>,
+}
+
+/// One client request and what the client learned about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Unique across the history.
+    pub id: u64,
+    /// The client that issued it.
+    pub client: u32,
+    /// When the client sent the request.
+    pub invoke: u64,
+    /// When the client got the answer. `None` means the outcome is unknown (timeout, lost connection): the
+    /// operation may or may not have taken effect, and its completion counts as +infinity.
+    pub complete: Option<u64>,
+    /// What was asked.
+    pub call: Call,
+    /// What was answered.
+    pub outcome: Outcome,
+}
+
+/// A client request. Each one touches a single key or a single lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Call {
+    /// Put `value` at `key`, optionally attached to a lease. Values are unique per put across the history.
+    Put {
+        /// The key written.
+        key: Vec<u8>,
+        /// The value written; no other put in the history writes the same value.
+        value: Vec<u8>,
+        /// The lease the key is attached to, if any (`Some(0)` also means none, as on the wire).
+        lease: Option<i64>,
+    },
+    /// A linearizable read of one key.
+    Get {
+        /// The key read.
+        key: Vec<u8>,
+    },
+    /// Delete one key.
+    Delete {
+        /// The key deleted.
+        key: Vec<u8>,
+    },
+    /// A transaction: if the value at `key` equals `expected` (`None` = key absent), put `value`.
+    Cas {
+        /// The key compared and written.
+        key: Vec<u8>,
+        /// The value the key must hold, or `None` if it must be absent.
+        expected: Option<Vec<u8>>,
+        /// The value written on success; unique across the history like a put's value.
+        value: Vec<u8>,
+    },
+    /// Grant a new lease.
+    LeaseGrant {
+        /// The requested time to live.
+        ttl_secs: i64,
+    },
+    /// Refresh a lease once.
+    LeaseKeepAlive {
+        /// The lease refreshed.
+        lease: i64,
+    },
+    /// Revoke a lease, deleting its keys.
+    LeaseRevoke {
+        /// The lease revoked.
+        lease: i64,
+    },
+}
+
+/// What the client learned about an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Timeout or lost connection: the operation may or may not have taken effect.
+    Unknown,
+    /// The operation definitely did not take effect (for example it was rejected before being proposed).
+    Failed {
+        /// Why, for humans.
+        reason: String,
+    },
+    /// A put succeeded.
+    Put {
+        /// The revision of the put (the response header revision).
+        revision: i64,
+    },
+    /// A read returned.
+    Get {
+        /// The value read, `None` if the key was absent.
+        value: Option<Vec<u8>>,
+        /// The key's mod revision, 0 if absent.
+        mod_revision: i64,
+        /// The response header revision.
+        revision: i64,
+    },
+    /// A delete returned.
+    Delete {
+        /// How many keys were deleted (0 or 1).
+        deleted: i64,
+        /// The response header revision; a delete of nothing does not create a revision.
+        revision: i64,
+    },
+    /// A compare-and-swap returned.
+    Cas {
+        /// Whether the comparison held and the value was written.
+        succeeded: bool,
+        /// The response header revision.
+        revision: i64,
+    },
+    /// A lease was granted.
+    LeaseGrant {
+        /// The id of the new lease.
+        lease: i64,
+        /// The granted time to live.
+        ttl_secs: i64,
+    },
+    /// A keep-alive returned.
+    LeaseKeepAlive {
+        /// The remaining time to live; 0 means the lease was not found.
+        ttl_secs: i64,
+    },
+    /// A revoke returned.
+    LeaseRevoke {
+        /// Whether the lease existed.
+        found: bool,
+    },
+}
+
+/// One watch as its client saw it, including re-creations after a lost stream. The checks assume an
+/// unfiltered watch (no NOPUT/NODELETE filters), with fragmented responses reassembled into one record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchLog {
+    /// The client that watched.
+    pub client: u32,
+    /// The watched key, or the start of the watched range.
+    pub key: Vec<u8>,
+    /// etcd semantics: empty = just `key`, `"\0"` = every key >= `key`, otherwise [key, range_end).
+    pub range_end: Vec<u8>,
+    /// The first revision asked for; 0 means "from now".
+    pub start_revision: i64,
+    /// Every response received, in order. Fragmented responses are assumed to be reassembled.
+    pub responses: Vec<WatchResponseRecord>,
+    /// How the watch ended, if the server cancelled it.
+    pub canceled: Option<WatchCancel>,
+}
+
+/// One watch response as received.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchResponseRecord {
+    /// When it was received.
+    pub at: u64,
+    /// The response header revision.
+    pub header_revision: i64,
+    /// The events it carried, in order.
+    pub events: Vec<WatchEventRecord>,
+    /// `Some(r)`: the first response after the client re-created the watch from revision `r` because the
+    /// stream was lost. `r` must be the last delivered revision + 1 (the start revision if none was).
+    pub resumed_from: Option<i64>,
+}
+
+/// One watch event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchEventRecord {
+    /// Put or delete.
+    pub kind: EventKind,
+    /// The key changed.
+    pub key: Vec<u8>,
+    /// The new value (empty for a delete).
+    pub value: Vec<u8>,
+    /// The revision of the change.
+    pub mod_revision: i64,
+}
+
+/// The kind of a watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// The key was written.
+    Put,
+    /// The key was deleted.
+    Delete,
+}
+
+/// A server-side cancellation of a watch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchCancel {
+    /// When it was received.
+    pub at: u64,
+    /// Non-zero when the watch was cancelled because the revisions it still needed were compacted.
+    pub compact_revision: i64,
+    /// The server's reason.
+    pub reason: String,
+}
+
+/// Which datacenter led at one point in time, and which one should have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderObservation {
+    /// When the observation was made.
+    pub at: u64,
+    /// The datacenter of the leader, `None` if there was no leader.
+    pub leader_dc: Option<String>,
+    /// The most preferred healthy datacenter.
+    pub expected_dc: String,
+}
+
+/// A history that could not be decoded from its canonical bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("not a canonical history encoding: {0}")]
+pub struct DecodeError(#[from] serde_json::Error);
+
+impl History {
+    /// The canonical encoding: compact JSON, fields in declaration order. Equal histories give equal bytes.
+    pub fn to_canonical_bytes(&self) -> Vec<u8> {
+        // Only structs, enums, vectors, strings and integers: serialization cannot fail.
+        serde_json::to_vec(self).expect("a history always serializes to JSON")
+    }
+
+    /// Decodes bytes produced by [`History::to_canonical_bytes`].
+    pub fn from_canonical_bytes(bytes: &[u8]) -> Result<History, DecodeError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// A 64-bit FNV-1a hash of the canonical bytes: equal for byte-identical replays.
+    pub fn fingerprint(&self) -> u64 {
+        fnv1a64(&self.to_canonical_bytes())
+    }
+}
+
+impl Operation {
+    /// When the operation certainly stopped being able to take effect: `None` (+infinity) when the completion
+    /// time or the outcome is unknown, since a request that timed out may still be applied later.
+    pub fn known_completion(&self) -> Option<u64> {
+        if matches!(self.outcome, Outcome::Unknown) { None } else { self.complete }
+    }
+
+    /// Whether this operation certainly finished before `other` was sent.
+    pub fn precedes(&self, other: &Operation) -> bool {
+        self.known_completion().is_some_and(|c| c < other.invoke)
+    }
+}
+
+impl Call {
+    /// The key a key-value call touches; `None` for lease calls.
+    pub fn key(&self) -> Option<&[u8]> {
+        match self {
+            Call::Put { key, .. } | Call::Get { key } | Call::Delete { key } | Call::Cas { key, .. } => Some(key),
+            Call::LeaseGrant { .. } | Call::LeaseKeepAlive { .. } | Call::LeaseRevoke { .. } => None,
+        }
+    }
+
+    /// The value a put or compare-and-swap writes.
+    pub fn written_value(&self) -> Option<&[u8]> {
+        match self {
+            Call::Put { value, .. } | Call::Cas { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl Outcome {
+    /// Whether the client got a definite answer (neither unknown nor failed).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Outcome::Unknown | Outcome::Failed { .. })
+    }
+
+    /// The response header revision, for outcomes that carry one.
+    pub fn header_revision(&self) -> Option<i64> {
+        match self {
+            Outcome::Put { revision }
+            | Outcome::Get { revision, .. }
+            | Outcome::Delete { revision, .. }
+            | Outcome::Cas { revision, .. } => Some(*revision),
+            _ => None,
+        }
+    }
+}

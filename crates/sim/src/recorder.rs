@@ -1,0 +1,79 @@
+//! Recording a history as simulated clients run: every operation gets an id and its invocation
+//! time when it starts, and its completion time and outcome when it ends (or stays unknown).
+//! Times are simulated nanoseconds since the simulation started.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::history::{Call, History, Operation, Outcome, WatchLog};
+
+/// Simulated time now, in nanoseconds.
+pub fn now_ns() -> u64 {
+    turmoil::sim_elapsed().map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The history under construction, shared by every client of a run.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<History>>,
+}
+
+/// A started operation; finish it with [`Recorder::complete`].
+#[derive(Debug)]
+pub struct Pending {
+    index: usize,
+}
+
+impl Recorder {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the invocation of `call` by `client` now.
+    pub fn invoke(&self, client: u32, call: Call) -> Pending {
+        let mut h = self.inner.lock();
+        let index = h.ops.len();
+        h.ops.push(Operation {
+            id: index as u64,
+            client,
+            invoke: now_ns(),
+            complete: None,
+            call,
+            outcome: Outcome::Unknown,
+        });
+        Pending { index }
+    }
+
+    /// Records how `op` ended. An `Unknown` outcome keeps no completion time: the operation may
+    /// take effect at any later moment.
+    pub fn complete(&self, op: Pending, outcome: Outcome) {
+        let mut h = self.inner.lock();
+        let rec = &mut h.ops[op.index];
+        rec.complete = (!matches!(outcome, Outcome::Unknown)).then(now_ns);
+        rec.outcome = outcome;
+    }
+
+    /// Adds a watch stream's log and returns its index.
+    pub fn add_watch(&self, log: WatchLog) -> usize {
+        let mut h = self.inner.lock();
+        h.watches.push(log);
+        h.watches.len() - 1
+    }
+
+    /// Changes the watch log at `index`.
+    pub fn with_watch<T>(&self, index: usize, f: impl FnOnce(&mut WatchLog) -> T) -> T {
+        f(&mut self.inner.lock().watches[index])
+    }
+
+    /// Changes the whole history (the runner records the final leader).
+    pub fn with_history<T>(&self, f: impl FnOnce(&mut History) -> T) -> T {
+        f(&mut self.inner.lock())
+    }
+
+    /// A copy of the history so far.
+    pub fn snapshot(&self) -> History {
+        self.inner.lock().clone()
+    }
+}

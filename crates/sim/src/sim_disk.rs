@@ -1,0 +1,258 @@
+//! A simulated disk: a member's files in memory, with the durability of a real disk.
+//!
+//! Every file keeps two images: what readers see now, and what has been synced. A write changes
+//! only the first; `sync_data` copies the written ranges into the second. A crash throws the first
+//! away, so a restarted member finds exactly what it had synced, and anything written but not
+//! synced is lost, as after a power cut. A file that was never synced (nor made durable in its
+//! directory) does not survive a crash at all.
+//!
+//! The disk outlives the simulated host: the runner keeps it across crash and restart. Handles
+//! opened before a crash are fenced by a generation number, so a database object still being
+//! dropped by the dead host's runtime cannot touch the files its successor opens.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Cursor, Read};
+use std::sync::Arc;
+
+use meridian_consensus::Disk;
+use meridian_consensus::disk::database_on;
+use parking_lot::Mutex;
+use redb::{Database, StorageBackend};
+
+/// One file's two images.
+#[derive(Clone, Default)]
+struct SimFile {
+    /// What readers see now.
+    current: Vec<u8>,
+    /// What survives a crash; `None` = the file itself would not survive.
+    durable: Option<Vec<u8>>,
+    /// Byte ranges written since the last sync (start, end).
+    dirty: Vec<(usize, usize)>,
+}
+
+impl SimFile {
+    fn sync(&mut self) {
+        let durable = self.durable.get_or_insert_with(Vec::new);
+        durable.resize(self.current.len(), 0);
+        for (start, end) in self.dirty.drain(..) {
+            let end = end.min(self.current.len());
+            if start < end {
+                durable[start..end].copy_from_slice(&self.current[start..end]);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Files {
+    files: BTreeMap<String, SimFile>,
+    /// Bumped by every crash; handles from an older generation are dead.
+    generation: u64,
+    /// Syncs performed, for the report.
+    syncs: u64,
+}
+
+/// A member's simulated disk. Clones share the same files.
+#[derive(Clone, Default)]
+pub struct SimDisk {
+    inner: Arc<Mutex<Files>>,
+}
+
+impl fmt::Debug for SimDisk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimDisk").field("files", &self.inner.lock().files.len()).finish()
+    }
+}
+
+impl SimDisk {
+    /// An empty disk.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The host crashed: unsynced writes and never-synced files are gone, and every open handle
+    /// is dead.
+    pub fn crash(&self) {
+        let mut inner = self.inner.lock();
+        inner.generation += 1;
+        inner.files.retain(|_, f| f.durable.is_some());
+        for file in inner.files.values_mut() {
+            file.current = file.durable.clone().unwrap_or_default();
+            file.dirty.clear();
+        }
+    }
+
+    /// Syncs performed so far.
+    pub fn syncs(&self) -> u64 {
+        self.inner.lock().syncs
+    }
+}
+
+/// A redb storage backend over one simulated file.
+struct SimBackend {
+    disk: SimDisk,
+    name: String,
+    generation: u64,
+}
+
+impl fmt::Debug for SimBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimBackend").field("name", &self.name).finish()
+    }
+}
+
+impl SimBackend {
+    fn with<T>(&self, f: impl FnOnce(&mut SimFile, &mut u64) -> io::Result<T>) -> io::Result<T> {
+        let mut inner = self.disk.inner.lock();
+        if inner.generation != self.generation {
+            return Err(io::Error::other("simulated host crashed; handle is dead"));
+        }
+        let Files { files, syncs, .. } = &mut *inner;
+        let file = files.entry(self.name.clone()).or_default();
+        f(file, syncs)
+    }
+}
+
+impl StorageBackend for SimBackend {
+    fn len(&self) -> Result<u64, io::Error> {
+        self.with(|f, _| Ok(f.current.len() as u64))
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        self.with(|f, _| {
+            let start = usize::try_from(offset).map_err(io::Error::other)?;
+            let end = start + out.len();
+            let src = f.current.get(start..end).ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            out.copy_from_slice(src);
+            Ok(())
+        })
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        self.with(|f, _| {
+            let len = usize::try_from(len).map_err(io::Error::other)?;
+            let old = f.current.len();
+            f.current.resize(len, 0);
+            if len > old {
+                f.dirty.push((old, len));
+            }
+            Ok(())
+        })
+    }
+
+    fn sync_data(&self) -> Result<(), io::Error> {
+        self.with(|f, syncs| {
+            f.sync();
+            *syncs += 1;
+            Ok(())
+        })
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        self.with(|f, _| {
+            let start = usize::try_from(offset).map_err(io::Error::other)?;
+            let end = start + data.len();
+            if f.current.len() < end {
+                f.current.resize(end, 0);
+            }
+            f.current[start..end].copy_from_slice(data);
+            f.dirty.push((start, end));
+            Ok(())
+        })
+    }
+}
+
+impl Disk for SimDisk {
+    fn open_database(&self, name: &str) -> io::Result<Database> {
+        let generation = {
+            let mut inner = self.inner.lock();
+            // Creating the file and syncing its directory entry, as `OsDisk` does.
+            inner.files.entry(name.to_owned()).or_default().durable.get_or_insert_with(Vec::new);
+            inner.generation
+        };
+        database_on(SimBackend { disk: self.clone(), name: name.to_owned(), generation })
+    }
+
+    fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {
+        let inner = self.inner.lock();
+        Ok(inner.files.get(name).map(|f| Box::new(Cursor::new(f.current.clone())) as Box<dyn Read + Send>))
+    }
+
+    fn replace_file(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+        let bytes = parts.concat();
+        let mut inner = self.inner.lock();
+        inner.syncs += 1;
+        inner.files.insert(name.to_owned(), SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new() });
+        Ok(())
+    }
+
+    fn file_size(&self, name: &str) -> u64 {
+        self.inner.lock().files.get(name).map_or(0, |f| f.current.len() as u64)
+    }
+
+    fn blocking_on_threads(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::{ReadableDatabase, TableDefinition};
+
+    use super::*;
+
+    const T: TableDefinition<u64, u64> = TableDefinition::new("t");
+
+    fn put(db: &Database, k: u64, durable: bool) {
+        let mut txn = db.begin_write().unwrap();
+        txn.set_durability(if durable { redb::Durability::Immediate } else { redb::Durability::None }).unwrap();
+        txn.open_table(T).unwrap().insert(k, k).unwrap();
+        txn.commit().unwrap();
+    }
+
+    fn keys(db: &Database) -> Vec<u64> {
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(T).unwrap();
+        table.iter().unwrap().map(|r| r.unwrap().0.value()).collect()
+    }
+
+    #[test]
+    fn a_crash_keeps_synced_commits_and_loses_unsynced_ones() {
+        let disk = SimDisk::new();
+        let db = disk.open_database("x.redb").unwrap();
+        put(&db, 1, true);
+        put(&db, 2, false);
+        assert_eq!(keys(&db), vec![1, 2]);
+        disk.crash();
+        drop(db);
+        let db = disk.open_database("x.redb").unwrap();
+        assert_eq!(keys(&db), vec![1], "the unsynced commit is gone, the synced one stays");
+    }
+
+    #[test]
+    fn handles_from_before_a_crash_are_dead() {
+        let disk = SimDisk::new();
+        let db = disk.open_database("x.redb").unwrap();
+        put(&db, 1, true);
+        disk.crash();
+        let txn = db.begin_write().unwrap();
+        let res = txn.open_table(T).and_then(|mut t| t.insert(5, 5).map(|_| ())).map_err(redb::Error::from);
+        let committed = res.and_then(|_| txn.commit().map_err(redb::Error::from));
+        assert!(committed.is_err(), "a dead handle must not write");
+        drop(db);
+        let db = disk.open_database("x.redb").unwrap();
+        assert_eq!(keys(&db), vec![1]);
+    }
+
+    #[test]
+    fn replaced_files_are_durable_at_once() {
+        let disk = SimDisk::new();
+        disk.replace_file("snap", &[b"ab", b"cd"]).unwrap();
+        disk.crash();
+        let mut text = String::new();
+        disk.open_file("snap").unwrap().unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "abcd");
+        assert!(disk.open_file("missing").unwrap().is_none());
+    }
+}

@@ -1,0 +1,12 @@
+//! Behaviour tests of the checkers over hand-written and generated histories.
+
+mod brute_force;
+mod history;
+mod lease;
+mod linearizability;
+mod liveness;
+mod random;
+mod report;
+mod revisions;
+mod util;
+mod watch;

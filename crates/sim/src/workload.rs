@@ -1,0 +1,413 @@
+//! Simulated clients: each runs in its own simulated host in one datacenter, talks the etcd v3
+//! gRPC API to the members (its own datacenter first, failing over to others), and records every
+//! operation it issues — put, linearizable get, delete, compare-and-set, lease grant / keep-alive /
+//! revoke with lease-bound keys — plus one watch stream from revision 1 that it resumes after
+//! every break.
+//!
+//! Outcomes are classified conservatively: a write whose reply never arrived, or that failed in a
+//! way that leaves its fate open (unavailable, timeout, leader lost), is recorded as unknown; only a
+//! definite rejection, or any failed read, is recorded as failed (no effect).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use meridian_proto::etcdserverpb::kv_client::KvClient;
+use meridian_proto::etcdserverpb::lease_client::LeaseClient;
+use meridian_proto::etcdserverpb::request_op::Request;
+use meridian_proto::etcdserverpb::watch_client::WatchClient;
+use meridian_proto::etcdserverpb::watch_request::RequestUnion;
+use meridian_proto::etcdserverpb::{
+    Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest, PutRequest,
+    RangeRequest, RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
+};
+use meridian_server::net::{Network, lazy_channel};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::history::{Call, EventKind, Outcome, WatchEventRecord, WatchLog, WatchResponseRecord};
+use crate::recorder::{Recorder, now_ns};
+use crate::rng::SimRng;
+use crate::sim_net::TurmoilNetwork;
+
+/// Prefix of the keys checked for linearizability (and watched).
+pub const REGISTER_PREFIX: &str = "k";
+/// Prefix of lease-bound keys.
+pub const LEASE_PREFIX: &str = "lease/";
+/// TTL of the leases clients grant.
+pub const LEASE_TTL_SECS: i64 = 3;
+/// How long a client waits for any one reply before calling the outcome unknown.
+const OP_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What one client does.
+#[derive(Clone, Debug)]
+pub struct ClientPlan {
+    /// Client number (unique in the run).
+    pub id: u32,
+    /// Client URLs of the members, own datacenter first.
+    pub endpoints: Vec<String>,
+    /// Seed of this client's choices.
+    pub seed: u64,
+    /// Stop issuing operations at this simulated time (ns).
+    pub until_ns: u64,
+    /// Number of register keys.
+    pub keys: u64,
+    /// Whether this client also keeps a watch stream.
+    pub watch: bool,
+}
+
+struct Conn {
+    endpoints: Vec<Channel>,
+    current: usize,
+}
+
+impl Conn {
+    fn new(urls: &[String]) -> Self {
+        let net: Arc<dyn Network> = Arc::new(TurmoilNetwork);
+        let endpoints = urls
+            .iter()
+            .map(|u| {
+                let ep = Endpoint::from_shared(u.clone())
+                    .expect("member URLs are valid")
+                    .connect_timeout(Duration::from_secs(1))
+                    .timeout(OP_TIMEOUT);
+                lazy_channel(&net, ep)
+            })
+            .collect();
+        Conn { endpoints, current: 0 }
+    }
+
+    fn channel(&self) -> Channel {
+        self.endpoints[self.current].clone()
+    }
+
+    /// Moves to the next member after a failure that suggests this one cannot serve.
+    fn fail_over(&mut self) {
+        self.current = (self.current + 1) % self.endpoints.len();
+    }
+}
+
+/// Whether a failed write may still have taken effect.
+fn write_fate(status: &tonic::Status) -> Outcome {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::NotFound | Code::OutOfRange | Code::AlreadyExists | Code::PermissionDenied => {
+            Outcome::Failed { reason: status.message().to_owned() }
+        }
+        _ => Outcome::Unknown,
+    }
+}
+
+fn failed(status: &tonic::Status) -> Outcome {
+    Outcome::Failed { reason: format!("{:?}: {}", status.code(), status.message()) }
+}
+
+fn header_rev(h: &Option<meridian_proto::etcdserverpb::ResponseHeader>) -> i64 {
+    h.as_ref().map_or(0, |h| h.revision)
+}
+
+/// Runs one client until its plan's end time.
+pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
+    let mut rng = SimRng::new(plan.seed);
+    if plan.watch {
+        let urls = plan.endpoints.clone();
+        let (rec, id, until) = (rec.clone(), plan.id, plan.until_ns);
+        tokio::spawn(async move { watch_loop(id, urls, rec, until).await });
+    }
+    let mut conn = Conn::new(&plan.endpoints);
+    let mut seq = 0u64;
+    let mut lease: Option<i64> = None;
+    let mut lease_keys: Vec<Vec<u8>> = Vec::new();
+    let mut last_seen: Vec<Option<Vec<u8>>> = vec![None; plan.keys as usize];
+    while now_ns() < plan.until_ns {
+        tokio::time::sleep(Duration::from_millis(rng.between(1, 40))).await;
+        seq += 1;
+        let k = rng.below(plan.keys);
+        let key = format!("{REGISTER_PREFIX}{k}").into_bytes();
+        let value = format!("c{}-{seq}", plan.id).into_bytes();
+        let roll = rng.below(100);
+        let ok = match roll {
+            0..=29 => put(&mut conn, &rec, plan.id, key, value, None).await,
+            30..=59 => {
+                let (ok, seen) = get(&mut conn, &rec, plan.id, key).await;
+                if let Some(seen) = seen {
+                    last_seen[k as usize] = seen;
+                }
+                ok
+            }
+            60..=67 => delete(&mut conn, &rec, plan.id, key).await,
+            68..=84 => cas(&mut conn, &rec, plan.id, key, last_seen[k as usize].clone(), value).await,
+            _ => {
+                lease_step(&mut conn, &rec, plan.id, &mut rng, &mut lease, &mut lease_keys, seq).await
+            }
+        };
+        if !ok {
+            conn.fail_over();
+        }
+    }
+    Ok(())
+}
+
+async fn put(conn: &mut Conn, rec: &Recorder, client: u32, key: Vec<u8>, value: Vec<u8>, lease: Option<i64>) -> bool {
+    let op = rec.invoke(client, Call::Put { key: key.clone(), value: value.clone(), lease });
+    let req = PutRequest { key, value, lease: lease.unwrap_or(0), ..Default::default() };
+    match KvClient::new(conn.channel()).put(req).await {
+        Ok(r) => {
+            rec.complete(op, Outcome::Put { revision: header_rev(&r.into_inner().header) });
+            true
+        }
+        Err(s) => {
+            rec.complete(op, write_fate(&s));
+            false
+        }
+    }
+}
+
+/// A linearizable get; also returns what it saw (`Some(None)` = absent) when it succeeded.
+async fn get(conn: &mut Conn, rec: &Recorder, client: u32, key: Vec<u8>) -> (bool, Option<Option<Vec<u8>>>) {
+    let op = rec.invoke(client, Call::Get { key: key.clone() });
+    match KvClient::new(conn.channel()).range(RangeRequest { key, ..Default::default() }).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            let kv = r.kvs.into_iter().next();
+            let value = kv.as_ref().map(|kv| kv.value.clone());
+            let mod_revision = kv.as_ref().map_or(0, |kv| kv.mod_revision);
+            rec.complete(op, Outcome::Get { value: value.clone(), mod_revision, revision: header_rev(&r.header) });
+            (true, Some(value))
+        }
+        Err(s) => {
+            rec.complete(op, failed(&s));
+            (false, None)
+        }
+    }
+}
+
+async fn delete(conn: &mut Conn, rec: &Recorder, client: u32, key: Vec<u8>) -> bool {
+    let op = rec.invoke(client, Call::Delete { key: key.clone() });
+    match KvClient::new(conn.channel()).delete_range(DeleteRangeRequest { key, ..Default::default() }).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            rec.complete(op, Outcome::Delete { deleted: r.deleted, revision: header_rev(&r.header) });
+            true
+        }
+        Err(s) => {
+            rec.complete(op, write_fate(&s));
+            false
+        }
+    }
+}
+
+async fn cas(
+    conn: &mut Conn,
+    rec: &Recorder,
+    client: u32,
+    key: Vec<u8>,
+    expected: Option<Vec<u8>>,
+    value: Vec<u8>,
+) -> bool {
+    let op = rec.invoke(client, Call::Cas { key: key.clone(), expected: expected.clone(), value: value.clone() });
+    let compare = match &expected {
+        Some(v) => Compare {
+            result: CompareResult::Equal as i32,
+            target: CompareTarget::Value as i32,
+            key: key.clone(),
+            target_union: Some(TargetUnion::Value(v.clone())),
+            ..Default::default()
+        },
+        None => Compare {
+            result: CompareResult::Equal as i32,
+            target: CompareTarget::Create as i32,
+            key: key.clone(),
+            target_union: Some(TargetUnion::CreateRevision(0)),
+            ..Default::default()
+        },
+    };
+    let txn = TxnRequest {
+        compare: vec![compare],
+        success: vec![RequestOp {
+            request: Some(Request::RequestPut(PutRequest { key, value, ..Default::default() })),
+        }],
+        failure: vec![],
+    };
+    match KvClient::new(conn.channel()).txn(txn).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            rec.complete(op, Outcome::Cas { succeeded: r.succeeded, revision: header_rev(&r.header) });
+            true
+        }
+        Err(s) => {
+            rec.complete(op, write_fate(&s));
+            false
+        }
+    }
+}
+
+/// One step of the lease life cycle: grant, attach keys, keep alive, read the keys back, revoke.
+async fn lease_step(
+    conn: &mut Conn,
+    rec: &Recorder,
+    client: u32,
+    rng: &mut SimRng,
+    lease: &mut Option<i64>,
+    keys: &mut Vec<Vec<u8>>,
+    seq: u64,
+) -> bool {
+    let Some(id) = *lease else {
+        let op = rec.invoke(client, Call::LeaseGrant { ttl_secs: LEASE_TTL_SECS });
+        let req = LeaseGrantRequest { ttl: LEASE_TTL_SECS, id: 0 };
+        return match LeaseClient::new(conn.channel()).lease_grant(req).await {
+            Ok(r) => {
+                let r = r.into_inner();
+                rec.complete(op, Outcome::LeaseGrant { lease: r.id, ttl_secs: r.ttl });
+                *lease = Some(r.id);
+                keys.clear();
+                true
+            }
+            Err(s) => {
+                rec.complete(op, write_fate(&s));
+                false
+            }
+        };
+    };
+    match rng.below(10) {
+        0..=2 => {
+            let key = format!("{LEASE_PREFIX}{client}/{seq}").into_bytes();
+            keys.push(key.clone());
+            put(conn, rec, client, key, format!("c{client}-{seq}").into_bytes(), Some(id)).await
+        }
+        3..=5 => keep_alive(conn, rec, client, id).await,
+        6..=8 => match keys.get(rng.below(keys.len().max(1) as u64) as usize).cloned() {
+            Some(key) => get(conn, rec, client, key).await.0,
+            None => keep_alive(conn, rec, client, id).await,
+        },
+        _ => {
+            let op = rec.invoke(client, Call::LeaseRevoke { lease: id });
+            *lease = None;
+            match LeaseClient::new(conn.channel()).lease_revoke(LeaseRevokeRequest { id }).await {
+                Ok(_) => {
+                    rec.complete(op, Outcome::LeaseRevoke { found: true });
+                    true
+                }
+                Err(s) if s.code() == tonic::Code::NotFound => {
+                    rec.complete(op, Outcome::LeaseRevoke { found: false });
+                    true
+                }
+                Err(s) => {
+                    rec.complete(op, write_fate(&s));
+                    false
+                }
+            }
+        }
+    }
+}
+
+async fn keep_alive(conn: &mut Conn, rec: &Recorder, client: u32, id: i64) -> bool {
+    let op = rec.invoke(client, Call::LeaseKeepAlive { lease: id });
+    let mut lease = LeaseClient::new(conn.channel());
+    let request = futures::stream::iter([LeaseKeepAliveRequest { id }]);
+    let reply = async {
+        let mut stream = lease.lease_keep_alive(request).await?.into_inner();
+        stream.message().await?.ok_or_else(|| tonic::Status::unavailable("keep-alive stream ended"))
+    };
+    match tokio::time::timeout(OP_TIMEOUT, reply).await {
+        Ok(Ok(r)) => {
+            rec.complete(op, Outcome::LeaseKeepAlive { ttl_secs: r.ttl });
+            true
+        }
+        Ok(Err(s)) => {
+            rec.complete(op, write_fate(&s));
+            false
+        }
+        Err(_) => {
+            rec.complete(op, Outcome::Unknown);
+            false
+        }
+    }
+}
+
+/// Watches every register key from revision 1 until `until`, re-creating the watch after each
+/// break from the revision after the last one delivered.
+async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64) {
+    let key = REGISTER_PREFIX.as_bytes().to_vec();
+    let mut range_end = key.clone();
+    if let Some(last) = range_end.last_mut() {
+        *last += 1;
+    }
+    let index = rec.add_watch(WatchLog {
+        client,
+        key: key.clone(),
+        range_end: range_end.clone(),
+        start_revision: 1,
+        responses: Vec::new(),
+        canceled: None,
+    });
+    let mut conn = Conn::new(&urls);
+    let mut next_rev = 1i64;
+    let mut resumed: Option<i64> = None;
+    while now_ns() < until {
+        let create = WatchRequest {
+            request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
+                key: key.clone(),
+                range_end: range_end.clone(),
+                start_revision: next_rev,
+                ..Default::default()
+            })),
+        };
+        // `tx` lives to the end of this attempt: dropping it would half-close the stream.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let _ = tx.send(create).await;
+        let outbound = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|r| (r, rx)) });
+        let mut stream = match WatchClient::new(conn.channel()).watch(outbound).await {
+            Ok(s) => s.into_inner(),
+            Err(_) => {
+                conn.fail_over();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        loop {
+            let remaining = Duration::from_nanos(until.saturating_sub(now_ns()));
+            let msg = match tokio::time::timeout(remaining, stream.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(msg))) => msg,
+                Ok(_) => break,
+            };
+            if msg.canceled {
+                let (at, compact_revision, reason) = (now_ns(), msg.compact_revision, msg.cancel_reason.clone());
+                rec.with_watch(index, |w| w.canceled = Some(crate::history::WatchCancel { at, compact_revision, reason }));
+                return;
+            }
+            // Creation confirmations and progress notifications carry no events.
+            if msg.events.is_empty() {
+                continue;
+            }
+            let events: Vec<WatchEventRecord> = msg
+                .events
+                .iter()
+                .filter_map(|e| {
+                    let kv = e.kv.as_ref()?;
+                    Some(WatchEventRecord {
+                        kind: if e.r#type == 1 { EventKind::Delete } else { EventKind::Put },
+                        key: kv.key.clone(),
+                        value: kv.value.clone(),
+                        mod_revision: kv.mod_revision,
+                    })
+                })
+                .collect();
+            if let Some(last) = events.last() {
+                next_rev = last.mod_revision + 1;
+            }
+            let record = WatchResponseRecord {
+                at: now_ns(),
+                header_revision: header_rev(&msg.header),
+                events,
+                resumed_from: resumed.take(),
+            };
+            rec.with_watch(index, |w| w.responses.push(record));
+        }
+        // The stream broke: resume from the next revision, on another member.
+        resumed = Some(next_rev);
+        conn.fail_over();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
