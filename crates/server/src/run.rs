@@ -132,7 +132,14 @@ pub struct ServerEnv {
 
 impl Default for ServerEnv {
     fn default() -> Self {
-        ServerEnv { net: Arc::new(TcpNetwork), disk: None, clock: Clock::new(), fault_seed: None, topology: None, planted_bug: PlantedBug::None }
+        ServerEnv {
+            net: Arc::new(TcpNetwork),
+            disk: None,
+            clock: Clock::new(),
+            fault_seed: None,
+            topology: None,
+            planted_bug: PlantedBug::None,
+        }
     }
 }
 

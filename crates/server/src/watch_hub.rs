@@ -7,7 +7,7 @@
 //! sends never wait, and a full buffer just demotes that one watcher to lagging. Each watcher remembers the next
 //! revision it needs, so catch-up and live delivery can overlap without gaps or duplicates.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,7 +31,7 @@ const CATCH_UP_BATCH: usize = 1000;
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Identifies one gRPC watch stream on this member.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamId(u64);
 
 /// Fills the member-level fields of response headers.
@@ -61,8 +61,8 @@ struct Watcher {
 
 #[derive(Default)]
 struct Streams {
-    watchers: HashMap<(StreamId, i64), Watcher>,
-    next_auto_id: HashMap<StreamId, i64>,
+    watchers: BTreeMap<(StreamId, i64), Watcher>,
+    next_auto_id: BTreeMap<StreamId, i64>,
 }
 
 /// All watchers of one member.

@@ -148,8 +148,11 @@ pub fn build(sim: &mut Sim<'_>, drifts: &[i32], bug: PlantedBug) -> SimCluster {
         sim.host(m.name.as_str(), move || {
             let (name, disk, topology, registry) = (name.clone(), disk.clone(), topology.clone(), registry.clone());
             async move {
+                // turmoil listens on the unspecified address only; the topology carries the real URLs.
                 let config = ServerConfig {
                     name: name.clone(),
+                    listen_client: format!("http://0.0.0.0:{CLIENT_PORT}"),
+                    listen_peer: format!("http://0.0.0.0:{PEER_PORT}"),
                     insecure_allow_remote: true,
                     snapshot_count: SNAPSHOT_LOGS,
                     ..Default::default()

@@ -1,12 +1,22 @@
-//! Deterministic simulation support for Meridian. This part is pure and does no I/O: the [`history`] a
-//! simulation run records, and the [`checker`] that judges it (linearizability per key with unknown
-//! outcomes, revision order, watch streams, leases, liveness).
+//! Deterministic simulation of whole Meridian clusters. The [`runner`] builds a seeded turmoil world of
+//! members running the real server ([`cluster`]) on a simulated network ([`sim_net`]) and disk
+//! ([`sim_disk`]), drives clients ([`workload`]) through mixed faults ([`faults`]) while recording the
+//! [`history`] ([`recorder`]), and the [`checker`] judges it (linearizability per key with unknown
+//! outcomes, revision order, watch streams, leases, liveness). The checker is pure and does no I/O.
 
 pub mod checker;
+pub mod cluster;
 pub mod display;
+pub mod faults;
 mod fnv;
 pub mod history;
 pub mod key_range;
+pub mod recorder;
+pub mod rng;
+pub mod runner;
+pub mod sim_disk;
+pub mod sim_net;
+pub mod workload;
 
 #[cfg(test)]
 mod tests;

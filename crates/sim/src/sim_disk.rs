@@ -183,7 +183,9 @@ impl Disk for SimDisk {
         let bytes = parts.concat();
         let mut inner = self.inner.lock();
         inner.syncs += 1;
-        inner.files.insert(name.to_owned(), SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new() });
+        inner
+            .files
+            .insert(name.to_owned(), SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new() });
         Ok(())
     }
 

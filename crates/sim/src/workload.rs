@@ -137,9 +137,7 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
             }
             60..=67 => delete(&mut conn, &rec, plan.id, key).await,
             68..=84 => cas(&mut conn, &rec, plan.id, key, last_seen[k as usize].clone(), value).await,
-            _ => {
-                lease_step(&mut conn, &rec, plan.id, &mut rng, &mut lease, &mut lease_keys, seq).await
-            }
+            _ => lease_step(&mut conn, &rec, plan.id, &mut rng, &mut lease, &mut lease_keys, seq).await,
         };
         if !ok {
             conn.fail_over();
@@ -273,12 +271,17 @@ async fn lease_step(
         0..=2 => {
             let key = format!("{LEASE_PREFIX}{client}/{seq}").into_bytes();
             keys.push(key.clone());
-            put(conn, rec, client, key, format!("c{client}-{seq}").into_bytes(), Some(id)).await
+            let ok = put(conn, rec, client, key, format!("c{client}-{seq}").into_bytes(), Some(id)).await;
+            if !ok {
+                // Most likely the lease expired: start over with a new one.
+                *lease = None;
+            }
+            ok
         }
-        3..=5 => keep_alive(conn, rec, client, id).await,
+        3..=5 => keep_alive(conn, rec, client, id, lease).await,
         6..=8 => match keys.get(rng.below(keys.len().max(1) as u64) as usize).cloned() {
             Some(key) => get(conn, rec, client, key).await.0,
-            None => keep_alive(conn, rec, client, id).await,
+            None => keep_alive(conn, rec, client, id, lease).await,
         },
         _ => {
             let op = rec.invoke(client, Call::LeaseRevoke { lease: id });
@@ -301,7 +304,8 @@ async fn lease_step(
     }
 }
 
-async fn keep_alive(conn: &mut Conn, rec: &Recorder, client: u32, id: i64) -> bool {
+/// One keep-alive round trip; forgets the lease when the server no longer has it.
+async fn keep_alive(conn: &mut Conn, rec: &Recorder, client: u32, id: i64, held: &mut Option<i64>) -> bool {
     let op = rec.invoke(client, Call::LeaseKeepAlive { lease: id });
     let mut lease = LeaseClient::new(conn.channel());
     let request = futures::stream::iter([LeaseKeepAliveRequest { id }]);
@@ -312,6 +316,9 @@ async fn keep_alive(conn: &mut Conn, rec: &Recorder, client: u32, id: i64) -> bo
     match tokio::time::timeout(OP_TIMEOUT, reply).await {
         Ok(Ok(r)) => {
             rec.complete(op, Outcome::LeaseKeepAlive { ttl_secs: r.ttl });
+            if r.ttl <= 0 {
+                *held = None;
+            }
             true
         }
         Ok(Err(s)) => {
@@ -374,7 +381,9 @@ async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64) {
             };
             if msg.canceled {
                 let (at, compact_revision, reason) = (now_ns(), msg.compact_revision, msg.cancel_reason.clone());
-                rec.with_watch(index, |w| w.canceled = Some(crate::history::WatchCancel { at, compact_revision, reason }));
+                rec.with_watch(index, |w| {
+                    w.canceled = Some(crate::history::WatchCancel { at, compact_revision, reason })
+                });
                 return;
             }
             // Creation confirmations and progress notifications carry no events.

@@ -16,11 +16,23 @@ pub struct KeyPartition<'h> {
 
 /// Splits `history` per key, in key order. Leaves out what cannot affect any key's register: lease calls,
 /// failed operations (they did not take effect) and reads with unknown outcome (they change nothing and
-/// constrain nothing).
+/// constrain nothing). Keys ever written with a lease are left out entirely: lease expiry deletes them
+/// without any client operation, which a plain register cannot model; the lease check judges them.
 pub fn by_key(history: &History) -> Vec<KeyPartition<'_>> {
+    let leased: std::collections::BTreeSet<&[u8]> = history
+        .ops
+        .iter()
+        .filter_map(|op| match &op.call {
+            Call::Put { key, lease: Some(_), .. } => Some(key.as_slice()),
+            _ => None,
+        })
+        .collect();
     let mut keys: BTreeMap<&[u8], Vec<&Operation>> = BTreeMap::new();
     for op in &history.ops {
         let Some(key) = op.call.key() else { continue };
+        if leased.contains(key) {
+            continue;
+        }
         let dropped =
             matches!((&op.call, &op.outcome), (_, Outcome::Failed { .. }) | (Call::Get { .. }, Outcome::Unknown));
         if !dropped {
@@ -57,5 +69,20 @@ mod tests {
         let summary: Vec<(&[u8], Vec<u64>)> =
             parts.iter().map(|p| (p.key, p.ops.iter().map(|o| o.id).collect())).collect();
         assert_eq!(summary, vec![(&b"a"[..], vec![2]), (&b"b"[..], vec![1, 6])]);
+    }
+
+    #[test]
+    fn keys_written_with_a_lease_are_left_to_the_lease_check() {
+        let k = |s: &str| s.as_bytes().to_vec();
+        let history = History {
+            ops: vec![
+                op(1, Call::Put { key: k("l"), value: k("1"), lease: Some(7) }, Outcome::Put { revision: 2 }),
+                op(2, Call::Get { key: k("l") }, Outcome::Get { value: None, mod_revision: 0, revision: 3 }),
+                op(3, Call::Put { key: k("p"), value: k("2"), lease: None }, Outcome::Put { revision: 4 }),
+            ],
+            ..History::default()
+        };
+        let keys: Vec<&[u8]> = by_key(&history).iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec![&b"p"[..]], "an expiring key is not a plain register");
     }
 }

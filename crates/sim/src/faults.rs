@@ -1,0 +1,278 @@
+//! Faults, mixed by the seed: the nemesis schedule and how each fault is applied to and healed in
+//! the simulated world.
+//!
+//! Network and crash faults come one window at a time (a window's fault is healed before the next
+//! starts), so healing never undoes another fault by accident. Leader transfers run from a separate
+//! nemesis client on their own schedule, concurrently with the windows. Clock skew is fixed per member
+//! for the whole run.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use meridian_proto::etcdserverpb::MoveLeaderRequest;
+use meridian_proto::etcdserverpb::StatusRequest;
+use meridian_proto::etcdserverpb::maintenance_client::MaintenanceClient;
+use meridian_server::net::{Network, lazy_channel};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tonic::transport::Endpoint;
+use turmoil::Sim;
+
+use crate::cluster::{SimCluster, base_latency};
+use crate::recorder::now_ns;
+use crate::rng::SimRng;
+use crate::sim_net::TurmoilNetwork;
+
+/// The kinds of fault, for the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FaultKind {
+    /// Extra latency between two datacenters.
+    Delay,
+    /// Randomly failing links between two members (lost messages).
+    LinkLoss,
+    /// One datacenter (members and its clients) cut off from the rest.
+    IsolateDc,
+    /// One member cannot send to another, but hears from it.
+    OneWay,
+    /// Two halves that only one member sees both of.
+    Bridge,
+    /// Each member sees only its two ring neighbours.
+    MajorityRing,
+    /// A member crashes, losing unsynced writes, and restarts later.
+    CrashRestart,
+    /// The leader is asked to hand leadership to another member under load.
+    LeaderTransfer,
+    /// A member's clock runs fast or slow for the whole run.
+    ClockSkew,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One fault as applied.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Latency between every host of `a` and every host of `b`.
+    Delay {
+        /// Hosts on one side.
+        a: Vec<String>,
+        /// Hosts on the other side.
+        b: Vec<String>,
+        /// One-way latency while the fault lasts.
+        latency: Duration,
+    },
+    /// A failure rate on the link between two members.
+    LinkLoss {
+        /// One end.
+        a: String,
+        /// The other end.
+        b: String,
+    },
+    /// Symmetric cuts.
+    Partition {
+        /// Which shape of partition.
+        kind: FaultKind,
+        /// Host pairs that cannot talk.
+        pairs: Vec<(String, String)>,
+    },
+    /// `from` cannot reach `to`.
+    OneWay {
+        /// The sender that is cut.
+        from: String,
+        /// The receiver it cannot reach.
+        to: String,
+    },
+    /// A member is down.
+    Crash {
+        /// The member.
+        member: String,
+    },
+}
+
+impl Fault {
+    /// Its kind.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Fault::Delay { .. } => FaultKind::Delay,
+            Fault::LinkLoss { .. } => FaultKind::LinkLoss,
+            Fault::Partition { kind, .. } => *kind,
+            Fault::OneWay { .. } => FaultKind::OneWay,
+            Fault::Crash { .. } => FaultKind::CrashRestart,
+        }
+    }
+}
+
+/// A fault active from `start` to `end` (simulated time since the start).
+#[derive(Clone, Debug)]
+pub struct Window {
+    /// When it begins.
+    pub start: Duration,
+    /// When it is healed.
+    pub end: Duration,
+    /// What it is.
+    pub fault: Fault,
+}
+
+/// Hosts with their datacenter (members and clients).
+pub type Hosts = Vec<(String, String)>;
+
+fn pick<'a, T>(rng: &mut SimRng, items: &'a [T]) -> &'a T {
+    &items[rng.below(items.len() as u64) as usize]
+}
+
+fn shuffled(rng: &mut SimRng, mut items: Vec<String>) -> Vec<String> {
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
+    items
+}
+
+fn cross(a: &[String], b: &[String]) -> Vec<(String, String)> {
+    a.iter().flat_map(|x| b.iter().map(move |y| (x.clone(), y.clone()))).collect()
+}
+
+/// The windows of one run, between `from` and `to`.
+pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duration, to: Duration) -> Vec<Window> {
+    let members: Vec<String> = cluster.members.iter().map(|m| m.name.clone()).collect();
+    let dcs: Vec<String> = crate::cluster::DCS.iter().map(|d| (*d).to_owned()).collect();
+    let mut windows = Vec::new();
+    let mut t = from;
+    while t < to {
+        let len = Duration::from_millis(rng.between(800, 4000));
+        let end = (t + len).min(to);
+        let fault = match rng.below(8) {
+            0 => {
+                let a = pick(rng, &dcs).clone();
+                let b = pick(rng, &dcs).clone();
+                let of = |dc: &str| hosts.iter().filter(|(_, d)| d == dc).map(|(h, _)| h.clone()).collect::<Vec<_>>();
+                Fault::Delay { a: of(&a), b: of(&b), latency: Duration::from_millis(rng.between(100, 600)) }
+            }
+            1 => {
+                let s = shuffled(rng, members.clone());
+                Fault::LinkLoss { a: s[0].clone(), b: s[1].clone() }
+            }
+            2 => {
+                let dc = pick(rng, &dcs).clone();
+                let (inside, outside): (Vec<_>, Vec<_>) = hosts.iter().partition(|(_, d)| *d == dc);
+                let names = |v: Vec<&(String, String)>| v.into_iter().map(|(h, _)| h.clone()).collect::<Vec<_>>();
+                Fault::Partition { kind: FaultKind::IsolateDc, pairs: cross(&names(inside), &names(outside)) }
+            }
+            3 => {
+                let s = shuffled(rng, members.clone());
+                Fault::OneWay { from: s[0].clone(), to: s[1].clone() }
+            }
+            4 => {
+                // s[2] sees both {s0, s1} and {s3, s4}.
+                let s = shuffled(rng, members.clone());
+                Fault::Partition { kind: FaultKind::Bridge, pairs: cross(&s[0..2], &s[3..5]) }
+            }
+            5 => {
+                // Ring order s0..s4: everyone is cut from the two members two steps away.
+                let s = shuffled(rng, members.clone());
+                let n = s.len();
+                let pairs = (0..n).map(|i| (s[i].clone(), s[(i + 2) % n].clone())).collect();
+                Fault::Partition { kind: FaultKind::MajorityRing, pairs }
+            }
+            _ => Fault::Crash { member: pick(rng, &members).clone() },
+        };
+        windows.push(Window { start: t, end, fault });
+        t = end + Duration::from_millis(rng.between(300, 1500));
+    }
+    windows
+}
+
+/// Applies `fault` to the world.
+pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &Fault) {
+    match fault {
+        Fault::Delay { a, b, latency } => {
+            for (x, y) in cross(a, b) {
+                if x != y {
+                    sim.set_link_latency(x.as_str(), y.as_str(), *latency);
+                }
+            }
+        }
+        Fault::LinkLoss { a, b } => sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.05),
+        Fault::Partition { pairs, .. } => {
+            for (x, y) in pairs {
+                sim.partition(x.as_str(), y.as_str());
+            }
+        }
+        Fault::OneWay { from, to } => sim.partition_oneway(from.as_str(), to.as_str()),
+        Fault::Crash { member } => {
+            // The disk first: whatever the dying runtime still writes while it is torn down is lost.
+            cluster.member(member).disk.crash();
+            cluster.registry.lock().remove(member);
+            sim.crash(member.as_str());
+        }
+    }
+}
+
+/// Heals `fault`.
+pub fn heal(sim: &mut Sim<'_>, _cluster: &SimCluster, hosts: &Hosts, fault: &Fault) {
+    match fault {
+        Fault::Delay { a, b, .. } => {
+            let dc = |h: &String| hosts.iter().find(|(n, _)| n == h).map(|(_, d)| d.clone()).unwrap_or_default();
+            for (x, y) in cross(a, b) {
+                if x != y {
+                    sim.set_link_latency(x.as_str(), y.as_str(), base_latency(&dc(&x), &dc(&y)));
+                }
+            }
+        }
+        Fault::LinkLoss { a, b } => sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.0),
+        Fault::Partition { pairs, .. } => {
+            for (x, y) in pairs {
+                sim.repair(x.as_str(), y.as_str());
+            }
+        }
+        Fault::OneWay { from, to } => sim.repair_oneway(from.as_str(), to.as_str()),
+        Fault::Crash { member } => sim.bounce(member.as_str()),
+    }
+}
+
+/// Counts of faults injected, by kind.
+pub type FaultCounts = BTreeMap<FaultKind, u64>;
+
+/// The nemesis client: at each time in `at_ns`, asks the current leader to hand leadership to another
+/// member (etcd's `MoveLeader`). Returns how many transfers it asked for.
+pub async fn leader_transfers(
+    endpoints: Vec<(u64, String)>,
+    at_ns: Vec<u64>,
+    seed: u64,
+    counts: Arc<parking_lot::Mutex<FaultCounts>>,
+) -> turmoil::Result {
+    let net: Arc<dyn Network> = Arc::new(TurmoilNetwork);
+    let mut rng = SimRng::new(seed);
+    let channels: Vec<(u64, tonic::transport::Channel)> = endpoints
+        .iter()
+        .map(|(id, url)| {
+            let ep = Endpoint::from_shared(url.clone()).expect("valid URL").timeout(Duration::from_secs(2));
+            (*id, lazy_channel(&net, ep))
+        })
+        .collect();
+    for at in at_ns {
+        let now = now_ns();
+        if at > now {
+            tokio::time::sleep(Duration::from_nanos(at - now)).await;
+        }
+        // Find the leader from any member that answers.
+        let mut leader = None;
+        for (_, ch) in &channels {
+            if let Ok(r) = MaintenanceClient::new(ch.clone()).status(StatusRequest {}).await {
+                leader = Some(r.into_inner().leader);
+                break;
+            }
+        }
+        let Some(leader) = leader.filter(|l| *l != 0) else { continue };
+        let Some((_, leader_ch)) = channels.iter().find(|(id, _)| *id == leader) else { continue };
+        let others: Vec<u64> = channels.iter().map(|(id, _)| *id).filter(|id| *id != leader).collect();
+        let target = *pick(&mut rng, &others);
+        *counts.lock().entry(FaultKind::LeaderTransfer).or_default() += 1;
+        let _ = MaintenanceClient::new(leader_ch.clone()).move_leader(MoveLeaderRequest { target_id: target }).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! One simulated run: build the world from a seed, drive the workload through a fault phase, heal
+//! everything, wait for the leader to settle in the most preferred datacenter, and check the history.
+//!
+//! Timeline (simulated): the cluster forms during the first seconds; clients run from
+//! [`CLIENTS_START`] to the end of the fault phase plus a quiet tail; faults run inside the fault
+//! phase only; after the heal the run waits up to [`RECOVERY_LIMIT`] for the leader to be in the
+//! preferred datacenter for [`STABLE_FOR`] (the liveness check).
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use meridian_server::member::PlantedBug;
+use parking_lot::Mutex;
+
+use crate::checker::{self, CheckOptions, Report};
+use crate::cluster::{self, DCS, PREFERENCE};
+use crate::faults::{self, FaultCounts, FaultKind, Hosts};
+use crate::history::{History, LeaderObservation};
+use crate::recorder::Recorder;
+use crate::rng::SimRng;
+use crate::workload::{self, ClientPlan};
+
+/// When clients start issuing operations.
+pub const CLIENTS_START: Duration = Duration::from_secs(3);
+/// How long after the heal the leader may take to settle in the preferred datacenter.
+pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
+/// How long the leader must stay in the preferred datacenter to count as settled.
+pub const STABLE_FOR: Duration = Duration::from_secs(1);
+/// Clients keep going this long after the heal, so the history covers a healthy cluster too.
+const QUIET_TAIL: Duration = Duration::from_secs(2);
+/// Largest clock drift given to a member, in parts per million.
+const MAX_DRIFT_PPM: u64 = 20_000;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The seed: it fixes the whole run.
+    pub seed: u64,
+    /// Length of the fault phase.
+    pub fault_phase: Duration,
+    /// Register keys the clients share.
+    pub keys: u64,
+    /// A deliberate server bug the checker should find.
+    pub planted_bug: PlantedBug,
+    /// Checker settings.
+    pub check: CheckOptions,
+}
+
+impl RunOptions {
+    /// The defaults for `seed`.
+    pub fn new(seed: u64) -> Self {
+        RunOptions {
+            seed,
+            fault_phase: Duration::from_secs(12),
+            keys: 4,
+            planted_bug: PlantedBug::None,
+            check: CheckOptions {
+                // A member's clock may run up to 2% fast; leases are 3 s, and expiry is checked every 250 ms.
+                lease_skew_allowance: 500_000_000,
+                ..CheckOptions::default()
+            },
+        }
+    }
+}
+
+/// What one run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The seed.
+    pub seed: u64,
+    /// Simulated time the run took.
+    pub sim_time: Duration,
+    /// The recorded history.
+    pub history: History,
+    /// Faults injected, by kind.
+    pub faults: FaultCounts,
+    /// The checker's verdict.
+    pub report: Report,
+    /// A simulation error (a host failed), if any.
+    pub error: Option<String>,
+}
+
+/// Runs one seed.
+pub fn run(opts: &RunOptions) -> RunOutcome {
+    // openraft's election timeouts draw from this thread's generator: seed it so the run replays.
+    meridian_consensus::seed_thread_rng(opts.seed ^ 0x6d65_7269_6469_616e);
+    let mut rng = SimRng::new(opts.seed);
+    let heal_at = CLIENTS_START + opts.fault_phase;
+    let clients_until = heal_at + QUIET_TAIL;
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(opts.seed)
+        .epoch(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+        .simulation_duration(heal_at + QUIET_TAIL + RECOVERY_LIMIT + Duration::from_secs(10))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_micros(200))
+        .max_message_latency(Duration::from_millis(2))
+        .tcp_capacity(1 << 16)
+        .build();
+
+    let mut counts = FaultCounts::new();
+    let drifts: Vec<i32> = if rng.chance(0.5) {
+        *counts.entry(FaultKind::ClockSkew).or_default() += 1;
+        (0..5).map(|_| i32::try_from(rng.below(2 * MAX_DRIFT_PPM + 1)).unwrap_or(0) - MAX_DRIFT_PPM as i32).collect()
+    } else {
+        vec![0; 5]
+    };
+    let cluster = cluster::build(&mut sim, &drifts, opts.planted_bug);
+    let rec = Recorder::new();
+    let mut hosts: Hosts = cluster.members.iter().map(|m| (m.name.clone(), m.dc.clone())).collect();
+    for (i, dc) in DCS.iter().enumerate() {
+        let name = format!("client-{dc}");
+        let plan = ClientPlan {
+            id: i as u32,
+            endpoints: cluster.endpoints_from(dc),
+            seed: rng.next_u64(),
+            until_ns: nanos(clients_until),
+            keys: opts.keys,
+            watch: true,
+        };
+        let (rec, start) = (rec.clone(), CLIENTS_START);
+        sim.client(name.as_str(), async move {
+            tokio::time::sleep(start).await;
+            workload::run_client(plan, rec).await
+        });
+        hosts.push((name, (*dc).to_owned()));
+    }
+    let shared_counts = Arc::new(Mutex::new(FaultCounts::new()));
+    let transfers: Vec<u64> = {
+        let n = rng.below(4);
+        let mut at: Vec<u64> =
+            (0..n).map(|_| nanos(CLIENTS_START) + rng.below(nanos(opts.fault_phase).max(1))).collect();
+        at.sort_unstable();
+        at
+    };
+    let endpoints: Vec<(u64, String)> = cluster.members.iter().map(|m| (m.id.0, m.client_url())).collect();
+    let nemesis_seed = rng.next_u64();
+    let nemesis_counts = shared_counts.clone();
+    sim.client(
+        "nemesis",
+        async move { faults::leader_transfers(endpoints, transfers, nemesis_seed, nemesis_counts).await },
+    );
+    hosts.push(("nemesis".to_owned(), "dc-c".to_owned()));
+    cluster::set_latencies(&sim, &hosts);
+
+    let windows = faults::plan(&mut rng, &cluster, &hosts, CLIENTS_START, heal_at);
+    let mut next_window = 0;
+    let mut active: Option<usize> = None;
+    let mut settled_since: Option<Duration> = None;
+    let mut final_leader: Option<LeaderObservation> = None;
+    let mut error = None;
+    let expected_dc = PREFERENCE[0].to_owned();
+    loop {
+        let now = sim.elapsed();
+        if let Some(i) = active
+            && now >= windows[i].end
+        {
+            faults::heal(&mut sim, &cluster, &hosts, &windows[i].fault);
+            active = None;
+        }
+        if active.is_none()
+            && let Some(w) = windows.get(next_window)
+            && now >= w.start
+        {
+            faults::apply(&mut sim, &cluster, &w.fault);
+            *counts.entry(w.fault.kind()).or_default() += 1;
+            active = Some(next_window);
+            next_window += 1;
+        }
+        if now >= clients_until {
+            let leader_dc = cluster.leader().map(|name| cluster.member(&name).dc.clone());
+            if leader_dc.as_deref() == Some(expected_dc.as_str()) {
+                let since = *settled_since.get_or_insert(now);
+                if now - since >= STABLE_FOR {
+                    final_leader =
+                        Some(LeaderObservation { at: nanos(now), leader_dc, expected_dc: expected_dc.clone() });
+                    break;
+                }
+            } else {
+                settled_since = None;
+                if now >= clients_until + RECOVERY_LIMIT {
+                    final_leader =
+                        Some(LeaderObservation { at: nanos(now), leader_dc, expected_dc: expected_dc.clone() });
+                    break;
+                }
+            }
+        }
+        if let Err(e) = sim.step() {
+            error = Some(e.to_string());
+            break;
+        }
+    }
+    for (kind, n) in shared_counts.lock().iter() {
+        *counts.entry(*kind).or_default() += n;
+    }
+    let sim_time = sim.elapsed();
+    drop(sim);
+    rec.with_history(|h| h.final_leader = final_leader);
+    let history = rec.snapshot();
+    let report = checker::check(&history, &opts.check);
+    RunOutcome { seed: opts.seed, sim_time, history, faults: counts, report, error }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
