@@ -47,11 +47,16 @@ impl LeaseClock {
         self.leases.insert(id, Entry { ttl_secs, expiry_ms });
     }
 
-    /// A keep-alive: the lease gets its full TTL from `now_ms` again. Returns the TTL; None if unknown.
+    /// A keep-alive: the lease gets its full TTL from `now_ms` again. Returns the TTL; None if unknown, or if
+    /// the lease is already due: its revoke may be on its way through the log, and renewing it would tell
+    /// the client it lives while its keys are about to vanish (etcd refuses such a renewal too).
     pub fn renew(&mut self, id: LeaseId, now_ms: u64) -> Option<i64> {
         let primary = self.primary;
         let e = self.leases.get_mut(&id)?;
         if primary {
+            if e.expiry_ms.is_some_and(|exp| exp <= now_ms) {
+                return None;
+            }
             e.expiry_ms = Some(deadline(now_ms, e.ttl_secs));
         }
         Some(e.ttl_secs)
@@ -134,6 +139,17 @@ mod tests {
         assert!(c.expired(8_999).is_empty());
         assert_eq!(c.expired(9_000), vec![L1]);
         assert_eq!(c.renew(L2, 0), None);
+    }
+
+    #[test]
+    fn lease_clock_refuses_to_renew_a_lease_already_due() {
+        let mut c = primary_at(0);
+        c.granted(L1, 3, 0);
+        assert_eq!(c.expired(3_000), vec![L1], "due: its revoke is being proposed");
+        assert_eq!(c.renew(L1, 3_010), None, "a late keep-alive must not revive it");
+        assert_eq!(c.expired(3_020), vec![L1], "still due until the revoke applies");
+        c.revoked(L1);
+        assert_eq!(c.renew(L1, 3_030), None);
     }
 
     #[test]
