@@ -66,8 +66,12 @@ struct Totals {
     errors: u64,
     faults: BTreeMap<FaultKind, u64>,
     failures: Vec<String>,
+    failed_seeds: Vec<u64>,
     replay_mismatches: Vec<u64>,
 }
+
+/// Failures printed with their whole report; later ones are listed by seed.
+const MAX_FULL_REPORTS: usize = 5;
 
 impl Totals {
     fn add(&mut self, out: &RunOutcome, replay_ok: Option<bool>) {
@@ -79,6 +83,9 @@ impl Totals {
         }
         if replay_ok == Some(false) {
             self.replay_mismatches.push(out.seed);
+        }
+        if out.error.is_some() || out.report.is_invalid() {
+            self.failed_seeds.push(out.seed);
         }
         if let Some(e) = &out.error {
             self.errors += 1;
@@ -162,8 +169,16 @@ fn main() -> ExitCode {
     for (k, n) in &t.faults {
         println!("  {k:<16} {n}");
     }
-    for f in &t.failures {
+    // Full reports for the first few failures; the seeds of all of them.
+    for f in t.failures.iter().take(MAX_FULL_REPORTS) {
         println!("{f}");
+    }
+    if t.failures.len() > MAX_FULL_REPORTS {
+        println!(
+            "... and {} more failing seeds: {:?}",
+            t.failures.len() - MAX_FULL_REPORTS,
+            &t.failed_seeds[MAX_FULL_REPORTS..]
+        );
     }
     let bad = t.invalid + t.errors + t.replay_mismatches.len() as u64;
     match args.planted_bug {

@@ -200,7 +200,7 @@ impl Disk for SimDisk {
 
 #[cfg(test)]
 mod tests {
-    use redb::{ReadableDatabase, TableDefinition};
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
     use super::*;
 
@@ -238,10 +238,16 @@ mod tests {
         let db = disk.open_database("x.redb").unwrap();
         put(&db, 1, true);
         disk.crash();
-        let txn = db.begin_write().unwrap();
-        let res = txn.open_table(T).and_then(|mut t| t.insert(5, 5).map(|_| ())).map_err(redb::Error::from);
-        let committed = res.and_then(|_| txn.commit().map_err(redb::Error::from));
-        assert!(committed.is_err(), "a dead handle must not write");
+        let written = (|| -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            {
+                let mut t = txn.open_table(T)?;
+                t.insert(5, 5)?;
+            }
+            txn.commit()?;
+            Ok(())
+        })();
+        assert!(written.is_err(), "a dead handle must not write");
         drop(db);
         let db = disk.open_database("x.redb").unwrap();
         assert_eq!(keys(&db), vec![1]);
