@@ -98,18 +98,17 @@ fn kv(channel: &Channel) -> KvClient<Channel> {
 }
 
 fn progress_bar(plan: &Plan, schedule: &Schedule) -> anyhow::Result<ProgressBar> {
-    let target = if plan.json || !std::io::stderr().is_terminal() {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
+    let visible = !plan.json && std::io::stderr().is_terminal();
+    let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
     let bar = match schedule.expected_ops() {
         Some(n) => ProgressBar::with_draw_target(Some(n), target)
             .with_style(ProgressStyle::with_template("{bar:40} {pos}/{len} ops  {per_sec}  eta {eta}")?),
         None => ProgressBar::with_draw_target(None, target)
             .with_style(ProgressStyle::with_template("{spinner} {pos} ops  {per_sec}  {elapsed}")?),
     };
-    bar.enable_steady_tick(Duration::from_millis(200));
+    if visible {
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
     Ok(bar)
 }
 
