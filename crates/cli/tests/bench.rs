@@ -16,10 +16,15 @@ const TOTAL: u64 = 300;
 
 /// Runs `meridian bench ARGS --json --total TOTAL --endpoints ENDPOINTS`; returns the parsed report.
 fn bench(endpoints: &[String], args: &str) -> Value {
+    bench_raw(endpoints, &format!("{args} --total {TOTAL}"))
+}
+
+/// Runs `meridian bench ARGS --json --endpoints ENDPOINTS`; returns the parsed report.
+fn bench_raw(endpoints: &[String], args: &str) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
         .arg("bench")
         .args(args.split_whitespace())
-        .args(["--json", "--timeout", "20s", "--total", &TOTAL.to_string(), "--endpoints", &endpoints.join(",")])
+        .args(["--json", "--timeout", "20s", "--endpoints", &endpoints.join(",")])
         .env("MERIDIAN_LOG", "warn")
         .output()
         .expect("run meridian bench");
@@ -83,6 +88,12 @@ fn every_workload_runs_against_meridian() {
     let report = bench(&eps, args);
     check(&report, args, "txn-l");
     check_txn(&report, args);
+    // A paced run for a duration does exactly the operations due within it: rate × duration.
+    let args = "put --clients 4 --conns 2 --duration 1s --rate 150";
+    let report = bench_raw(&eps, args);
+    assert_eq!(report["ops"].as_u64(), Some(150), "{args}: {report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{args}: {report}");
+    assert_eq!(report["duration_s"].as_f64(), Some(1.0), "{args}: {report}");
 }
 
 #[test]
