@@ -1,0 +1,38 @@
+//! `meridian bench`: a load generator for any etcd v3 endpoint (Meridian's or etcd's).
+//!
+//! Many concurrent clients share a few gRPC connections and run one workload (`put`, `range`, `txn`,
+//! `watch-latency`, `mixed`) for `--total` operations or for a `--duration`, optionally paced open-loop at
+//! `--rate` ops/s. The report gives throughput, an HDR latency histogram and errors by kind, as text or as one
+//! JSON object (`--json`). Endpoints beyond loopback are refused unless `--allow-remote` is given.
+//!
+//! - `args`: flags and their validation into a [`args::Plan`];
+//! - `keys`: key numbering and the random generator;
+//! - `schedule`: the budget and the open-loop rate schedule;
+//! - `workloads`: the key-value operations; `watch`: the watch-latency watcher;
+//! - `stats`: histograms and error counts; `report`: text and JSON;
+//! - `runner`: connections, clients, progress, merging.
+
+mod args;
+mod keys;
+mod report;
+mod runner;
+mod schedule;
+mod stats;
+mod watch;
+mod workloads;
+
+pub use args::BenchArgs;
+
+/// Runs a benchmark and prints its report on stdout.
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let plan = args::Plan::from_args(&args)?;
+    let json = plan.json;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = runtime.block_on(runner::execute(plan))?;
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{}", report.to_text());
+    }
+    Ok(())
+}

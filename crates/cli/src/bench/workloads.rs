@@ -1,0 +1,87 @@
+//! The operations of the key-value workloads (`put`, `range`, `txn`, `mixed`): one [`Worker`] per client
+//! turns an operation number into requests on its connection. `watch-latency` lives in `watch`.
+
+use std::sync::Arc;
+
+use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
+use meridian_proto::etcdserverpb::kv_client::KvClient;
+use meridian_proto::etcdserverpb::request_op::Request;
+use meridian_proto::etcdserverpb::{Compare, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use tonic::Status;
+use tonic::transport::Channel;
+
+use super::args::{Consistency, Plan, Workload};
+use super::keys::SplitMix64;
+use super::stats::OpClass;
+
+/// One client of a key-value workload.
+pub struct Worker {
+    kv: KvClient<Channel>,
+    plan: Arc<Plan>,
+    value: Vec<u8>,
+    rng: SplitMix64,
+}
+
+impl Worker {
+    /// A client on connection `kv`; `seed` makes its random draws its own.
+    pub fn new(kv: KvClient<Channel>, plan: Arc<Plan>, seed: u64) -> Worker {
+        let value = vec![b'v'; plan.val_size];
+        Worker { kv, plan, value, rng: SplitMix64::new(seed) }
+    }
+
+    /// Runs operation `op` of the plan's workload and says what it was.
+    pub async fn run(&mut self, op: u64) -> Result<OpClass, Status> {
+        let index = self.plan.keys.index(op, &mut self.rng);
+        match self.plan.workload {
+            Workload::Put | Workload::WatchLatency => self.put(index).await,
+            Workload::Range => self.range(index).await.map(|_| OpClass::Read),
+            Workload::Txn => self.compare_and_set(index).await,
+            Workload::Mixed => {
+                if self.rng.unit() < self.plan.read_ratio {
+                    self.range(index).await.map(|_| OpClass::Read)
+                } else {
+                    self.put(index).await
+                }
+            }
+        }
+    }
+
+    /// Writes key `index` (used to fill the key space before reads are measured).
+    pub async fn put(&mut self, index: u64) -> Result<OpClass, Status> {
+        let req = PutRequest { key: self.plan.keys.key(index), value: self.value.clone(), ..Default::default() };
+        self.kv.put(req).await.map(|_| OpClass::Write)
+    }
+
+    /// Reads key `index`; returns its mod_revision (0 when it does not exist).
+    async fn range(&mut self, index: u64) -> Result<i64, Status> {
+        let req = RangeRequest {
+            key: self.plan.keys.key(index),
+            serializable: self.plan.consistency == Consistency::S,
+            ..Default::default()
+        };
+        let resp = self.kv.range(req).await?.into_inner();
+        Ok(resp.kvs.first().map_or(0, |kv| kv.mod_revision))
+    }
+
+    /// Reads key `index`, then writes it in a Txn guarded by `mod_revision == seen` (0 for a missing key, as
+    /// etcd compares missing keys).
+    async fn compare_and_set(&mut self, index: u64) -> Result<OpClass, Status> {
+        let seen = self.range(index).await?;
+        let key = self.plan.keys.key(index);
+        let req = TxnRequest {
+            compare: vec![Compare {
+                result: CompareResult::Equal as i32,
+                target: CompareTarget::Mod as i32,
+                key: key.clone(),
+                target_union: Some(TargetUnion::ModRevision(seen)),
+                range_end: Vec::new(),
+            }],
+            success: vec![RequestOp {
+                request: Some(Request::RequestPut(PutRequest { key, value: self.value.clone(), ..Default::default() })),
+            }],
+            failure: Vec::new(),
+        };
+        let resp = self.kv.txn(req).await?.into_inner();
+        Ok(if resp.succeeded { OpClass::TxnSucceeded } else { OpClass::TxnConflict })
+    }
+}

@@ -1,0 +1,139 @@
+//! `meridian bench` against real servers: every workload against a `meridian server`, put and watch-latency
+//! (and txn) against etcd 3.4, the workloads over every endpoint of a three-voter Meridian cluster, and the
+//! refusal of non-loopback endpoints. Each run is small (`--total`), and the assertions are about the report's
+//! shape and accounting (every operation counted once, no errors, ordered quantiles), never about timing.
+
+mod common;
+
+use std::process::Command;
+
+use common::cluster::{Cluster, voter};
+use common::{Kind, Server};
+use serde_json::Value;
+
+/// Operations per run: enough for the quantiles to mean something, small enough for a debug build.
+const TOTAL: u64 = 300;
+
+/// Runs `meridian bench ARGS --json --total TOTAL --endpoints ENDPOINTS`; returns the parsed report.
+fn bench(endpoints: &[String], args: &str) -> Value {
+    bench_raw(endpoints, &format!("{args} --total {TOTAL}"))
+}
+
+/// Runs `meridian bench ARGS --json --endpoints ENDPOINTS`; returns the parsed report.
+fn bench_raw(endpoints: &[String], args: &str) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("bench")
+        .args(args.split_whitespace())
+        .args(["--json", "--timeout", "20s", "--endpoints", &endpoints.join(",")])
+        .env("MERIDIAN_LOG", "warn")
+        .output()
+        .expect("run meridian bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "bench {args} failed: {}\nstdout: {stdout}\nstderr: {stderr}", out.status);
+    assert_eq!(stdout.lines().count(), 1, "bench {args}: one JSON line on stdout, got {stdout:?}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("bench {args}: stdout is not JSON ({e}): {stdout}"))
+}
+
+/// Asserts the accounting every report of `workload` must satisfy.
+fn check(report: &Value, args: &str, workload: &str) {
+    let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{args}: {k} missing in {report}"));
+    assert_eq!(report["workload"], workload, "{args}: {report}");
+    assert_eq!(n("ops"), TOTAL, "{args}: every operation counted: {report}");
+    assert_eq!(n("errors"), 0, "{args}: {report}");
+    assert_eq!(report["error_kinds"].as_array().map(Vec::len), Some(0), "{args}: {report}");
+    assert!(report["ops_per_s"].as_f64().is_some_and(|r| r > 0.0), "{args}: {report}");
+    let l = &report["latency_ms"];
+    let q = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("{args}: latency_ms.{k} missing in {report}"));
+    assert!(0.0 < q("min") && q("min") <= q("p50"), "{args}: {l}");
+    assert!(q("p50") <= q("p90") && q("p90") <= q("p99"), "{args}: {l}");
+    assert!(q("p99") <= q("p999") && q("p999") <= q("max"), "{args}: {l}");
+}
+
+fn check_txn(report: &Value, args: &str) {
+    let t = &report["txn"];
+    let (ok, conflicts) = (t["succeeded"].as_u64().unwrap(), t["conflicts"].as_u64().unwrap());
+    assert_eq!(ok + conflicts, TOTAL, "{args}: every compare-and-set succeeded or conflicted: {report}");
+    assert!(ok > 0, "{args}: some compare-and-set must win: {report}");
+}
+
+#[test]
+fn every_workload_runs_against_meridian() {
+    let server = Server::start(Kind::Meridian);
+    let eps = [server.endpoint()];
+    let runs = [
+        ("put --clients 4 --conns 2", "put"),
+        ("put --clients 4 --conns 2 --key-order random --key-space 50 --key-size 4 --val-size 64", "put"),
+        ("put --clients 2 --rate 3000", "put"),
+        ("range --clients 4 --conns 2", "range-l"),
+        ("range --clients 4 --conns 2 --consistency s --key-space 20 --key-order random", "range-s"),
+        ("watch-latency --clients 4 --conns 2", "watch-latency"),
+        ("mixed --clients 4 --conns 2 --key-space 100 --key-order random --read-ratio 0.5", "mixed-l"),
+    ];
+    for (args, workload) in runs {
+        let report = bench(&eps, args);
+        check(&report, args, workload);
+        if workload == "mixed-l" {
+            let (r, w) = (report["reads"]["ops"].as_u64().unwrap(), report["writes"]["ops"].as_u64().unwrap());
+            assert_eq!(r + w, TOTAL, "{args}: {report}");
+            assert!(r > 0 && w > 0, "{args}: half reads, half writes: {report}");
+        }
+        if workload == "watch-latency" {
+            // Every put was also acknowledged; those latencies are reported apart from the event latency.
+            assert_eq!(report["writes"]["ops"].as_u64(), Some(TOTAL), "{args}: {report}");
+        }
+    }
+    // Few keys and several clients: compare-and-sets collide, and every one is either a success or a conflict.
+    let args = "txn --clients 8 --conns 2 --key-space 3 --key-order random";
+    let report = bench(&eps, args);
+    check(&report, args, "txn-l");
+    check_txn(&report, args);
+    // A paced run for a duration does exactly the operations due within it: rate × duration.
+    let args = "put --clients 4 --conns 2 --duration 1s --rate 150";
+    let report = bench_raw(&eps, args);
+    assert_eq!(report["ops"].as_u64(), Some(150), "{args}: {report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{args}: {report}");
+    assert_eq!(report["duration_s"].as_f64(), Some(1.0), "{args}: {report}");
+}
+
+#[test]
+fn put_watch_latency_and_txn_run_against_etcd() {
+    let etcd = Server::start(Kind::Etcd);
+    let eps = [etcd.endpoint()];
+    for (args, workload) in
+        [("put --clients 4 --conns 2", "put"), ("watch-latency --clients 4 --conns 2", "watch-latency")]
+    {
+        check(&bench(&eps, args), args, workload);
+    }
+    let args = "txn --clients 8 --conns 2 --key-space 3 --key-order random";
+    let report = bench(&eps, args);
+    check(&report, args, "txn-l");
+    check_txn(&report, args);
+}
+
+#[test]
+fn workloads_spread_over_every_endpoint_of_a_three_voter_cluster() {
+    let cluster = Cluster::start(&[voter("v1", "dc-a"), voter("v2", "dc-b"), voter("v3", "dc-c")], "lan");
+    let eps = cluster.live_endpoints();
+    for (args, workload) in [
+        ("put --clients 6 --conns 3", "put"),
+        ("range --clients 6 --conns 3", "range-l"),
+        ("watch-latency --clients 6 --conns 3", "watch-latency"),
+    ] {
+        let report = bench(&eps, args);
+        assert_eq!(report["endpoints"].as_array().map(Vec::len), Some(3), "{report}");
+        check(&report, args, workload);
+    }
+}
+
+#[test]
+fn non_loopback_endpoints_are_refused_before_connecting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["bench", "put", "--total", "10", "--json", "--endpoints", "http://127.0.0.1:1,http://10.1.2.3:2379"])
+        .output()
+        .expect("run meridian bench");
+    assert!(!out.status.success(), "a remote endpoint must be refused");
+    assert!(out.stdout.is_empty(), "no report for a refused run: {}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("http://10.1.2.3:2379") && stderr.contains("--allow-remote"), "{stderr}");
+}
