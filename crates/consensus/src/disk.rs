@@ -19,6 +19,11 @@ use redb::{Database, StorageBackend};
 
 use crate::fsutil::{ensure_dir, fsync_dir};
 
+/// redb's page cache per database. redb's default (1 GiB each) let a member's heap grow with its data set
+/// to several times etcd's resident size; the operating system's page cache keeps serving cold pages, and
+/// the Raft log has its own entry cache in front of redb.
+const REDB_CACHE_BYTES: usize = 64 << 20;
+
 /// Where a member's storage lives.
 pub trait Disk: Debug + Send + Sync + 'static {
     /// Opens (or creates) the redb database called `name`; a newly created file is durable in its
@@ -53,7 +58,10 @@ where
 
 /// Opens a redb database over any storage backend (the simulation's in-memory files).
 pub fn database_on<B: StorageBackend>(backend: B) -> io::Result<Database> {
-    Database::builder().create_with_backend(backend).map_err(|e| io::Error::other(redb::Error::from(e)))
+    Database::builder()
+        .set_cache_size(REDB_CACHE_BYTES)
+        .create_with_backend(backend)
+        .map_err(|e| io::Error::other(redb::Error::from(e)))
 }
 
 /// A directory of the real file system.
@@ -84,7 +92,10 @@ impl Disk for OsDisk {
     fn open_database(&self, name: &str) -> io::Result<Database> {
         let path = self.dir.join(name);
         let existed = path.exists();
-        let db = Database::create(&path).map_err(|e| io::Error::other(redb::Error::from(e)))?;
+        let db = Database::builder()
+            .set_cache_size(REDB_CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| io::Error::other(redb::Error::from(e)))?;
         if !existed {
             fsync_dir(&self.dir)?;
         }
