@@ -54,6 +54,6 @@ mod tests {
         let xs: Vec<u64> = (0..100).map(|_| a.between(5, 9)).collect();
         assert_eq!(xs, (0..100).map(|_| b.between(5, 9)).collect::<Vec<_>>());
         assert!(xs.iter().all(|x| (5..9).contains(x)));
-        assert!(xs.iter().any(|x| *x == 5) && xs.iter().any(|x| *x == 8));
+        assert!(xs.contains(&5) && xs.contains(&8));
     }
 }

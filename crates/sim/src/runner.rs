@@ -16,6 +16,7 @@ use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{History, LeaderObservation};
+use crate::membership::{self, MembershipPlan};
 use crate::recorder::Recorder;
 use crate::rng::SimRng;
 use crate::workload::{self, ClientPlan};
@@ -106,7 +107,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     };
     let cluster = cluster::build(&mut sim, &drifts, opts.planted_bug);
     let rec = Recorder::new();
-    let mut hosts: Hosts = cluster.members.iter().map(|m| (m.name.clone(), m.dc.clone())).collect();
+    let mut hosts: Hosts = cluster.all_members().map(|m| (m.name.clone(), m.dc.clone())).collect();
     for (i, dc) in DCS.iter().enumerate() {
         let name = format!("client-{dc}");
         let plan = ClientPlan {
@@ -135,10 +136,19 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let endpoints: Vec<(u64, String)> = cluster.members.iter().map(|m| (m.id.0, m.client_url())).collect();
     let nemesis_seed = rng.next_u64();
     let nemesis_counts = shared_counts.clone();
-    sim.client(
-        "nemesis",
-        async move { faults::leader_transfers(endpoints, transfers, nemesis_seed, nemesis_counts).await },
-    );
+    let changes = MembershipPlan::draw(opts.seed, &cluster, CLIENTS_START, opts.fault_phase, clients_until);
+    let (added, member_counts) = (cluster.joiner_added.clone(), shared_counts.clone());
+    sim.client("nemesis", async move {
+        let transfers = faults::leader_transfers(endpoints, transfers, nemesis_seed, nemesis_counts);
+        let members = async move {
+            match changes {
+                Some(plan) => membership::run(plan, added, member_counts).await,
+                None => Ok(()),
+            }
+        };
+        let (transferred, changed) = tokio::join!(transfers, members);
+        transferred.and(changed)
+    });
     hosts.push(("nemesis".to_owned(), "dc-c".to_owned()));
     cluster::set_latencies(&sim, &hosts);
 

@@ -200,7 +200,7 @@ impl Disk for SimDisk {
 
 #[cfg(test)]
 mod tests {
-    use redb::{ReadableDatabase, TableDefinition};
+    use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
     use super::*;
 
@@ -239,7 +239,10 @@ mod tests {
         put(&db, 1, true);
         disk.crash();
         let txn = db.begin_write().unwrap();
-        let res = txn.open_table(T).and_then(|mut t| t.insert(5, 5).map(|_| ())).map_err(redb::Error::from);
+        let res = txn
+            .open_table(T)
+            .map_err(redb::Error::from)
+            .and_then(|mut t| t.insert(5, 5).map(|_| ()).map_err(redb::Error::from));
         let committed = res.and_then(|_| txn.commit().map_err(redb::Error::from));
         assert!(committed.is_err(), "a dead handle must not write");
         drop(db);
