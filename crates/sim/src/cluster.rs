@@ -213,6 +213,7 @@ fn host_member(
                 fault_seed: None,
                 topology: Some(topology),
                 planted_bug: bug,
+                fixed_date_header: true,
             };
             let server = start_in(config, env).await?;
             registry.lock().insert(name, server.member.raft.clone());
