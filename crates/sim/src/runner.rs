@@ -85,6 +85,7 @@ pub struct RunOutcome {
 pub fn run(opts: &RunOptions) -> RunOutcome {
     // openraft's election timeouts draw from this thread's generator: seed it so the run replays.
     meridian_consensus::seed_thread_rng(opts.seed ^ 0x6d65_7269_6469_616e);
+    align_task_ids();
     let mut rng = SimRng::new(opts.seed);
     let heal_at = CLIENTS_START + opts.fault_phase;
     let clients_until = heal_at + QUIET_TAIL;
@@ -208,6 +209,27 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let history = rec.snapshot();
     let report = checker::check(&history, &opts.check);
     RunOutcome { seed: opts.seed, sim_time, history, faults: counts, report, error }
+}
+
+/// Task ids are aligned to a multiple of this (a power of two at least tokio's shard count).
+const TASK_ID_ALIGN: u64 = 64;
+
+/// Moves tokio's task-id counter to a multiple of [`TASK_ID_ALIGN`]. tokio numbers tasks from one
+/// process-wide counter, and a crashed host's runtime shuts its tasks down shard by shard, the
+/// shard being the task id modulo the shard count; the order decides in which order the dying
+/// host's connections send their FINs, and with it the simulated network's random draws. Aligned,
+/// a run assigns the same shards whatever ran before it on this thread, so `--replay` and a
+/// later `--seed` reproduce it. (Runs on parallel worker threads share the counter and are not
+/// aligned against each other.)
+fn align_task_ids() {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
+    loop {
+        // Never polled: dropped with the runtime.
+        let id = rt.spawn(async {}).id().to_string().parse::<u64>().unwrap_or(0);
+        if id % TASK_ID_ALIGN == TASK_ID_ALIGN - 1 {
+            return;
+        }
+    }
 }
 
 fn nanos(d: Duration) -> u64 {
