@@ -225,7 +225,7 @@ fn align_task_ids() {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
     loop {
         // Never polled: dropped with the runtime.
-        let id = rt.spawn(async {}).id().to_string().parse::<u64>().unwrap_or(0);
+        let Ok(id) = rt.spawn(async {}).id().to_string().parse::<u64>() else { return };
         if id % TASK_ID_ALIGN == TASK_ID_ALIGN - 1 {
             return;
         }
