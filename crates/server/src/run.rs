@@ -17,6 +17,8 @@ use meridian_types::{LeaseId, Revision, Topology};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
+use tonic::codegen::http;
+use tower::util::MapResponseLayer;
 
 use crate::admin::{AdminServer, AdminState, StatusSlots};
 use crate::clock::Clock;
@@ -128,6 +130,10 @@ pub struct ServerEnv {
     pub topology: Option<Topology>,
     /// A deliberate bug for the simulation's checker to find; [`PlantedBug::None`] otherwise.
     pub planted_bug: PlantedBug,
+    /// Send a constant HTTP `date` header instead of hyper's wall-clock one, so responses do not
+    /// depend on the real time (the simulation's replay needs byte-identical traffic; gRPC clients
+    /// ignore the header).
+    pub fixed_date_header: bool,
 }
 
 impl Default for ServerEnv {
@@ -139,6 +145,7 @@ impl Default for ServerEnv {
             fault_seed: None,
             topology: None,
             planted_bug: PlantedBug::None,
+            fixed_date_header: false,
         }
     }
 }
@@ -232,7 +239,10 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     });
 
     // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
-    let peer_router = tonic::transport::Server::builder().add_service(PeerService::server(member.clone()));
+    let date = DateHeader { fixed: env.fixed_date_header };
+    let peer_router = tonic::transport::Server::builder()
+        .layer(MapResponseLayer::new(move |res| date.apply(res)))
+        .add_service(PeerService::server(member.clone()));
     let peer_serve = tokio::spawn(async move {
         if let Err(e) = peer_router.serve_with_incoming(peer_incoming).await {
             tracing::error!(error = %e, "peer listener failed");
@@ -250,6 +260,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .layer(MapResponseLayer::new(move |res| date.apply(res)))
         .add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
@@ -287,6 +298,24 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         serve,
         background,
     })
+}
+
+/// The HTTP `date` header of responses: hyper adds the wall-clock date unless one is present.
+#[derive(Clone, Copy)]
+struct DateHeader {
+    fixed: bool,
+}
+
+impl DateHeader {
+    /// The date every response carries when fixed (the Unix epoch).
+    const FIXED: &'static str = "Thu, 01 Jan 1970 00:00:00 GMT";
+
+    fn apply<B>(self, mut res: http::Response<B>) -> http::Response<B> {
+        if self.fixed {
+            res.headers_mut().insert(http::header::DATE, http::HeaderValue::from_static(Self::FIXED));
+        }
+        res
+    }
 }
 
 /// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.

@@ -1,11 +1,17 @@
-//! The simulated cluster: five voters over three datacenters (two in `dc-a`, two in `dc-b`, one in
-//! `dc-c`), leader preference `dc-a` then `dc-b`, each member a turmoil host running the real
+//! The simulated cluster: five founding voters over three datacenters (two in `dc-a`, two in `dc-b`,
+//! one in `dc-c`), leader preference `dc-a` then `dc-b`, each member a turmoil host running the real
 //! server (`meridian_server::start_in`) on the simulated network, a [`SimDisk`] that survives its
 //! crashes, and its own clock drift. One client host per datacenter drives the workload.
+//!
+//! A sixth member, the joiner `l1` in `dc-c`, is in no founder's topology, so the cluster forms
+//! without it. Its own topology lists the founders plus itself as a learner (the server requires its
+//! own entry; the cluster id derives from the founding voters only, so it matches), and it starts
+//! with `join`, only once the membership nemesis ([`crate::membership`]) has added it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use meridian_consensus::RaftNode;
@@ -26,6 +32,11 @@ pub const PREFERENCE: [&str; 2] = ["dc-a", "dc-b"];
 /// How long a preferred datacenter must be healthy before leadership returns to it.
 pub const FAILBACK_HOLD_MS: u64 = 2000;
 const LAYOUT: [(&str, &str); 5] = [("a1", "dc-a"), ("a2", "dc-a"), ("b1", "dc-b"), ("b2", "dc-b"), ("c1", "dc-c")];
+/// The member that joins the running cluster; never in a preferred datacenter, so never the
+/// expected leader.
+const JOINER: (&str, &str) = ("l1", "dc-c");
+/// How often the joiner's host checks whether it has been added yet.
+const JOIN_POLL: Duration = Duration::from_millis(20);
 const CLIENT_PORT: u16 = 2379;
 const PEER_PORT: u16 = 2380;
 /// Snapshot (and log purge) every this many entries: small, so runs exercise snapshot install.
@@ -54,7 +65,8 @@ impl SimMember {
         format!("http://{}:{CLIENT_PORT}", self.ip)
     }
 
-    fn peer_url(&self) -> String {
+    /// The peer URL (its member id derives from it).
+    pub fn peer_url(&self) -> String {
         format!("http://{}:{PEER_PORT}", self.ip)
     }
 }
@@ -64,8 +76,12 @@ pub type Registry = Arc<Mutex<BTreeMap<String, RaftNode>>>;
 
 /// The members and what the runner needs to observe them.
 pub struct SimCluster {
-    /// Every member.
+    /// The founding voters.
     pub members: Vec<SimMember>,
+    /// The member that joins later; not a founder (see the module docs).
+    pub joiner: SimMember,
+    /// Set once the joiner has been added to the cluster; its host starts the server only then.
+    pub joiner_added: Arc<AtomicBool>,
     /// Nodes of running members.
     pub registry: Registry,
 }
@@ -76,9 +92,14 @@ impl SimCluster {
         self.members.iter().filter(|m| m.dc == dc).map(|m| m.name.clone()).collect()
     }
 
-    /// The member called `name`.
+    /// The member called `name` (a founder or the joiner).
     pub fn member(&self, name: &str) -> &SimMember {
-        self.members.iter().find(|m| m.name == name).expect("known member")
+        self.all_members().find(|m| m.name == name).expect("known member")
+    }
+
+    /// The founders, then the joiner.
+    pub fn all_members(&self) -> impl Iterator<Item = &SimMember> {
+        self.members.iter().chain(std::iter::once(&self.joiner))
     }
 
     /// Client URLs, those in `dc` first.
@@ -88,30 +109,33 @@ impl SimCluster {
         own
     }
 
-    /// The leader as the running members see it: the one a majority of live members names.
+    /// The leader as the running members see it: the one a majority of the founders, counting only
+    /// live ones, names. The joiner's view does not count (it may be no member at all by then), but
+    /// it can be the one named.
     pub fn leader(&self) -> Option<String> {
         let nodes = self.registry.lock();
         let mut votes: BTreeMap<NodeId, usize> = BTreeMap::new();
-        for node in nodes.values() {
-            if let Some(l) = node.status().leader {
+        for m in &self.members {
+            if let Some(l) = nodes.get(&m.name).and_then(|node| node.status().leader) {
                 *votes.entry(l).or_default() += 1;
             }
         }
         let (id, n) = votes.into_iter().max_by_key(|(_, n)| *n)?;
-        let member = self.members.iter().find(|m| m.id == id)?;
+        let member = self.all_members().find(|m| m.id == id)?;
         (n * 2 > self.members.len() && nodes.contains_key(&member.name)).then(|| member.name.clone())
     }
 }
 
-/// The topology every member is started with.
-fn topology(members: &[SimMember]) -> Topology {
+/// The topology of the founders, plus `learner` when given (the joiner's own view).
+fn topology(members: &[SimMember], learner: Option<&SimMember>) -> Topology {
     let mut text = format!(
         "[policy]\nleader_preference = [{}]\nfailback_hold_ms = {FAILBACK_HOLD_MS}\n\n[timing]\npreset = \"lan\"\n",
         PREFERENCE.iter().map(|d| format!("\"{d}\"")).collect::<Vec<_>>().join(", ")
     );
-    for m in members {
+    let roles = members.iter().map(|m| (m, "voter")).chain(learner.map(|m| (m, "learner")));
+    for (m, role) in roles {
         text.push_str(&format!(
-            "\n[[members]]\nname = \"{}\"\ndc = \"{}\"\nzone = \"{}-z\"\nrole = \"voter\"\npeer_url = \"{}\"\nclient_url = \"{}\"\n",
+            "\n[[members]]\nname = \"{}\"\ndc = \"{}\"\nzone = \"{}-z\"\nrole = \"{role}\"\npeer_url = \"{}\"\nclient_url = \"{}\"\n",
             m.name,
             m.dc,
             m.name,
@@ -122,57 +146,81 @@ fn topology(members: &[SimMember]) -> Topology {
     Topology::from_toml(&text).expect("the simulated topology is valid")
 }
 
-/// Adds the member hosts to `sim`, with per-member clock drift from `drifts`.
+/// Adds the member hosts to `sim` (the founders and the joiner), with per-member clock drift from
+/// `drifts` (the joiner's clock is true).
 pub fn build(sim: &mut Sim<'_>, drifts: &[i32], bug: PlantedBug) -> SimCluster {
-    let members: Vec<SimMember> = LAYOUT
-        .iter()
-        .zip(drifts.iter().chain(std::iter::repeat(&0)))
-        .map(|((name, dc), drift)| {
-            let ip = sim.lookup(*name);
-            let peer_url = format!("http://{ip}:{PEER_PORT}");
-            SimMember {
-                name: (*name).to_owned(),
-                dc: (*dc).to_owned(),
-                ip,
-                id: meridian_server::identity::member_id(&peer_url),
-                disk: SimDisk::new(),
-                drift_ppm: *drift,
-            }
-        })
-        .collect();
-    let topology = topology(&members);
+    let drifts = drifts.iter().chain(std::iter::repeat(&0));
+    let members: Vec<SimMember> =
+        LAYOUT.iter().zip(drifts).map(|(place, drift)| sim_member(sim, *place, *drift)).collect();
+    let joiner = sim_member(sim, JOINER, 0);
     let registry: Registry = Arc::default();
+    let joiner_added = Arc::new(AtomicBool::new(false));
+    let founders = topology(&members, None);
     for m in &members {
-        let (name, disk, drift, topology, registry) =
-            (m.name.clone(), m.disk.clone(), m.drift_ppm, topology.clone(), registry.clone());
-        sim.host(m.name.as_str(), move || {
-            let (name, disk, topology, registry) = (name.clone(), disk.clone(), topology.clone(), registry.clone());
-            async move {
-                // turmoil listens on the unspecified address only; the topology carries the real URLs.
-                let config = ServerConfig {
-                    name: name.clone(),
-                    listen_client: format!("http://0.0.0.0:{CLIENT_PORT}"),
-                    listen_peer: format!("http://0.0.0.0:{PEER_PORT}"),
-                    insecure_allow_remote: true,
-                    snapshot_count: SNAPSHOT_LOGS,
-                    ..Default::default()
-                };
-                let env = ServerEnv {
-                    net: Arc::new(TurmoilNetwork),
-                    disk: Some(Arc::new(disk)),
-                    clock: Clock::with_drift(drift),
-                    fault_seed: None,
-                    topology: Some(topology),
-                    planted_bug: bug,
-                };
-                let server = start_in(config, env).await?;
-                registry.lock().insert(name, server.member.raft.clone());
-                server.wait().await?;
-                Ok(())
-            }
-        });
+        host_member(sim, m, founders.clone(), &registry, bug, None);
     }
-    SimCluster { members, registry }
+    host_member(sim, &joiner, topology(&members, Some(&joiner)), &registry, bug, Some(joiner_added.clone()));
+    SimCluster { members, joiner, joiner_added, registry }
+}
+
+fn sim_member(sim: &Sim<'_>, (name, dc): (&str, &str), drift_ppm: i32) -> SimMember {
+    let ip = sim.lookup(name);
+    let peer_url = format!("http://{ip}:{PEER_PORT}");
+    SimMember {
+        name: name.to_owned(),
+        dc: dc.to_owned(),
+        ip,
+        id: meridian_server::identity::member_id(&peer_url),
+        disk: SimDisk::new(),
+        drift_ppm,
+    }
+}
+
+/// Adds the host of member `m`. With `added`, it is a joiner: it waits for the flag, then starts
+/// without bootstrapping.
+fn host_member(
+    sim: &mut Sim<'_>,
+    m: &SimMember,
+    topology: Topology,
+    registry: &Registry,
+    bug: PlantedBug,
+    added: Option<Arc<AtomicBool>>,
+) {
+    let (name, disk, drift, registry) = (m.name.clone(), m.disk.clone(), m.drift_ppm, registry.clone());
+    sim.host(m.name.as_str(), move || {
+        let (name, disk, topology, registry, added) =
+            (name.clone(), disk.clone(), topology.clone(), registry.clone(), added.clone());
+        async move {
+            if let Some(added) = &added {
+                while !added.load(Ordering::Acquire) {
+                    tokio::time::sleep(JOIN_POLL).await;
+                }
+            }
+            // turmoil listens on the unspecified address only; the topology carries the real URLs.
+            let config = ServerConfig {
+                name: name.clone(),
+                listen_client: format!("http://0.0.0.0:{CLIENT_PORT}"),
+                listen_peer: format!("http://0.0.0.0:{PEER_PORT}"),
+                insecure_allow_remote: true,
+                snapshot_count: SNAPSHOT_LOGS,
+                join: added.is_some(),
+                ..Default::default()
+            };
+            let env = ServerEnv {
+                net: Arc::new(TurmoilNetwork),
+                disk: Some(Arc::new(disk)),
+                clock: Clock::with_drift(drift),
+                fault_seed: None,
+                topology: Some(topology),
+                planted_bug: bug,
+                fixed_date_header: true,
+            };
+            let server = start_in(config, env).await?;
+            registry.lock().insert(name, server.member.raft.clone());
+            server.wait().await?;
+            Ok(())
+        }
+    });
 }
 
 /// Sets one-way delays: near within a datacenter, tens of milliseconds between datacenters.

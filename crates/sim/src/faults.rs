@@ -2,9 +2,14 @@
 //! the simulated world.
 //!
 //! Network and crash faults come one window at a time (a window's fault is healed before the next
-//! starts), so healing never undoes another fault by accident. Leader transfers run from a separate
-//! nemesis client on their own schedule, concurrently with the windows. Clock skew is fixed per member
-//! for the whole run.
+//! starts), so healing never undoes another fault by accident. Leader transfers and membership
+//! changes ([`crate::membership`]) run from a separate nemesis client on their own schedules,
+//! concurrently with the windows. Clock skew is fixed per member for the whole run.
+//!
+//! Windows that pick members (crashes, lossy and one-way links, bridges, rings) pick founders only:
+//! their shapes are defined over the five voters, and a crash of the joiner would restart it
+//! outside the nemesis's control. Faults that act on a whole datacenter (delays, isolation) take
+//! every host in it, the joiner included.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +50,8 @@ pub enum FaultKind {
     LeaderTransfer,
     /// A member's clock runs fast or slow for the whole run.
     ClockSkew,
+    /// The joiner was added as a learner, promoted to voter, or removed (one per step that took effect).
+    Membership,
 }
 
 impl fmt::Display for FaultKind {
@@ -117,7 +124,7 @@ pub struct Window {
     pub fault: Fault,
 }
 
-/// Hosts with their datacenter (members and clients).
+/// Hosts with their datacenter (members, the joiner, clients and the nemesis).
 pub type Hosts = Vec<(String, String)>;
 
 fn pick<'a, T>(rng: &mut SimRng, items: &'a [T]) -> &'a T {

@@ -1,6 +1,6 @@
 //! Deterministic simulation of whole Meridian clusters. The [`runner`] builds a seeded turmoil world of
 //! members running the real server ([`cluster`]) on a simulated network ([`sim_net`]) and disk
-//! ([`sim_disk`]), drives clients ([`workload`]) through mixed faults ([`faults`]) while recording the
+//! ([`sim_disk`]), drives clients ([`workload`]) through mixed faults ([`faults`], [`membership`]) while recording the
 //! [`history`] ([`recorder`]), and the [`checker`] judges it (linearizability per key with unknown
 //! outcomes, revision order, watch streams, leases, liveness). The checker is pure and does no I/O.
 
@@ -11,6 +11,7 @@ pub mod faults;
 mod fnv;
 pub mod history;
 pub mod key_range;
+pub mod membership;
 pub mod recorder;
 pub mod rng;
 pub mod runner;

@@ -16,6 +16,7 @@ use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{History, LeaderObservation};
+use crate::membership::{self, MembershipPlan};
 use crate::recorder::Recorder;
 use crate::rng::SimRng;
 use crate::workload::{self, ClientPlan};
@@ -84,6 +85,7 @@ pub struct RunOutcome {
 pub fn run(opts: &RunOptions) -> RunOutcome {
     // openraft's election timeouts draw from this thread's generator: seed it so the run replays.
     meridian_consensus::seed_thread_rng(opts.seed ^ 0x6d65_7269_6469_616e);
+    align_task_ids();
     let mut rng = SimRng::new(opts.seed);
     let heal_at = CLIENTS_START + opts.fault_phase;
     let clients_until = heal_at + QUIET_TAIL;
@@ -106,7 +108,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     };
     let cluster = cluster::build(&mut sim, &drifts, opts.planted_bug);
     let rec = Recorder::new();
-    let mut hosts: Hosts = cluster.members.iter().map(|m| (m.name.clone(), m.dc.clone())).collect();
+    let mut hosts: Hosts = cluster.all_members().map(|m| (m.name.clone(), m.dc.clone())).collect();
     for (i, dc) in DCS.iter().enumerate() {
         let name = format!("client-{dc}");
         let plan = ClientPlan {
@@ -135,10 +137,19 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let endpoints: Vec<(u64, String)> = cluster.members.iter().map(|m| (m.id.0, m.client_url())).collect();
     let nemesis_seed = rng.next_u64();
     let nemesis_counts = shared_counts.clone();
-    sim.client(
-        "nemesis",
-        async move { faults::leader_transfers(endpoints, transfers, nemesis_seed, nemesis_counts).await },
-    );
+    let changes = MembershipPlan::draw(opts.seed, &cluster, CLIENTS_START, opts.fault_phase, clients_until);
+    let (added, member_counts) = (cluster.joiner_added.clone(), shared_counts.clone());
+    sim.client("nemesis", async move {
+        let transfers = faults::leader_transfers(endpoints, transfers, nemesis_seed, nemesis_counts);
+        let members = async move {
+            match changes {
+                Some(plan) => membership::run(plan, added, member_counts).await,
+                None => Ok(()),
+            }
+        };
+        let (transferred, changed) = tokio::join!(transfers, members);
+        transferred.and(changed)
+    });
     hosts.push(("nemesis".to_owned(), "dc-c".to_owned()));
     cluster::set_latencies(&sim, &hosts);
 
@@ -198,6 +209,27 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let history = rec.snapshot();
     let report = checker::check(&history, &opts.check);
     RunOutcome { seed: opts.seed, sim_time, history, faults: counts, report, error }
+}
+
+/// Task ids are aligned to a multiple of this (a power of two at least tokio's shard count).
+const TASK_ID_ALIGN: u64 = 64;
+
+/// Moves tokio's task-id counter to a multiple of [`TASK_ID_ALIGN`]. tokio numbers tasks from one
+/// process-wide counter, and a crashed host's runtime shuts its tasks down shard by shard, the
+/// shard being the task id modulo the shard count; the order decides in which order the dying
+/// host's connections send their FINs, and with it the simulated network's random draws. Aligned,
+/// a run assigns the same shards whatever ran before it on this thread, so `--replay` and a
+/// later `--seed` reproduce it. (Runs on parallel worker threads share the counter and are not
+/// aligned against each other.)
+fn align_task_ids() {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
+    loop {
+        // Never polled: dropped with the runtime.
+        let Ok(id) = rt.spawn(async {}).id().to_string().parse::<u64>() else { return };
+        if id % TASK_ID_ALIGN == TASK_ID_ALIGN - 1 {
+            return;
+        }
+    }
 }
 
 fn nanos(d: Duration) -> u64 {
