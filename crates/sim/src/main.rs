@@ -3,18 +3,22 @@
 //! `cargo run -p meridian-sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
 //! `--planted-bug stale-reads` runs a deliberately broken server and succeeds only if the checker
 //! catches it; `--replay` runs each seed twice and requires byte-identical histories.
+//!
+//! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
+//! and a crashed host's tasks shut down in that order, so seeds sharing a process concurrently would not
+//! replay exactly. Each worker runs every `--jobs`-th seed and reports one JSON line per seed.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use meridian_server::member::PlantedBug;
 use meridian_sim::checker::CheckResult;
 use meridian_sim::faults::FaultKind;
-use meridian_sim::runner::{self, RunOptions, RunOutcome};
+use meridian_sim::runner::{self, RunOptions};
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Bug {
@@ -38,9 +42,9 @@ struct Args {
     /// Deep mode: 100,000 seeds.
     #[arg(long, conflicts_with_all = ["seed", "seeds"])]
     deep: bool,
-    /// Worker threads (each runs whole seeds).
+    /// Worker processes (each runs whole seeds).
     #[arg(long, default_value_t = 2)]
-    jobs: usize,
+    jobs: u64,
     /// Plant a known bug; the run succeeds only if some seed's history is found invalid.
     #[arg(long, value_enum)]
     planted_bug: Option<Bug>,
@@ -53,6 +57,30 @@ struct Args {
     /// Write the history of --seed as JSON to this file.
     #[arg(long, requires = "seed")]
     dump: Option<std::path::PathBuf>,
+    /// Internal: run as worker `k` of `--jobs`, printing one JSON record per seed.
+    #[arg(long, hide = true)]
+    worker: Option<u64>,
+}
+
+/// What a worker reports about one seed.
+#[derive(Debug, Serialize, Deserialize)]
+struct SeedRecord {
+    seed: u64,
+    sim_ns: u64,
+    ops: u64,
+    verdict: Verdict,
+    faults: BTreeMap<FaultKind, u64>,
+    /// The checker's report or the simulation error, for failures.
+    detail: Option<String>,
+    replay_ok: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Verdict {
+    Valid,
+    Invalid,
+    Unknown,
+    Error,
 }
 
 #[derive(Default)]
@@ -60,13 +88,9 @@ struct Totals {
     seeds: u64,
     sim_time: Duration,
     ops: u64,
-    valid: u64,
-    invalid: u64,
-    unknown: u64,
-    errors: u64,
+    verdicts: BTreeMap<&'static str, u64>,
     faults: BTreeMap<FaultKind, u64>,
-    failures: Vec<String>,
-    failed_seeds: Vec<u64>,
+    failures: Vec<(u64, String)>,
     replay_mismatches: Vec<u64>,
 }
 
@@ -74,30 +98,30 @@ struct Totals {
 const MAX_FULL_REPORTS: usize = 5;
 
 impl Totals {
-    fn add(&mut self, out: &RunOutcome, replay_ok: Option<bool>) {
+    fn add(&mut self, r: SeedRecord) {
         self.seeds += 1;
-        self.sim_time += out.sim_time;
-        self.ops += out.report.ops_checked as u64;
-        for (k, n) in &out.faults {
+        self.sim_time += Duration::from_nanos(r.sim_ns);
+        self.ops += r.ops;
+        for (k, n) in &r.faults {
             *self.faults.entry(*k).or_default() += n;
         }
-        if replay_ok == Some(false) {
-            self.replay_mismatches.push(out.seed);
+        if r.replay_ok == Some(false) {
+            self.replay_mismatches.push(r.seed);
         }
-        if out.error.is_some() || out.report.is_invalid() {
-            self.failed_seeds.push(out.seed);
+        let name = match r.verdict {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+            Verdict::Error => "error",
+        };
+        *self.verdicts.entry(name).or_default() += 1;
+        if matches!(r.verdict, Verdict::Invalid | Verdict::Error) {
+            self.failures.push((r.seed, r.detail.unwrap_or_default()));
         }
-        if let Some(e) = &out.error {
-            self.errors += 1;
-            self.failures.push(format!("seed {}: simulation error: {e}", out.seed));
-        } else if out.report.is_invalid() {
-            self.invalid += 1;
-            self.failures.push(format!("seed {}: INVALID history\n{}", out.seed, out.report));
-        } else if out.report.is_unknown() || out.report.linearizability == CheckResult::Unknown {
-            self.unknown += 1;
-        } else {
-            self.valid += 1;
-        }
+    }
+
+    fn count(&self, verdict: &str) -> u64 {
+        self.verdicts.get(verdict).copied().unwrap_or(0)
     }
 }
 
@@ -110,6 +134,103 @@ fn options(args: &Args, seed: u64) -> RunOptions {
     o
 }
 
+/// Runs one seed in this process.
+fn run_seed(args: &Args, seed: u64) -> SeedRecord {
+    let out = runner::run(&options(args, seed));
+    let replay_ok = args.replay.then(|| {
+        let again = runner::run(&options(args, seed));
+        again.history.to_canonical_bytes() == out.history.to_canonical_bytes()
+    });
+    if args.seed.is_some() {
+        println!(
+            "seed {seed}: history fingerprint {:016x}, {} ops, {} watch streams",
+            out.history.fingerprint(),
+            out.history.ops.len(),
+            out.history.watches.len()
+        );
+        if let Some(path) = &args.dump
+            && let Err(e) = std::fs::write(path, out.history.to_canonical_bytes())
+        {
+            eprintln!("writing {}: {e}", path.display());
+        }
+    }
+    let (verdict, detail) = if let Some(e) = &out.error {
+        (Verdict::Error, Some(format!("simulation error: {e}")))
+    } else if out.report.is_invalid() {
+        (Verdict::Invalid, Some(format!("INVALID history\n{}", out.report)))
+    } else if out.report.is_unknown() || out.report.linearizability == CheckResult::Unknown {
+        (Verdict::Unknown, None)
+    } else {
+        (Verdict::Valid, None)
+    };
+    SeedRecord {
+        seed,
+        sim_ns: u64::try_from(out.sim_time.as_nanos()).unwrap_or(u64::MAX),
+        ops: out.report.ops_checked as u64,
+        verdict,
+        faults: out.faults,
+        detail,
+        replay_ok,
+    }
+}
+
+/// Runs seeds `k, k + jobs, ...` of the list and prints one JSON record per seed.
+fn worker(args: &Args, seeds: &[u64], k: u64) -> ExitCode {
+    let stdout = std::io::stdout();
+    for seed in seeds.iter().skip(k as usize).step_by(args.jobs.max(1) as usize) {
+        let record = run_seed(args, *seed);
+        let mut out = stdout.lock();
+        let line = serde_json::to_string(&record).unwrap_or_default();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs the seeds in `--jobs` worker processes and collects their records.
+fn run_workers(args: &Args, totals: &mut Totals) -> Result<(), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let passthrough: Vec<String> = std::env::args().skip(1).collect();
+    let mut children = Vec::new();
+    for k in 0..args.jobs {
+        let child = Command::new(&exe)
+            .args(&passthrough)
+            .args(["--worker", &k.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting worker {k}: {e}"))?;
+        children.push(child);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<SeedRecord>();
+    let mut readers = Vec::new();
+    for child in &mut children {
+        let Some(stdout) = child.stdout.take() else { continue };
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(record) = serde_json::from_str(&line) {
+                    let _ = tx.send(record);
+                }
+            }
+        }));
+    }
+    drop(tx);
+    for record in rx {
+        totals.add(record);
+    }
+    for r in readers {
+        let _ = r.join();
+    }
+    for (k, mut child) in children.into_iter().enumerate() {
+        let status = child.wait().map_err(|e| format!("worker {k}: {e}"))?;
+        if !status.success() {
+            return Err(format!("worker {k} failed: {status}"));
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let seeds: Vec<u64> = match (args.seed, args.deep) {
@@ -117,51 +238,28 @@ fn main() -> ExitCode {
         (None, true) => (args.start..args.start + 100_000).collect(),
         (None, false) => (args.start..args.start + args.seeds).collect(),
     };
-    let started = Instant::now();
-    let totals = Arc::new(Mutex::new(Totals::default()));
-    let next = Arc::new(AtomicU64::new(0));
-    let seeds = Arc::new(seeds);
-    let args = Arc::new(args);
-    let workers: Vec<_> = (0..args.jobs.max(1))
-        .map(|_| {
-            let (totals, next, seeds, args) = (totals.clone(), next.clone(), seeds.clone(), args.clone());
-            std::thread::spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some(&seed) = seeds.get(i) else { return };
-                    let out = runner::run(&options(&args, seed));
-                    let replay_ok = args.replay.then(|| {
-                        let again = runner::run(&options(&args, seed));
-                        again.history.to_canonical_bytes() == out.history.to_canonical_bytes()
-                    });
-                    if args.seed.is_some() {
-                        println!(
-                            "seed {seed}: history fingerprint {:016x}, {} ops, {} watch streams",
-                            out.history.fingerprint(),
-                            out.history.ops.len(),
-                            out.history.watches.len()
-                        );
-                        if let Some(path) = &args.dump {
-                            let _ = std::fs::write(path, out.history.to_canonical_bytes());
-                        }
-                    }
-                    totals.lock().unwrap_or_else(|e| e.into_inner()).add(&out, replay_ok);
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
+    if let Some(k) = args.worker {
+        return worker(&args, &seeds, k);
     }
-    let t = totals.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let mut totals = Totals::default();
+    if args.jobs <= 1 || seeds.len() == 1 {
+        for seed in &seeds {
+            totals.add(run_seed(&args, *seed));
+        }
+    } else if let Err(e) = run_workers(&args, &mut totals) {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let t = totals;
     println!("seeds run:            {}", t.seeds);
     println!("simulated time:       {:.1} s", t.sim_time.as_secs_f64());
     println!("wall time:            {:.1} s", started.elapsed().as_secs_f64());
     println!("operations checked:   {}", t.ops);
-    println!("histories valid:      {}", t.valid);
-    println!("histories invalid:    {}", t.invalid);
-    println!("histories unknown:    {}", t.unknown);
-    println!("simulation errors:    {}", t.errors);
+    println!("histories valid:      {}", t.count("valid"));
+    println!("histories invalid:    {}", t.count("invalid"));
+    println!("histories unknown:    {}", t.count("unknown"));
+    println!("simulation errors:    {}", t.count("error"));
     if args.replay {
         println!("replay mismatches:    {:?}", t.replay_mismatches);
     }
@@ -169,20 +267,23 @@ fn main() -> ExitCode {
     for (k, n) in &t.faults {
         println!("  {k:<16} {n}");
     }
-    // Full reports for the first few failures; the seeds of all of them.
-    for f in t.failures.iter().take(MAX_FULL_REPORTS) {
-        println!("{f}");
+    let mut failures = t.failures.clone();
+    failures.sort_by_key(|(seed, _)| *seed);
+    let mut flags = format!("--fault-secs {}", args.fault_secs);
+    if args.planted_bug.is_some() {
+        flags.push_str(" --planted-bug stale-reads");
     }
-    if t.failures.len() > MAX_FULL_REPORTS {
-        println!(
-            "... and {} more failing seeds: {:?}",
-            t.failures.len() - MAX_FULL_REPORTS,
-            &t.failed_seeds[MAX_FULL_REPORTS..]
-        );
+    for (seed, detail) in failures.iter().take(MAX_FULL_REPORTS) {
+        println!("seed {seed}: {detail}");
+        println!("  replay with: cargo run -p meridian-sim --release -- --seed {seed} {flags}");
     }
-    let bad = t.invalid + t.errors + t.replay_mismatches.len() as u64;
+    if failures.len() > MAX_FULL_REPORTS {
+        let rest: Vec<u64> = failures[MAX_FULL_REPORTS..].iter().map(|(s, _)| *s).collect();
+        println!("... and {} more failing seeds: {rest:?}", rest.len());
+    }
+    let bad = t.count("invalid") + t.count("error") + t.replay_mismatches.len() as u64;
     match args.planted_bug {
-        Some(_) if t.invalid > 0 => {
+        Some(_) if t.count("invalid") > 0 => {
             println!("planted bug caught");
             ExitCode::SUCCESS
         }
