@@ -1,6 +1,6 @@
 //! `sim`: runs seeded simulations of a whole Meridian cluster and checks every history.
 //!
-//! `cargo run -p meridian-sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
+//! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
 //! `--planted-bug stale-reads` runs a deliberately broken server and succeeds only if the checker
 //! catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
@@ -275,7 +275,7 @@ fn main() -> ExitCode {
     }
     for (seed, detail) in failures.iter().take(MAX_FULL_REPORTS) {
         println!("seed {seed}: {detail}");
-        println!("  replay with: cargo run -p meridian-sim --release -- --seed {seed} {flags}");
+        println!("  replay with: cargo run -p sim --release -- --seed {seed} {flags}");
     }
     if failures.len() > MAX_FULL_REPORTS {
         let rest: Vec<u64> = failures[MAX_FULL_REPORTS..].iter().map(|(s, _)| *s).collect();
