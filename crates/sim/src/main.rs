@@ -20,6 +20,13 @@ use meridian_sim::faults::FaultKind;
 use meridian_sim::runner::{self, RunOptions};
 use serde::{Deserialize, Serialize};
 
+/// Prints a line to stdout, ignoring a closed pipe (`sim ... | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Bug {
     /// Followers answer linearizable reads from local state.
@@ -142,7 +149,7 @@ fn run_seed(args: &Args, seed: u64) -> SeedRecord {
         again.history.to_canonical_bytes() == out.history.to_canonical_bytes()
     });
     if args.seed.is_some() {
-        println!(
+        say!(
             "seed {seed}: history fingerprint {:016x}, {} ops, {} watch streams",
             out.history.fingerprint(),
             out.history.ops.len(),
@@ -252,20 +259,20 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let t = totals;
-    println!("seeds run:            {}", t.seeds);
-    println!("simulated time:       {:.1} s", t.sim_time.as_secs_f64());
-    println!("wall time:            {:.1} s", started.elapsed().as_secs_f64());
-    println!("operations checked:   {}", t.ops);
-    println!("histories valid:      {}", t.count("valid"));
-    println!("histories invalid:    {}", t.count("invalid"));
-    println!("histories unknown:    {}", t.count("unknown"));
-    println!("simulation errors:    {}", t.count("error"));
+    say!("seeds run:            {}", t.seeds);
+    say!("simulated time:       {:.1} s", t.sim_time.as_secs_f64());
+    say!("wall time:            {:.1} s", started.elapsed().as_secs_f64());
+    say!("operations checked:   {}", t.ops);
+    say!("histories valid:      {}", t.count("valid"));
+    say!("histories invalid:    {}", t.count("invalid"));
+    say!("histories unknown:    {}", t.count("unknown"));
+    say!("simulation errors:    {}", t.count("error"));
     if args.replay {
-        println!("replay mismatches:    {:?}", t.replay_mismatches);
+        say!("replay mismatches:    {:?}", t.replay_mismatches);
     }
-    println!("faults injected:");
+    say!("faults injected:");
     for (k, n) in &t.faults {
-        println!("  {k:<16} {n}");
+        say!("  {k:<16} {n}");
     }
     let mut failures = t.failures.clone();
     failures.sort_by_key(|(seed, _)| *seed);
@@ -274,21 +281,21 @@ fn main() -> ExitCode {
         flags.push_str(" --planted-bug stale-reads");
     }
     for (seed, detail) in failures.iter().take(MAX_FULL_REPORTS) {
-        println!("seed {seed}: {detail}");
-        println!("  replay with: cargo run -p sim --release -- --seed {seed} {flags}");
+        say!("seed {seed}: {detail}");
+        say!("  replay with: cargo run -p sim --release -- --seed {seed} {flags}");
     }
     if failures.len() > MAX_FULL_REPORTS {
         let rest: Vec<u64> = failures[MAX_FULL_REPORTS..].iter().map(|(s, _)| *s).collect();
-        println!("... and {} more failing seeds: {rest:?}", rest.len());
+        say!("... and {} more failing seeds: {rest:?}", rest.len());
     }
     let bad = t.count("invalid") + t.count("error") + t.replay_mismatches.len() as u64;
     match args.planted_bug {
         Some(_) if t.count("invalid") > 0 => {
-            println!("planted bug caught");
+            say!("planted bug caught");
             ExitCode::SUCCESS
         }
         Some(_) => {
-            println!("planted bug NOT caught");
+            say!("planted bug NOT caught");
             ExitCode::FAILURE
         }
         None if bad == 0 => ExitCode::SUCCESS,
