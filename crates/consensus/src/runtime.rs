@@ -11,6 +11,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
+use meridian_types::SplitMix64;
 use openraft::rt::{AsyncRuntime, OptionalSend};
 use openraft_rt_tokio::TokioRuntime;
 use rand::SeedableRng;
@@ -18,30 +19,21 @@ use rand::rngs::SmallRng;
 
 thread_local! {
     /// The next seed handed out on this thread; `None` until first use or [`seed_thread_rng`].
-    static NEXT_SEED: Cell<Option<u64>> = const { Cell::new(None) };
+    static NEXT_SEED: Cell<Option<SplitMix64>> = const { Cell::new(None) };
 }
 
 /// Seed this thread's generator: every later draw on this thread follows from `seed`.
 pub fn seed_thread_rng(seed: u64) {
-    NEXT_SEED.with(|s| s.set(Some(seed)));
-}
-
-/// SplitMix64's step: a bijective mix, so successive seeds never repeat within 2^64 draws.
-fn splitmix64(state: u64) -> (u64, u64) {
-    let next = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = next;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (next, z ^ (z >> 31))
+    NEXT_SEED.with(|s| s.set(Some(SplitMix64::new(seed))));
 }
 
 /// The seed of the next generator handed out on this thread.
 fn next_seed() -> u64 {
     NEXT_SEED.with(|s| {
-        let state = s.get().unwrap_or_else(rand::random);
-        let (next, out) = splitmix64(state);
-        s.set(Some(next));
-        out
+        let mut stream = s.get().unwrap_or_else(|| SplitMix64::new(rand::random()));
+        let seed = stream.next_u64();
+        s.set(Some(stream));
+        seed
     })
 }
 

@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::cluster;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
-use crate::fault::{FaultGate, FaultState, FaultyTransport, SeededRng};
+use crate::fault::{FaultGate, FaultState, FaultyTransport};
 use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
@@ -213,7 +213,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         id,
         config.dc.clone(),
         faults.clone(),
-        SeededRng::seed_from_u64(env.fault_seed.unwrap_or(id.0)),
+        meridian_types::SplitMix64::new(env.fault_seed.unwrap_or(id.0)),
     ));
     let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
     let observer = Arc::new(HubObserver::default());

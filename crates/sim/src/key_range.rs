@@ -1,4 +1,6 @@
-//! etcd's (key, range_end) convention as a set of keys, for deciding which events a watch may carry.
+//! etcd's (key, range_end) convention as a set of keys, for deciding which events a watch may carry. Written
+//! apart from `meridian_kv`'s own key range on purpose: the checker is the oracle for the server, so it must not
+//! share the code it judges.
 
 /// A set of keys named by etcd's (key, range_end) pair.
 #[derive(Clone, Debug, PartialEq, Eq)]

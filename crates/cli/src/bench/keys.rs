@@ -6,6 +6,7 @@
 
 use anyhow::{bail, ensure};
 use clap::ValueEnum;
+use meridian_types::SplitMix64;
 
 /// How operations pick keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -71,35 +72,10 @@ pub fn key_bytes(index: u64, size: usize) -> Vec<u8> {
     format!("{index:0size$}").into_bytes()
 }
 
-/// SplitMix64: a tiny, fast, seedable generator. Benchmarks need reproducible, well-spread draws, not
-/// cryptographic ones.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator for client `seed` (different seeds give unrelated sequences).
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed ^ 0x6a09_e667_f3bc_c909)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n` > 0), by multiply-high, so no modulo bias worth mentioning.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// A number in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
+/// The generator of a client's key draws, seeded per client (benchmarks need reproducible, well-spread
+/// draws, not cryptographic ones).
+pub fn client_rng(seed: u64) -> SplitMix64 {
+    SplitMix64::new(seed ^ 0x6a09_e667_f3bc_c909)
 }
 
 #[cfg(test)]
@@ -145,38 +121,5 @@ mod tests {
         assert!(KeySpec { size: 40, order: KeyOrder::Random, space: u64::MAX }.check().is_ok());
         assert_eq!(capacity(3), 1000);
         assert_eq!(capacity(25), u64::MAX);
-    }
-
-    #[test]
-    fn the_generator_is_deterministic_per_seed() {
-        let a: Vec<u64> = (0..4)
-            .map({
-                let mut r = SplitMix64::new(5);
-                move |_| r.next_u64()
-            })
-            .collect();
-        let b: Vec<u64> = (0..4)
-            .map({
-                let mut r = SplitMix64::new(5);
-                move |_| r.next_u64()
-            })
-            .collect();
-        let c: Vec<u64> = (0..4)
-            .map({
-                let mut r = SplitMix64::new(6);
-                move |_| r.next_u64()
-            })
-            .collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-    }
-
-    #[test]
-    fn unit_draws_are_fractions_that_honour_a_ratio() {
-        let mut rng = SplitMix64::new(3);
-        let draws: Vec<f64> = (0..10_000).map(|_| rng.unit()).collect();
-        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
-        let below = draws.iter().filter(|&&u| u < 0.9).count();
-        assert!((8800..9200).contains(&below), "{below}");
     }
 }

@@ -17,12 +17,12 @@ use meridian_proto::etcdserverpb::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
 use super::args::{Plan, Workload};
-use super::keys::SplitMix64;
 use super::report::Report;
 use super::schedule::{Admit, Schedule};
 use super::stats::{Stats, error_kind};
 use super::watch::{SendLog, Watcher, run_prefix, watch_key};
 use super::workloads::Worker;
+use meridian_types::SplitMix64;
 
 /// Clients that write the key space before a read workload starts.
 const PREFILL_CLIENTS: usize = 64;

@@ -11,7 +11,9 @@ use tonic::Status;
 use tonic::transport::Channel;
 
 use super::args::{Consistency, Plan, Workload};
-use super::keys::SplitMix64;
+use meridian_types::SplitMix64;
+
+use super::keys::client_rng;
 use super::stats::OpClass;
 
 /// One client of a key-value workload.
@@ -26,7 +28,7 @@ impl Worker {
     /// A client on connection `kv`; `seed` makes its random draws its own.
     pub fn new(kv: KvClient<Channel>, plan: Arc<Plan>, seed: u64) -> Worker {
         let value = vec![b'v'; plan.val_size];
-        Worker { kv, plan, value, rng: SplitMix64::new(seed) }
+        Worker { kv, plan, value, rng: client_rng(seed) }
     }
 
     /// Runs operation `op` of the plan's workload and says what it was.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use meridian_types::{DcName, NodeId};
 use parking_lot::Mutex;
 
-use super::rng::SeededRng;
 use super::state::{FaultState, Verdict};
+use meridian_types::SplitMix64;
 
 /// A message the emulated network did not deliver.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,12 +27,12 @@ pub struct FaultGate {
     self_id: NodeId,
     self_dc: DcName,
     faults: Arc<FaultState>,
-    rng: Mutex<SeededRng>,
+    rng: Mutex<SplitMix64>,
 }
 
 impl FaultGate {
     /// The gate of member `self_id` in `self_dc`; loss decisions draw from `rng`, so a seed reproduces a run.
-    pub fn new(self_id: NodeId, self_dc: DcName, faults: Arc<FaultState>, rng: SeededRng) -> Self {
+    pub fn new(self_id: NodeId, self_dc: DcName, faults: Arc<FaultState>, rng: SplitMix64) -> Self {
         FaultGate { self_id, self_dc, faults, rng: Mutex::new(rng) }
     }
 
@@ -54,7 +54,7 @@ impl FaultGate {
     }
 
     async fn cross(&self, from: (&DcName, NodeId), to: (&DcName, NodeId), what: &str) -> Result<(), Undelivered> {
-        let random = self.rng.lock().next_f64();
+        let random = self.rng.lock().unit();
         let describe = || format!("{what} {:x} ({}) -> {:x} ({})", from.1.0, from.0, to.1.0, to.0);
         match self.faults.decide(from.0, to.0, from.1, to.1, random) {
             Verdict::Deliver { delay } => {

@@ -7,13 +7,11 @@
 //! ReadIndex, lease calls) crosses the same gate.
 
 mod gate;
-mod rng;
 mod state;
 mod transport;
 
 pub use gate::{FaultGate, Undelivered};
 pub use meridian_types::wan::{LinkSpec, WanConfig};
-pub use rng::SeededRng;
 pub use state::{FaultState, Faults, FaultsError, Verdict};
 pub use transport::FaultyTransport;
 

@@ -165,7 +165,7 @@ mod tests {
         use meridian_types::NodeId;
         use meridian_types::wan::{LinkSpec, WanConfig};
 
-        use crate::fault::{FaultState, Faults, SeededRng};
+        use crate::fault::{FaultState, Faults};
 
         let link = LinkSpec {
             from: DcName::from("dc-c"),
@@ -176,7 +176,7 @@ mod tests {
             symmetric: true,
         };
         let faults = Arc::new(FaultState::new(Faults::from_wan(WanConfig { links: vec![link] })).unwrap());
-        let gate = FaultGate::new(NodeId(1), DcName::from("dc-c"), faults.clone(), SeededRng::seed_from_u64(1));
+        let gate = FaultGate::new(NodeId(1), DcName::from("dc-c"), faults.clone(), meridian_types::SplitMix64::new(1));
         let channels = Arc::new(PeerChannels::new(super::super::channels::PeerTimeouts::from_election_ms(1000)));
         let client = LeaderClient::new(channels).with_fault_gate(Arc::new(gate));
         let leader = RaftMember { dc: "dc-a".into(), peer_url: "http://127.0.0.1:1".into(), ..Default::default() };

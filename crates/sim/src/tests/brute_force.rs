@@ -1,7 +1,7 @@
 //! The WGL search, with the exact register model and with unobserved values folded, cross-checked against
 //! exhaustive enumeration of orders on many small random histories, valid and invalid alike.
 
-use super::util::{SplitMix, b};
+use super::util::{SplitMix, b, chance};
 use crate::checker::model::{Model, Register, RegisterModel};
 use crate::checker::wgl::{self, SearchResult};
 use crate::history::{Call, Operation, Outcome};
@@ -36,12 +36,12 @@ fn exhaustive(ops: &[Operation], done: &mut Vec<bool>, state: &Register) -> bool
 fn random_small_history(rng: &mut SplitMix) -> Vec<Operation> {
     // Puts draw from more values than reads and compares do, so some values go unobserved.
     let value = |rng: &mut SplitMix| b(&format!("v{}", rng.below(6)));
-    let maybe = |rng: &mut SplitMix| if rng.chance(30) { None } else { Some(b(&format!("v{}", rng.below(3)))) };
+    let maybe = |rng: &mut SplitMix| if chance(rng, 30) { None } else { Some(b(&format!("v{}", rng.below(3)))) };
     let n = 2 + rng.below(6) as usize;
     (0..n)
         .map(|i| {
             let invoke = rng.below(20);
-            let unknown = rng.chance(15);
+            let unknown = chance(rng, 15);
             let complete = (!unknown).then(|| invoke + rng.below(10));
             let key = b("k");
             let (call, outcome) = match rng.below(4) {
@@ -50,7 +50,7 @@ fn random_small_history(rng: &mut SplitMix) -> Vec<Operation> {
                 2 => (Call::Delete { key }, Outcome::Delete { deleted: rng.below(2) as i64, revision: 0 }),
                 _ => (
                     Call::Cas { key, expected: maybe(rng), value: value(rng) },
-                    Outcome::Cas { succeeded: rng.chance(50), revision: 0 },
+                    Outcome::Cas { succeeded: chance(rng, 50), revision: 0 },
                 ),
             };
             let outcome = if unknown { Outcome::Unknown } else { outcome };
@@ -61,7 +61,7 @@ fn random_small_history(rng: &mut SplitMix) -> Vec<Operation> {
 
 #[test]
 fn wgl_agrees_with_exhaustive_search_on_small_random_histories() {
-    let mut rng = SplitMix(2024);
+    let mut rng = SplitMix::new(2024);
     let (mut valid, mut invalid) = (0, 0);
     for round in 0..4000 {
         let ops = random_small_history(&mut rng);

@@ -76,26 +76,12 @@ impl Hist {
     }
 }
 
-/// SplitMix64: a tiny, seedable, std-only generator.
-pub struct SplitMix(pub u64);
+/// The seeded generator of the generated histories.
+pub use meridian_types::SplitMix64 as SplitMix;
 
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0); the modulo bias is irrelevant here.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+/// True `percent` times in a hundred.
+pub fn chance(rng: &mut SplitMix, percent: u64) -> bool {
+    rng.below(100) < percent
 }
 
 /// Shape of a generated history.
@@ -113,7 +99,7 @@ pub struct GenSpec {
 /// A history produced by really running operations against a sequential store, each taking effect at a
 /// random instant inside its [invoke, complete] window: linearizable by construction, with consistent revisions.
 pub fn generate(spec: &GenSpec) -> History {
-    let mut rng = SplitMix(spec.seed);
+    let mut rng = SplitMix::new(spec.seed);
     // (effect time, op index) so effects can be applied in time order after all windows are drawn.
     let mut ops: Vec<Operation> = Vec::new();
     let mut effect_at: Vec<u64> = Vec::new();
@@ -148,8 +134,8 @@ pub fn generate(spec: &GenSpec) -> History {
     let mut written: Vec<Vec<u8>> = Vec::new();
     let mut rev = 1i64;
     for i in order {
-        let lost = rng.chance(spec.unknown_percent);
-        let takes_effect = !lost || rng.chance(50);
+        let lost = chance(&mut rng, spec.unknown_percent);
+        let takes_effect = !lost || chance(&mut rng, 50);
         let op = &mut ops[i];
         if let Call::Put { value, .. } | Call::Cas { value, .. } = &mut op.call {
             *value = b(&format!("v{}", op.id));

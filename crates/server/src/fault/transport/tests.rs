@@ -7,7 +7,7 @@ use meridian_types::wan::{LinkSpec, WanConfig};
 use tokio::time::Instant;
 
 use super::*;
-use crate::fault::{FaultGate, FaultState, Faults, SeededRng};
+use crate::fault::{FaultGate, FaultState, Faults};
 use parking_lot::Mutex;
 
 /// Records every call and answers with the payload reversed, after `service_time`.
@@ -39,7 +39,7 @@ fn link(from: &str, to: &str, rtt_ms: u64) -> LinkSpec {
 }
 
 fn transport(inner: Arc<dyn Transport>, state: Arc<FaultState>, seed: u64) -> FaultyTransport {
-    let gate = FaultGate::new(ME, DcName::from("dc-a"), state, SeededRng::seed_from_u64(seed));
+    let gate = FaultGate::new(ME, DcName::from("dc-a"), state, meridian_types::SplitMix64::new(seed));
     FaultyTransport::new(inner, Arc::new(gate))
 }
 
