@@ -181,6 +181,13 @@ impl<B: Backend> WatchHub<B> {
             if w.lagging || !w.announced || w.next_rev > rev {
                 continue;
             }
+            if w.next_rev < rev {
+                // Revisions reached the store without passing through here (a follower installed a snapshot):
+                // sending this one would skip them. Catch up from the store's history instead.
+                w.lagging = true;
+                demoted = true;
+                continue;
+            }
             let matching = select_events(w, events);
             if matching.is_empty() {
                 w.next_rev = rev + 1;

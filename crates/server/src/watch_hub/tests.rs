@@ -108,6 +108,29 @@ fn historical_start_revision_replays_then_continues_without_gaps_or_duplicates()
 }
 
 #[test]
+fn revisions_that_skip_the_hub_are_caught_up_from_history_not_skipped() {
+    let f = Fixture::new();
+    let (_, mut rx) = f.watch("k", "", 0, 64);
+    f.hub.catch_up_pass();
+    f.put("k", "seen-live");
+    // Two writes reach the store without the hub hearing of them, as when a follower installs a snapshot.
+    for v in ["via-snapshot-1", "via-snapshot-2"] {
+        let put = PutRequest { key: "k".into(), value: v.into(), ..Default::default() };
+        f.kv.write().apply(&RaftCommand { cmd: Some(Cmd::Put(put)) }).unwrap();
+    }
+    f.put("k", "next-live");
+    assert!(!f.hub.catch_up_pass(), "caught up in one pass");
+    f.put("k", "after");
+    let got: Vec<(i64, String)> = rx.drain().into_iter().map(|(rev, _, v)| (rev, v)).collect();
+    let want: Vec<(i64, String)> =
+        [(2, "seen-live"), (3, "via-snapshot-1"), (4, "via-snapshot-2"), (5, "next-live"), (6, "after")]
+            .into_iter()
+            .map(|(r, v)| (r, v.to_owned()))
+            .collect();
+    assert_eq!(got, want, "no revision skipped, none repeated");
+}
+
+#[test]
 fn slow_consumer_is_demoted_and_caught_up_without_blocking_others() {
     let f = Fixture::new();
     let (_, mut slow) = f.watch("k", "", 0, 2);
