@@ -8,7 +8,9 @@ mod server_cmd;
 use clap::{Parser, Subcommand};
 
 /// The server allocates many small, short-lived buffers per request (gRPC frames, Raft entries, watch
-/// events); mimalloc handles that pattern with far less contention than glibc's malloc.
+/// events); mimalloc handles that pattern with far less contention than glibc's malloc. It is built with
+/// `no_thp`: with transparent huge pages, every purge of idle memory gave back 2 MiB pages that the next burst
+/// faulted in and zeroed again (`clear_page_erms` was 9-11% of a 3-node put profile); see docs/performance.md.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
