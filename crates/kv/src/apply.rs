@@ -19,6 +19,7 @@ use meridian_types::{EtcdError, Revision};
 
 use crate::backend::Backend;
 use crate::error::Result;
+use crate::key_index::LiveMeta;
 use crate::key_range::KeyRange;
 use crate::record::Record;
 use crate::response::{Applied, CommandResponse, header};
@@ -81,7 +82,7 @@ impl<B: Backend> KvStore<B> {
         if p.lease != 0 && !self.leases.contains(p.lease) {
             return Err(EtcdError::LeaseNotFound.into());
         }
-        if (p.ignore_value || p.ignore_lease) && self.live(&p.key).is_none() {
+        if (p.ignore_value || p.ignore_lease) && !self.is_live(&p.key) {
             return Err(EtcdError::KeyNotFound.into());
         }
         let mut ctx = WriteCtx::new(self.current);
@@ -93,7 +94,7 @@ impl<B: Backend> KvStore<B> {
     fn apply_delete_range(&mut self, d: &DeleteRangeRequest) -> Result<Applied> {
         txn::check_delete_request(d)?;
         let mut ctx = WriteCtx::new(self.current);
-        let mut resp = self.exec_delete_range(&mut ctx, d);
+        let mut resp = self.exec_delete_range(&mut ctx, d)?;
         let (revision, events) = self.finish(ctx);
         resp.header = header(revision);
         Ok(Applied { response: CommandResponse::DeleteRange(resp), events, revision: Revision(revision) })
@@ -105,7 +106,7 @@ impl<B: Backend> KvStore<B> {
         txn::check_intervals(&t.failure)?;
         // etcd decides the branch of every nested txn against the state before the txn runs.
         let mut path = Vec::new();
-        self.txn_path(t, &mut path);
+        self.txn_path(t, &mut path)?;
         self.check_txn_path(t, &path)?;
         let mut ctx = WriteCtx::new(self.current);
         let mut cursor = 0;
@@ -127,7 +128,9 @@ impl<B: Backend> KvStore<B> {
 
     /// Put after validation. Fails only if validation was skipped (KeyNotFound for ignore_*).
     fn exec_put(&mut self, ctx: &mut WriteCtx, p: &PutRequest) -> Result<PutResponse> {
-        let prev = self.live(&p.key).cloned();
+        // The previous value is read even when the client did not ask for it: the event carries it for
+        // watchers with prev_kv.
+        let prev = self.live(&p.key)?;
         let (value, lease) = match (&prev, p.ignore_value, p.ignore_lease) {
             (None, true, _) | (None, _, true) => return Err(EtcdError::KeyNotFound.into()),
             (Some(old), iv, il) => {
@@ -135,24 +138,25 @@ impl<B: Backend> KvStore<B> {
             }
             (None, false, false) => (p.value.clone(), p.lease),
         };
-        self.write_put(ctx, &p.key, value, lease);
-        Ok(PutResponse { header: header(ctx.rev()), prev_kv: if p.prev_kv { prev } else { None } })
+        let prev_kv = if p.prev_kv { prev.clone() } else { None };
+        self.write_put(ctx, &p.key, value, lease, prev);
+        Ok(PutResponse { header: header(ctx.rev()), prev_kv })
     }
 
-    fn exec_delete_range(&mut self, ctx: &mut WriteCtx, d: &DeleteRangeRequest) -> DeleteRangeResponse {
+    fn exec_delete_range(&mut self, ctx: &mut WriteCtx, d: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
         let range = KeyRange::new(&d.key, &d.range_end);
-        let keys: Vec<Vec<u8>> = self.live_in(&range).map(|kv| kv.key.clone()).collect();
+        let keys = self.live_keys_in(&range);
         let mut prevs = Vec::with_capacity(keys.len());
         for key in &keys {
-            if let Some(prev) = self.write_delete(ctx, key) {
+            if let Some(prev) = self.write_delete(ctx, key)? {
                 prevs.push(prev);
             }
         }
-        DeleteRangeResponse {
+        Ok(DeleteRangeResponse {
             header: header(ctx.view_rev()),
             deleted: prevs.len() as i64,
             prev_kvs: if d.prev_kv { prevs } else { Vec::new() },
-        }
+        })
     }
 
     fn exec_txn(
@@ -169,7 +173,7 @@ impl<B: Backend> KvStore<B> {
             let response = match &op.request {
                 Some(Request::RequestRange(r)) => Response::ResponseRange(self.range_at_view(r, ctx.view_rev())?),
                 Some(Request::RequestPut(p)) => Response::ResponsePut(self.exec_put(ctx, p)?),
-                Some(Request::RequestDeleteRange(d)) => Response::ResponseDeleteRange(self.exec_delete_range(ctx, d)),
+                Some(Request::RequestDeleteRange(d)) => Response::ResponseDeleteRange(self.exec_delete_range(ctx, d)?),
                 Some(Request::RequestTxn(n)) => Response::ResponseTxn(self.exec_txn(ctx, n, path, cursor)?),
                 None => return Err(EtcdError::KeyNotFound.into()),
             };
@@ -183,42 +187,41 @@ impl<B: Backend> KvStore<B> {
         })
     }
 
-    /// Writes `key` = `value` at the next sub revision; moves the key between leases. Returns the
-    /// previous live value.
-    pub(crate) fn write_put(&mut self, ctx: &mut WriteCtx, key: &[u8], value: Vec<u8>, lease: i64) -> Option<KeyValue> {
+    /// Writes `key` = `value` at the next sub revision, `prev` being its live value; moves the key between
+    /// leases.
+    fn write_put(&mut self, ctx: &mut WriteCtx, key: &[u8], value: Vec<u8>, lease: i64, prev: Option<KeyValue>) {
         let rev = ctx.take_rev();
         // Look up before inserting: `entry` would allocate a key copy even when the key exists.
         let ki = match self.index.get_mut(key) {
             Some(ki) => ki,
             None => self.index.entry(key.to_vec()).or_default(),
         };
-        let prev = ki.latest.clone();
         let (create_revision, version) = match &prev {
             Some(p) => (p.create_revision, p.version.saturating_add(1)),
             None => (rev.main, 1),
         };
+        ki.put(rev, LiveMeta { create_revision, version, lease });
         let kv = KeyValue { key: key.to_vec(), create_revision, mod_revision: rev.main, version, value, lease };
-        ki.put(rev, kv.clone());
         self.pending.put_record(rev, Record::encode_put(&kv));
         if let Some(p) = &prev {
             self.leases.detach(p.lease, key);
         }
         self.leases.attach(lease, key);
-        ctx.events.push(Event { r#type: EventType::Put as i32, kv: Some(kv), prev_kv: prev.clone() });
-        prev
+        ctx.events.push(Event { r#type: EventType::Put as i32, kv: Some(kv), prev_kv: prev });
     }
 
     /// Deletes `key` at the next sub revision if it is live; detaches it from its lease. Returns the
     /// deleted value.
-    pub(crate) fn write_delete(&mut self, ctx: &mut WriteCtx, key: &[u8]) -> Option<KeyValue> {
-        let ki = self.index.get_mut(key)?;
-        let prev = ki.latest.clone()?;
+    pub(crate) fn write_delete(&mut self, ctx: &mut WriteCtx, key: &[u8]) -> Result<Option<KeyValue>> {
+        let Some(prev) = self.live(key)? else { return Ok(None) };
         let rev = ctx.take_rev();
         let tomb = Record::tombstone(key, rev.main);
-        ki.tombstone(rev);
+        if let Some(ki) = self.index.get_mut(key) {
+            ki.tombstone(rev);
+        }
         self.pending.put_record(rev, tomb.encode());
         self.leases.detach(prev.lease, key);
         ctx.events.push(Event { r#type: EventType::Delete as i32, kv: Some(tomb.kv), prev_kv: Some(prev.clone()) });
-        Some(prev)
+        Ok(Some(prev))
     }
 }

@@ -133,7 +133,7 @@ impl<B: Backend> KvStore<B> {
         };
         let mut ctx = WriteCtx::new(self.current);
         for key in &keys {
-            self.write_delete(&mut ctx, key);
+            self.write_delete(&mut ctx, key)?;
         }
         self.leases.leases.remove(&req.id);
         self.pending.delete_lease(req.id);

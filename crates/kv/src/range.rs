@@ -1,5 +1,5 @@
 //! Range request evaluation, as etcd's applier Range + mvcc rangeKeys: revision checks, key selection at
-//! a revision (current values from the cache, older ones from storage), count, revision filters, sort,
+//! a revision (values read from storage by revision), count, revision filters, sort,
 //! limit with `more`, keys_only and count_only.
 
 use std::cmp::Ordering;
@@ -16,12 +16,6 @@ use crate::response::header;
 use crate::revision::RevisionKey;
 use crate::store::KvStore;
 use crate::txn;
-
-/// Where the value of one matching key comes from.
-enum Found<'a> {
-    Cached(&'a KeyValue),
-    Stored(RevisionKey),
-}
 
 impl<B: Backend> KvStore<B> {
     /// Evaluate a range against the current state (including applied-but-uncommitted changes). The
@@ -50,12 +44,7 @@ impl<B: Backend> KvStore<B> {
         txn::check_range_request(req)?;
         let rev = self.check_read_revision(req.revision, cur)?;
         let range = KeyRange::new(&req.key, &req.range_end);
-        let found: Vec<Found<'_>> = range
-            .iter(&self.index)
-            .filter_map(|(_, ki)| {
-                if rev == cur { ki.latest.as_ref().map(Found::Cached) } else { ki.rev_at(rev).map(Found::Stored) }
-            })
-            .collect();
+        let found: Vec<RevisionKey> = range.iter(&self.index).filter_map(|(_, ki)| ki.rev_at(rev)).collect();
         let count = found.len() as i64;
         if req.count_only {
             return Ok(RangeResponse { header: header(cur), kvs: Vec::new(), more: false, count });
@@ -72,7 +61,8 @@ impl<B: Backend> KvStore<B> {
         } else {
             usize::try_from(req.limit).unwrap_or(usize::MAX).saturating_add(1).min(found.len())
         };
-        let mut kvs = self.resolve(found.get(..fetch).unwrap_or(&found))?;
+        let wanted = found.get(..fetch).unwrap_or(&found);
+        let mut kvs: Vec<KeyValue> = self.load_records(wanted)?.into_iter().map(|rec| rec.kv).collect();
 
         let keep = |kv: &KeyValue| {
             (req.max_mod_revision == 0 || kv.mod_revision <= req.max_mod_revision)
@@ -98,29 +88,6 @@ impl<B: Backend> KvStore<B> {
             }
         }
         Ok(RangeResponse { header: header(cur), kvs, more, count })
-    }
-
-    fn resolve(&self, found: &[Found<'_>]) -> Result<Vec<KeyValue>> {
-        let stored: Vec<RevisionKey> = found
-            .iter()
-            .filter_map(|f| match f {
-                Found::Stored(r) => Some(*r),
-                Found::Cached(_) => None,
-            })
-            .collect();
-        let mut loaded = self.load_records(&stored)?.into_iter();
-        let mut out = Vec::with_capacity(found.len());
-        for f in found {
-            match f {
-                Found::Cached(kv) => out.push((*kv).clone()),
-                Found::Stored(_) => {
-                    if let Some(rec) = loaded.next() {
-                        out.push(rec.kv);
-                    }
-                }
-            }
-        }
-        Ok(out)
     }
 }
 

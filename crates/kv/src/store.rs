@@ -1,4 +1,4 @@
-//! `KvStore`: the in-memory state (key index with cached live values, lease table, current and compact
+//! `KvStore`: the in-memory state (key index with the live keys' metadata, lease table, current and compact
 //! revisions, lease-id counter) over a `Backend`, how it is rebuilt from storage (`open`), and how applied
 //! changes are persisted (`stage_meta`, `commit`, `commit_and_view`). Applying commands lives in `apply`,
 //! reads in `range` and `history`.
@@ -10,7 +10,7 @@ use meridian_types::Revision;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::key_index::KeyIndex;
+use crate::key_index::{KeyIndex, LiveMeta};
 use crate::key_range::KeyRange;
 use crate::lease::{self, LeaseTable};
 use crate::pending::Pending;
@@ -56,20 +56,21 @@ impl<B: Backend> KvStore<B> {
         store.backend.scan_records(RevisionKey::MIN, &mut |rev, bytes| {
             let rec = Record::decode(rev, bytes)?;
             max_main = max_main.max(rev.main);
-            let key = rec.kv.key.clone();
-            let ki = index.entry(key).or_default();
+            let kv = rec.kv;
+            let live = LiveMeta { create_revision: kv.create_revision, version: kv.version, lease: kv.lease };
+            let ki = index.entry(kv.key).or_default();
             if rec.tombstone {
                 ki.tombstone(rev);
             } else {
-                ki.put(rev, rec.kv);
+                ki.put(rev, live);
             }
             Ok(true)
         })?;
         store.current = store.current.max(max_main);
         for (key, ki) in &store.index {
-            if let Some(kv) = &ki.latest {
+            if let Some(live) = &ki.live {
                 // Attachments are derived from the keys, as etcd does, so they are never stored twice.
-                store.leases.attach(kv.lease, key);
+                store.leases.attach(live.lease, key);
             }
         }
         Ok(store)
@@ -149,14 +150,48 @@ impl<B: Backend> KvStore<B> {
         ]
     }
 
-    /// The live value of `key` in the current state (including the writes of a txn in progress).
-    pub(crate) fn live(&self, key: &[u8]) -> Option<&KeyValue> {
-        self.index.get(key).and_then(|ki| ki.latest.as_ref())
+    /// Whether `key` is live in the current state (including the writes of a txn in progress).
+    pub(crate) fn is_live(&self, key: &[u8]) -> bool {
+        self.index.get(key).is_some_and(|ki| ki.live.is_some())
     }
 
-    /// Live values in `range`, in key order.
-    pub(crate) fn live_in<'a>(&'a self, range: &KeyRange) -> impl Iterator<Item = &'a KeyValue> + 'a {
-        range.iter(&self.index).filter_map(|(_, ki)| ki.latest.as_ref())
+    /// The live value of `key` in the current state (including the writes of a txn in progress), read
+    /// from storage.
+    pub(crate) fn live(&self, key: &[u8]) -> Result<Option<KeyValue>> {
+        match self.index.get(key).and_then(KeyIndex::live_rev) {
+            Some(rev) => Ok(self.load_records(&[rev])?.pop().map(|rec| rec.kv)),
+            None => Ok(None),
+        }
+    }
+
+    /// The live keys in `range`, in key order.
+    pub(crate) fn live_keys_in(&self, range: &KeyRange) -> Vec<Vec<u8>> {
+        range.iter(&self.index).filter(|(_, ki)| ki.live.is_some()).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The live keys in `range` with everything but their values (left empty), in key order: enough for
+    /// compares on versions, revisions and leases without reading storage.
+    pub(crate) fn live_meta_in(&self, range: &KeyRange) -> Vec<KeyValue> {
+        range
+            .iter(&self.index)
+            .filter_map(|(key, ki)| {
+                let (live, rev) = (ki.live?, ki.live_rev()?);
+                Some(KeyValue {
+                    key: key.clone(),
+                    create_revision: live.create_revision,
+                    mod_revision: rev.main,
+                    version: live.version,
+                    value: Vec::new(),
+                    lease: live.lease,
+                })
+            })
+            .collect()
+    }
+
+    /// The live values in `range`, in key order, read from storage.
+    pub(crate) fn live_in(&self, range: &KeyRange) -> Result<Vec<KeyValue>> {
+        let revs: Vec<RevisionKey> = range.iter(&self.index).filter_map(|(_, ki)| ki.live_rev()).collect();
+        Ok(self.load_records(&revs)?.into_iter().map(|rec| rec.kv).collect())
     }
 }
 

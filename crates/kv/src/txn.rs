@@ -172,33 +172,33 @@ pub(crate) fn next_branch(path: &[bool], cursor: &mut usize) -> Result<bool> {
 impl<B: Backend> KvStore<B> {
     /// etcd's applyCompare: every key in the range must satisfy the compare; an empty range compares as
     /// a zero key/value, except that a VALUE compare on missing keys always fails.
-    pub(crate) fn compare_holds(&self, c: &Compare) -> bool {
+    /// Values are read from storage only for VALUE compares.
+    pub(crate) fn compare_holds(&self, c: &Compare) -> Result<bool> {
         let range = KeyRange::new(&c.key, &c.range_end);
-        let mut any = false;
-        for kv in self.live_in(&range) {
-            any = true;
-            if !compare_kv(c, kv) {
-                return false;
-            }
+        let is_value = c.target == CompareTarget::Value as i32;
+        let kvs = if is_value { self.live_in(&range)? } else { self.live_meta_in(&range) };
+        if !kvs.is_empty() {
+            return Ok(kvs.iter().all(|kv| compare_kv(c, kv)));
         }
-        if any {
-            return true;
-        }
-        if c.target == CompareTarget::Value as i32 {
-            return false;
-        }
-        compare_kv(c, &KeyValue::default())
+        Ok(!is_value && compare_kv(c, &KeyValue::default()))
     }
 
     /// Branch taken by `t` and by every nested txn on the executed path, in pre-order.
-    pub(crate) fn txn_path(&self, t: &TxnRequest, path: &mut Vec<bool>) {
-        let ok = t.compare.iter().all(|c| self.compare_holds(c));
+    pub(crate) fn txn_path(&self, t: &TxnRequest, path: &mut Vec<bool>) -> Result<()> {
+        let mut ok = true;
+        for c in &t.compare {
+            if !self.compare_holds(c)? {
+                ok = false;
+                break;
+            }
+        }
         path.push(ok);
         for op in if ok { &t.success } else { &t.failure } {
             if let Some(Request::RequestTxn(n)) = &op.request {
-                self.txn_path(n, path);
+                self.txn_path(n, path)?;
             }
         }
+        Ok(())
     }
 
     /// etcd's checkRequests along the path: first every put (ignore_* needs the key, a lease must exist),
@@ -206,7 +206,7 @@ impl<B: Backend> KvStore<B> {
     pub(crate) fn check_txn_path(&self, t: &TxnRequest, path: &[bool]) -> Result<()> {
         self.walk_path(t, path, &mut 0, &mut |store, op| match op {
             Request::RequestPut(p) => {
-                if (p.ignore_value || p.ignore_lease) && store.live(&p.key).is_none() {
+                if (p.ignore_value || p.ignore_lease) && !store.is_live(&p.key) {
                     return Err(EtcdError::KeyNotFound.into());
                 }
                 if p.lease != 0 && !store.leases.contains(p.lease) {
