@@ -33,9 +33,9 @@ pub trait Disk: Debug + Send + Sync + 'static {
     /// A reader over the file called `name`, or `None` when there is no such file.
     fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>>;
 
-    /// Durably replaces the file called `name` with the concatenation of `parts`: after a crash the
-    /// file holds either the old content or all of the new one.
-    fn replace_file(&self, name: &str, parts: &[&[u8]]) -> io::Result<()>;
+    /// Durably replaces the file called `name` with what `write` writes: after a crash the file holds
+    /// either the old content or all of the new one. If `write` fails, the old file stays.
+    fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()>;
 
     /// Size in bytes of the file called `name` (0 when missing).
     fn file_size(&self, name: &str) -> u64;
@@ -115,14 +115,12 @@ impl Disk for OsDisk {
     }
 
     /// Write a temp file, fsync it, rename it over the old one, fsync the directory.
-    fn replace_file(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+    fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
         let tmp = self.dir.join(format!("{name}.tmp"));
         {
-            let mut f = std::fs::File::create(&tmp)?;
-            for part in parts {
-                f.write_all(part)?;
-            }
-            f.sync_all()?;
+            let mut f = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+            write(&mut f)?;
+            f.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
         }
         std::fs::rename(&tmp, self.dir.join(name))?;
         fsync_dir(&self.dir)

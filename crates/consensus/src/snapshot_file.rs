@@ -5,7 +5,7 @@
 //! snapshot, never a torn one.
 //! Layout: magic (8 bytes) | meta length (u64 BE) | bincode(meta) | kv snapshot bytes.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use crate::codec::{decode, encode};
 use crate::disk::Disk;
@@ -15,11 +15,20 @@ use crate::types::SnapshotMeta;
 pub const SNAPSHOT_FILE: &str = "snapshot.bin";
 const MAGIC: &[u8; 8] = b"MRDSNAP1";
 
-/// Durably replace the snapshot on `disk`.
-pub(crate) fn write(disk: &dyn Disk, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+/// Durably replace the snapshot on `disk`, its data streamed by `data`.
+pub(crate) fn write_with(
+    disk: &dyn Disk,
+    meta: &SnapshotMeta,
+    data: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let meta_bytes = encode(meta)?;
     let len = (meta_bytes.len() as u64).to_be_bytes();
-    disk.replace_file(SNAPSHOT_FILE, &[MAGIC.as_slice(), &len, &meta_bytes, data])
+    disk.replace_file_with(SNAPSHOT_FILE, &mut |w| {
+        w.write_all(MAGIC)?;
+        w.write_all(&len)?;
+        w.write_all(&meta_bytes)?;
+        data(w)
+    })
 }
 
 /// Read only the metadata of the snapshot on `disk`, if there is one (the data can be large).
@@ -71,7 +80,7 @@ mod tests {
         let disk = crate::disk::OsDisk::open(dir.path()).unwrap();
         assert!(read_meta(&disk).unwrap().is_none());
         let meta = SnapshotMeta::default();
-        write(&disk, &meta, b"data").unwrap();
+        write_with(&disk, &meta, &mut |w| w.write_all(b"data")).unwrap();
         assert_eq!(read_meta(&disk).unwrap(), Some(meta.clone()));
         assert_eq!(read(&disk).unwrap(), Some((meta, b"data".to_vec())));
         let path = dir.path().join(SNAPSHOT_FILE);

@@ -29,14 +29,15 @@
 //! ## Snapshots
 //! `build_snapshot` holds the kv write lock only to commit what is pending and open a redb read
 //! transaction (`KvStore::commit_and_view`); the fsync, the dump and its checksum run on a
-//! blocking thread against that frozen view while applies continue.
+//! blocking thread against that frozen view while applies continue. The dump streams into
+//! `snapshot.bin`; it is never held in memory (see `SnapshotBuilder::build_snapshot`).
 
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{Stream, StreamExt};
-use meridian_kv::{BackendView, KvStore, snapshot_of_view};
+use meridian_kv::{BackendView, KvStore, write_snapshot_of_view};
 use meridian_proto::mvccpb::Event;
 use meridian_types::Revision;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
@@ -156,13 +157,23 @@ fn applied_meta(applied: &Option<LogId>, membership: &StoredMembership) -> io::R
 /// Write `meta`/`data` as the current snapshot unless the file already holds a newer one
 /// (a build racing with an install must not move the snapshot backwards).
 fn store_snapshot(disk: &dyn Disk, lock: &Mutex<()>, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+    store_snapshot_with(disk, lock, meta, &mut |w| w.write_all(data))
+}
+
+/// [`store_snapshot`] with the data streamed by `data`.
+fn store_snapshot_with(
+    disk: &dyn Disk,
+    lock: &Mutex<()>,
+    meta: &SnapshotMeta,
+    data: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
+) -> io::Result<()> {
     let _guard = lock.lock();
     if let Some(current) = snapshot_file::read_meta(disk)?
         && current.last_log_id > meta.last_log_id
     {
         return Ok(());
     }
-    snapshot_file::write(disk, meta, data)
+    snapshot_file::write_with(disk, meta, data)
 }
 
 /// What one applied entry produced, delivered after the batch is committed.
@@ -316,12 +327,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = Vec<u8>;
 
+    /// Streams the dump straight into `snapshot.bin` and returns the snapshot with EMPTY data: openraft
+    /// (0.10.0-alpha.37, `core::sm::worker::Worker::build_snapshot`) keeps only the meta of a built snapshot
+    /// and asks `get_current_snapshot`, which reads the file, when it has one to send. Holding the dump in
+    /// memory as well would cost the whole store's size again at every snapshot (1M keys of 256 B: ~300 MB,
+    /// plus reallocation while it grows). Should a later openraft send a build result, the receiver's
+    /// checksum rejects the empty data; nothing is installed from it.
     async fn build_snapshot(&mut self) -> Result<KvSnapshot, io::Error> {
         let kv = self.kv.clone();
         let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
         let unsynced = self.unsynced_entries.clone();
-        let (meta, data) = run_blocking(&*self.disk.clone(), move || -> io::Result<(SnapshotMeta, Vec<u8>)> {
+        let meta = run_blocking(&*self.disk.clone(), move || -> io::Result<SnapshotMeta> {
             let (view, backend) = {
                 // Under the write lock no batch is half applied: commit it all (with its staged
                 // applied id and membership) and freeze that instant. The lock is held for that
@@ -338,13 +355,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 unsynced.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(before_sync)));
             // Data, applied id and membership all come from the same view.
             let (applied, membership) = read_applied_in(&view)?;
-            let data = snapshot_of_view(&view).map_err(io::Error::other)?;
-            drop(view);
             let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
-            store_snapshot(&*disk, &lock, &meta, &data)?;
-            Ok((meta, data))
+            store_snapshot_with(&*disk, &lock, &meta, &mut |w| {
+                write_snapshot_of_view(&view, w).map(drop).map_err(io::Error::other)
+            })?;
+            Ok(meta)
         })
         .await?;
-        Ok(Snapshot { meta, snapshot: data })
+        Ok(Snapshot { meta, snapshot: Vec::new() })
     }
 }

@@ -41,6 +41,6 @@ pub use lease_clock::LeaseClock;
 pub use mem_backend::{MemBackend, MemView};
 pub use response::{Applied, CommandResponse, LeaseInfo};
 pub use revision::RevisionKey;
-pub use snapshot::{snapshot_of_view, snapshot_revision};
+pub use snapshot::{snapshot_of_view, snapshot_revision, write_snapshot_of_view};
 pub use store::{KvStore, META_PREFIX};
 pub use txn::{MAX_TXN_DEPTH, MAX_TXN_OPS};

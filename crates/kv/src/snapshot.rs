@@ -7,13 +7,16 @@
 //! everything before it. Restore checks every part and every record before touching the backend.
 //!
 //! A dump is written either from the live store (`KvStore::snapshot`, pending changes included) or from a
-//! frozen backend view (`snapshot_of_view`), which lets the caller release the store's lock first.
+//! frozen backend view (`write_snapshot_of_view`, streaming into any writer), which lets the caller release
+//! the store's lock first and never holds the whole dump in memory.
+
+use std::io::Write;
 
 use meridian_types::Revision;
 
 use crate::backend::{Backend, BackendView, WriteBatch};
 use crate::error::{Error, Result};
-use crate::hash::crc32c;
+use crate::hash::{Crc32c, crc32c};
 use crate::lease::decode_lease;
 use crate::record::Record;
 use crate::revision::RevisionKey;
@@ -25,14 +28,15 @@ const FORMAT_VERSION: u8 = 1;
 impl<B: Backend> KvStore<B> {
     /// Full logical dump (records, leases, revisions, lease counter), including applied but uncommitted
     /// changes. Reads the whole store while borrowing it; to dump without holding up writers, use
-    /// [`KvStore::commit_and_view`] and [`snapshot_of_view`].
+    /// [`KvStore::commit_and_view`] and [`write_snapshot_of_view`].
     pub fn snapshot(&self) -> Result<Vec<u8>> {
-        let mut enc = Encoder::new(self.current, self.compact, self.next_lease_id);
-        self.scan_merged(RevisionKey::MIN, &mut |rev, bytes| enc.record(rev, bytes))?;
         let mut leases = self.backend.leases()?;
         leases.retain(|(id, _)| !self.pending.leases.contains_key(id));
         leases.extend(self.pending.leases.iter().filter_map(|(id, b)| b.as_ref().map(|b| (*id, b.clone()))));
-        enc.finish(leases)
+        let header = Header { current: self.current, compact: self.compact, next_lease: self.next_lease_id };
+        let mut out = Vec::new();
+        encode(header, &mut |visit| self.scan_merged(RevisionKey::MIN, visit), leases, &mut out)?;
+        Ok(out)
     }
 
     /// Replace the backend's contents with `snapshot` (one atomic `replace_all`) and open it.
@@ -51,68 +55,103 @@ impl<B: Backend> KvStore<B> {
     }
 }
 
-/// The same dump as [`KvStore::snapshot`] of the state a backend view holds. Revisions and lease counter
-/// come from the view's `kv/` metadata, so the view must come from a committed store
-/// ([`KvStore::commit_and_view`]).
+/// The same dump as [`KvStore::snapshot`] of the state a backend view holds, in memory. See
+/// [`write_snapshot_of_view`].
 pub fn snapshot_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
-    let current = meta_i64(META_CURRENT, view.meta(META_CURRENT)?)?.unwrap_or(1).max(1);
-    let compact = meta_i64(META_COMPACT, view.meta(META_COMPACT)?)?.unwrap_or(0).max(0);
-    let next_lease = meta_i64(META_NEXT_LEASE, view.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1);
-    let mut enc = Encoder::new(current, compact, next_lease);
-    view.scan_records(RevisionKey::MIN, &mut |rev, bytes| enc.record(rev, bytes))?;
-    enc.finish(view.leases()?)
+    let mut out = Vec::new();
+    write_snapshot_of_view(view, &mut out)?;
+    Ok(out)
 }
 
-/// Writes the snapshot format in one pass: header, records as they are visited, leases, checksum.
-struct Encoder {
-    out: Vec<u8>,
+/// Streams the same dump as [`KvStore::snapshot`] of the state a backend view holds into `out`, so a
+/// large store is never held in memory twice. Revisions and lease counter come from the view's `kv/`
+/// metadata, so the view must come from a committed store ([`KvStore::commit_and_view`]). Returns the
+/// bytes written.
+pub fn write_snapshot_of_view<V: BackendView>(view: &V, out: &mut dyn Write) -> Result<u64> {
+    let header = Header {
+        current: meta_i64(META_CURRENT, view.meta(META_CURRENT)?)?.unwrap_or(1).max(1),
+        compact: meta_i64(META_COMPACT, view.meta(META_COMPACT)?)?.unwrap_or(0).max(0),
+        next_lease: meta_i64(META_NEXT_LEASE, view.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1),
+    };
+    encode(header, &mut |visit| view.scan_records(RevisionKey::MIN, visit), view.leases()?, out)
+}
+
+/// The revisions and lease counter a dump starts with.
+#[derive(Clone, Copy)]
+struct Header {
     current: i64,
-    records: u64,
+    compact: i64,
+    next_lease: i64,
 }
 
-/// Offsets of the patched header fields (after magic and version byte).
-const CURRENT_AT: usize = 5;
-const RECORD_COUNT_AT: usize = CURRENT_AT + 24;
+/// Visits every record in revision order (a scan of a store or of a view).
+type Scan<'a> = dyn FnMut(&mut dyn FnMut(RevisionKey, &[u8]) -> Result<bool>) -> Result<()> + 'a;
 
-impl Encoder {
-    fn new(current: i64, compact: i64, next_lease: i64) -> Self {
-        let mut out = Vec::with_capacity(64 * 1024);
-        out.extend_from_slice(MAGIC);
-        out.push(FORMAT_VERSION);
-        for v in [current, compact, next_lease] {
-            out.extend_from_slice(&v.to_be_bytes());
-        }
-        // Record count, patched in `finish`.
-        out.extend_from_slice(&0u64.to_be_bytes());
-        Encoder { out, current, records: 0 }
-    }
-
-    fn record(&mut self, rev: RevisionKey, bytes: &[u8]) -> Result<bool> {
-        self.out.extend_from_slice(&rev.to_bytes());
-        put_bytes(&mut self.out, bytes)?;
-        self.records += 1;
-        // `open` takes the current revision as at least the newest record's; keep restore equal to it.
-        self.current = self.current.max(rev.main);
+/// Writes the snapshot format in one streaming pass, after a first pass over the records that counts them
+/// (the count precedes them in the format) and finds the newest revision: `open` takes the current
+/// revision as at least the newest record's, so restore must too.
+fn encode(
+    mut header: Header,
+    scan: &mut Scan<'_>,
+    mut leases: Vec<(i64, Vec<u8>)>,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let mut records = 0u64;
+    scan(&mut |rev, _| {
+        records += 1;
+        header.current = header.current.max(rev.main);
         Ok(true)
+    })?;
+    let mut w = Checksummed { out, crc: Crc32c::new(), written: 0 };
+    w.put(MAGIC)?;
+    w.put(&[FORMAT_VERSION])?;
+    for v in [header.current, header.compact, header.next_lease] {
+        w.put(&v.to_be_bytes())?;
+    }
+    w.put(&records.to_be_bytes())?;
+    let mut seen = 0u64;
+    scan(&mut |rev, bytes| {
+        seen += 1;
+        w.put(&rev.to_bytes())?;
+        w.put_bytes(bytes)?;
+        Ok(true)
+    })?;
+    if seen != records {
+        return Err(Error::Backend(format!(
+            "snapshot: the store changed during the dump ({records} then {seen} records)"
+        )));
+    }
+    leases.sort_by_key(|(id, _)| *id);
+    w.put(&(leases.len() as u64).to_be_bytes())?;
+    for (id, bytes) in &leases {
+        w.put(&id.to_be_bytes())?;
+        w.put_bytes(bytes)?;
+    }
+    let crc = std::mem::replace(&mut w.crc, Crc32c::new()).finish();
+    w.put(&crc.to_be_bytes())?;
+    Ok(w.written)
+}
+
+/// A writer that checksums what passes through it.
+struct Checksummed<'a> {
+    out: &'a mut dyn Write,
+    crc: Crc32c,
+    written: u64,
+}
+
+impl Checksummed<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.out.write_all(bytes).map_err(|e| Error::Backend(format!("writing snapshot: {e}")))?;
+        self.crc.update(bytes);
+        self.written += bytes.len() as u64;
+        Ok(())
     }
 
-    fn finish(mut self, mut leases: Vec<(i64, Vec<u8>)>) -> Result<Vec<u8>> {
-        // `new` wrote both fields, so the slots exist.
-        if let Some(slot) = self.out.get_mut(CURRENT_AT..CURRENT_AT + 8) {
-            slot.copy_from_slice(&self.current.to_be_bytes());
-        }
-        if let Some(slot) = self.out.get_mut(RECORD_COUNT_AT..RECORD_COUNT_AT + 8) {
-            slot.copy_from_slice(&self.records.to_be_bytes());
-        }
-        leases.sort_by_key(|(id, _)| *id);
-        self.out.extend_from_slice(&(leases.len() as u64).to_be_bytes());
-        for (id, bytes) in &leases {
-            self.out.extend_from_slice(&id.to_be_bytes());
-            put_bytes(&mut self.out, bytes)?;
-        }
-        let crc = crc32c(&self.out);
-        self.out.extend_from_slice(&crc.to_be_bytes());
-        Ok(self.out)
+    /// Length-prefixed bytes.
+    fn put_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        let len = u32::try_from(bytes.len()).map_err(|_| Error::corrupt("snapshot: value longer than 4 GiB"))?;
+        self.put(&len.to_be_bytes())?;
+        self.put(bytes)
     }
 }
 
@@ -126,13 +165,6 @@ pub fn snapshot_revision(snapshot: &[u8]) -> Result<Revision> {
         .and_then(|(_, v)| v.as_slice().try_into().ok())
         .map(|a: [u8; 8]| Revision(i64::from_be_bytes(a)))
         .ok_or_else(|| Error::corrupt("snapshot: no current revision"))
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
-    let len = u32::try_from(bytes.len()).map_err(|_| Error::corrupt("snapshot: value longer than 4 GiB"))?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(bytes);
-    Ok(())
 }
 
 /// Checks a snapshot completely and turns it into the batch that installs it.

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Write};
 use std::sync::Arc;
 
 use meridian_consensus::Disk;
@@ -179,8 +179,9 @@ impl Disk for SimDisk {
         Ok(inner.files.get(name).map(|f| Box::new(Cursor::new(f.current.clone())) as Box<dyn Read + Send>))
     }
 
-    fn replace_file(&self, name: &str, parts: &[&[u8]]) -> io::Result<()> {
-        let bytes = parts.concat();
+    fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        write(&mut bytes)?;
         let mut inner = self.inner.lock();
         inner.syncs += 1;
         inner
@@ -256,7 +257,11 @@ mod tests {
     #[test]
     fn replaced_files_are_durable_at_once() {
         let disk = SimDisk::new();
-        disk.replace_file("snap", &[b"ab", b"cd"]).unwrap();
+        disk.replace_file_with("snap", &mut |w| {
+            w.write_all(b"ab")?;
+            w.write_all(b"cd")
+        })
+        .unwrap();
         disk.crash();
         let mut text = String::new();
         disk.open_file("snap").unwrap().unwrap().read_to_string(&mut text).unwrap();

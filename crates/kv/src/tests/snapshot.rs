@@ -1,7 +1,9 @@
 //! Snapshots: round trip, corruption detection, atomic replacement of the backend.
 
 use super::util::*;
-use crate::{Backend, BackendView, Error, KvStore, MemBackend, snapshot_of_view, snapshot_revision};
+use crate::{
+    Backend, BackendView, Error, KvStore, MemBackend, snapshot_of_view, snapshot_revision, write_snapshot_of_view,
+};
 
 fn busy_store() -> Store {
     let mut s = store();
@@ -119,6 +121,39 @@ fn snapshot_of_view_equals_snapshot_of_the_store() {
     // An empty store dumps the same both ways too.
     let mut empty = store();
     assert_eq!(snapshot_of_view(&empty.commit_and_view().unwrap()).unwrap(), empty.snapshot().unwrap());
+}
+
+/// Accepts `room` bytes, then fails like a full disk.
+struct FullAfter {
+    room: usize,
+    got: Vec<u8>,
+}
+
+impl std::io::Write for FullAfter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.got.len() + buf.len() > self.room {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.got.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn streamed_dump_reports_its_size_and_a_failing_writer_is_an_error() {
+    let mut s = busy_store();
+    let live = s.snapshot().unwrap();
+    let view = s.commit_and_view().unwrap();
+    let mut out = FullAfter { room: usize::MAX, got: Vec::new() };
+    assert_eq!(write_snapshot_of_view(&view, &mut out).unwrap(), live.len() as u64);
+    assert_eq!(out.got, live);
+    let mut full = FullAfter { room: live.len() / 2, got: Vec::new() };
+    let err = write_snapshot_of_view(&view, &mut full).unwrap_err();
+    assert!(matches!(&err, Error::Backend(m) if m.contains("disk full")), "{err:?}");
 }
 
 #[test]
