@@ -1,6 +1,6 @@
 //! Byte encoding of the outcome of one applied command (`meridian_kv::Result<CommandResponse>`).
 //!
-//! openraft requires the response type to be serde-able, and the server's `Peer/Forward` RPC must
+//! openraft requires the response type to be serde-able, and the server's `Peer/ForwardStream` RPC must
 //! carry the same outcome back from the leader, so both use this one compact format:
 //! a tag byte, then either the response kind and its protobuf bytes, or the error kind and text.
 //! etcd errors travel as a stable numeric code so the follower can rebuild the exact variant.

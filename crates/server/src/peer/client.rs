@@ -1,6 +1,8 @@
-//! The calls a non-leader makes to the leader on a client's behalf: forwarded writes, ReadIndex and lease
-//! keep-alive/time-to-live. Errors come back as the etcd errors the client should see.
+//! The calls a non-leader makes to the leader on a client's behalf: forwarded writes (over one
+//! [`ForwardPipe`] per leader), ReadIndex and lease keep-alive/time-to-live. Errors come back as the etcd errors
+//! the client should see.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -10,12 +12,14 @@ use meridian_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use meridian_proto::meridianpb::peer_client::PeerClient;
-use meridian_proto::meridianpb::{ForwardRequest, RaftCommand, ReadIndexRequest};
+use meridian_proto::meridianpb::{RaftCommand, ReadIndexRequest};
 use meridian_types::{DcName, EtcdError};
+use parking_lot::Mutex;
 use tonic::transport::Channel;
 
 use super::MAX_PEER_MESSAGE_BYTES;
 use super::channels::PeerChannels;
+use super::forward_pipe::ForwardPipe;
 use crate::fault::FaultGate;
 use crate::identity;
 
@@ -23,6 +27,8 @@ use crate::identity;
 pub struct LeaderClient {
     channels: Arc<PeerChannels>,
     gate: Option<Arc<FaultGate>>,
+    /// The forwarding stream to each leader URL, opened on the first write forwarded there.
+    pipes: Mutex<BTreeMap<String, Arc<ForwardPipe>>>,
 }
 
 /// Turns a failed peer call into the etcd error the client sees. The leader answers with etcd's own status
@@ -49,7 +55,7 @@ pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
 impl LeaderClient {
     /// A client drawing channels from `channels`.
     pub fn new(channels: Arc<PeerChannels>) -> Self {
-        LeaderClient { channels, gate: None }
+        LeaderClient { channels, gate: None, pipes: Mutex::new(BTreeMap::new()) }
     }
 
     /// Calls to the leader cross the WAN/fault emulation `gate`, like the member's Raft traffic.
@@ -84,6 +90,20 @@ impl LeaderClient {
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES))
     }
 
+    /// The open pipe to `leader`, opening a new one if there is none or its stream has failed.
+    fn pipe(&self, leader: &RaftMember) -> Result<Arc<ForwardPipe>, EtcdError> {
+        let key = leader.peer_url.trim_end_matches('/');
+        let mut pipes = self.pipes.lock();
+        if let Some(pipe) = pipes.get(key).filter(|p| !p.is_closed()) {
+            return Ok(pipe.clone());
+        }
+        let pipe = Arc::new(ForwardPipe::open(self.client(leader)?));
+        // Pipes to former leaders whose streams have ended since are of no further use.
+        pipes.retain(|_, p| !p.is_closed());
+        pipes.insert(key.to_owned(), pipe.clone());
+        Ok(pipe)
+    }
+
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(self.channels.timeouts().request);
@@ -96,15 +116,10 @@ impl LeaderClient {
         leader: &RaftMember,
         cmd: RaftCommand,
     ) -> Result<meridian_kv::Result<CommandResponse>, EtcdError> {
-        let reply = self
-            .emulated(leader, async {
-                self.client(leader)?
-                    .forward(self.request(ForwardRequest { command: Some(cmd) }))
-                    .await
-                    .map_err(|s| status_to_etcd(&s))
-            })
+        let payload = self
+            .emulated(leader, async { self.pipe(leader)?.call(cmd, self.channels.timeouts().request).await })
             .await?;
-        decode_apply_result(&reply.into_inner().payload).map_err(|e| EtcdError::Internal(e.to_string()))
+        decode_apply_result(&payload).map_err(|e| EtcdError::Internal(e.to_string()))
     }
 
     /// The leader's read index.

@@ -1,10 +1,13 @@
 //! Member-to-member traffic over gRPC (`meridianpb.Peer`): the server half ([`service`]) on the peer listener,
 //! and the client half: one reused channel per peer URL ([`channels`]), the consensus transport over it
 //! ([`transport`]) and the calls a non-leader makes to the leader ([`client`]: forwarded writes, ReadIndex,
-//! lease keep-alives).
+//! lease keep-alives). Forwarded writes travel batched over one long-lived stream per leader: the follower
+//! half is [`forward_pipe`], the leader half [`forward_serve`].
 
 pub mod channels;
 pub mod client;
+pub mod forward_pipe;
+pub mod forward_serve;
 pub mod service;
 pub mod transport;
 

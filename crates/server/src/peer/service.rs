@@ -9,11 +9,12 @@ use meridian_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
-use meridian_proto::meridianpb::{ForwardRequest, ForwardResponse, RaftMessage, ReadIndexRequest, ReadIndexResponse};
+use meridian_proto::meridianpb::{ForwardBatch, RaftMessage, ReadIndexRequest, ReadIndexResponse};
 use meridian_types::EtcdError;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::MAX_PEER_MESSAGE_BYTES;
+use super::forward_serve::{self, ReplyStream};
 use crate::error::to_status;
 use crate::grpc::lease;
 use crate::member::Member;
@@ -42,13 +43,19 @@ impl Peer for PeerService {
         }
     }
 
-    async fn forward(&self, request: Request<ForwardRequest>) -> Result<Response<ForwardResponse>, Status> {
-        let cmd = request.into_inner().command.ok_or_else(|| Status::invalid_argument("forward without a command"))?;
-        // Proposed here only: a forwarded write never hops on, so a stale hint cannot make it loop.
-        match self.member.propose_local(cmd).await {
-            Ok(result) => Ok(Response::new(ForwardResponse { payload: encode_apply_result(&result) })),
-            Err(e) => Err(to_status(EtcdError::from(e))),
-        }
+    async fn forward_stream(&self, request: Request<Streaming<ForwardBatch>>) -> Result<Response<ReplyStream>, Status> {
+        let member = self.member.clone();
+        let replies = forward_serve::serve(request.into_inner(), move |cmd| {
+            let member = member.clone();
+            // Proposed here only: a forwarded write never hops on, so a stale hint cannot make it loop.
+            async move {
+                match member.propose_local(cmd).await {
+                    Ok(result) => Ok(encode_apply_result(&result)),
+                    Err(e) => Err(to_status(EtcdError::from(e))),
+                }
+            }
+        });
+        Ok(Response::new(replies))
     }
 
     async fn read_index(&self, _request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
