@@ -65,11 +65,14 @@ fn the_leader_settles_in_the_most_preferred_dc_and_status_says_why() {
     let cluster = Cluster::start_with(&canonical(), &options());
     let (leader, _) = cluster.wait_admin_leader_in("dc-a", LEADER_DEADLINE);
     eprintln!("affinity: leader {} in dc-a {} ms after start", cluster.nodes[leader].spec.name, ms(started.elapsed()));
-    // The reason is refreshed every heartbeat; poll until every member explains the placement in dc-a.
+    // The reason is refreshed every heartbeat; poll until every member explains the placement in dc-a and the
+    // leader has settled. Right after it takes over, a leader has no acknowledgements from its followers yet and
+    // truthfully reports too few healthy voters; that must pass within the deadline.
     let mut reasons = Vec::new();
     let explained = poll_until(LEADER_DEADLINE, Duration::from_millis(50), || {
         reasons = (0..cluster.nodes.len()).map(|i| cluster.admin_status(i).map(|r| r.leader_reason)).collect();
         reasons.iter().all(|r| r.as_ref().is_ok_and(|r| !r.is_empty() && r.contains("dc-a")))
+            && reasons.get(leader).is_some_and(|r| r.as_ref().is_ok_and(|r| r.contains("most preferred")))
     });
     assert!(explained, "leader_reason does not explain the placement: {reasons:?}");
     let own = cluster.admin_status(leader).expect("leader status");

@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 use super::MAX_PEER_MESSAGE_BYTES;
 use super::channels::PeerChannels;
 use super::forward_pipe::ForwardPipe;
+use super::read_index_batch::ReadIndexBatcher;
 use crate::fault::FaultGate;
 use crate::identity;
 
@@ -29,6 +30,8 @@ pub struct LeaderClient {
     gate: Option<Arc<FaultGate>>,
     /// The forwarding stream to each leader URL, opened on the first write forwarded there.
     pipes: Mutex<BTreeMap<String, Arc<ForwardPipe>>>,
+    /// The rounds of ReadIndex calls to each leader URL.
+    read_batches: Mutex<BTreeMap<String, Arc<ReadIndexBatcher>>>,
 }
 
 /// Turns a failed peer call into the etcd error the client sees. The leader answers with etcd's own status
@@ -55,7 +58,12 @@ pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
 impl LeaderClient {
     /// A client drawing channels from `channels`.
     pub fn new(channels: Arc<PeerChannels>) -> Self {
-        LeaderClient { channels, gate: None, pipes: Mutex::new(BTreeMap::new()) }
+        LeaderClient {
+            channels,
+            gate: None,
+            pipes: Mutex::new(BTreeMap::new()),
+            read_batches: Mutex::new(BTreeMap::new()),
+        }
     }
 
     /// Calls to the leader cross the WAN/fault emulation `gate`, like the member's Raft traffic.
@@ -122,14 +130,29 @@ impl LeaderClient {
         decode_apply_result(&payload).map_err(|e| EtcdError::Internal(e.to_string()))
     }
 
-    /// The leader's read index.
+    /// The leader's read index, obtained after this call was made: concurrent reads share one call (see
+    /// [`ReadIndexBatcher`]).
     pub async fn read_index(&self, leader: &RaftMember) -> Result<u64, EtcdError> {
-        let reply = self
-            .emulated(leader, async {
-                self.client(leader)?.read_index(self.request(ReadIndexRequest {})).await.map_err(|s| status_to_etcd(&s))
-            })
-            .await?;
-        Ok(reply.into_inner().index)
+        self.emulated(leader, async {
+            let client = self.client(leader)?;
+            let timeout = self.channels.timeouts().request;
+            let batcher = {
+                let mut batches = self.read_batches.lock();
+                batches.entry(leader.peer_url.trim_end_matches('/').to_owned()).or_default().clone()
+            };
+            batcher
+                .read_index(move || {
+                    let mut client = client.clone();
+                    async move {
+                        let mut req = tonic::Request::new(ReadIndexRequest {});
+                        req.set_timeout(timeout);
+                        let reply = client.read_index(req).await.map_err(|s| status_to_etcd(&s))?;
+                        Ok(reply.into_inner().index)
+                    }
+                })
+                .await
+        })
+        .await
     }
 
     /// Renews a lease on the leader.

@@ -2,12 +2,14 @@
 //! and the client half: one reused channel per peer URL ([`channels`]), the consensus transport over it
 //! ([`transport`]) and the calls a non-leader makes to the leader ([`client`]: forwarded writes, ReadIndex,
 //! lease keep-alives). Forwarded writes travel batched over one long-lived stream per leader: the follower
-//! half is [`forward_pipe`], the leader half [`forward_serve`].
+//! half is [`forward_pipe`], the leader half [`forward_serve`]. Concurrent ReadIndex calls to one leader share
+//! one call per round ([`read_index_batch`]).
 
 pub mod channels;
 pub mod client;
 pub mod forward_pipe;
 pub mod forward_serve;
+pub mod read_index_batch;
 pub mod service;
 pub mod transport;
 
