@@ -1,0 +1,88 @@
+# Shared by bench/compare and bench/cpu-per-op: start etcd 3.4 or Meridian clusters on loopback with fresh data
+# dirs, wait until they take writes, and stop what was started. Sourced, not run. The caller defines
+# BIN (the meridian binary), WORK (a scratch dir), PIDS=() (every PID started, for its cleanup) and log().
+
+# Stops one process we started: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it.
+stop_pid() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    local keep=()
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_etcd TAG N BASE: an N-member etcd cluster; member i has client port BASE+i, peer port BASE+50+i.
+# Sets EPS (comma-separated client URLs) and GROUP (PIDs).
+start_etcd() {
+    local tag=$1 n=$2 base=$3 cluster="" i
+    for i in $(seq 0 $((n - 1))); do
+        cluster+="${cluster:+,}e$i=http://127.0.0.1:$((base + 50 + i))"
+    done
+    EPS=""
+    GROUP=()
+    for i in $(seq 0 $((n - 1))); do
+        local client=http://127.0.0.1:$((base + i)) peer=http://127.0.0.1:$((base + 50 + i))
+        port_free $((base + i)) && port_free $((base + 50 + i)) || { log "port $((base + i)) or $((base + 50 + i)) busy"; exit 1; }
+        etcd --name "e$i" --data-dir "$WORK/$tag-e$i" --listen-client-urls "$client" --advertise-client-urls "$client" \
+            --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "$cluster" \
+            --initial-cluster-state new --initial-cluster-token "$tag" --log-level error \
+            >"$WORK/$tag-e$i.log" 2>&1 &
+        PIDS+=($!)
+        GROUP+=($!)
+        EPS+="${EPS:+,}$client"
+    done
+}
+
+# start_meridian TAG N BASE: the same for Meridian. One node is a plain `meridian server`; three nodes are
+# three voters of one DC from a topology file (one DC holding every voter needs --force).
+start_meridian() {
+    local tag=$1 n=$2 base=$3 i
+    EPS=""
+    GROUP=()
+    for i in $(seq 0 $((n - 1))); do
+        port_free $((base + i)) && port_free $((base + 50 + i)) || { log "port $((base + i)) or $((base + 50 + i)) busy"; exit 1; }
+    done
+    if [ "$n" = 1 ]; then
+        MERIDIAN_LOG=warn $BIN server --name m0 --data-dir "$WORK/$tag-m0" --listen-client "http://127.0.0.1:$base" \
+            --listen-peer "http://127.0.0.1:$((base + 50))" >"$WORK/$tag-m0.log" 2>&1 &
+        PIDS+=($!)
+        GROUP+=($!)
+        EPS="http://127.0.0.1:$base"
+        return
+    fi
+    local topo="$WORK/$tag-topology.toml"
+    printf '[timing]\npreset = "lan"\n' >"$topo"
+    for i in $(seq 0 $((n - 1))); do
+        printf '\n[[members]]\nname = "m%d"\ndc = "dc-a"\nzone = "a-%d"\nrole = "voter"\npeer_url = "http://127.0.0.1:%d"\nclient_url = "http://127.0.0.1:%d"\n' \
+            "$i" "$i" $((base + 50 + i)) $((base + i)) >>"$topo"
+    done
+    for i in $(seq 0 $((n - 1))); do
+        MERIDIAN_LOG=warn $BIN server --topology "$topo" --force --name "m$i" --data-dir "$WORK/$tag-m$i" \
+            >"$WORK/$tag-m$i.log" 2>&1 &
+        PIDS+=($!)
+        GROUP+=($!)
+        EPS+="${EPS:+,}http://127.0.0.1:$((base + i))"
+    done
+}
+
+# Waits (at most 60 s) until every endpoint of EPS takes a write.
+wait_ready() {
+    local ep
+    for ep in ${1//,/ }; do
+        for _ in $(seq 1 300); do
+            ETCDCTL_API=3 etcdctl --endpoints "$ep" --command-timeout=2s put bench-ready 1 >/dev/null 2>&1 && continue 2
+            sleep 0.2
+        done
+        log "$ep not ready after 60 s"
+        exit 1
+    done
+}
+
