@@ -13,6 +13,7 @@
 //! - `watchdog`: the pure isolated-leader check used by `propose` and `read_barrier`.
 //! - `membership`: runtime membership changes with etcd's rules (`RaftNode::add_learner` & co.).
 
+mod append_stream;
 mod codec;
 pub mod disk;
 mod error;
@@ -45,7 +46,7 @@ pub use response_codec::{decode_apply_result, encode_apply_result};
 pub use runtime::{MeridianRuntime, seed_thread_rng};
 pub use snapshot_file::SNAPSHOT_FILE;
 pub use state_machine::{KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine};
-pub use transport::{InProcessTransport, Transport};
+pub use transport::{InProcessTransport, Transport, until_first_error};
 pub use types::{ApplyResponse, Command, Entry, LogId, Member, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 
 /// Re-export of the pinned openraft, so callers name exactly the version this crate uses.

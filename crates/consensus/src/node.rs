@@ -384,6 +384,16 @@ impl RaftNode {
         dispatch(&self.inner.raft, &bytes).await
     }
 
+    /// Entry point for a leader's append stream (see [`Transport::append_stream`]): the decoded requests go
+    /// to openraft in order, and the encoded answers come back in the same order.
+    pub fn serve_append_stream(
+        &self,
+        requests: futures::stream::BoxStream<'static, Vec<u8>>,
+    ) -> Result<futures::stream::BoxStream<'static, Vec<u8>>> {
+        self.check_running()?;
+        Ok(crate::append_stream::serve(&self.inner.raft, requests))
+    }
+
     /// Stop openraft, wait until it has released the log store and state machine (so the same
     /// data dir can be reopened), and make the kv store durable. Idempotent.
     pub async fn shutdown(&self) -> Result<()> {

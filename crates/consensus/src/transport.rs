@@ -9,21 +9,25 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, Stream, StreamExt};
 use meridian_types::NodeId;
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
-use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2, stream_append_sequential};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::storage::Snapshot;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use crate::append_stream;
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::membership::{MembershipReply, MembershipRequest, execute_local};
@@ -37,6 +41,36 @@ pub trait Transport: Send + Sync + 'static {
     /// Send `payload` to member `target` (described by `member`, from the Raft membership) and
     /// return its reply payload. Errors mean "not delivered or no reply"; openraft retries.
     async fn send(&self, target: NodeId, member: &Member, payload: Vec<u8>) -> Result<Vec<u8>>;
+
+    /// Whether [`Transport::append_stream`] works. Without it openraft replicates one request at a time.
+    fn streams_appends(&self) -> bool {
+        false
+    }
+
+    /// Open an ordered stream to member `target`: deliver every payload of `requests`, in order, and return
+    /// the target's reply payloads, in the same order. An error item (or the end of the replies) means the
+    /// stream broke; openraft opens a new one. Only called when [`Transport::streams_appends`] is true.
+    fn append_stream(
+        &self,
+        target: NodeId,
+        member: &Member,
+        requests: BoxStream<'static, Vec<u8>>,
+    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Vec<u8>>>>> {
+        let _ = (member, requests);
+        Box::pin(std::future::ready(Err(Error::Transport(format!("no append stream to {target}")))))
+    }
+}
+
+/// Ends `stream` right after its first error item, as a broken connection delivers nothing more: the shape
+/// [`Transport::append_stream`] replies must have.
+pub fn until_first_error<T: Send + 'static>(stream: BoxStream<'static, Result<T>>) -> BoxStream<'static, Result<T>> {
+    stream
+        .scan(true, |open, item| {
+            let out = open.then_some(item);
+            *open = out.as_ref().is_some_and(|r| r.is_ok());
+            std::future::ready(out)
+        })
+        .boxed()
 }
 
 /// A request from one member's openraft to another's.
@@ -153,6 +187,11 @@ pub(crate) struct PeerClient {
 type Rpc<T> = std::result::Result<T, RPCError<TypeConfig>>;
 
 impl PeerClient {
+    #[cfg(test)]
+    pub(crate) fn for_tests(target: NodeId, transport: Arc<dyn Transport>, min_rpc_timeout: Duration) -> Self {
+        PeerClient { target, member: Member::default(), transport, min_rpc_timeout }
+    }
+
     /// The timeout for one RPC. openraft offers the heartbeat interval for appends, but an append carries an
     /// fsync on the follower and, across datacenters, a WAN round trip: both can exceed a 100 ms heartbeat, and
     /// timing them out makes the leader resend the same entries forever instead of waiting for the answer.
@@ -194,6 +233,42 @@ fn unexpected() -> RPCError<TypeConfig> {
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
     type SnapshotData = Vec<u8>;
+
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Rpc<BoxStream<'s, Rpc<StreamAppendResult<TypeConfig>>>>>
+    where
+        S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        // A stream that can hold only one request (a heartbeat) gains nothing from a stream of its own.
+        if !self.transport.streams_appends() || input.size_hint().1 == Some(1) {
+            return stream_append_sequential(self, input, option);
+        }
+        let ttl = self.ttl(&option);
+        let (transport, target, member) = (self.transport.clone(), self.target, self.member.clone());
+        Box::pin(async move {
+            // Open nothing until there is a request to send: openraft applies its retry backoff while producing
+            // a request, so opening first would retry a refused connection in a tight loop.
+            let mut input = input;
+            let Some(first) = input.next().await else {
+                return Ok(futures::stream::empty().boxed());
+            };
+            let sent = Arc::new(AtomicU64::new(0));
+            let requests = append_stream::encode_requests(futures::stream::iter([first]).chain(input), sent.clone());
+            let opening = transport.append_stream(target, &member, requests);
+            let replies = match tokio::time::timeout(ttl, opening).await {
+                Err(_) => {
+                    let e = format!("opening append stream to {target} timed out after {ttl:?}");
+                    return Err(RPCError::Unreachable(Unreachable::from_string(e)));
+                }
+                Ok(Err(e)) => return Err(RPCError::Unreachable(Unreachable::from_string(e))),
+                Ok(Ok(replies)) => replies,
+            };
+            Ok(append_stream::decode_replies(replies, sent, ttl, target.0))
+        })
+    }
 
     async fn append_entries(
         &mut self,
@@ -292,19 +367,48 @@ impl InProcessTransport {
     }
 }
 
+impl InProcessTransport {
+    /// `Err` while `target` or this handle's member is isolated.
+    fn reachable(&self, target: NodeId) -> Result<()> {
+        let isolated = self.inner.isolated.read();
+        if isolated.contains(&target) || self.from.is_some_and(|f| isolated.contains(&f)) {
+            return Err(Error::Transport(format!("{target} is unreachable (isolated)")));
+        }
+        Ok(())
+    }
+
+    fn node(&self, target: NodeId) -> Result<RaftNode> {
+        self.reachable(target)?;
+        let node = self.inner.nodes.read().get(&target).and_then(Weak::upgrade);
+        match node {
+            Some(inner) => Ok(RaftNode { inner }),
+            None => Err(Error::Transport(format!("{target} is not registered"))),
+        }
+    }
+}
+
 #[async_trait]
 impl Transport for InProcessTransport {
     async fn send(&self, target: NodeId, _member: &Member, payload: Vec<u8>) -> Result<Vec<u8>> {
-        {
-            let isolated = self.inner.isolated.read();
-            if isolated.contains(&target) || self.from.is_some_and(|f| isolated.contains(&f)) {
-                return Err(Error::Transport(format!("{target} is unreachable (isolated)")));
-            }
-        }
-        let node = self.inner.nodes.read().get(&target).and_then(Weak::upgrade);
-        let Some(inner) = node else {
-            return Err(Error::Transport(format!("{target} is not registered")));
-        };
-        RaftNode { inner }.handle_peer_message(payload).await
+        self.node(target)?.handle_peer_message(payload).await
+    }
+
+    fn streams_appends(&self) -> bool {
+        true
+    }
+
+    fn append_stream(
+        &self,
+        target: NodeId,
+        _member: &Member,
+        requests: BoxStream<'static, Vec<u8>>,
+    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Vec<u8>>>>> {
+        let opened = self.node(target).and_then(|node| node.serve_append_stream(requests));
+        let link = self.clone();
+        Box::pin(async move {
+            // Isolating either end breaks the stream at the next reply, as a cut connection would.
+            let replies = opened?.map(move |reply| link.reachable(target).map(|()| reply));
+            Ok(until_first_error(replies.boxed()))
+        })
     }
 }

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use futures::StreamExt;
 use meridian_consensus::openraft::ServerState;
 use meridian_consensus::{Error, InProcessTransport, NoopObserver, RaftNode};
 use meridian_types::{NodeId, Revision};
@@ -80,6 +81,28 @@ async fn three_nodes_elect_replicate_and_converge() {
     assert!(status.learners.is_empty());
     assert_eq!(status.members.len(), 3);
 
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_an_append_stream_ends_it_and_replication_goes_on() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let nodes = start_cluster(&dirs, &net).await;
+    let leader_id = agreed_leader(&nodes).await;
+    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+    let follower = nodes.iter().find(|n| n.id() != leader_id).unwrap();
+
+    let garbage = futures::stream::iter([b"not an append request".to_vec(), vec![0xff; 64]]).boxed();
+    let answers: Vec<_> = follower.serve_append_stream(garbage).unwrap().collect().await;
+    assert!(answers.is_empty(), "the stream ends at the first undecodable request, unanswered");
+
+    leader.propose(put("after", "garbage")).await.unwrap().unwrap();
+    leader.read_barrier().await.unwrap();
+    wait_applied(follower, leader.status().applied).await;
+    assert_eq!(get(follower, "after"), Some(b"garbage".to_vec()));
     for n in &nodes {
         n.shutdown().await.unwrap();
     }

@@ -4,6 +4,7 @@
 //! ReadIndex, lease calls) go through the same gate, so all member-to-member traffic sees the same WAN.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use meridian_types::{DcName, NodeId};
 use parking_lot::Mutex;
@@ -53,16 +54,30 @@ impl FaultGate {
         self.cross((target_dc, target), (&self.self_dc, self.self_id), "reply").await
     }
 
+    /// The verdict on one message of an ordered stream from this member to `target`: how long it is in flight,
+    /// or why it is lost. Judged without waiting, so a stream can have many messages in flight at once.
+    pub fn judge_outbound(&self, target: NodeId, target_dc: &DcName) -> Result<Duration, Undelivered> {
+        self.judge((&self.self_dc, self.self_id), (target_dc, target), "stream message")
+    }
+
+    /// The verdict on one message of an ordered stream from `target` back to this member.
+    pub fn judge_inbound(&self, target: NodeId, target_dc: &DcName) -> Result<Duration, Undelivered> {
+        self.judge((target_dc, target), (&self.self_dc, self.self_id), "stream reply")
+    }
+
     async fn cross(&self, from: (&DcName, NodeId), to: (&DcName, NodeId), what: &str) -> Result<(), Undelivered> {
+        let delay = self.judge(from, to, what)?;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(())
+    }
+
+    fn judge(&self, from: (&DcName, NodeId), to: (&DcName, NodeId), what: &str) -> Result<Duration, Undelivered> {
         let random = self.rng.lock().unit();
         let describe = || format!("{what} {:x} ({}) -> {:x} ({})", from.1.0, from.0, to.1.0, to.0);
         match self.faults.decide(from.0, to.0, from.1, to.1, random) {
-            Verdict::Deliver { delay } => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                Ok(())
-            }
+            Verdict::Deliver { delay } => Ok(delay),
             Verdict::Drop => Err(Undelivered::Dropped(describe())),
             Verdict::Block => Err(Undelivered::Blocked(describe())),
         }

@@ -6,6 +6,7 @@
 //! [`FaultyTransport`] puts the gate in front of the consensus transport; the leader client (forwarded writes,
 //! ReadIndex, lease calls) crosses the same gate.
 
+mod delay_line;
 mod gate;
 mod state;
 mod transport;

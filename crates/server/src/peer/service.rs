@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use futures::stream::{BoxStream, StreamExt};
+
 use meridian_consensus::encode_apply_result;
 use meridian_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
@@ -41,6 +43,20 @@ impl Peer for PeerService {
             Ok(payload) => Ok(Response::new(RaftMessage { payload })),
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
+    }
+
+    async fn raft_stream(
+        &self,
+        request: Request<Streaming<RaftMessage>>,
+    ) -> Result<Response<BoxStream<'static, Result<RaftMessage, Status>>>, Status> {
+        // A broken request stream ends the input; the answers still owed are sent before the stream closes.
+        let requests = request
+            .into_inner()
+            .take_while(|message| std::future::ready(message.is_ok()))
+            .filter_map(|message| std::future::ready(message.ok().map(|m| m.payload)))
+            .boxed();
+        let replies = self.member.raft.serve_append_stream(requests).map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(replies.map(|payload| Ok(RaftMessage { payload })).boxed()))
     }
 
     async fn forward_stream(&self, request: Request<Streaming<ForwardBatch>>) -> Result<Response<ReplyStream>, Status> {

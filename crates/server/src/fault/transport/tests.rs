@@ -10,10 +10,13 @@ use super::*;
 use crate::fault::{FaultGate, FaultState, Faults};
 use parking_lot::Mutex;
 
+/// A message the fake peer received: from whom, what, when.
+type Call = (NodeId, Vec<u8>, Instant);
+
 /// Records every call and answers with the payload reversed, after `service_time`.
 #[derive(Default)]
 struct Recorder {
-    calls: Mutex<Vec<(NodeId, Vec<u8>, Instant)>>,
+    calls: Arc<Mutex<Vec<Call>>>,
     service_time: Duration,
 }
 
@@ -23,6 +26,25 @@ impl Transport for Recorder {
         self.calls.lock().push((target, payload.clone(), Instant::now()));
         tokio::time::sleep(self.service_time).await;
         Ok(payload.into_iter().rev().collect())
+    }
+
+    fn streams_appends(&self) -> bool {
+        true
+    }
+
+    /// Echoes every message reversed, at once, recording when it arrived.
+    fn append_stream(
+        &self,
+        target: NodeId,
+        _member: &Member,
+        requests: BoxStream<'static, Vec<u8>>,
+    ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Vec<u8>>>>> {
+        let calls = self.calls.clone();
+        let replies = requests.map(move |payload| {
+            calls.lock().push((target, payload.clone(), Instant::now()));
+            Ok(payload.into_iter().rev().collect())
+        });
+        Box::pin(async move { Ok(replies.boxed()) })
     }
 }
 
@@ -138,4 +160,36 @@ async fn loss_is_reproducible_from_the_seed_and_near_the_configured_rate() {
     // A round trip survives with probability 0.7 * 0.7 = 0.49, so about 51% fail.
     let failed = a.iter().filter(|&&x| x).count() as f64 / a.len() as f64;
     assert!((0.45..0.57).contains(&failed), "failure rate {failed}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_append_stream_keeps_many_messages_in_flight_in_order() {
+    let (inner, _state, t) = setup(canonical(), Duration::ZERO);
+    let start = Instant::now();
+    let requests = futures::stream::iter((1..=5u8).map(|i| vec![i, 0])).boxed();
+    let replies: Vec<_> = t.append_stream(PEER_C, &member("dc-c"), requests).await.unwrap().collect().await;
+    let replies: Vec<_> = replies.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(replies, (1..=5u8).map(|i| vec![0, i]).collect::<Vec<_>>(), "every reply, in order");
+    // All five cross together: 15 ms there, 15 ms back.
+    assert_eq!(start.elapsed(), Duration::from_millis(30), "not one round trip per message");
+    let arrivals: Vec<_> = inner.calls.lock().iter().map(|c| c.2 - start).collect();
+    assert_eq!(arrivals, vec![Duration::from_millis(15); 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_breaks_an_open_append_stream() {
+    let (inner, state, t) = setup(canonical(), Duration::ZERO);
+    let (send, requests) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let requests = tokio_stream::wrappers::UnboundedReceiverStream::new(requests).boxed();
+    let mut replies = t.append_stream(PEER_B, &member("dc-b"), requests).await.unwrap();
+    send.send(vec![1, 2]).unwrap();
+    assert_eq!(replies.next().await.unwrap().unwrap(), vec![2, 1]);
+    let mut cut = canonical();
+    cut.isolated_dcs.insert(DcName::from("dc-b"));
+    state.set(cut).unwrap();
+    send.send(vec![3, 4]).unwrap();
+    let err = replies.next().await.unwrap().unwrap_err();
+    assert!(matches!(&err, Error::Transport(m) if m.contains("emulated partition")), "{err}");
+    assert!(replies.next().await.is_none(), "nothing after the break");
+    assert_eq!(inner.calls.lock().len(), 1, "the message sent into the partition never arrived");
 }
