@@ -63,6 +63,9 @@ pub struct ServerArgs {
     /// Linearizable read protocol: read-index (default) or lease.
     #[arg(long, env = "MERIDIAN_READ_POLICY", value_parser = parse_read_policy)]
     read_policy: Option<ReadPolicy>,
+    /// Threads running the async tasks (default: one per CPU).
+    #[arg(long, env = "MERIDIAN_WORKER_THREADS")]
+    worker_threads: Option<usize>,
 }
 
 fn parse_read_policy(s: &str) -> Result<ReadPolicy, String> {
@@ -135,6 +138,9 @@ impl ServerArgs {
         if let Some(v) = self.read_policy {
             cfg.read_policy = v;
         }
+        if let Some(v) = self.worker_threads {
+            cfg.worker_threads = Some(v);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -143,7 +149,11 @@ impl ServerArgs {
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let cfg = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cfg.worker_threads {
+        runtime.worker_threads(n);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async move {
         let server = meridian_server::start(cfg).await?;
         eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
@@ -161,4 +171,34 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<ServerConfig> {
+        Cli::try_parse_from(std::iter::once("meridian").chain(args.iter().copied()))?.server.into_config()
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.toml");
+        std::fs::write(&file, "name = \"from-file\"\nworker_threads = 4\nsnapshot_count = 5\n").unwrap();
+        let path = file.to_str().unwrap();
+        let cfg = config(&["--config", path, "--worker-threads", "1"]).unwrap();
+        assert_eq!((cfg.name.as_str(), cfg.worker_threads, cfg.snapshot_count), ("from-file", Some(1), 5));
+        assert_eq!(config(&["--config", path]).unwrap().worker_threads, Some(4));
+        assert_eq!(config(&[]).unwrap().worker_threads, None, "one per CPU unless set");
+        assert!(config(&["--worker-threads", "0"]).unwrap_err().to_string().contains("worker-threads"));
+    }
 }

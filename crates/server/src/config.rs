@@ -54,6 +54,11 @@ pub struct ServerConfig {
     pub enable_fault_injection: bool,
     /// How linearizable reads confirm leadership: `read-index` (default) or `lease`.
     pub read_policy: ReadPolicy,
+    /// Threads running the server's async tasks (gRPC, Raft, watches); unset means one per CPU. A write hops
+    /// between several tasks, and on a machine whose cores are shared (several members on one host) every hop
+    /// to another thread is a wake-up and a context switch; one thread keeps those hops inside it. The Raft
+    /// log's writer thread is separate either way.
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +80,7 @@ impl Default for ServerConfig {
             listen_admin: None,
             enable_fault_injection: false,
             read_policy: ReadPolicy::ReadIndex,
+            worker_threads: None,
         }
     }
 }
@@ -137,6 +143,9 @@ impl ServerConfig {
         if self.max_request_bytes == 0 {
             return Err(Error::Config("max-request-bytes must be positive".into()));
         }
+        if self.worker_threads == Some(0) {
+            return Err(Error::Config("worker-threads must be positive (leave it unset for one per CPU)".into()));
+        }
         Ok(())
     }
 }
@@ -185,6 +194,16 @@ mod tests {
         assert_eq!(ServerConfig::from_toml("read_policy = \"read-index\"").unwrap().read_policy, ReadPolicy::ReadIndex);
         let err = ServerConfig::from_toml("read_policy = \"stale\"").unwrap_err();
         assert!(err.to_string().contains("read_policy"), "{err}");
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_cpu_and_zero_is_refused() {
+        assert_eq!(ServerConfig::default().worker_threads, None);
+        let cfg = ServerConfig::from_toml("worker_threads = 1").unwrap();
+        assert_eq!(cfg.worker_threads, Some(1));
+        cfg.validate().unwrap();
+        let zero = ServerConfig::from_toml("worker_threads = 0").unwrap();
+        assert!(zero.validate().unwrap_err().to_string().contains("worker-threads"));
     }
 
     #[test]
