@@ -42,6 +42,14 @@ async fn agreed_leader(nodes: &[RaftNode]) -> NodeId {
     leader_id
 }
 
+/// The agreed leader's id, the leader, and one follower.
+async fn leader_and_follower(nodes: &[RaftNode]) -> (NodeId, &RaftNode, &RaftNode) {
+    let leader_id = agreed_leader(nodes).await;
+    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+    let follower = nodes.iter().find(|n| n.id() != leader_id).unwrap();
+    (leader_id, leader, follower)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_replicate_and_converge() {
     let _ = tracing_subscriber::fmt()
@@ -52,9 +60,7 @@ async fn three_nodes_elect_replicate_and_converge() {
     let net = InProcessTransport::new();
     let nodes = start_cluster(&dirs, &net).await;
 
-    let leader_id = agreed_leader(&nodes).await;
-    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
-    let follower = nodes.iter().find(|n| n.id() != leader_id).unwrap();
+    let (leader_id, leader, follower) = leader_and_follower(&nodes).await;
 
     for i in 0..25 {
         leader.propose(put(&format!("k{i}"), &format!("v{i}"))).await.unwrap().unwrap();
@@ -91,9 +97,7 @@ async fn garbage_on_an_append_stream_ends_it_and_replication_goes_on() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let net = InProcessTransport::new();
     let nodes = start_cluster(&dirs, &net).await;
-    let leader_id = agreed_leader(&nodes).await;
-    let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
-    let follower = nodes.iter().find(|n| n.id() != leader_id).unwrap();
+    let (_, leader, follower) = leader_and_follower(&nodes).await;
 
     let garbage = futures::stream::iter([b"not an append request".to_vec(), vec![0xff; 64]]).boxed();
     let answers: Vec<_> = follower.serve_append_stream(garbage).unwrap().collect().await;
