@@ -1,7 +1,7 @@
 //! The storage seam: where a member's files live and how blocking storage work runs.
 //!
-//! The consensus layer keeps three files per member: the Raft log and the state machine (both redb
-//! databases) and the current snapshot. A [`Disk`] opens them. [`OsDisk`] is the real directory;
+//! The consensus layer keeps four files per member: the Raft log and the state machine (both redb
+//! databases), the Raft log's page journal and the current snapshot. A [`Disk`] opens them. [`OsDisk`] is the real directory;
 //! the simulation plugs in a disk that keeps its bytes in memory and loses every write not yet
 //! synced when the simulated host crashes, so the same log store and state machine code is tested
 //! against torn, unsynced state.
@@ -15,9 +15,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use redb::backends::FileBackend;
 use redb::{Database, StorageBackend};
 
 use crate::fsutil::{ensure_dir, fsync_dir};
+use crate::page_journal::{DEFAULT_JOURNAL_BUDGET, JournaledBackend};
 
 /// redb's page cache per database. redb's default (1 GiB each) let a member's heap grow with its data set
 /// to several times etcd's resident size; the operating system's page cache keeps serving cold pages, and
@@ -29,6 +31,15 @@ pub trait Disk: Debug + Send + Sync + 'static {
     /// Opens (or creates) the redb database called `name`; a newly created file is durable in its
     /// directory before this returns.
     fn open_database(&self, name: &str) -> io::Result<Database>;
+
+    /// Opens (or creates) the file called `name` as raw storage, held by this process alone; a newly
+    /// created file is durable in its directory before this returns.
+    fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>>;
+
+    /// Journal bytes after which a page journal checkpoints (see `page_journal`).
+    fn journal_budget(&self) -> u64 {
+        DEFAULT_JOURNAL_BUDGET
+    }
 
     /// A reader over the file called `name`, or `None` when there is no such file.
     fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>>;
@@ -62,6 +73,19 @@ pub fn database_on<B: StorageBackend>(backend: B) -> io::Result<Database> {
         .set_cache_size(REDB_CACHE_BYTES)
         .create_with_backend(backend)
         .map_err(|e| io::Error::other(redb::Error::from(e)))
+}
+
+/// Opens the redb database `name` over a page journal kept in the file `journal` (see
+/// `page_journal`): a commit costs one sequential journal write and sync.
+pub(crate) fn open_journaled_database(disk: &dyn Disk, name: &str, journal: &str) -> io::Result<Database> {
+    // The journal first: holding it keeps a second process from replaying under this one.
+    let journal = disk.open_backend(journal)?;
+    let main = disk.open_backend(name)?;
+    let (backend, recovery) = JournaledBackend::open(main, journal, disk.journal_budget())?;
+    if recovery.records > 0 {
+        tracing::info!(records = recovery.records, "replayed the page journal of {name}");
+    }
+    database_on(backend)
 }
 
 /// A directory of the real file system.
@@ -100,6 +124,23 @@ impl Disk for OsDisk {
             fsync_dir(&self.dir)?;
         }
         Ok(db)
+    }
+
+    fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>> {
+        let path = self.dir.join(name);
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        file.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => {
+                io::Error::other(format!("{} is in use by another process", path.display()))
+            }
+            std::fs::TryLockError::Error(e) => e,
+        })?;
+        if !existed {
+            fsync_dir(&self.dir)?;
+        }
+        let backend = FileBackend::new(file).map_err(|e| io::Error::other(redb::Error::from(e)))?;
+        Ok(Box::new(backend))
     }
 
     fn file_size(&self, name: &str) -> u64 {

@@ -3,7 +3,9 @@
 //!
 //! - `disk`: the storage seam (`Disk`): the real directory, or the simulation's in-memory disk;
 //! - `log_store` / `log_writer`: the Raft log in `raft-log.redb`, written by one thread that
-//!   group-commits every queued write in one fsynced transaction;
+//!   group-commits every queued write in one durable transaction;
+//! - `page_journal`: the redb storage backend under `raft-log.redb` that makes each of those
+//!   transactions one sequential, synced journal write;
 //! - `kv_backend`: `RedbBackend`, the kv crate's storage seam over `state.redb`;
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);
@@ -24,6 +26,7 @@ mod log_writer;
 mod membership;
 mod node;
 mod observer;
+mod page_journal;
 pub mod placement;
 mod read_policy;
 mod response_codec;

@@ -29,13 +29,15 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
 use crate::codec::{decode, encode};
-use crate::disk::{Disk, OsDisk};
+use crate::disk::{Disk, OsDisk, open_journaled_database};
 use crate::fsutil::{DropSignal, DropWaiter};
 use crate::log_writer::{self, ENTRIES, KEY_COMMITTED, KEY_PURGED, KEY_VOTE, META, WriteOp, sto};
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 /// File name of the log database inside the data directory.
 pub const LOG_FILE: &str = "raft-log.redb";
+/// File name of the log database's page journal (see `page_journal`).
+pub const LOG_JOURNAL_FILE: &str = "raft-log.journal";
 
 /// Most entries kept in the cache once synced.
 const CACHE_MAX_ENTRIES: usize = 10_000;
@@ -155,7 +157,7 @@ impl LogStore {
     /// Like [`LogStore::open`], also returning a waiter that completes once the database is
     /// closed (the store, every reader and the writer thread are gone).
     pub(crate) fn open_with_waiter(disk: &dyn Disk) -> io::Result<(LogStore, DropWaiter)> {
-        let db = disk.open_database(LOG_FILE)?;
+        let db = open_journaled_database(disk, LOG_FILE, LOG_JOURNAL_FILE)?;
         let mem = load_state(&db)?;
         let (signal, waiter) = DropSignal::new();
         let shared = Arc::new(Shared { db, mem: Mutex::new(mem), txns: AtomicU64::new(0), _dropped: signal });

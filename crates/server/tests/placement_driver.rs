@@ -83,6 +83,15 @@ impl Cluster {
         self.handles[(id - 1) as usize].reason()
     }
 
+    /// Wait until `id`'s placement reason contains `text`.
+    async fn wait_reason(&self, id: u64, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.reason(id).contains(text) {
+            assert!(Instant::now() < deadline, "m{id}'s reason never said {text:?}: {:?}", self.reason(id));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Wait until `id` is leader (in its own view and in `observer`'s) and its reason contains `text`.
     async fn wait_leader_with_reason(&self, id: u64, observer: u64, text: &str) {
         let deadline = Instant::now() + WAIT;
@@ -126,7 +135,8 @@ async fn leader_follows_preference_fails_over_and_fails_back_once() {
     // 1. Whoever wins the first election, leadership settles in dc-a.
     c.wait_leader_with_reason(2, 3, "leader in dc-a: most preferred healthy DC").await;
     c.node(2).propose(put("a")).await.unwrap().unwrap();
-    assert!(c.reason(1).contains("leader m2 in dc-a"), "follower reason: {}", c.reason(1));
+    // A follower's reason changes on its next placement tick after it learns of the new leader.
+    c.wait_reason(1, "leader m2 in dc-a").await;
 
     // 2. dc-a is cut off: the majority elects a leader, which ends in dc-b and says why.
     c.net.set_isolated(NodeId(2), true);

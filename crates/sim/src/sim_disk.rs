@@ -83,6 +83,14 @@ impl SimDisk {
         }
     }
 
+    /// A handle on the file called `name`, created (and durable in its directory, as `OsDisk`
+    /// makes it) if missing.
+    fn backend(&self, name: &str) -> SimBackend {
+        let mut inner = self.inner.lock();
+        inner.files.entry(name.to_owned()).or_default().durable.get_or_insert_with(Vec::new);
+        SimBackend { disk: self.clone(), name: name.to_owned(), generation: inner.generation }
+    }
+
     /// Syncs performed so far.
     pub fn syncs(&self) -> u64 {
         self.inner.lock().syncs
@@ -165,13 +173,16 @@ impl StorageBackend for SimBackend {
 
 impl Disk for SimDisk {
     fn open_database(&self, name: &str) -> io::Result<Database> {
-        let generation = {
-            let mut inner = self.inner.lock();
-            // Creating the file and syncing its directory entry, as `OsDisk` does.
-            inner.files.entry(name.to_owned()).or_default().durable.get_or_insert_with(Vec::new);
-            inner.generation
-        };
-        database_on(SimBackend { disk: self.clone(), name: name.to_owned(), generation })
+        database_on(self.backend(name))
+    }
+
+    fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>> {
+        Ok(Box::new(self.backend(name)))
+    }
+
+    /// Small, so that simulated runs checkpoint the page journal often.
+    fn journal_budget(&self) -> u64 {
+        256 << 10
     }
 
     fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {

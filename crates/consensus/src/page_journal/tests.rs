@@ -1,0 +1,339 @@
+//! The page journal against an in-memory file that loses unsynced writes on a crash, keeping any
+//! subset of them, as a disk with background writeback would.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex as PlMutex;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::*;
+
+const T: TableDefinition<u64, &[u8]> = TableDefinition::new("t");
+
+/// One file: what readers see, what survived the last sync, and the writes since.
+#[derive(Default)]
+struct FileImage {
+    current: Vec<u8>,
+    durable: Vec<u8>,
+    /// Writes since the last sync, in order (`None` data = a length change).
+    unsynced: Vec<(u64, Option<Vec<u8>>)>,
+    syncs: u64,
+    /// Bumped by a crash: handles from before it are dead, as the process that held them.
+    generation: u64,
+}
+
+/// A handle on one file, from one "process" (generation).
+#[derive(Clone, Default)]
+struct MemFile {
+    image: Arc<PlMutex<FileImage>>,
+    generation: u64,
+}
+
+impl fmt::Debug for MemFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MemFile")
+    }
+}
+
+impl MemFile {
+    /// A new handle, for a process started after the last crash.
+    fn reopen(&self) -> MemFile {
+        MemFile { image: self.image.clone(), generation: self.image.lock().generation }
+    }
+
+    /// The image, if this handle's process is still alive.
+    fn live(&self) -> io::Result<parking_lot::MutexGuard<'_, FileImage>> {
+        let f = self.image.lock();
+        if f.generation != self.generation {
+            return Err(io::Error::other("the process holding this handle crashed"));
+        }
+        Ok(f)
+    }
+
+    fn syncs(&self) -> u64 {
+        self.image.lock().syncs
+    }
+
+    fn len(&self) -> usize {
+        self.image.lock().current.len()
+    }
+
+    /// A crash: each unsynced write survives when `keep` says so, in whole or as a prefix.
+    fn crash(&self, rng: &mut StdRng, keep_chance: f64) {
+        let mut f = self.image.lock();
+        f.generation += 1;
+        let mut image = f.durable.clone();
+        for (offset, data) in std::mem::take(&mut f.unsynced) {
+            let offset = offset as usize;
+            match data {
+                None => image.resize(offset, 0),
+                Some(data) if rng.random_bool(keep_chance) => {
+                    let torn = if rng.random_bool(0.3) { rng.random_range(0..=data.len()) } else { data.len() };
+                    if image.len() < offset + torn {
+                        image.resize(offset + torn, 0);
+                    }
+                    image[offset..offset + torn].copy_from_slice(&data[..torn]);
+                }
+                Some(_) => {}
+            }
+        }
+        f.current = image.clone();
+        f.durable = image;
+    }
+
+    /// Flips one durable byte (and the current one) at `offset`.
+    fn corrupt(&self, offset: usize) {
+        let mut f = self.image.lock();
+        f.durable[offset] ^= 0xff;
+        f.current[offset] ^= 0xff;
+    }
+}
+
+impl StorageBackend for MemFile {
+    fn len(&self) -> Result<u64, io::Error> {
+        Ok(self.live()?.current.len() as u64)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        let f = self.live()?;
+        let src = f.current.get(offset as usize..offset as usize + out.len()).ok_or(io::ErrorKind::UnexpectedEof)?;
+        out.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        let mut f = self.live()?;
+        f.current.resize(len as usize, 0);
+        f.unsynced.push((len, None));
+        Ok(())
+    }
+
+    fn sync_data(&self) -> Result<(), io::Error> {
+        let mut f = self.live()?;
+        f.durable = f.current.clone();
+        f.unsynced.clear();
+        f.syncs += 1;
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        let mut f = self.live()?;
+        let end = offset as usize + data.len();
+        if f.current.len() < end {
+            f.current.resize(end, 0);
+        }
+        f.current[offset as usize..end].copy_from_slice(data);
+        f.unsynced.push((offset, Some(data.to_vec())));
+        Ok(())
+    }
+}
+
+struct Files {
+    main: MemFile,
+    journal: MemFile,
+}
+
+impl Files {
+    fn new() -> Files {
+        Files { main: MemFile::default(), journal: MemFile::default() }
+    }
+
+    fn open(&self, budget: u64) -> (Database, Recovery) {
+        let (backend, recovery) =
+            JournaledBackend::open(Box::new(self.main.reopen()), Box::new(self.journal.reopen()), budget).unwrap();
+        (Database::builder().create_with_backend(backend).unwrap(), recovery)
+    }
+
+    fn crash(&self, rng: &mut StdRng, keep_chance: f64) {
+        self.main.crash(rng, keep_chance);
+        self.journal.crash(rng, keep_chance);
+    }
+}
+
+/// Offsets of the current epoch's records, in order.
+fn record_offsets(journal: &MemFile) -> Vec<u64> {
+    let journal = journal.reopen();
+    let epoch = read_header(&journal).unwrap().unwrap();
+    let mut offsets = Vec::new();
+    let mut at = HEADER_BYTES;
+    loop {
+        let mut head = [0u8; RECORD_HEAD_BYTES];
+        journal.read(at, &mut head).unwrap();
+        if u32::from_le_bytes(le(&head[..4])) != RECORD_MAGIC || u64::from_le_bytes(le(&head[8..16])) != epoch {
+            return offsets;
+        }
+        offsets.push(at);
+        at += (RECORD_HEAD_BYTES + u32::from_le_bytes(le(&head[4..8])) as usize) as u64;
+    }
+}
+
+fn put(db: &Database, key: u64, durability: Durability) {
+    let mut txn = db.begin_write().unwrap();
+    txn.set_durability(durability).unwrap();
+    {
+        let mut t = txn.open_table(T).unwrap();
+        // Big enough values that the table spans several pages.
+        t.insert(key, vec![key as u8; 300].as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+fn keys(db: &Database) -> Vec<u64> {
+    let txn = db.begin_read().unwrap();
+    let Ok(t) = txn.open_table(T) else { return Vec::new() };
+    t.iter()
+        .unwrap()
+        .map(|r| {
+            let (k, v) = r.unwrap();
+            assert_eq!(v.value(), vec![k.value() as u8; 300].as_slice(), "value of key {}", k.value());
+            k.value()
+        })
+        .collect()
+}
+
+#[test]
+fn a_commit_syncs_the_journal_only() {
+    let files = Files::new();
+    let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+    put(&db, 0, Durability::Immediate);
+    let (main_syncs, journal_syncs) = (files.main.syncs(), files.journal.syncs());
+    for key in 1..=20 {
+        put(&db, key, Durability::Immediate);
+    }
+    assert_eq!(files.main.syncs(), main_syncs, "a commit must not sync the database file");
+    assert_eq!(files.journal.syncs(), journal_syncs + 20, "one journal sync per commit");
+}
+
+#[test]
+fn every_synced_commit_survives_a_crash_that_loses_the_unsynced_database_file() {
+    let files = Files::new();
+    let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+    for key in 0..50 {
+        put(&db, key, Durability::Immediate);
+    }
+    // Nothing written to the database file since opening was synced; all of it is lost.
+    files.crash(&mut StdRng::seed_from_u64(1), 0.0);
+    drop(db);
+    let (db, recovery) = files.open(DEFAULT_JOURNAL_BUDGET);
+    assert!(recovery.records >= 50, "replayed {} records", recovery.records);
+    assert_eq!(keys(&db), (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_commit_in_flight_at_a_crash_is_all_or_nothing_whatever_subset_of_writes_landed() {
+    for seed in 0..40 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let files = Files::new();
+        let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+        for key in 0..30 {
+            put(&db, key, Durability::Immediate);
+        }
+        // Written to the database file but never synced: no journal record covers it.
+        put(&db, 30, Durability::None);
+        files.crash(&mut rng, 0.5);
+        drop(db);
+        let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+        let found = keys(&db);
+        assert_eq!(found[..30], (0..30).collect::<Vec<_>>()[..], "seed {seed}: a synced commit was lost");
+        assert!(found.len() <= 31, "seed {seed}: {found:?}");
+        // The database takes writes again and keeps them.
+        put(&db, 40, Durability::Immediate);
+        files.crash(&mut rng, 0.5);
+        drop(db);
+        let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+        assert!(keys(&db).contains(&40), "seed {seed}");
+    }
+}
+
+#[test]
+fn checkpoints_bound_the_journal_and_old_records_are_never_replayed() {
+    let budget = 64 << 10;
+    for seed in 0..10 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let files = Files::new();
+        let (db, _) = files.open(budget);
+        let main_syncs = files.main.syncs();
+        for key in 0..300 {
+            put(&db, key, Durability::Immediate);
+        }
+        assert!(files.main.syncs() > main_syncs + 3, "checkpoints must sync the database file");
+        let most = 2 * budget + PREALLOCATE_SLACK;
+        assert!(files.journal.len() as u64 <= most, "journal grew to {}", files.journal.len());
+        files.crash(&mut rng, 0.5);
+        drop(db);
+        let (db, _) = files.open(budget);
+        assert_eq!(keys(&db), (0..300).collect::<Vec<_>>(), "seed {seed}");
+    }
+}
+
+#[test]
+fn a_damaged_record_ends_replay_there() {
+    let files = Files::new();
+    let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+    let before = record_offsets(&files.journal).len();
+    put(&db, 1, Durability::Immediate);
+    put(&db, 2, Durability::Immediate);
+    put(&db, 3, Durability::Immediate);
+    files.crash(&mut StdRng::seed_from_u64(7), 0.0);
+    drop(db);
+    // A byte inside the second commit's record.
+    let second = record_offsets(&files.journal)[before + 1];
+    files.journal.corrupt(second as usize + RECORD_HEAD_BYTES + 10);
+    let (db, recovery) = files.open(DEFAULT_JOURNAL_BUDGET);
+    assert_eq!(keys(&db), vec![1], "replay stops at the damaged record");
+    assert!(recovery.records >= 1);
+}
+
+#[test]
+fn a_torn_header_write_falls_back_to_the_previous_epoch_whose_records_replay_harmlessly() {
+    let files = Files::new();
+    let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+    for key in 0..20 {
+        put(&db, key, Durability::Immediate);
+    }
+    files.crash(&mut StdRng::seed_from_u64(2), 0.0);
+    drop(db);
+    let first = read_header(&files.journal.reopen()).unwrap().unwrap();
+    // Reopening replays, syncs the database file and names the next epoch in the other slot; the
+    // process dies right there (before redb writes anything).
+    let (backend, _) =
+        JournaledBackend::open(Box::new(files.main.reopen()), Box::new(files.journal.reopen()), DEFAULT_JOURNAL_BUDGET)
+            .unwrap();
+    drop(backend);
+    let next = read_header(&files.journal.reopen()).unwrap().unwrap();
+    assert_eq!(next, first + 1);
+    // That header write was torn: the first epoch, whose records are still there, is current again.
+    files.journal.corrupt(SLOT_OFFSETS[(next % 2) as usize] as usize + 6);
+    assert_eq!(read_header(&files.journal.reopen()).unwrap(), Some(first));
+    let (db, recovery) = files.open(DEFAULT_JOURNAL_BUDGET);
+    assert!(recovery.records >= 20, "the old records replay again, onto a file that already holds them");
+    assert_eq!(keys(&db), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_clean_close_leaves_everything_in_the_database_file() {
+    let files = Files::new();
+    let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+    for key in 0..10 {
+        put(&db, key, Durability::Immediate);
+    }
+    drop(db);
+    files.crash(&mut StdRng::seed_from_u64(5), 0.0);
+    // Without the journal at all.
+    let plain = Database::builder().create_with_backend(files.main.reopen()).unwrap();
+    assert_eq!(keys(&plain), (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_journal_without_a_header_starts_empty() {
+    let files = Files::new();
+    files.journal.write(16 << 20, b"left over from something else").unwrap();
+    files.journal.sync_data().unwrap();
+    let (db, recovery) = files.open(DEFAULT_JOURNAL_BUDGET);
+    assert_eq!(recovery.records, 0);
+    assert_eq!(files.journal.len() as u64, DEFAULT_JOURNAL_BUDGET + PREALLOCATE_SLACK, "left-over bytes are dropped");
+    put(&db, 1, Durability::Immediate);
+    assert_eq!(keys(&db), vec![1]);
+}
