@@ -48,6 +48,19 @@ async fn appended_entries_are_readable_at_once_and_after_reopen() {
 }
 
 #[tokio::test]
+async fn a_log_open_in_one_place_is_refused_in_another() {
+    let dir = TempDir::new().unwrap();
+    let mut first = LogStore::open(dir.path()).unwrap();
+    append_durable(&mut first, vec![ent(1, 1)]).await;
+    // The journal is replayed on open, so a second opener must never get that far.
+    let err = LogStore::open(dir.path()).err().expect("a second open must fail");
+    assert!(err.to_string().contains("raft-log.journal is in use by another process"), "{err}");
+    drop(first);
+    let mut again = LogStore::open(dir.path()).unwrap();
+    assert_eq!(indexes(&again.try_get_log_entries(0..10).await.unwrap()), vec![1]);
+}
+
+#[tokio::test]
 async fn truncate_after_removes_the_tail_durably() {
     let dir = TempDir::new().unwrap();
     {
