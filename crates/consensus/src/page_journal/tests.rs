@@ -327,6 +327,24 @@ fn a_clean_close_leaves_everything_in_the_database_file() {
 }
 
 #[test]
+fn a_database_written_before_the_journal_existed_opens_with_its_data() {
+    let files = Files::new();
+    let plain = Database::builder().create_with_backend(files.main.reopen()).unwrap();
+    for key in 0..5 {
+        put(&plain, key, Durability::Immediate);
+    }
+    drop(plain);
+    let (db, recovery) = files.open(DEFAULT_JOURNAL_BUDGET);
+    assert_eq!(recovery.records, 0);
+    assert_eq!(keys(&db), (0..5).collect::<Vec<_>>());
+    put(&db, 5, Durability::Immediate);
+    files.crash(&mut StdRng::seed_from_u64(6), 0.0);
+    drop(db);
+    let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
+    assert_eq!(keys(&db), (0..6).collect::<Vec<_>>());
+}
+
+#[test]
 fn a_journal_without_a_header_starts_empty() {
     let files = Files::new();
     files.journal.write(16 << 20, b"left over from something else").unwrap();
