@@ -2,7 +2,9 @@
 //! gRPC API to the members (its own datacenter first, failing over to others), and records every
 //! operation it issues — put, linearizable get, delete, compare-and-set, lease grant / keep-alive /
 //! revoke with lease-bound keys — plus one watch stream from revision 1 that it resumes after
-//! every break.
+//! every break. Now and then a client also compacts the history up to a little behind the current
+//! revision; that changes no key, so it is not recorded, but a watch that falls behind it must be
+//! cancelled with the compact revision, which the watch checker verifies.
 //!
 //! Outcomes are classified conservatively: a write whose reply never arrived, or that failed in a
 //! way that leaves its fate open (unavailable, timeout, leader lost), is recorded as unknown; only a
@@ -19,8 +21,8 @@ use meridian_proto::etcdserverpb::request_op::Request;
 use meridian_proto::etcdserverpb::watch_client::WatchClient;
 use meridian_proto::etcdserverpb::watch_request::RequestUnion;
 use meridian_proto::etcdserverpb::{
-    Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest, PutRequest,
-    RangeRequest, RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
+    CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest,
+    PutRequest, RangeRequest, RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
 };
 use meridian_server::net::{Network, lazy_channel};
 use tonic::transport::{Channel, Endpoint};
@@ -36,6 +38,8 @@ pub const REGISTER_PREFIX: &str = "k";
 pub const LEASE_PREFIX: &str = "lease/";
 /// TTL of the leases clients grant.
 pub const LEASE_TTL_SECS: i64 = 3;
+/// How far behind the current revision a client compacts.
+const COMPACT_LAG: i64 = 50;
 /// How long a client waits for any one reply before calling the outcome unknown.
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -137,6 +141,7 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
             }
             60..=67 => delete(&mut conn, &rec, plan.id, key).await,
             68..=84 => cas(&mut conn, &rec, plan.id, key, last_seen[k as usize].clone(), value).await,
+            85 => compact_behind(&mut conn).await,
             _ => lease_step(&mut conn, &rec, plan.id, &mut rng, &mut lease, &mut lease_keys, seq).await,
         };
         if !ok {
@@ -237,6 +242,25 @@ async fn cas(
             rec.complete(op, write_fate(&s));
             false
         }
+    }
+}
+
+/// Compacts the history up to `COMPACT_LAG` revisions behind the current one. A compaction that loses a
+/// race with another one ("already compacted") still counts as served.
+async fn compact_behind(conn: &mut Conn) -> bool {
+    let mut kv = KvClient::new(conn.channel());
+    let probe = RangeRequest { key: REGISTER_PREFIX.into(), count_only: true, ..Default::default() };
+    let current = match kv.range(probe).await {
+        Ok(r) => header_rev(&r.into_inner().header),
+        Err(_) => return false,
+    };
+    let revision = current - COMPACT_LAG;
+    if revision < 2 {
+        return true;
+    }
+    match kv.compact(CompactionRequest { revision, physical: false }).await {
+        Ok(_) => true,
+        Err(s) => s.code() == tonic::Code::OutOfRange,
     }
 }
 
