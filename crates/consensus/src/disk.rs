@@ -110,23 +110,10 @@ impl OsDisk {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
 
-impl Disk for OsDisk {
-    fn open_database(&self, name: &str) -> io::Result<Database> {
-        let path = self.dir.join(name);
-        let existed = path.exists();
-        let db = Database::builder()
-            .set_cache_size(REDB_CACHE_BYTES)
-            .create(&path)
-            .map_err(|e| io::Error::other(redb::Error::from(e)))?;
-        if !existed {
-            fsync_dir(&self.dir)?;
-        }
-        Ok(db)
-    }
-
-    fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>> {
+    /// Opens (or creates, durably in the directory) the file called `name`, locked by this process
+    /// alone, as redb storage.
+    fn file_backend(&self, name: &str) -> io::Result<FileBackend> {
         let path = self.dir.join(name);
         let existed = path.exists();
         let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
@@ -139,8 +126,17 @@ impl Disk for OsDisk {
         if !existed {
             fsync_dir(&self.dir)?;
         }
-        let backend = FileBackend::new(file).map_err(|e| io::Error::other(redb::Error::from(e)))?;
-        Ok(Box::new(backend))
+        FileBackend::new(file).map_err(|e| io::Error::other(redb::Error::from(e)))
+    }
+}
+
+impl Disk for OsDisk {
+    fn open_database(&self, name: &str) -> io::Result<Database> {
+        database_on(self.file_backend(name)?)
+    }
+
+    fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>> {
+        Ok(Box::new(self.file_backend(name)?))
     }
 
     fn file_size(&self, name: &str) -> u64 {

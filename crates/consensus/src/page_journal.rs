@@ -51,7 +51,8 @@ const OP_SET_LEN: u8 = 2;
 
 /// Where the journal stands.
 struct State {
-    /// Writes and length changes since the last sync, encoded as a record body.
+    /// The next record: room for its head, then the writes and length changes since the last
+    /// sync (its body). Built in place so a sync writes it without copying the body again.
     pending: Vec<u8>,
     epoch: u64,
     /// Sequence number of the next record within the epoch.
@@ -104,14 +105,14 @@ impl JournaledBackend {
         preallocate(&*journal, budget + PREALLOCATE_SLACK)?;
         let next = epoch.map_or(1, |e| e + 1);
         write_header(&*journal, next)?;
-        let state = State { pending: Vec::new(), epoch: next, seq: 0, end: HEADER_BYTES };
+        let state = State { pending: vec![0; RECORD_HEAD_BYTES], epoch: next, seq: 0, end: HEADER_BYTES };
         Ok((JournaledBackend { main, journal, budget, state: Mutex::new(state) }, Recovery { records }))
     }
 
     /// Syncs the database file and starts a new epoch at the start of the journal. Called with
     /// nothing pending, so the file holds exactly what the journal describes.
     fn checkpoint(&self, state: &mut State) -> io::Result<()> {
-        debug_assert!(state.pending.is_empty());
+        debug_assert!(!state.has_writes());
         self.main.sync_data()?;
         write_header(&*self.journal, state.epoch + 1)?;
         state.epoch += 1;
@@ -152,15 +153,16 @@ impl StorageBackend for JournaledBackend {
     fn sync_data(&self) -> Result<(), io::Error> {
         let mut state = self.state.lock();
         // Everything written so far is already in a synced record.
-        if state.pending.is_empty() {
+        if !state.has_writes() {
             return Ok(());
         }
-        let record = encode_record(state.epoch, state.seq, &state.pending)?;
-        self.journal.write(state.end, &record)?;
+        let (epoch, seq) = (state.epoch, state.seq);
+        fill_record_head(&mut state.pending, epoch, seq)?;
+        self.journal.write(state.end, &state.pending)?;
         self.journal.sync_data()?;
-        state.pending.clear();
+        state.end += state.pending.len() as u64;
+        state.pending.truncate(RECORD_HEAD_BYTES);
         state.seq += 1;
-        state.end += record.len() as u64;
         if state.end >= self.budget {
             self.checkpoint(&mut state)?;
         }
@@ -172,7 +174,7 @@ impl StorageBackend for JournaledBackend {
     fn close(&self) -> Result<(), io::Error> {
         let checkpoint = {
             let mut state = self.state.lock();
-            if state.pending.is_empty() { self.checkpoint(&mut state) } else { Ok(()) }
+            if state.has_writes() { Ok(()) } else { self.checkpoint(&mut state) }
         };
         let main = self.main.close();
         let journal = self.journal.close();
@@ -204,19 +206,27 @@ impl StorageBackend for JournaledBackend {
     }
 }
 
-fn encode_record(epoch: u64, seq: u64, body: &[u8]) -> io::Result<Vec<u8>> {
+impl State {
+    /// Whether anything was written since the last synced record.
+    fn has_writes(&self) -> bool {
+        self.pending.len() > RECORD_HEAD_BYTES
+    }
+}
+
+/// Fills the head reserved at the start of `record` for its body: magic, length, epoch, sequence
+/// and the checksum of all of them and the body.
+fn fill_record_head(record: &mut [u8], epoch: u64, seq: u64) -> io::Result<()> {
+    let (head, body) = record.split_at_mut(RECORD_HEAD_BYTES);
     let len = u32::try_from(body.len()).map_err(|_| io::Error::other("page journal: record over 4 GiB"))?;
-    let mut record = Vec::with_capacity(RECORD_HEAD_BYTES + body.len());
-    record.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-    record.extend_from_slice(&len.to_le_bytes());
-    record.extend_from_slice(&epoch.to_le_bytes());
-    record.extend_from_slice(&seq.to_le_bytes());
+    head[..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+    head[4..8].copy_from_slice(&len.to_le_bytes());
+    head[8..16].copy_from_slice(&epoch.to_le_bytes());
+    head[16..24].copy_from_slice(&seq.to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
-    crc.update(&record);
+    crc.update(&head[..24]);
     crc.update(body);
-    record.extend_from_slice(&crc.finalize().to_le_bytes());
-    record.extend_from_slice(body);
-    Ok(record)
+    head[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
+    Ok(())
 }
 
 /// The current epoch: the valid header slot with the higher epoch, `None` for a new journal.
