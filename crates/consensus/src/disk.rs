@@ -19,7 +19,7 @@ use redb::backends::FileBackend;
 use redb::{Database, StorageBackend};
 
 use crate::fsutil::{ensure_dir, fsync_dir};
-use crate::page_journal::{DEFAULT_JOURNAL_BUDGET, JournaledBackend};
+use crate::page_journal::{CommitHook, DEFAULT_JOURNAL_BUDGET, JournaledBackend};
 
 /// redb's page cache per database. redb's default (1 GiB each) let a member's heap grow with its data set
 /// to several times etcd's resident size; the operating system's page cache keeps serving cold pages, and
@@ -76,16 +76,22 @@ pub fn database_on<B: StorageBackend>(backend: B) -> io::Result<Database> {
 }
 
 /// Opens the redb database `name` over a page journal kept in the file `journal` (see
-/// `page_journal`): a commit costs one sequential journal write and sync.
-pub(crate) fn open_journaled_database(disk: &dyn Disk, name: &str, journal: &str) -> io::Result<Database> {
+/// `page_journal`): a commit costs one sequential journal write and sync. The hook runs a callback
+/// once a commit is durable.
+pub(crate) fn open_journaled_database(
+    disk: &dyn Disk,
+    name: &str,
+    journal: &str,
+) -> io::Result<(Database, Arc<CommitHook>)> {
     // The journal first: holding it keeps a second process from replaying under this one.
     let journal = disk.open_backend(journal)?;
     let main = disk.open_backend(name)?;
-    let (backend, recovery) = JournaledBackend::open(main, journal, disk.journal_budget())?;
+    let hook = Arc::new(CommitHook::default());
+    let (backend, recovery) = JournaledBackend::open(main, journal, disk.journal_budget(), hook.clone())?;
     if recovery.records > 0 {
         tracing::info!(records = recovery.records, "replayed the page journal of {name}");
     }
-    database_on(backend)
+    Ok((database_on(backend)?, hook))
 }
 
 /// A directory of the real file system.

@@ -5,7 +5,7 @@
 //! - `log_store` / `log_writer`: the Raft log in `raft-log.redb`, written by one thread that
 //!   group-commits every queued write in one durable transaction;
 //! - `page_journal`: the redb storage backend under `raft-log.redb` that makes each of those
-//!   transactions one sequential, synced journal write;
+//!   transactions one sequential, synced journal write, and tells the writer the moment it is durable;
 //! - `kv_backend`: `RedbBackend`, the kv crate's storage seam over `state.redb`;
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);

@@ -19,7 +19,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -32,6 +32,7 @@ use crate::codec::{decode, encode};
 use crate::disk::{Disk, OsDisk, open_journaled_database};
 use crate::fsutil::{DropSignal, DropWaiter};
 use crate::log_writer::{self, ENTRIES, KEY_COMMITTED, KEY_PURGED, KEY_VOTE, META, WriteOp, sto};
+use crate::page_journal::CommitHook;
 use crate::types::{Entry, LogId, TypeConfig, Vote};
 
 /// File name of the log database inside the data directory.
@@ -130,6 +131,10 @@ pub(crate) struct Shared {
     pub(crate) mem: Mutex<MemState>,
     /// Number of write transactions (= fsyncs) the writer has committed.
     pub(crate) txns: AtomicU64,
+    /// Where the writer arms the completion of each transaction (see `log_writer`).
+    pub(crate) hook: Arc<CommitHook>,
+    /// A transaction failed after its callers were told it was durable (see `log_writer`).
+    pub(crate) failed_after_durable: AtomicBool,
     /// Last field: fires once the database above has been closed.
     _dropped: DropSignal,
 }
@@ -157,10 +162,17 @@ impl LogStore {
     /// Like [`LogStore::open`], also returning a waiter that completes once the database is
     /// closed (the store, every reader and the writer thread are gone).
     pub(crate) fn open_with_waiter(disk: &dyn Disk) -> io::Result<(LogStore, DropWaiter)> {
-        let db = open_journaled_database(disk, LOG_FILE, LOG_JOURNAL_FILE)?;
+        let (db, hook) = open_journaled_database(disk, LOG_FILE, LOG_JOURNAL_FILE)?;
         let mem = load_state(&db)?;
         let (signal, waiter) = DropSignal::new();
-        let shared = Arc::new(Shared { db, mem: Mutex::new(mem), txns: AtomicU64::new(0), _dropped: signal });
+        let shared = Arc::new(Shared {
+            db,
+            mem: Mutex::new(mem),
+            txns: AtomicU64::new(0),
+            hook,
+            failed_after_durable: AtomicBool::new(false),
+            _dropped: signal,
+        });
         if !disk.blocking_on_threads() {
             return Ok((LogStore { shared, tx: None, writer: None }, waiter));
         }

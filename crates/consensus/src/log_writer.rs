@@ -2,7 +2,9 @@
 //!
 //! Every mutation of the Raft log (append, vote, committed, truncate, purge) is queued here in call
 //! order. The thread takes everything queued, writes it in ONE redb write transaction with
-//! `Durability::Immediate` (one fsync), and only then completes the callers. Appends arriving
+//! `Durability::Immediate` (one fsync), and completes the callers as soon as that transaction is
+//! durable: the page journal under the database runs the completions right after its sync, before
+//! redb's bookkeeping and the page writes that follow (see `page_journal`). Appends arriving
 //! while a transaction is being synced simply join the next one, so the fsync rate stays bounded
 //! while throughput grows with load. One queue also gives openraft's required ordering: a vote
 //! and an append are never reordered.
@@ -49,6 +51,33 @@ pub(crate) enum WriteOp {
     Purge { upto: u64, bytes: Vec<u8>, done: oneshot::Sender<io::Result<()>> },
 }
 
+/// What a [`WriteOp`] writes.
+enum Write {
+    Append(Vec<(LogId, Vec<u8>)>),
+    Vote(Vec<u8>),
+    Committed(Vec<u8>),
+    TruncateFrom(u64),
+    Purge { upto: u64, bytes: Vec<u8> },
+}
+
+/// Who waits for a [`WriteOp`] to be durable.
+enum Waiter {
+    Flushed(IOFlushed<TypeConfig>),
+    Done(oneshot::Sender<io::Result<()>>),
+}
+
+impl WriteOp {
+    fn into_parts(self) -> (Write, Option<Waiter>) {
+        match self {
+            WriteOp::Append { entries, callback } => (Write::Append(entries), Some(Waiter::Flushed(callback))),
+            WriteOp::Vote { bytes, done } => (Write::Vote(bytes), Some(Waiter::Done(done))),
+            WriteOp::Committed { bytes } => (Write::Committed(bytes), None),
+            WriteOp::TruncateFrom { from, done } => (Write::TruncateFrom(from), Some(Waiter::Done(done))),
+            WriteOp::Purge { upto, bytes, done } => (Write::Purge { upto, bytes }, Some(Waiter::Done(done))),
+        }
+    }
+}
+
 /// Convert any redb error into the `io::Error` openraft expects.
 pub(crate) fn sto<E: Into<redb::Error>>(e: E) -> io::Error {
     io::Error::other(e.into())
@@ -81,39 +110,72 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
     }
 }
 
-/// Writes `batch` in one synced transaction and completes its callers.
+/// Writes `batch` in one synced transaction and completes its callers once it is durable.
 pub(crate) fn flush(shared: &Shared, batch: Vec<WriteOp>) {
-    let res = write_batch(&shared.db, &batch);
+    let (writes, waiters): (Vec<Write>, Vec<Waiter>) = {
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut waiters = Vec::with_capacity(batch.len());
+        for (write, waiter) in batch.into_iter().map(WriteOp::into_parts) {
+            writes.push(write);
+            waiters.extend(waiter);
+        }
+        (writes, waiters)
+    };
     shared.txns.fetch_add(1, Ordering::Relaxed);
-    if res.is_ok() {
-        release_flushed(shared, &batch);
+    if shared.failed_after_durable.load(Ordering::SeqCst) {
+        complete(waiters, Err(io::Error::other(FAILED_AFTER_DURABLE)));
+        return;
     }
-    complete(batch, res);
+    shared.hook.arm(Box::new(move |res| complete(waiters, res)));
+    let res = write_batch(&shared.db, &writes);
+    if let Err(e) = &res {
+        tracing::error!("raft log write failed: {e}");
+    }
+    match shared.hook.disarm() {
+        // Not answered yet (the transaction failed before it was durable, or redb synced it some
+        // other way): answer with the outcome.
+        Some(complete_waiters) => {
+            if res.is_ok() {
+                release_flushed(shared, &writes);
+            }
+            complete_waiters(res);
+        }
+        None if res.is_ok() => release_flushed(shared, &writes),
+        // Answered as durable, which it is (a restart replays the journal), but redb failed
+        // afterwards and its state here can no longer be trusted: refuse everything from now on.
+        None => shared.failed_after_durable.store(true, Ordering::SeqCst),
+    }
 }
 
-fn write_batch(db: &Database, batch: &[WriteOp]) -> io::Result<()> {
+/// The error every write gets once a commit failed after it was durable.
+const FAILED_AFTER_DURABLE: &str = "raft log: a commit failed after it was made durable; restart this member";
+
+fn write_batch(db: &Database, batch: &[Write]) -> io::Result<()> {
     let mut txn = db.begin_write().map_err(sto)?;
+    // One-phase commit (redb's default, spelled out): the journal takes a commit to be durable at
+    // the sync of the record holding redb's header, which is only true with one sync per commit.
+    txn.set_two_phase_commit(false);
     txn.set_durability(Durability::Immediate).map_err(sto)?;
     {
         let mut entries = txn.open_table(ENTRIES).map_err(sto)?;
         let mut meta = txn.open_table(META).map_err(sto)?;
-        for op in batch {
-            match op {
-                WriteOp::Append { entries: ents, .. } => {
+        for write in batch {
+            match write {
+                Write::Append(ents) => {
                     for (log_id, bytes) in ents {
                         entries.insert(log_id.index(), bytes.as_slice()).map_err(sto)?;
                     }
                 }
-                WriteOp::Vote { bytes, .. } => {
+                Write::Vote(bytes) => {
                     meta.insert(KEY_VOTE, bytes.as_slice()).map_err(sto)?;
                 }
-                WriteOp::Committed { bytes } => {
+                Write::Committed(bytes) => {
                     meta.insert(KEY_COMMITTED, bytes.as_slice()).map_err(sto)?;
                 }
-                WriteOp::TruncateFrom { from, .. } => {
+                Write::TruncateFrom(from) => {
                     entries.retain_in::<u64, _>(*from.., |_, _| false).map_err(sto)?;
                 }
-                WriteOp::Purge { upto, bytes, .. } => {
+                Write::Purge { upto, bytes } => {
                     entries.retain_in::<u64, _>(..=*upto, |_, _| false).map_err(sto)?;
                     meta.insert(KEY_PURGED, bytes.as_slice()).map_err(sto)?;
                 }
@@ -124,10 +186,10 @@ fn write_batch(db: &Database, batch: &[WriteOp]) -> io::Result<()> {
 }
 
 /// Entries now on disk may leave the cache once it is over budget (see `log_store`).
-fn release_flushed(shared: &Shared, batch: &[WriteOp]) {
+fn release_flushed(shared: &Shared, batch: &[Write]) {
     let mut mem = shared.mem.lock();
-    for op in batch {
-        if let WriteOp::Append { entries, .. } = op {
+    for write in batch {
+        if let Write::Append(entries) = write {
             for (log_id, _) in entries {
                 mem.cache.mark_synced(log_id);
             }
@@ -136,23 +198,21 @@ fn release_flushed(shared: &Shared, batch: &[WriteOp]) {
     mem.cache.evict();
 }
 
-fn complete(batch: Vec<WriteOp>, res: io::Result<()>) {
+fn complete(waiters: Vec<Waiter>, res: io::Result<()>) {
     let msg = res.as_ref().err().map(|e| e.to_string());
     let result = || match &msg {
         None => Ok(()),
         Some(m) => Err(io::Error::other(m.clone())),
     };
-    for op in batch {
-        match op {
-            WriteOp::Append { callback, .. } => callback.io_completed(result()),
-            WriteOp::Vote { done, .. } | WriteOp::TruncateFrom { done, .. } | WriteOp::Purge { done, .. } => {
+    for waiter in waiters {
+        match waiter {
+            Waiter::Flushed(callback) => callback.io_completed(result()),
+            Waiter::Done(done) => {
                 let _ = done.send(result());
-            }
-            WriteOp::Committed { .. } => {
-                if let Some(m) = &msg {
-                    tracing::error!("saving committed log id failed: {m}");
-                }
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

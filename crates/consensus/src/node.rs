@@ -505,8 +505,10 @@ fn spawn_learner_bootstrap(raft: &Raft, learners: BTreeMap<NodeId, Member>) {
 }
 
 /// Mirror openraft's `current_leader` metric into a tokio watch that only changes on a change.
+/// It follows the server metrics, which change with the vote, role and membership only: the full
+/// metrics change with every write and would wake this task (a context switch) per write.
 fn spawn_leader_watch(raft: &Raft) -> watch::Receiver<Option<NodeId>> {
-    let mut metrics = raft.metrics();
+    let mut metrics = raft.server_metrics();
     let initial = metrics.borrow_watched().current_leader.map(NodeId);
     let (tx, rx) = watch::channel(initial);
     tokio::spawn(async move {

@@ -4,11 +4,10 @@
 //! one Raft entry changes eight or nine pages spread over the file, and on the virtio disks we run
 //! on every extra scattered page adds about 12 µs to the `fdatasync`: a one-entry commit spent
 //! ~150 µs syncing, where one sequential write of the same bytes syncs in ~100 µs. This backend
-//! turns each commit into that one sequential write. Every write redb makes goes into the database
-//! file at once (unsynced, so reads see it) and is also recorded; `sync_data` appends what was
-//! recorded to the journal file as one checksummed record and syncs only the journal. The database
-//! file itself is synced at a checkpoint, once the journal has grown past its budget, after which
-//! the journal starts over.
+//! turns each commit into that one sequential write. Every write redb makes is recorded; `sync_data`
+//! appends what was recorded to the journal file as one checksummed record, syncs only the journal,
+//! and then writes the pages into the database file (unsynced). The database file itself is synced
+//! at a checkpoint, once the journal has grown past its budget, after which the journal starts over.
 //!
 //! Opening replays the journal's valid records, in order, onto the database file, syncs it and
 //! starts a new journal, all before redb reads the file. Replay is safe because the database file
@@ -16,6 +15,11 @@
 //! records describe: replaying them in order onto an older copy, or onto that same copy, ends at
 //! the state of the last synced record. Writes made after that record (a commit in flight at the
 //! crash) may or may not be in the file, which is the crash redb survives on a plain file.
+//!
+//! A commit is durable once its record is synced, so the database file gets its pages only after
+//! that, and a [`CommitHook`] armed by the caller runs right then: the Raft log's writer answers
+//! openraft there, without waiting for redb's bookkeeping after the sync or for the page writes.
+//! Until the pages reach the database file, reads are patched from the pending record.
 //!
 //! Records from before a checkpoint must never be replayed, since they would put back old page
 //! images. Each record carries the journal's epoch; the journal header names the current epoch and
@@ -27,7 +31,9 @@ use std::fmt;
 use std::io;
 use std::ops::Bound;
 
-use parking_lot::Mutex;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use redb::{BackendError, StorageBackend};
 
 /// Journal bytes after which a sync checkpoints (syncs the database file and starts over).
@@ -49,11 +55,57 @@ const RECORD_HEAD_BYTES: usize = 28;
 const OP_WRITE: u8 = 1;
 const OP_SET_LEN: u8 = 2;
 
+/// Where redb's header lives: a commit's record always holds a write here, a file-growing sync's
+/// record never does.
+const DB_HEADER_OFFSET: u64 = 0;
+
+/// Runs once the commit it was armed for is durable, with that commit's outcome.
+pub type DurableCallback = Box<dyn FnOnce(io::Result<()>) + Send>;
+
+/// A one-shot callback for the next commit (see the module comment). The journal runs it, with
+/// `Ok`, as soon as a synced record holds a write of redb's header, which redb makes at the end of
+/// every durable commit; a sync that only makes a grown file length durable does not count.
+#[derive(Default)]
+pub struct CommitHook {
+    armed: Mutex<Option<DurableCallback>>,
+}
+
+impl CommitHook {
+    /// Arms `callback` for the next commit.
+    pub fn arm(&self, callback: DurableCallback) {
+        *self.armed.lock() = Some(callback);
+    }
+
+    /// Takes the callback back if the journal has not run it.
+    pub fn disarm(&self) -> Option<DurableCallback> {
+        self.armed.lock().take()
+    }
+}
+
+/// One recorded write whose data still waits in the pending record, not yet in the database file.
+#[derive(Clone, Copy)]
+struct PendingWrite {
+    offset: u64,
+    /// Where its data starts in `State::pending`.
+    at: usize,
+    len: usize,
+}
+
+impl PendingWrite {
+    fn end(&self) -> u64 {
+        self.offset + self.len as u64
+    }
+}
+
 /// Where the journal stands.
 struct State {
     /// The next record: room for its head, then the writes and length changes since the last
     /// sync (its body). Built in place so a sync writes it without copying the body again.
     pending: Vec<u8>,
+    /// The writes in `pending` not yet made to the database file, in order.
+    unwritten: Vec<PendingWrite>,
+    /// `pending` holds a write of redb's header, so syncing it makes a commit durable.
+    holds_commit: bool,
     epoch: u64,
     /// Sequence number of the next record within the epoch.
     seq: u64,
@@ -66,12 +118,14 @@ pub struct JournaledBackend {
     main: Box<dyn StorageBackend>,
     journal: Box<dyn StorageBackend>,
     budget: u64,
-    state: Mutex<State>,
+    /// Written by redb's one writer; read by any reader, which must see the unwritten pages.
+    state: RwLock<State>,
+    hook: Arc<CommitHook>,
 }
 
 impl fmt::Debug for JournaledBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
+        let state = self.state.read();
         f.debug_struct("JournaledBackend").field("epoch", &state.epoch).field("end", &state.end).finish()
     }
 }
@@ -85,11 +139,13 @@ pub struct Recovery {
 
 impl JournaledBackend {
     /// Replays `journal` onto `main`, syncs `main` and starts a new journal epoch. `budget` is the
-    /// journal size that triggers a checkpoint. The caller must hold both files exclusively.
+    /// journal size that triggers a checkpoint; `hook` is where callers arm commit callbacks. The
+    /// caller must hold both files exclusively.
     pub fn open(
         main: Box<dyn StorageBackend>,
         journal: Box<dyn StorageBackend>,
         budget: u64,
+        hook: Arc<CommitHook>,
     ) -> io::Result<(JournaledBackend, Recovery)> {
         let epoch = read_header(&*journal)?;
         let records = match epoch {
@@ -105,8 +161,23 @@ impl JournaledBackend {
         preallocate(&*journal, budget + PREALLOCATE_SLACK)?;
         let next = epoch.map_or(1, |e| e + 1);
         write_header(&*journal, next)?;
-        let state = State { pending: vec![0; RECORD_HEAD_BYTES], epoch: next, seq: 0, end: HEADER_BYTES };
-        Ok((JournaledBackend { main, journal, budget, state: Mutex::new(state) }, Recovery { records }))
+        let state = State {
+            pending: vec![0; RECORD_HEAD_BYTES],
+            unwritten: Vec::new(),
+            holds_commit: false,
+            epoch: next,
+            seq: 0,
+            end: HEADER_BYTES,
+        };
+        Ok((JournaledBackend { main, journal, budget, state: RwLock::new(state), hook }, Recovery { records }))
+    }
+
+    /// Makes the pending writes to the database file (unsynced) and forgets them.
+    fn write_pages(&self, state: &mut State) -> io::Result<()> {
+        for w in state.unwritten.drain(..) {
+            self.main.write(w.offset, &state.pending[w.at..w.at + w.len])?;
+        }
+        Ok(())
     }
 
     /// Syncs the database file and starts a new epoch at the start of the journal. Called with
@@ -124,15 +195,38 @@ impl JournaledBackend {
 
 impl StorageBackend for JournaledBackend {
     fn len(&self) -> Result<u64, io::Error> {
-        self.main.len()
+        let state = self.state.read();
+        let written = self.main.len()?;
+        Ok(state.unwritten.iter().map(PendingWrite::end).fold(written, u64::max))
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        self.main.read(offset, out)
+        let state = self.state.read();
+        let end = offset + out.len() as u64;
+        let written = self.main.len()?;
+        if end > state.unwritten.iter().map(PendingWrite::end).fold(written, u64::max) {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "page journal: read past the end of the file"));
+        }
+        // A pending write past the file's end leaves a gap, which a plain file would read as zeros.
+        let from_file = end.min(written).saturating_sub(offset) as usize;
+        self.main.read(offset, &mut out[..from_file])?;
+        out[from_file..].fill(0);
+        // In order, so the later of two writes of the same bytes wins.
+        for w in &state.unwritten {
+            let (lo, hi) = (w.offset.max(offset), w.end().min(end));
+            if lo < hi {
+                let src = w.at + (lo - w.offset) as usize;
+                out[(lo - offset) as usize..(hi - offset) as usize]
+                    .copy_from_slice(&state.pending[src..src + (hi - lo) as usize]);
+            }
+        }
+        Ok(())
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        let mut state = self.state.lock();
+        let mut state = self.state.write();
+        // The database file takes every operation in the order redb made them.
+        self.write_pages(&mut state)?;
         self.main.set_len(len)?;
         state.pending.push(OP_SET_LEN);
         state.pending.extend_from_slice(&len.to_le_bytes());
@@ -140,29 +234,42 @@ impl StorageBackend for JournaledBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        let mut state = self.state.lock();
-        self.main.write(offset, data)?;
+        let mut state = self.state.write();
         let len = u32::try_from(data.len()).map_err(|_| io::Error::other("page journal: write over 4 GiB"))?;
         state.pending.push(OP_WRITE);
         state.pending.extend_from_slice(&offset.to_le_bytes());
         state.pending.extend_from_slice(&len.to_le_bytes());
+        let at = state.pending.len();
         state.pending.extend_from_slice(data);
+        state.unwritten.push(PendingWrite { offset, at, len: data.len() });
+        state.holds_commit |= offset == DB_HEADER_OFFSET;
         Ok(())
     }
 
     fn sync_data(&self) -> Result<(), io::Error> {
-        let mut state = self.state.lock();
+        // Readers go on during the journal's sync; only redb's writer calls the mutating methods.
+        let state = self.state.upgradable_read();
         // Everything written so far is already in a synced record.
         if !state.has_writes() {
             return Ok(());
         }
+        let mut state = RwLockUpgradableReadGuard::upgrade(state);
         let (epoch, seq) = (state.epoch, state.seq);
         fill_record_head(&mut state.pending, epoch, seq)?;
+        let state = parking_lot::RwLockWriteGuard::downgrade_to_upgradable(state);
         self.journal.write(state.end, &state.pending)?;
         self.journal.sync_data()?;
+        if state.holds_commit
+            && let Some(callback) = self.hook.disarm()
+        {
+            callback(Ok(()));
+        }
+        let mut state = RwLockUpgradableReadGuard::upgrade(state);
         state.end += state.pending.len() as u64;
-        state.pending.truncate(RECORD_HEAD_BYTES);
         state.seq += 1;
+        state.holds_commit = false;
+        self.write_pages(&mut state)?;
+        state.pending.truncate(RECORD_HEAD_BYTES);
         if state.end >= self.budget {
             self.checkpoint(&mut state)?;
         }
@@ -170,11 +277,12 @@ impl StorageBackend for JournaledBackend {
     }
 
     /// Checkpoints first, so that after a clean shutdown the database file alone holds everything
-    /// (for tools and older builds that do not know the journal).
+    /// (for tools and older builds that do not know the journal). Writes never synced reach the
+    /// database file as they would on a plain file, and then no checkpoint is taken.
     fn close(&self) -> Result<(), io::Error> {
         let checkpoint = {
-            let mut state = self.state.lock();
-            if state.has_writes() { Ok(()) } else { self.checkpoint(&mut state) }
+            let mut state = self.state.write();
+            if state.has_writes() { self.write_pages(&mut state) } else { self.checkpoint(&mut state) }
         };
         let main = self.main.close();
         let journal = self.journal.close();

@@ -142,7 +142,8 @@ impl Files {
 
     fn open(&self, budget: u64) -> (Database, Recovery) {
         let (backend, recovery) =
-            JournaledBackend::open(Box::new(self.main.reopen()), Box::new(self.journal.reopen()), budget).unwrap();
+            JournaledBackend::open(Box::new(self.main.reopen()), Box::new(self.journal.reopen()), budget, no_hook())
+                .unwrap();
         (Database::builder().create_with_backend(backend).unwrap(), recovery)
     }
 
@@ -150,6 +151,10 @@ impl Files {
         self.main.crash(rng, keep_chance);
         self.journal.crash(rng, keep_chance);
     }
+}
+
+fn no_hook() -> Arc<CommitHook> {
+    Arc::new(CommitHook::default())
 }
 
 /// Offsets of the current epoch's records, in order.
@@ -298,9 +303,13 @@ fn a_torn_header_write_falls_back_to_the_previous_epoch_whose_records_replay_har
     let first = read_header(&files.journal.reopen()).unwrap().unwrap();
     // Reopening replays, syncs the database file and names the next epoch in the other slot; the
     // process dies right there (before redb writes anything).
-    let (backend, _) =
-        JournaledBackend::open(Box::new(files.main.reopen()), Box::new(files.journal.reopen()), DEFAULT_JOURNAL_BUDGET)
-            .unwrap();
+    let (backend, _) = JournaledBackend::open(
+        Box::new(files.main.reopen()),
+        Box::new(files.journal.reopen()),
+        DEFAULT_JOURNAL_BUDGET,
+        no_hook(),
+    )
+    .unwrap();
     drop(backend);
     let next = read_header(&files.journal.reopen()).unwrap().unwrap();
     assert_eq!(next, first + 1);
@@ -354,4 +363,109 @@ fn a_journal_without_a_header_starts_empty() {
     assert_eq!(files.journal.len() as u64, DEFAULT_JOURNAL_BUDGET + PREALLOCATE_SLACK, "left-over bytes are dropped");
     put(&db, 1, Durability::Immediate);
     assert_eq!(keys(&db), vec![1]);
+}
+
+impl MemFile {
+    /// What a crash right now would leave: the synced bytes only.
+    fn durable(&self) -> Vec<u8> {
+        self.image.lock().durable.clone()
+    }
+
+    /// A file holding `bytes`, all synced.
+    fn with(bytes: Vec<u8>) -> MemFile {
+        let image = FileImage { current: bytes.clone(), durable: bytes, ..FileImage::default() };
+        MemFile { image: Arc::new(PlMutex::new(image)), generation: 0 }
+    }
+
+    fn unsynced_writes(&self) -> usize {
+        self.image.lock().unsynced.len()
+    }
+}
+
+/// At a commit hook: what a crash would leave of each file, and the database file's page writes.
+struct AtHook {
+    main: Vec<u8>,
+    journal: Vec<u8>,
+    page_writes: usize,
+}
+
+#[test]
+fn a_commit_is_durable_when_its_hook_runs_before_its_pages_reach_the_database_file() {
+    let files = Files::new();
+    let hook = no_hook();
+    let (backend, _) = JournaledBackend::open(
+        Box::new(files.main.reopen()),
+        Box::new(files.journal.reopen()),
+        DEFAULT_JOURNAL_BUDGET,
+        hook.clone(),
+    )
+    .unwrap();
+    let db = Database::builder().create_with_backend(backend).unwrap();
+    for key in 0..10 {
+        let seen: Arc<PlMutex<Option<AtHook>>> = Arc::default();
+        let (main, journal, at_hook) = (files.main.clone(), files.journal.clone(), seen.clone());
+        let writes_before = files.main.unsynced_writes();
+        hook.arm(Box::new(move |res| {
+            assert!(res.is_ok());
+            *at_hook.lock() =
+                Some(AtHook { main: main.durable(), journal: journal.durable(), page_writes: main.unsynced_writes() });
+        }));
+        put(&db, key, Durability::Immediate);
+        assert!(hook.disarm().is_none(), "commit {key}: the hook did not run");
+        let AtHook { main, journal, page_writes } = seen.lock().take().unwrap();
+        assert_eq!(page_writes, writes_before, "commit {key}: pages reached the database file before the sync");
+        assert!(files.main.unsynced_writes() > writes_before, "commit {key}: pages never reached the database file");
+        // A crash right when the hook ran keeps the commit.
+        let crashed = Files { main: MemFile::with(main), journal: MemFile::with(journal) };
+        let (recovered, _) = crashed.open(DEFAULT_JOURNAL_BUDGET);
+        assert_eq!(keys(&recovered), (0..=key).collect::<Vec<_>>(), "commit {key}");
+    }
+}
+
+#[test]
+fn a_sync_that_holds_no_commit_leaves_the_hook_armed() {
+    let files = Files::new();
+    let hook = no_hook();
+    let (backend, _) =
+        JournaledBackend::open(Box::new(files.main.reopen()), Box::new(files.journal.reopen()), 1 << 20, hook.clone())
+            .unwrap();
+    backend.set_len(3 * 4096).unwrap();
+    let ran = Arc::new(PlMutex::new(0));
+    let count = ran.clone();
+    hook.arm(Box::new(move |_| *count.lock() += 1));
+    // What redb does when it grows the file: pages, a length, a sync; no header.
+    backend.write(4096, &[7; 4096]).unwrap();
+    backend.sync_data().unwrap();
+    assert_eq!(*ran.lock(), 0, "a sync without redb's header ran the hook");
+    backend.write(DB_HEADER_OFFSET, &[1; 320]).unwrap();
+    backend.sync_data().unwrap();
+    assert_eq!(*ran.lock(), 1, "the sync of a header write is a commit");
+}
+
+#[test]
+fn reads_see_writes_that_have_not_reached_the_database_file() {
+    let files = Files::new();
+    let (backend, _) =
+        JournaledBackend::open(Box::new(files.main.reopen()), Box::new(files.journal.reopen()), 1 << 20, no_hook())
+            .unwrap();
+    backend.set_len(100).unwrap();
+    backend.write(10, b"abcd").unwrap();
+    backend.write(12, b"XY").unwrap();
+    // Past the end of the file, leaving a gap that reads as zeros.
+    backend.write(104, b"tail").unwrap();
+    assert_eq!(files.main.len(), 100, "nothing reaches the database file before the sync");
+    assert_eq!(backend.len().unwrap(), 108);
+    let mut out = [0xffu8; 8];
+    backend.read(9, &mut out).unwrap();
+    assert_eq!(&out, b"\0abXY\0\0\0", "the later write of the same bytes wins");
+    let mut out = [0xffu8; 10];
+    backend.read(98, &mut out).unwrap();
+    assert_eq!(&out, b"\0\0\0\0\0\0tail");
+    let mut past = [0u8; 2];
+    assert_eq!(backend.read(107, &mut past).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    backend.sync_data().unwrap();
+    let mut out = [0u8; 8];
+    files.main.reopen().read(9, &mut out).unwrap();
+    assert_eq!(&out, b"\0abXY\0\0\0", "the sync writes the pages to the database file");
+    assert_eq!(files.main.len(), 108);
 }
