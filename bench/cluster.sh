@@ -86,3 +86,18 @@ wait_ready() {
     done
 }
 
+# The endpoint of EPS whose member is the leader (ROLE=leader) or the first that is not (ROLE=follower),
+# from `etcdctl endpoint status`, which both servers answer alike.
+role_endpoint() {
+    ETCDCTL_API=3 etcdctl --endpoints "$1" --command-timeout=5s endpoint status -w json | python3 -c '
+import json, sys
+role = sys.argv[1]
+for s in json.load(sys.stdin):
+    leads = s["Status"]["header"]["member_id"] == s["Status"]["leader"]
+    if leads == (role == "leader"):
+        print(s["Endpoint"])
+        break
+else:
+    sys.exit("no " + role + " among the endpoints")
+' "$2"
+}
