@@ -121,11 +121,11 @@ pub(crate) fn flush(shared: &Shared, batch: Vec<WriteOp>) {
         }
         (writes, waiters)
     };
-    shared.txns.fetch_add(1, Ordering::Relaxed);
     if shared.failed_after_durable.load(Ordering::SeqCst) {
         complete(waiters, Err(io::Error::other(FAILED_AFTER_DURABLE)));
         return;
     }
+    shared.txns.fetch_add(1, Ordering::Relaxed);
     shared.hook.arm(Box::new(move |res| complete(waiters, res)));
     let res = write_batch(&shared.db, &writes);
     if let Err(e) = &res {
