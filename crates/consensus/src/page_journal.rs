@@ -196,15 +196,14 @@ impl JournaledBackend {
 impl StorageBackend for JournaledBackend {
     fn len(&self) -> Result<u64, io::Error> {
         let state = self.state.read();
-        let written = self.main.len()?;
-        Ok(state.unwritten.iter().map(PendingWrite::end).fold(written, u64::max))
+        Ok(state.extent(self.main.len()?))
     }
 
     fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
         let state = self.state.read();
         let end = offset + out.len() as u64;
         let written = self.main.len()?;
-        if end > state.unwritten.iter().map(PendingWrite::end).fold(written, u64::max) {
+        if end > state.extent(written) {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "page journal: read past the end of the file"));
         }
         // A pending write past the file's end leaves a gap, which a plain file would read as zeros.
@@ -315,6 +314,12 @@ impl StorageBackend for JournaledBackend {
 }
 
 impl State {
+    /// The file's length as readers see it: `written` (the database file's), or further where a
+    /// pending write reaches past it.
+    fn extent(&self, written: u64) -> u64 {
+        self.unwritten.iter().map(PendingWrite::end).fold(written, u64::max)
+    }
+
     /// Whether anything was written since the last synced record.
     fn has_writes(&self) -> bool {
         self.pending.len() > RECORD_HEAD_BYTES

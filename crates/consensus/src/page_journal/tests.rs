@@ -185,6 +185,13 @@ fn put(db: &Database, key: u64, durability: Durability) {
     txn.commit().unwrap();
 }
 
+/// One durable commit per key, in order.
+fn put_all(db: &Database, keys: impl IntoIterator<Item = u64>) {
+    for key in keys {
+        put(db, key, Durability::Immediate);
+    }
+}
+
 fn keys(db: &Database) -> Vec<u64> {
     let txn = db.begin_read().unwrap();
     let Ok(t) = txn.open_table(T) else { return Vec::new() };
@@ -204,9 +211,7 @@ fn a_commit_syncs_the_journal_only() {
     let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
     put(&db, 0, Durability::Immediate);
     let (main_syncs, journal_syncs) = (files.main.syncs(), files.journal.syncs());
-    for key in 1..=20 {
-        put(&db, key, Durability::Immediate);
-    }
+    put_all(&db, 1..=20);
     assert_eq!(files.main.syncs(), main_syncs, "a commit must not sync the database file");
     assert_eq!(files.journal.syncs(), journal_syncs + 20, "one journal sync per commit");
 }
@@ -215,9 +220,7 @@ fn a_commit_syncs_the_journal_only() {
 fn every_synced_commit_survives_a_crash_that_loses_the_unsynced_database_file() {
     let files = Files::new();
     let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
-    for key in 0..50 {
-        put(&db, key, Durability::Immediate);
-    }
+    put_all(&db, 0..50);
     // Nothing written to the database file since opening was synced; all of it is lost.
     files.crash(&mut StdRng::seed_from_u64(1), 0.0);
     drop(db);
@@ -232,9 +235,7 @@ fn a_commit_in_flight_at_a_crash_is_all_or_nothing_whatever_subset_of_writes_lan
         let mut rng = StdRng::seed_from_u64(seed);
         let files = Files::new();
         let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
-        for key in 0..30 {
-            put(&db, key, Durability::Immediate);
-        }
+        put_all(&db, 0..30);
         // Written to the database file but never synced: no journal record covers it.
         put(&db, 30, Durability::None);
         files.crash(&mut rng, 0.5);
@@ -260,9 +261,7 @@ fn checkpoints_bound_the_journal_and_old_records_are_never_replayed() {
         let files = Files::new();
         let (db, _) = files.open(budget);
         let main_syncs = files.main.syncs();
-        for key in 0..300 {
-            put(&db, key, Durability::Immediate);
-        }
+        put_all(&db, 0..300);
         assert!(files.main.syncs() > main_syncs + 3, "checkpoints must sync the database file");
         let most = 2 * budget + PREALLOCATE_SLACK;
         assert!(files.journal.len() as u64 <= most, "journal grew to {}", files.journal.len());
@@ -295,9 +294,7 @@ fn a_damaged_record_ends_replay_there() {
 fn a_torn_header_write_falls_back_to_the_previous_epoch_whose_records_replay_harmlessly() {
     let files = Files::new();
     let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
-    for key in 0..20 {
-        put(&db, key, Durability::Immediate);
-    }
+    put_all(&db, 0..20);
     files.crash(&mut StdRng::seed_from_u64(2), 0.0);
     drop(db);
     let first = read_header(&files.journal.reopen()).unwrap().unwrap();
@@ -325,9 +322,7 @@ fn a_torn_header_write_falls_back_to_the_previous_epoch_whose_records_replay_har
 fn a_clean_close_leaves_everything_in_the_database_file() {
     let files = Files::new();
     let (db, _) = files.open(DEFAULT_JOURNAL_BUDGET);
-    for key in 0..10 {
-        put(&db, key, Durability::Immediate);
-    }
+    put_all(&db, 0..10);
     drop(db);
     files.crash(&mut StdRng::seed_from_u64(5), 0.0);
     // Without the journal at all.
@@ -339,9 +334,7 @@ fn a_clean_close_leaves_everything_in_the_database_file() {
 fn a_database_written_before_the_journal_existed_opens_with_its_data() {
     let files = Files::new();
     let plain = Database::builder().create_with_backend(files.main.reopen()).unwrap();
-    for key in 0..5 {
-        put(&plain, key, Durability::Immediate);
-    }
+    put_all(&plain, 0..5);
     drop(plain);
     let (db, recovery) = files.open(DEFAULT_JOURNAL_BUDGET);
     assert_eq!(recovery.records, 0);
