@@ -128,3 +128,20 @@ async fn an_append_answered_as_durable_survives_a_later_failure_and_later_writes
     let indexes: Vec<u64> = store.try_get_log_entries(0..10).await.unwrap().iter().map(|e| e.log_id.index()).collect();
     assert_eq!(indexes, vec![1, 2]);
 }
+
+#[test]
+fn a_spinning_wait_receives_what_is_queued_and_sees_the_queue_close() {
+    let (tx, rx) = mpsc::channel();
+    let sender = std::thread::spawn(move || {
+        tx.send(WriteOp::Committed { bytes: vec![7] }).expect("receiver alive");
+        tx
+    });
+    let got = next_op(&rx, IdleWait::Spin, Instant::now());
+    assert!(matches!(got, Some(WriteOp::Committed { ref bytes }) if bytes == &[7]));
+    drop(sender.join().expect("sender thread"));
+    assert!(next_op(&rx, IdleWait::Spin, Instant::now()).is_none());
+    // A window already over falls through to the blocking receive, which sees the close too.
+    let long_ago = Instant::now().checked_sub(SPIN_WINDOW * 2).expect("uptime over two windows");
+    assert!(next_op(&rx, IdleWait::Spin, long_ago).is_none());
+    assert!(next_op(&rx, IdleWait::Block, Instant::now()).is_none());
+}
