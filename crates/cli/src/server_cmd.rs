@@ -63,7 +63,7 @@ pub struct ServerArgs {
     /// Linearizable read protocol: read-index (default) or lease.
     #[arg(long, env = "MERIDIAN_READ_POLICY", value_parser = parse_read_policy)]
     read_policy: Option<ReadPolicy>,
-    /// Threads running the async tasks (default: one per CPU).
+    /// Threads running the async tasks (default: half the CPUs, at least one).
     #[arg(long, env = "MERIDIAN_WORKER_THREADS")]
     worker_threads: Option<usize>,
 }
@@ -149,11 +149,11 @@ impl ServerArgs {
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     let cfg = args.into_config()?;
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = cfg.worker_threads {
-        runtime.worker_threads(n);
-    }
-    let runtime = runtime.enable_all().build()?;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.worker_threads_for(cpus))
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let server = meridian_server::start(cfg).await?;
         eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
@@ -198,7 +198,7 @@ mod tests {
         let cfg = config(&["--config", path, "--worker-threads", "1"]).unwrap();
         assert_eq!((cfg.name.as_str(), cfg.worker_threads, cfg.snapshot_count), ("from-file", Some(1), 5));
         assert_eq!(config(&["--config", path]).unwrap().worker_threads, Some(4));
-        assert_eq!(config(&[]).unwrap().worker_threads, None, "one per CPU unless set");
+        assert_eq!(config(&[]).unwrap().worker_threads, None, "half the CPUs unless set");
         assert!(config(&["--worker-threads", "0"]).unwrap_err().to_string().contains("worker-threads"));
     }
 }

@@ -54,10 +54,8 @@ pub struct ServerConfig {
     pub enable_fault_injection: bool,
     /// How linearizable reads confirm leadership: `read-index` (default) or `lease`.
     pub read_policy: ReadPolicy,
-    /// Threads running the server's async tasks (gRPC, Raft, watches); unset means one per CPU. A write hops
-    /// between several tasks, and on a machine whose cores are shared (several members on one host) every hop
-    /// to another thread is a wake-up and a context switch; one thread keeps those hops inside it. The Raft
-    /// log's writer thread is separate either way.
+    /// Threads running the server's async tasks (gRPC, Raft, watches); unset means half the CPUs, at least
+    /// one (see [`ServerConfig::worker_threads_for`]).
     pub worker_threads: Option<usize>,
 }
 
@@ -106,6 +104,16 @@ impl ServerConfig {
         self.listen_admin.as_deref().map(parse_listen_url).transpose()
     }
 
+    /// How many async worker threads to run on a machine with `cpus` CPUs: the setting, or half the CPUs (at
+    /// least one). A write hops between several tasks (gRPC, openraft's core and state-machine worker), and
+    /// every hop to another worker thread is a wake-up; the Raft log's writer thread, tokio's blocking pool
+    /// and the kernel's network and disk work want CPUs of their own. Measured on 2 CPUs (one worker against
+    /// two): a one-client put is ~10% faster on one member, put throughput on three members sharing the
+    /// CPUs is as good or better, and one member's 256-client puts and 64-client reads are ~7% slower.
+    pub fn worker_threads_for(&self, cpus: usize) -> usize {
+        self.worker_threads.unwrap_or((cpus / 2).max(1))
+    }
+
     /// [`ServerConfig::validate`] plus the checks that need every value settled, including those a topology file
     /// supplies (such as this member's admin URL).
     pub fn validate_resolved(&self) -> Result<()> {
@@ -144,7 +152,9 @@ impl ServerConfig {
             return Err(Error::Config("max-request-bytes must be positive".into()));
         }
         if self.worker_threads == Some(0) {
-            return Err(Error::Config("worker-threads must be positive (leave it unset for one per CPU)".into()));
+            return Err(Error::Config(
+                "worker-threads must be positive (leave it unset for half the CPUs, at least one)".into(),
+            ));
         }
         Ok(())
     }
@@ -197,10 +207,13 @@ mod tests {
     }
 
     #[test]
-    fn worker_threads_default_to_one_per_cpu_and_zero_is_refused() {
-        assert_eq!(ServerConfig::default().worker_threads, None);
-        let cfg = ServerConfig::from_toml("worker_threads = 1").unwrap();
-        assert_eq!(cfg.worker_threads, Some(1));
+    fn worker_threads_default_to_half_the_cpus_and_zero_is_refused() {
+        let default = ServerConfig::default();
+        assert_eq!(default.worker_threads, None);
+        assert_eq!([1, 2, 3, 8, 64].map(|cpus| default.worker_threads_for(cpus)), [1, 1, 1, 4, 32]);
+        let cfg = ServerConfig::from_toml("worker_threads = 3").unwrap();
+        assert_eq!(cfg.worker_threads, Some(3));
+        assert_eq!(cfg.worker_threads_for(64), 3, "a setting wins over the CPU count");
         cfg.validate().unwrap();
         let zero = ServerConfig::from_toml("worker_threads = 0").unwrap();
         assert!(zero.validate().unwrap_err().to_string().contains("worker-threads"));
