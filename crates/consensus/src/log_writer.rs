@@ -27,7 +27,7 @@ use openraft::storage::IOFlushed;
 use redb::{Database, Durability, TableDefinition};
 use tokio::sync::oneshot;
 
-use self::idle_wait::{IdleWait, SPIN_WINDOW};
+use self::idle_wait::{Batch, IdleWait, SPIN_WINDOW};
 use crate::log_store::Shared;
 use crate::types::{LogId, TypeConfig};
 
@@ -113,9 +113,9 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        let appended = batch.iter().map(WriteOp::appended_entries).sum();
-        wait = wait.next(waited, appended);
-        if batch.iter().all(|op| matches!(op, WriteOp::Committed { .. })) {
+        let kind = batch_kind(&batch);
+        wait = wait.next(waited, kind);
+        if kind == Batch::OnlyCommittedIds {
             carried = batch.pop();
             continue;
         }
@@ -128,6 +128,14 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
     if let Some(op) = carried {
         flush(&shared, vec![op]);
     }
+}
+
+/// What `batch` says about how writes are coming (see `idle_wait`).
+fn batch_kind(batch: &[WriteOp]) -> Batch {
+    if batch.iter().all(|op| matches!(op, WriteOp::Committed { .. })) {
+        return Batch::OnlyCommittedIds;
+    }
+    Batch::Writes { appended_entries: batch.iter().map(WriteOp::appended_entries).sum() }
 }
 
 /// The next queued operation, waiting as `wait` says (see `idle_wait`); `None` once every sender

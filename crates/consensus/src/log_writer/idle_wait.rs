@@ -22,6 +22,16 @@ use std::time::Duration;
 /// the other members' work); on one node ~0.2–0.3 ms.
 pub(crate) const SPIN_WINDOW: Duration = Duration::from_micros(800);
 
+/// What a batch the writer took says about how writes are coming.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Batch {
+    /// Only committed-id updates: nobody waits for them, and each follows a commit closely, so
+    /// they say nothing about the next write (letting them count would keep slow writers spinning).
+    OnlyCommittedIds,
+    /// Writes someone waits for, appending this many log entries in all.
+    Writes { appended_entries: usize },
+}
+
 /// The writer's waiting mode, decided after each wait from what that wait and its batch showed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IdleWait {
@@ -33,9 +43,13 @@ pub(crate) enum IdleWait {
 
 impl IdleWait {
     /// The mode for the next wait, given how long the last one took until its first operation
-    /// arrived and how many log entries the batch it started appended.
-    pub(crate) fn next(self, waited: Duration, appended_entries: usize) -> IdleWait {
-        if appended_entries <= 1 && waited <= SPIN_WINDOW { IdleWait::Spin } else { IdleWait::Block }
+    /// arrived and what the batch it started held.
+    pub(crate) fn next(self, waited: Duration, batch: Batch) -> IdleWait {
+        match batch {
+            Batch::OnlyCommittedIds => self,
+            Batch::Writes { appended_entries } if appended_entries <= 1 && waited <= SPIN_WINDOW => IdleWait::Spin,
+            Batch::Writes { .. } => IdleWait::Block,
+        }
     }
 }
 
@@ -46,25 +60,37 @@ mod tests {
     const SHORT: Duration = Duration::from_micros(200);
     const LONG: Duration = Duration::from_millis(5);
 
+    fn writes(appended_entries: usize) -> Batch {
+        Batch::Writes { appended_entries }
+    }
+
     #[test]
     fn single_entries_close_together_spin() {
-        assert_eq!(IdleWait::Block.next(SHORT, 1), IdleWait::Spin);
-        assert_eq!(IdleWait::Spin.next(SHORT, 1), IdleWait::Spin);
-        // A batch with no entries (a vote, a carried committed id) is not load either.
-        assert_eq!(IdleWait::Spin.next(SHORT, 0), IdleWait::Spin);
-        assert_eq!(IdleWait::Spin.next(SPIN_WINDOW, 1), IdleWait::Spin);
+        assert_eq!(IdleWait::Block.next(SHORT, writes(1)), IdleWait::Spin);
+        assert_eq!(IdleWait::Spin.next(SHORT, writes(1)), IdleWait::Spin);
+        // A batch with no entries (a vote, a truncation) is not load either.
+        assert_eq!(IdleWait::Spin.next(SHORT, writes(0)), IdleWait::Spin);
+        assert_eq!(IdleWait::Spin.next(SPIN_WINDOW, writes(1)), IdleWait::Spin);
     }
 
     #[test]
     fn a_wait_the_window_would_not_catch_blocks() {
-        assert_eq!(IdleWait::Spin.next(LONG, 1), IdleWait::Block);
-        assert_eq!(IdleWait::Spin.next(SPIN_WINDOW + Duration::from_micros(1), 0), IdleWait::Block);
-        assert_eq!(IdleWait::Block.next(LONG, 0), IdleWait::Block);
+        assert_eq!(IdleWait::Spin.next(LONG, writes(1)), IdleWait::Block);
+        assert_eq!(IdleWait::Spin.next(SPIN_WINDOW + Duration::from_micros(1), writes(0)), IdleWait::Block);
+        assert_eq!(IdleWait::Block.next(LONG, writes(0)), IdleWait::Block);
     }
 
     #[test]
     fn batches_of_several_entries_block() {
-        assert_eq!(IdleWait::Spin.next(SHORT, 2), IdleWait::Block);
-        assert_eq!(IdleWait::Block.next(Duration::ZERO, 64), IdleWait::Block);
+        assert_eq!(IdleWait::Spin.next(SHORT, writes(2)), IdleWait::Block);
+        assert_eq!(IdleWait::Block.next(Duration::ZERO, writes(64)), IdleWait::Block);
+    }
+
+    #[test]
+    fn committed_ids_alone_leave_the_mode_as_it_was() {
+        // A writer taking one put every few milliseconds: the put's long wait chose Block, and the
+        // committed id arriving right after its commit must not switch polling back on.
+        assert_eq!(IdleWait::Block.next(SHORT, Batch::OnlyCommittedIds), IdleWait::Block);
+        assert_eq!(IdleWait::Spin.next(LONG, Batch::OnlyCommittedIds), IdleWait::Spin);
     }
 }
