@@ -372,9 +372,14 @@ impl RaftNode {
         }
     }
 
-    /// A watch of the leader id as this member sees it; `None` while there is no leader.
+    /// A watch of the leader id as this member sees it; `None` while there is no leader. The value
+    /// current when this is called counts as a change, so a loop on `changed()` sees it first: a
+    /// single member often wins its election before the watch starts, and a consumer that only
+    /// waited for the next change would never learn it leads.
     pub fn leader_changes(&self) -> watch::Receiver<Option<NodeId>> {
-        self.inner.leader_rx.clone()
+        let mut rx = self.inner.leader_rx.clone();
+        rx.mark_changed();
+        rx
     }
 
     /// Entry point for the peer transport: decode a request from another member, hand it to

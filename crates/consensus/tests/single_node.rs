@@ -72,3 +72,22 @@ async fn leader_changes_reports_the_leader() {
     drop(leader);
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_changes_reports_a_leader_elected_before_the_watch_began() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let node = start_single(dir.path(), 0).await;
+        wait_leader(&node).await;
+        node.shutdown().await.unwrap();
+    }
+    // Restarted, the only voter leads again as soon as openraft starts, before the leader watch
+    // exists, so the watch never changes afterwards. Its first value must still count as a change:
+    // the server's lease clock waits for one, and never started on such a member.
+    let node = start_single(dir.path(), 0).await;
+    wait_leader(&node).await;
+    let mut rx = node.leader_changes();
+    tokio::time::timeout(WAIT, rx.changed()).await.expect("the current leader counts as a change").unwrap();
+    assert_eq!(*rx.borrow_and_update(), Some(NodeId(1)));
+    node.shutdown().await.unwrap();
+}
