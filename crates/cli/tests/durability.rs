@@ -7,11 +7,13 @@
 //! - no write appears that was never attempted.
 //!
 //! Three kill/restart cycles in one test, then a kill during a physical compaction.
+//!
+//! A second test restarts a member holding leases: keep-alives and expiry must work afterwards.
 
 mod common;
 
 use common::{Kind, Server, connect};
-use etcd_client::{CompactionOptions, GetOptions, Txn, TxnOp};
+use etcd_client::{CompactionOptions, EventType, GetOptions, PutOptions, Txn, TxnOp, WatchOptions};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -228,4 +230,38 @@ async fn kill9_under_load_loses_no_acknowledged_write() {
     }
     let r = c.put("final", "x", None).await.unwrap();
     assert!(r.header().map(|h| h.revision()).unwrap() > head_rev);
+}
+
+/// A restarted single member leads before anything in it watches leadership; its lease clock must
+/// run all the same: a keep-alive is answered with a TTL, and a short lease expires and takes its
+/// key with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_kept_alive_and_expire_after_a_restart() {
+    let mut server = Server::start(Kind::Meridian);
+    let mut c = connect(&server.endpoint()).await;
+    let kept = c.lease_grant(60, None).await.unwrap().id();
+    let short = c.lease_grant(2, None).await.unwrap().id();
+    let put = c.put("leased", "x", Some(PutOptions::new().with_lease(short))).await.unwrap();
+    let put_rev = put.header().map(|h| h.revision()).unwrap();
+    drop(c);
+
+    tokio::task::block_in_place(|| server.restart());
+    let mut c = connect(&server.endpoint()).await;
+    let (mut keeper, mut answers) = c.lease_keep_alive(kept).await.unwrap();
+    keeper.keep_alive().await.unwrap();
+    let answer = answers.message().await.expect("keep-alive answered without an error").expect("one answer");
+    assert_eq!((answer.id(), answer.ttl()), (kept, 60), "a restart gives every lease its full TTL again");
+
+    // From the put's revision on, so a delete that already happened still arrives.
+    let mut events = c.watch("leased", Some(WatchOptions::new().with_start_revision(put_rev + 1))).await.unwrap();
+    let expired = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(resp) = events.message().await.unwrap() {
+            if resp.events().iter().any(|e| e.event_type() == EventType::Delete) {
+                return;
+            }
+        }
+        panic!("the watch ended before the leased key was deleted");
+    });
+    expired.await.expect("a 2 s lease still held its key 20 s after the restart");
+    assert!(c.get("leased", None).await.unwrap().kvs().is_empty());
 }
