@@ -12,8 +12,11 @@
 //! - needed: a batch of more than one entry means appends queue up while the writer syncs, so the
 //!   thread rarely parks, and a late wake-up even grows the next batch (fewer syncs under load);
 //! - likely: a wait longer than the window would not have been caught by spinning, so after one
-//!   the writer blocks until a short wait shows writes are close together again. An idle or
-//!   lightly used log therefore never spins.
+//!   the writer blocks until a short wait shows writes are close together again.
+//!
+//! An idle log, or one whose writes come further apart than the window, therefore never spins; one
+//! taking single writes closer together than that spends the gaps polling (measured at 1500
+//! one-client puts/s: about twice the CPU per put, on CPUs that were otherwise idle).
 
 use std::time::Duration;
 
