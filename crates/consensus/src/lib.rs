@@ -21,6 +21,7 @@ pub mod disk;
 mod error;
 mod fsutil;
 mod kv_backend;
+mod kv_sync;
 mod log_store;
 mod log_writer;
 mod membership;
@@ -33,6 +34,8 @@ mod response_codec;
 mod runtime;
 mod snapshot_file;
 mod state_machine;
+#[cfg(test)]
+mod test_disk;
 mod transport;
 mod types;
 pub mod watchdog;

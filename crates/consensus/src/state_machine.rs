@@ -22,9 +22,11 @@
 //! the log cannot replay: the state up to a snapshot (openraft purges the log below it), so
 //! `build_snapshot` makes the state durable before it returns, and `install_snapshot` restores
 //! durably (data and applied id in one transaction), with the snapshot file written before the
-//! log is purged. The apply path itself never fsyncs, except as a safety valve after
-//! `SYNC_EVERY_ENTRIES` entries without a snapshot (snapshots disabled), which bounds the replay
-//! on restart and lets redb reuse the pages freed by non-durable commits.
+//! log is purged. The apply path itself never fsyncs: every `SYNC_EVERY_ENTRIES` entries it
+//! starts a sync of the kv store on a blocking thread (`start_sync`), which bounds the replay on
+//! restart, lets redb reuse the pages freed by non-durable commits and keeps each sync's
+//! writeback small; while any sync runs it leaves its changes pending rather than wait for redb's
+//! writer (see `kv_sync`).
 //!
 //! ## Snapshots
 //! `build_snapshot` holds the kv write lock only to commit what is pending and open a redb read
@@ -34,7 +36,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{Stream, StreamExt};
 use meridian_kv::{BackendView, KvStore, write_snapshot_of_view};
@@ -48,6 +49,7 @@ use crate::codec::{decode, encode};
 use crate::disk::{Disk, run_blocking};
 use crate::fsutil::{DropSignal, DropWaiter};
 use crate::kv_backend::RedbBackend;
+use crate::kv_sync::KvSync;
 use crate::observer::ApplyObserver;
 use crate::snapshot_file;
 use crate::types::{ApplyResponse, LogId, SnapshotMeta, StoredMembership, TypeConfig};
@@ -64,9 +66,10 @@ pub const META_MEMBERSHIP: &str = "raft.membership";
 const COMMIT_EVERY_ENTRIES: u64 = 1000;
 /// ...or once the pending changes hold this many bytes.
 const COMMIT_PENDING_BYTES: usize = 4 << 20;
-/// Make a commit durable after this many entries without a durable one (normally a snapshot
-/// comes first: see the module comment).
-const SYNC_EVERY_ENTRIES: u64 = 100_000;
+/// Start a sync of the kv store after this many entries without one (see the module comment).
+const SYNC_EVERY_ENTRIES: u64 = 10_000;
+/// While a sync runs, applied changes stay pending up to this many bytes (see `kv_sync`).
+const MAX_PENDING_BYTES_WHILE_SYNCING: usize = 64 << 20;
 
 /// A snapshot as openraft sees it.
 pub type KvSnapshot = Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>, u64, crate::types::Member, Vec<u8>>;
@@ -82,8 +85,8 @@ pub struct StateMachine {
     applied: Option<(Option<LogId>, StoredMembership)>,
     /// Entries applied since the last kv commit.
     uncommitted_entries: u64,
-    /// Entries applied since the kv store was last made durable (a snapshot build resets it).
-    unsynced_entries: Arc<AtomicU64>,
+    /// Syncs of the kv store (see `kv_sync`).
+    sync: KvSync,
     /// Last field: fires when the state machine is gone.
     _dropped: DropSignal,
 }
@@ -93,7 +96,7 @@ pub struct SnapshotBuilder {
     kv: SharedKv,
     disk: Arc<dyn Disk>,
     snapshot_lock: Arc<Mutex<()>>,
-    unsynced_entries: Arc<AtomicU64>,
+    sync: KvSync,
 }
 
 impl StateMachine {
@@ -118,10 +121,37 @@ impl StateMachine {
             snapshot_lock: Arc::new(Mutex::new(())),
             applied: None,
             uncommitted_entries: 0,
-            unsynced_entries: Arc::new(AtomicU64::new(0)),
+            sync: KvSync::default(),
             _dropped: signal,
         };
         (sm, waiter)
+    }
+}
+
+impl StateMachine {
+    /// Makes the kv store's commits so far durable off the apply path: on a blocking thread where
+    /// the disk has them, inline in the simulation. One at a time; see `kv_sync`.
+    fn start_sync(&self) -> io::Result<()> {
+        if !self.sync.claim_background() {
+            return Ok(());
+        }
+        let backend = self.kv.read().backend().clone();
+        let sync = self.sync.clone();
+        let work = move || {
+            let res = sync.take_turn().sync(&backend);
+            sync.release_background();
+            res
+        };
+        if !self.disk.blocking_on_threads() {
+            return work();
+        }
+        tokio::task::spawn_blocking(move || {
+            // Nothing is lost: the Raft log still holds every entry, and the next sync retries.
+            if let Err(e) = work() {
+                tracing::error!("syncing the kv store failed: {e}");
+            }
+        });
+        Ok(())
     }
 }
 
@@ -208,6 +238,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let count = items.len() as u64;
         let mut outcomes = Vec::with_capacity(items.len());
+        let mut sync = false;
         {
             let mut kv = self.kv.write();
             let (mut last_applied, mut membership) = match self.applied.take() {
@@ -244,19 +275,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             kv.stage_meta(meta);
             self.applied = Some((last_applied, membership));
             self.uncommitted_entries += count;
-            if self.uncommitted_entries >= COMMIT_EVERY_ENTRIES || kv.pending_bytes() >= COMMIT_PENDING_BYTES {
-                let unsynced = self.unsynced_entries.fetch_add(self.uncommitted_entries, Ordering::Relaxed)
-                    + self.uncommitted_entries;
-                let durable = unsynced >= SYNC_EVERY_ENTRIES;
-                kv.backend().set_durable(durable);
-                let res = kv.commit(Vec::new());
-                kv.backend().set_durable(false);
-                res.map_err(io::Error::other)?;
+            let due = self.uncommitted_entries >= COMMIT_EVERY_ENTRIES || kv.pending_bytes() >= COMMIT_PENDING_BYTES;
+            // A commit now would wait for the running sync's hold on redb's writer (see `kv_sync`).
+            let wait = self.sync.running() && kv.pending_bytes() < MAX_PENDING_BYTES_WHILE_SYNCING;
+            if due && !wait {
+                kv.commit(Vec::new()).map_err(io::Error::other)?;
+                sync = self.sync.add_unsynced(self.uncommitted_entries) >= SYNC_EVERY_ENTRIES;
                 self.uncommitted_entries = 0;
-                if durable {
-                    self.unsynced_entries.store(0, Ordering::Relaxed);
-                }
             }
+        }
+        if sync {
+            self.start_sync()?;
         }
         for o in &outcomes {
             if !o.events.is_empty() {
@@ -276,7 +305,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             kv: self.kv.clone(),
             disk: self.disk.clone(),
             snapshot_lock: self.snapshot_lock.clone(),
-            unsynced_entries: self.unsynced_entries.clone(),
+            sync: self.sync.clone(),
         }
     }
 
@@ -308,7 +337,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         .await?;
         self.applied = Some(applied);
         self.uncommitted_entries = 0;
-        self.unsynced_entries.store(0, Ordering::Relaxed);
+        self.sync.reset();
         Ok(())
     }
 
@@ -337,22 +366,22 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let kv = self.kv.clone();
         let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
-        let unsynced = self.unsynced_entries.clone();
+        let sync = self.sync.clone();
         let meta = run_blocking(&*self.disk.clone(), move || -> io::Result<SnapshotMeta> {
+            // Before the kv lock: never hold the kv store while waiting for another sync.
+            let turn = sync.take_turn();
             let (view, backend) = {
                 // Under the write lock no batch is half applied: commit it all (with its staged
                 // applied id and membership) and freeze that instant. The lock is held for that
-                // commit (at most `COMMIT_EVERY_ENTRIES` entries) and opening the view only.
+                // commit (what applies left pending) and opening the view only.
                 let mut kv = kv.write();
                 let view = kv.commit_and_view().map_err(io::Error::other)?;
                 (view, kv.backend().clone())
             };
             // Durable before openraft purges the log below this snapshot. Off the lock: an apply
             // commit that lands meanwhile simply becomes durable too.
-            let before_sync = unsynced.load(Ordering::Relaxed);
-            backend.sync().map_err(io::Error::other)?;
-            let _ =
-                unsynced.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(before_sync)));
+            turn.sync(&backend)?;
+            drop(turn);
             // Data, applied id and membership all come from the same view.
             let (applied, membership) = read_applied_in(&view)?;
             let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
@@ -365,3 +394,6 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         Ok(Snapshot { meta, snapshot: Vec::new() })
     }
 }
+
+#[cfg(test)]
+mod tests;

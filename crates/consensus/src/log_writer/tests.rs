@@ -1,101 +1,17 @@
 //! The writer answers once a transaction is durable, and refuses everything after a transaction
 //! that failed once it was durable.
 
-use std::io::Read;
-use std::ops::Bound;
 use std::sync::atomic::AtomicBool;
 
 use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
 use openraft::testing::blank_ent;
 use openraft::type_config::TypeConfigExt;
-use redb::{BackendError, StorageBackend};
 use tempfile::TempDir;
 
 use super::*;
-use crate::disk::{Disk, OsDisk};
 use crate::log_store::{LOG_FILE, LogStore};
+use crate::test_disk::{HookedDisk, Hooks};
 use crate::types::Entry;
-
-/// The log's database file refuses writes once `fail` is set; everything else is the real disk.
-#[derive(Debug)]
-struct FailingDisk {
-    inner: OsDisk,
-    fail: Arc<AtomicBool>,
-}
-
-#[derive(Debug)]
-struct FailingFile {
-    inner: Box<dyn StorageBackend>,
-    fail: Arc<AtomicBool>,
-}
-
-impl StorageBackend for FailingFile {
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.inner.read(offset, out)
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(io::Error::other("injected write failure"));
-        }
-        self.inner.write(offset, data)
-    }
-    fn close(&self) -> io::Result<()> {
-        self.inner.close()
-    }
-    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-        self.inner.try_lock_range(start, end)
-    }
-    fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-        self.inner.try_lock_shared_range(start, end)
-    }
-    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.inner.lock_range(start, end)
-    }
-    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.inner.lock_shared_range(start, end)
-    }
-    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-        self.inner.unlock_range(start, end)
-    }
-    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-        self.inner.query_lock_range(start, end)
-    }
-}
-
-impl Disk for FailingDisk {
-    fn open_database(&self, name: &str) -> io::Result<Database> {
-        self.inner.open_database(name)
-    }
-    fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>> {
-        let inner = self.inner.open_backend(name)?;
-        if name != LOG_FILE {
-            return Ok(inner);
-        }
-        Ok(Box::new(FailingFile { inner, fail: self.fail.clone() }))
-    }
-    fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {
-        self.inner.open_file(name)
-    }
-    fn replace_file_with(
-        &self,
-        name: &str,
-        write: &mut dyn FnMut(&mut dyn std::io::Write) -> io::Result<()>,
-    ) -> io::Result<()> {
-        self.inner.replace_file_with(name, write)
-    }
-    fn file_size(&self, name: &str) -> u64 {
-        self.inner.file_size(name)
-    }
-}
 
 fn ent(index: u64) -> Entry {
     blank_ent::<TypeConfig>(1, 1, index)
@@ -112,7 +28,12 @@ async fn an_append_answered_as_durable_survives_a_later_failure_and_later_writes
     let dir = TempDir::new().unwrap();
     let fail = Arc::new(AtomicBool::new(false));
     {
-        let disk = FailingDisk { inner: OsDisk::open(dir.path()).unwrap(), fail: fail.clone() };
+        // The log's database file refuses writes once `fail` is set.
+        let failing = fail.clone();
+        let before_write = Arc::new(move || {
+            if failing.load(Ordering::SeqCst) { Err(io::Error::other("injected write failure")) } else { Ok(()) }
+        });
+        let disk = HookedDisk::new(dir.path(), LOG_FILE, Hooks { before_write, ..Hooks::default() }).unwrap();
         let (mut store, _closed) = LogStore::open_with_waiter(&disk).unwrap();
         append(&mut store, 1).await.unwrap();
         // The journal syncs the next transaction, its callers hear "durable", and then the pages
