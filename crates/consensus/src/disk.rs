@@ -18,13 +18,16 @@ use std::sync::Arc;
 use redb::backends::FileBackend;
 use redb::{Database, StorageBackend};
 
-use crate::fsutil::{ensure_dir, fsync_dir};
+use crate::fsutil::{SyncingWriter, ensure_dir, fsync_dir};
 use crate::page_journal::{CommitHook, DEFAULT_JOURNAL_BUDGET, JournaledBackend};
 
 /// redb's page cache per database. redb's default (1 GiB each) let a member's heap grow with its data set
 /// to several times etcd's resident size; the operating system's page cache keeps serving cold pages, and
 /// the Raft log has its own entry cache in front of redb.
 const REDB_CACHE_BYTES: usize = 64 << 20;
+/// A file written through `replace_file_with` is synced after every this many bytes (see
+/// `SyncingWriter`).
+const REPLACE_SYNC_EVERY_BYTES: u64 = 2 << 20;
 
 /// Where a member's storage lives.
 pub trait Disk: Debug + Send + Sync + 'static {
@@ -157,13 +160,15 @@ impl Disk for OsDisk {
         }
     }
 
-    /// Write a temp file, fsync it, rename it over the old one, fsync the directory.
+    /// Write a temp file (synced as it grows, see `SyncingWriter`), fsync it, rename it over the old
+    /// one, fsync the directory.
     fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
         let tmp = self.dir.join(format!("{name}.tmp"));
         {
-            let mut f = io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
+            let file = SyncingWriter::new(std::fs::File::create(&tmp)?, REPLACE_SYNC_EVERY_BYTES);
+            let mut f = io::BufWriter::with_capacity(1 << 20, file);
             write(&mut f)?;
-            f.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+            f.into_inner().map_err(io::IntoInnerError::into_error)?.finish()?;
         }
         std::fs::rename(&tmp, self.dir.join(name))?;
         fsync_dir(&self.dir)

@@ -3,9 +3,11 @@
 //! A file created or renamed is only durable once its directory entry is: `fsync_dir` after
 //! every create/rename. `DropSignal` lets `RaftNode::shutdown` wait until openraft's tasks have
 //! really released the storage objects, so a restart in the same process can reopen the redb files
-//! (redb refuses to open a database that is still open).
+//! (redb refuses to open a database that is still open). `SyncingWriter` writes a large file back
+//! as it goes.
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -25,6 +27,43 @@ pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
         }
     }
     fsync_dir(dir)
+}
+
+/// Writes to a file and syncs it after every `every` bytes, so a large file (a snapshot dump of
+/// tens of megabytes) goes to the disk in steps. Left to one sync at the end, its writeback was
+/// queued ahead of the Raft log's small fsyncs on the same disk, which then waited for all of it.
+pub(crate) struct SyncingWriter {
+    file: File,
+    every: u64,
+    unsynced: u64,
+}
+
+impl SyncingWriter {
+    pub(crate) fn new(file: File, every: u64) -> SyncingWriter {
+        SyncingWriter { file, every, unsynced: 0 }
+    }
+
+    /// Syncs what is left and hands the file back.
+    pub(crate) fn finish(self) -> io::Result<File> {
+        self.file.sync_all()?;
+        Ok(self.file)
+    }
+}
+
+impl Write for SyncingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= self.every {
+            self.file.sync_data()?;
+            self.unsynced = 0;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Fires when dropped. Put it as the last field of the owning struct so it fires after the other
@@ -54,5 +93,23 @@ impl DropWaiter {
     pub(crate) async fn wait(self, timeout: Duration) -> bool {
         // A closed channel (sender dropped without sending) also means "dropped".
         tokio::time::timeout(timeout, self.0).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_syncing_writer_writes_everything_it_is_given() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("f");
+        let mut w = io::BufWriter::with_capacity(1000, SyncingWriter::new(File::create(&path).unwrap(), 4096));
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for chunk in data.chunks(777) {
+            w.write_all(chunk).unwrap();
+        }
+        w.into_inner().map_err(io::IntoInnerError::into_error).unwrap().finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
     }
 }
