@@ -47,7 +47,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{decode, encode};
 use crate::disk::{Disk, run_blocking};
-use crate::fsutil::{DropSignal, DropWaiter};
+use crate::fsutil::{DropSignal, DropWaiter, run_at_low_priority};
 use crate::kv_backend::RedbBackend;
 use crate::kv_sync::KvSync;
 use crate::observer::ApplyObserver;
@@ -367,6 +367,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
         let sync = self.sync.clone();
+        let on_threads = self.disk.blocking_on_threads();
         let meta = run_blocking(&*self.disk.clone(), move || -> io::Result<SnapshotMeta> {
             // Before the kv lock: never hold the kv store while waiting for another sync.
             let turn = sync.take_turn();
@@ -382,13 +383,16 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             // commit that lands meanwhile simply becomes durable too.
             turn.sync(&backend)?;
             drop(turn);
-            // Data, applied id and membership all come from the same view.
-            let (applied, membership) = read_applied_in(&view)?;
-            let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
-            store_snapshot_with(&*disk, &lock, &meta, &mut |w| {
-                write_snapshot_of_view(&view, w).map(drop).map_err(io::Error::other)
-            })?;
-            Ok(meta)
+            let dump = move || {
+                // Data, applied id and membership all come from the same view.
+                let (applied, membership) = read_applied_in(&view)?;
+                let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
+                store_snapshot_with(&*disk, &lock, &meta, &mut |w| {
+                    write_snapshot_of_view(&view, w).map(drop).map_err(io::Error::other)
+                })?;
+                Ok(meta)
+            };
+            if on_threads { run_at_low_priority(dump) } else { dump() }
         })
         .await?;
         Ok(Snapshot { meta, snapshot: Vec::new() })
