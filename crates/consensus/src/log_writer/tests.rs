@@ -2,6 +2,7 @@
 //! that failed once it was durable.
 
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use openraft::storage::{IOFlushed, RaftLogReader, RaftLogStorage};
 use openraft::testing::blank_ent;
@@ -27,15 +28,25 @@ async fn append(store: &mut LogStore, index: u64) -> io::Result<()> {
 async fn an_append_answered_as_durable_survives_a_later_failure_and_later_writes_are_refused() {
     let dir = TempDir::new().unwrap();
     let fail = Arc::new(AtomicBool::new(false));
+    // The log's database file refuses writes once `fail` is set.
+    let failing = fail.clone();
+    let before_write =
+        Arc::new(
+            move || {
+                if failing.load(Ordering::SeqCst) { Err(io::Error::other("injected write failure")) } else { Ok(()) }
+            },
+        );
+    let disk = HookedDisk::new(dir.path(), LOG_FILE, Hooks { before_write, ..Hooks::default() }).unwrap();
     {
-        // The log's database file refuses writes once `fail` is set.
-        let failing = fail.clone();
-        let before_write = Arc::new(move || {
-            if failing.load(Ordering::SeqCst) { Err(io::Error::other("injected write failure")) } else { Ok(()) }
-        });
-        let disk = HookedDisk::new(dir.path(), LOG_FILE, Hooks { before_write, ..Hooks::default() }).unwrap();
-        let (mut store, _closed) = LogStore::open_with_waiter(&disk).unwrap();
+        let (mut store, closed) = LogStore::open_with_waiter(&disk).unwrap();
         append(&mut store, 1).await.unwrap();
+        // Its answer came at the journal's sync, before the writer wrote the pages: close the store so
+        // that no write of this transaction is left to fail below.
+        drop(store);
+        assert!(closed.wait(Duration::from_secs(30)).await, "the store never closed");
+    }
+    {
+        let (mut store, closed) = LogStore::open_with_waiter(&disk).unwrap();
         // The journal syncs the next transaction, its callers hear "durable", and then the pages
         // fail to reach the database file.
         fail.store(true, Ordering::SeqCst);
@@ -43,7 +54,10 @@ async fn an_append_answered_as_durable_survives_a_later_failure_and_later_writes
         // Refused for the earlier failure, not for a failure of its own (it would not get that far).
         let refused = append(&mut store, 3).await.unwrap_err();
         assert!(refused.to_string().contains("failed after it was made durable"), "{refused}");
+        drop(store);
+        assert!(closed.wait(Duration::from_secs(30)).await, "the store never closed");
     }
+    fail.store(false, Ordering::SeqCst);
     // The next process replays the journal: the answered append is there, the refused one is not.
     let mut store = LogStore::open(dir.path()).unwrap();
     let indexes: Vec<u64> = store.try_get_log_entries(0..10).await.unwrap().iter().map(|e| e.log_id.index()).collect();
