@@ -7,6 +7,7 @@
 //! - `page_journal`: the redb storage backend under `raft-log.redb` that makes each of those
 //!   transactions one sequential, synced journal write, and tells the writer the moment it is durable;
 //! - `kv_backend`: `RedbBackend`, the kv crate's storage seam over `state.redb`;
+//! - `kv_sync`: when and how `state.redb` is made durable without stalling the apply path;
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);
 //! - `transport`: the byte-level peer seam and openraft's network on top of it;
