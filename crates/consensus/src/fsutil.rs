@@ -114,6 +114,12 @@ impl DropWaiter {
         // A closed channel (sender dropped without sending) also means "dropped".
         tokio::time::timeout(timeout, self.0).await.is_ok()
     }
+
+    /// Whether the signal is dropped already, without waiting.
+    #[cfg(test)]
+    pub(crate) fn fired(&mut self) -> bool {
+        !matches!(self.0.try_recv(), Err(oneshot::error::TryRecvError::Empty))
+    }
 }
 
 #[cfg(test)]

@@ -87,8 +87,8 @@ pub struct StateMachine {
     uncommitted_entries: u64,
     /// Syncs of the kv store (see `kv_sync`).
     sync: KvSync,
-    /// Last field: fires when the state machine is gone.
-    _dropped: DropSignal,
+    /// Last field: fires when the state machine and any sync it started are gone.
+    dropped: Arc<DropSignal>,
 }
 
 /// Builds a snapshot from a consistent view of the kv store.
@@ -122,13 +122,11 @@ impl StateMachine {
             applied: None,
             uncommitted_entries: 0,
             sync: KvSync::default(),
-            _dropped: signal,
+            dropped: Arc::new(signal),
         };
         (sm, waiter)
     }
-}
 
-impl StateMachine {
     /// Makes the kv store's commits so far durable off the apply path: on a blocking thread where
     /// the disk has them, inline in the simulation. One at a time; see `kv_sync`.
     fn start_sync(&self) -> io::Result<()> {
@@ -137,9 +135,12 @@ impl StateMachine {
         }
         let backend = self.kv.read().backend().clone();
         let sync = self.sync.clone();
+        // The database stays open until the sync is done; a restart must wait for that too.
+        let alive = self.dropped.clone();
         let work = move || {
             let res = sync.take_turn().sync(&backend);
             sync.release_background();
+            drop(alive);
             res
         };
         if !self.disk.blocking_on_threads() {

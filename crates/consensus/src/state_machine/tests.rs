@@ -80,3 +80,21 @@ async fn applies_go_on_while_the_periodic_sync_of_the_kv_store_runs() {
     apply_blank(&mut sm, SYNC_EVERY_ENTRIES + 2 * COMMIT_EVERY_ENTRIES + 1, 1).await;
     assert_eq!(sm.uncommitted_entries, 0, "nothing committed after the sync");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_state_machine_counts_as_gone_only_once_its_sync_is_done() {
+    let dir = TempDir::new().unwrap();
+    let (hooks, held) = held_sync();
+    let disk: Arc<dyn Disk> = Arc::new(HookedDisk::new(dir.path(), STATE_FILE, hooks).unwrap());
+    let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(RedbBackend::open_on(disk.clone()).unwrap()).unwrap()));
+    let (mut sm, mut gone) = StateMachine::with_waiter(kv, disk, Arc::new(NoopObserver));
+    apply_blank(&mut sm, 1, SYNC_EVERY_ENTRIES - COMMIT_EVERY_ENTRIES).await;
+    held.armed.store(true, Ordering::SeqCst);
+    apply_blank(&mut sm, SYNC_EVERY_ENTRIES - COMMIT_EVERY_ENTRIES + 1, COMMIT_EVERY_ENTRIES).await;
+    held.reached.recv_timeout(Duration::from_secs(60)).expect("the periodic sync never started");
+    // The sync still holds the database open, so a restart could not reopen it yet.
+    drop(sm);
+    assert!(!gone.fired(), "gone while its sync still runs");
+    held.release.send(()).unwrap();
+    assert!(gone.wait(Duration::from_secs(60)).await, "never gone after its sync");
+}
