@@ -8,6 +8,7 @@ use openraft::testing::blank_ent;
 use tempfile::TempDir;
 
 use super::*;
+use crate::fsutil::DropWaiter;
 use crate::kv_backend::STATE_FILE;
 use crate::observer::NoopObserver;
 use crate::test_disk::{HookedDisk, Hooks};
@@ -46,19 +47,25 @@ fn held_sync() -> (Hooks, HeldSync) {
     (Hooks { before_sync, ..Hooks::default() }, HeldSync { armed, reached, release })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn applies_go_on_while_the_periodic_sync_of_the_kv_store_runs() {
-    let dir = TempDir::new().unwrap();
+/// A state machine over a fresh directory whose periodic sync has started and is held in
+/// `fdatasync`, with the waiter for the machine being gone.
+async fn machine_with_a_held_sync(dir: &TempDir) -> (HeldSync, StateMachine, DropWaiter) {
     let (hooks, held) = held_sync();
     let disk: Arc<dyn Disk> = Arc::new(HookedDisk::new(dir.path(), STATE_FILE, hooks).unwrap());
     let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(RedbBackend::open_on(disk.clone()).unwrap()).unwrap()));
-    let mut sm = StateMachine::new(kv.clone(), disk, Arc::new(NoopObserver));
+    let (mut sm, gone) = StateMachine::with_waiter(kv, disk, Arc::new(NoopObserver));
     // Up to just before the periodic sync, then the entries that start it.
     apply_blank(&mut sm, 1, SYNC_EVERY_ENTRIES - COMMIT_EVERY_ENTRIES).await;
     held.armed.store(true, Ordering::SeqCst);
     apply_blank(&mut sm, SYNC_EVERY_ENTRIES - COMMIT_EVERY_ENTRIES + 1, COMMIT_EVERY_ENTRIES).await;
     held.reached.recv_timeout(Duration::from_secs(60)).expect("the periodic sync never started");
+    (held, sm, gone)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_go_on_while_the_periodic_sync_of_the_kv_store_runs() {
+    let dir = TempDir::new().unwrap();
+    let (held, mut sm, _gone) = machine_with_a_held_sync(&dir).await;
     // The sync holds redb's writer now. Applying two commits' worth of entries on another thread must
     // finish anyway: an apply that committed would wait for the sync, which waits for us.
     let (done_tx, done) = mpsc::channel();
@@ -84,14 +91,7 @@ async fn applies_go_on_while_the_periodic_sync_of_the_kv_store_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_state_machine_counts_as_gone_only_once_its_sync_is_done() {
     let dir = TempDir::new().unwrap();
-    let (hooks, held) = held_sync();
-    let disk: Arc<dyn Disk> = Arc::new(HookedDisk::new(dir.path(), STATE_FILE, hooks).unwrap());
-    let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(RedbBackend::open_on(disk.clone()).unwrap()).unwrap()));
-    let (mut sm, mut gone) = StateMachine::with_waiter(kv, disk, Arc::new(NoopObserver));
-    apply_blank(&mut sm, 1, SYNC_EVERY_ENTRIES - COMMIT_EVERY_ENTRIES).await;
-    held.armed.store(true, Ordering::SeqCst);
-    apply_blank(&mut sm, SYNC_EVERY_ENTRIES - COMMIT_EVERY_ENTRIES + 1, COMMIT_EVERY_ENTRIES).await;
-    held.reached.recv_timeout(Duration::from_secs(60)).expect("the periodic sync never started");
+    let (held, sm, mut gone) = machine_with_a_held_sync(&dir).await;
     // The sync still holds the database open, so a restart could not reopen it yet.
     drop(sm);
     assert!(!gone.fired(), "gone while its sync still runs");
