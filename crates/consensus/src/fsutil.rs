@@ -71,7 +71,7 @@ impl Write for SyncingWriter {
 const LOW_PRIORITY_NICE: i32 = 10;
 
 /// Runs `work` on a thread of its own at a lower CPU priority and waits for it. For long work that
-/// nobody waits on closely, such as a snapshot dump: ~1.2 s of CPU per member at 400 000 revisions,
+/// nobody waits on closely, such as a snapshot dump: ~1.2 s per member at 400 000 revisions,
 /// which on two CPUs shared by three members otherwise delays every write and watch event. Linux
 /// keeps a nice value per thread, and an unprivileged thread cannot raise it back, hence a thread
 /// that ends with the work.
