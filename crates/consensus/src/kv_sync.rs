@@ -19,7 +19,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -30,8 +30,6 @@ use crate::kv_backend::RedbBackend;
 pub(crate) struct KvSync {
     /// Held for the whole of a sync; a snapshot build holds it from before its commit.
     turn: Arc<Mutex<()>>,
-    /// Syncs running now.
-    running: Arc<AtomicUsize>,
     /// Entries applied since the kv store was last made durable.
     unsynced_entries: Arc<AtomicU64>,
     /// A background sync is queued or running.
@@ -39,9 +37,10 @@ pub(crate) struct KvSync {
 }
 
 impl KvSync {
-    /// Whether a sync holds (or is about to hold) redb's writer.
+    /// Whether a sync holds (or is about to hold) redb's writer: someone has the turn. A snapshot
+    /// build has it from before its own commit too, which only makes applies defer a little sooner.
     pub(crate) fn running(&self) -> bool {
-        self.running.load(Ordering::SeqCst) > 0
+        self.turn.is_locked()
     }
 
     /// Counts `n` more entries committed without a sync; returns the total since the last one.
@@ -82,9 +81,7 @@ impl SyncTurn<'_> {
     /// unsynced. Applies leave their commits pending meanwhile.
     pub(crate) fn sync(&self, backend: &RedbBackend) -> io::Result<()> {
         let before = self.sync.unsynced_entries.load(Ordering::Relaxed);
-        self.sync.running.fetch_add(1, Ordering::SeqCst);
         let res = backend.sync().map_err(io::Error::other);
-        self.sync.running.fetch_sub(1, Ordering::SeqCst);
         if res.is_ok() {
             let _ = self
                 .sync
