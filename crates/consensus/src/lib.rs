@@ -33,6 +33,7 @@ pub mod placement;
 mod read_policy;
 mod response_codec;
 mod runtime;
+mod snapshot_data;
 mod snapshot_file;
 mod state_machine;
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use observer::{ApplyObserver, NoopObserver};
 pub use read_policy::ReadPolicy;
 pub use response_codec::{decode_apply_result, encode_apply_result};
 pub use runtime::{MeridianRuntime, seed_thread_rng};
+pub use snapshot_data::{FrozenView, SnapshotData};
 pub use snapshot_file::SNAPSHOT_FILE;
 pub use state_machine::{KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine};
 pub use transport::{InProcessTransport, Transport, until_first_error};

@@ -29,16 +29,20 @@
 //! writer (see `kv_sync`).
 //!
 //! ## Snapshots
-//! `build_snapshot` holds the kv write lock only to commit what is pending and open a redb read
-//! transaction (`KvStore::commit_and_view`); the fsync, the dump and its checksum run on a
-//! blocking thread against that frozen view while applies continue. The dump streams into
-//! `snapshot.bin`; it is never held in memory (see `SnapshotBuilder::build_snapshot`).
+//! A snapshot is the kv store frozen at an applied log id: `build_snapshot` holds the kv write lock
+//! only to commit what is pending and open a redb read transaction (`KvStore::commit_and_view`),
+//! syncs the store on a blocking thread, and keeps that view as the current snapshot (see
+//! `snapshot_data`). Nothing is dumped until a peer needs the snapshot. `snapshot.bin` holds only
+//! a snapshot received from the leader, written before it is installed, so that startup can
+//! install it again if a crash interrupted the install. Without that case, startup freezes the kv
+//! store as it is, which is at or past the last snapshot because every snapshot was synced before
+//! openraft purged the log below it.
 
 use std::io;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use meridian_kv::{BackendView, KvStore, write_snapshot_of_view};
+use meridian_kv::{BackendView, KvStore};
 use meridian_proto::mvccpb::Event;
 use meridian_types::Revision;
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
@@ -47,10 +51,11 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{decode, encode};
 use crate::disk::{Disk, run_blocking};
-use crate::fsutil::{DropSignal, DropWaiter, run_at_low_priority};
+use crate::fsutil::{DropSignal, DropWaiter};
 use crate::kv_backend::RedbBackend;
 use crate::kv_sync::KvSync;
 use crate::observer::ApplyObserver;
+use crate::snapshot_data::{FrozenView, SnapshotData};
 use crate::snapshot_file;
 use crate::types::{ApplyResponse, LogId, SnapshotMeta, StoredMembership, TypeConfig};
 
@@ -72,7 +77,11 @@ const SYNC_EVERY_ENTRIES: u64 = 10_000;
 const MAX_PENDING_BYTES_WHILE_SYNCING: usize = 64 << 20;
 
 /// A snapshot as openraft sees it.
-pub type KvSnapshot = Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>, u64, crate::types::Member, Vec<u8>>;
+pub type KvSnapshot =
+    Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>, u64, crate::types::Member, SnapshotData>;
+
+/// The current snapshot, once one was built, installed or asked for since the start.
+type HeldSnapshot = Arc<Mutex<Option<Arc<FrozenView>>>>;
 
 /// The Raft state machine.
 pub struct StateMachine {
@@ -81,6 +90,8 @@ pub struct StateMachine {
     observer: Arc<dyn ApplyObserver>,
     /// Serialises snapshot-file replacement and remembers what the file holds.
     snapshot_lock: Arc<Mutex<()>>,
+    /// The current snapshot, a frozen view of the kv store (see the module comment).
+    current: HeldSnapshot,
     /// Applied log id and membership after the last applied entry; `None` = read from the kv store.
     applied: Option<(Option<LogId>, StoredMembership)>,
     /// Entries applied since the last kv commit.
@@ -91,12 +102,13 @@ pub struct StateMachine {
     dropped: Arc<DropSignal>,
 }
 
-/// Builds a snapshot from a consistent view of the kv store.
+/// Builds a snapshot: freezes the kv store as it is (see the module comment).
 pub struct SnapshotBuilder {
     kv: SharedKv,
     disk: Arc<dyn Disk>,
-    snapshot_lock: Arc<Mutex<()>>,
+    current: HeldSnapshot,
     sync: KvSync,
+    alive: Arc<DropSignal>,
 }
 
 impl StateMachine {
@@ -119,6 +131,7 @@ impl StateMachine {
             disk,
             observer,
             snapshot_lock: Arc::new(Mutex::new(())),
+            current: Arc::default(),
             applied: None,
             uncommitted_entries: 0,
             sync: KvSync::default(),
@@ -185,26 +198,51 @@ fn applied_meta(applied: &Option<LogId>, membership: &StoredMembership) -> io::R
     Ok(vec![(META_APPLIED.to_string(), encode(applied)?), (META_MEMBERSHIP.to_string(), encode(membership)?)])
 }
 
-/// Write `meta`/`data` as the current snapshot unless the file already holds a newer one
-/// (a build racing with an install must not move the snapshot backwards).
+/// Write `meta`/`data` as `snapshot.bin` unless it already holds a newer snapshot (two installs
+/// racing must not move it backwards).
 fn store_snapshot(disk: &dyn Disk, lock: &Mutex<()>, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
-    store_snapshot_with(disk, lock, meta, &mut |w| w.write_all(data))
-}
-
-/// [`store_snapshot`] with the data streamed by `data`.
-fn store_snapshot_with(
-    disk: &dyn Disk,
-    lock: &Mutex<()>,
-    meta: &SnapshotMeta,
-    data: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
-) -> io::Result<()> {
     let _guard = lock.lock();
     if let Some(current) = snapshot_file::read_meta(disk)?
         && current.last_log_id > meta.last_log_id
     {
         return Ok(());
     }
-    snapshot_file::write_with(disk, meta, data)
+    snapshot_file::write_with(disk, meta, &mut |w| w.write_all(data))
+}
+
+/// Freezes the kv store as it is now, made durable: openraft purges the log below a snapshot.
+fn freeze(kv: &SharedKv, sync: &KvSync, disk: Arc<dyn Disk>, alive: Arc<DropSignal>) -> io::Result<Arc<FrozenView>> {
+    // Before the kv lock: never hold the kv store while waiting for another sync.
+    let turn = sync.take_turn();
+    let (view, backend) = {
+        // Under the write lock no batch is half applied: commit it all (with its staged applied id
+        // and membership) and freeze that instant.
+        let mut kv = kv.write();
+        let view = kv.commit_and_view().map_err(io::Error::other)?;
+        (view, kv.backend().clone())
+    };
+    // Off the lock: an apply commit that lands meanwhile simply becomes durable too.
+    turn.sync(&backend)?;
+    drop(turn);
+    let (applied, membership) = read_applied_in(&view)?;
+    let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
+    Ok(Arc::new(FrozenView::new(meta, view, disk, alive)))
+}
+
+/// Makes `view` the current snapshot unless a newer one is (a build racing an install).
+fn hold(current: &HeldSnapshot, view: Arc<FrozenView>) -> Arc<FrozenView> {
+    let mut current = current.lock();
+    match &*current {
+        Some(held) if held.meta.last_log_id > view.meta.last_log_id => held.clone(),
+        _ => {
+            *current = Some(view.clone());
+            view
+        }
+    }
+}
+
+fn held_snapshot(view: Arc<FrozenView>) -> KvSnapshot {
+    Snapshot { meta: view.meta.clone(), snapshot: SnapshotData::View(view) }
 }
 
 /// What one applied entry produced, delivered after the batch is committed.
@@ -216,7 +254,7 @@ struct Outcome {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
@@ -302,15 +340,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        SnapshotBuilder {
-            kv: self.kv.clone(),
-            disk: self.disk.clone(),
-            snapshot_lock: self.snapshot_lock.clone(),
-            sync: self.sync.clone(),
-        }
+        self.snapshot_builder()
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> Result<(), io::Error> {
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> Result<(), io::Error> {
+        let snapshot = snapshot.into_bytes().await?;
         let kv = self.kv.clone();
         let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
@@ -339,66 +373,71 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.applied = Some(applied);
         self.uncommitted_entries = 0;
         self.sync.reset();
+        // The installed state is the current snapshot now, and no view of the old store may be.
+        *self.current.lock() = None;
+        self.snapshot_builder().freeze_and_hold().await?;
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<KvSnapshot>, io::Error> {
+        if let Some(view) = self.current.lock().clone() {
+            return Ok(Some(held_snapshot(view)));
+        }
+        // None held since the start. A snapshot file newer than the kv store is an install a crash
+        // interrupted: openraft installs it again.
+        let (applied, _) = self.applied_state().await?;
         let disk = self.disk.clone();
         let lock = self.snapshot_lock.clone();
-        let found = run_blocking(&*self.disk.clone(), move || {
+        let interrupted = run_blocking(&*self.disk.clone(), move || {
             let _guard = lock.lock();
-            snapshot_file::read(&*disk)
+            match snapshot_file::read_meta(&*disk)? {
+                Some(meta) if meta.last_log_id > applied => snapshot_file::read(&*disk),
+                _ => Ok(None),
+            }
         })
         .await?;
-        Ok(found.map(|(meta, snapshot)| Snapshot { meta, snapshot }))
+        if let Some((meta, bytes)) = interrupted {
+            return Ok(Some(Snapshot { meta, snapshot: SnapshotData::Bytes(bytes) }));
+        }
+        if applied.is_none() {
+            return Ok(None);
+        }
+        self.snapshot_builder().freeze_and_hold().await.map(|view| Some(held_snapshot(view)))
+    }
+}
+
+impl StateMachine {
+    fn snapshot_builder(&self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            kv: self.kv.clone(),
+            disk: self.disk.clone(),
+            current: self.current.clone(),
+            sync: self.sync.clone(),
+            alive: self.dropped.clone(),
+        }
+    }
+}
+
+impl SnapshotBuilder {
+    /// Freezes the kv store as it is and holds that as the current snapshot, unless a newer one is.
+    async fn freeze_and_hold(&self) -> io::Result<Arc<FrozenView>> {
+        let (kv, sync, disk, alive, current) =
+            (self.kv.clone(), self.sync.clone(), self.disk.clone(), self.alive.clone(), self.current.clone());
+        run_blocking(&*self.disk.clone(), move || Ok(hold(&current, freeze(&kv, &sync, disk, alive)?))).await
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
-    /// Streams the dump straight into `snapshot.bin` and returns the snapshot with EMPTY data: openraft
-    /// (0.10.0-alpha.37, `core::sm::worker::Worker::build_snapshot`) keeps only the meta of a built snapshot
-    /// and asks `get_current_snapshot`, which reads the file, when it has one to send. Holding the dump in
-    /// memory as well would cost the whole store's size again at every snapshot (1M keys of 256 B: ~300 MB,
-    /// plus reallocation while it grows). Should a later openraft send a build result, the receiver's
-    /// checksum rejects the empty data; nothing is installed from it.
+    /// Freezes the kv store and keeps that view as the current snapshot; no dump (see the module
+    /// comment).
     async fn build_snapshot(&mut self) -> Result<KvSnapshot, io::Error> {
-        let kv = self.kv.clone();
-        let disk = self.disk.clone();
-        let lock = self.snapshot_lock.clone();
-        let sync = self.sync.clone();
-        let on_threads = self.disk.blocking_on_threads();
-        let meta = run_blocking(&*self.disk.clone(), move || -> io::Result<SnapshotMeta> {
-            // Before the kv lock: never hold the kv store while waiting for another sync.
-            let turn = sync.take_turn();
-            let (view, backend) = {
-                // Under the write lock no batch is half applied: commit it all (with its staged
-                // applied id and membership) and freeze that instant. The lock is held for that
-                // commit (what applies left pending) and opening the view only.
-                let mut kv = kv.write();
-                let view = kv.commit_and_view().map_err(io::Error::other)?;
-                (view, kv.backend().clone())
-            };
-            // Durable before openraft purges the log below this snapshot. Off the lock: an apply
-            // commit that lands meanwhile simply becomes durable too.
-            turn.sync(&backend)?;
-            drop(turn);
-            let dump = move || {
-                // Data, applied id and membership all come from the same view.
-                let (applied, membership) = read_applied_in(&view)?;
-                let meta = SnapshotMeta { last_log_id: applied, last_membership: membership };
-                store_snapshot_with(&*disk, &lock, &meta, &mut |w| {
-                    write_snapshot_of_view(&view, w).map(drop).map_err(io::Error::other)
-                })?;
-                Ok(meta)
-            };
-            if on_threads { run_at_low_priority(dump) } else { dump() }
-        })
-        .await?;
-        Ok(Snapshot { meta, snapshot: Vec::new() })
+        self.freeze_and_hold().await.map(held_snapshot)
     }
 }
 
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use meridian_types::NodeId;
+use openraft::StorageError;
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2, stream_append_sequential};
 use openraft::raft::{
@@ -24,6 +25,7 @@ use openraft::raft::{
     TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::storage::Snapshot;
+use openraft::type_config::TypeConfigExt;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +34,7 @@ use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
 use crate::membership::{MembershipReply, MembershipRequest, execute_local};
 use crate::node::{NodeInner, RaftNode};
+use crate::snapshot_data::SnapshotData;
 use crate::state_machine::KvSnapshot;
 use crate::types::{Member, SnapshotMeta, TypeConfig, Vote};
 
@@ -121,7 +124,7 @@ pub(crate) async fn dispatch(raft: &crate::node::Raft, bytes: &[u8]) -> Result<V
             Err(e) => PeerReply::Error(e.to_string()),
         },
         PeerRequest::Snapshot { vote, meta, data } => {
-            match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await {
+            match raft.install_full_snapshot(vote, Snapshot { meta, snapshot: SnapshotData::Bytes(data) }).await {
                 Ok(r) => PeerReply::Snapshot(r),
                 Err(e) => PeerReply::Error(e.to_string()),
             }
@@ -232,7 +235,7 @@ fn unexpected() -> RPCError<TypeConfig> {
 }
 
 impl RaftNetworkV2<TypeConfig> for PeerClient {
-    type SnapshotData = Vec<u8>;
+    type SnapshotData = SnapshotData;
 
     fn stream_append<'s, S>(
         &'s mut self,
@@ -296,7 +299,11 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> std::result::Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let req = PeerRequest::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot };
+        let signature = snapshot.meta.signature();
+        let data = snapshot.snapshot.into_bytes().await.map_err(|e| {
+            StreamingError::StorageError(StorageError::read_snapshot(Some(signature), TypeConfig::err_from_error(&e)))
+        })?;
+        let req = PeerRequest::Snapshot { vote, meta: snapshot.meta, data };
         tokio::select! {
             biased;
             closed = cancel => Err(StreamingError::Closed(closed)),
