@@ -135,6 +135,8 @@ pub(crate) struct Shared {
     pub(crate) hook: Arc<CommitHook>,
     /// A transaction failed after its callers were told it was durable (see `log_writer`).
     pub(crate) failed_after_durable: AtomicBool,
+    /// Entries up to this index are purged but may still be on disk (see `log_writer`).
+    pub(crate) purge_backlog: Mutex<Option<u64>>,
     /// Last field: fires once the database above has been closed.
     _dropped: DropSignal,
 }
@@ -163,7 +165,7 @@ impl LogStore {
     /// closed (the store, every reader and the writer thread are gone).
     pub(crate) fn open_with_waiter(disk: &dyn Disk) -> io::Result<(LogStore, DropWaiter)> {
         let (db, hook) = open_journaled_database(disk, LOG_FILE, LOG_JOURNAL_FILE)?;
-        let mem = load_state(&db)?;
+        let (mem, purge_backlog) = load_state(&db)?;
         let (signal, waiter) = DropSignal::new();
         let shared = Arc::new(Shared {
             db,
@@ -171,6 +173,7 @@ impl LogStore {
             txns: AtomicU64::new(0),
             hook,
             failed_after_durable: AtomicBool::new(false),
+            purge_backlog: Mutex::new(purge_backlog),
             _dropped: signal,
         });
         if !disk.blocking_on_threads() {
@@ -188,6 +191,13 @@ impl LogStore {
     /// check that concurrent appends share a sync.
     pub fn write_transactions(&self) -> u64 {
         self.shared.txns.load(Ordering::Relaxed)
+    }
+
+    /// How many entries with indexes in `range` are still in the database, purged or not.
+    #[cfg(test)]
+    pub(crate) fn entries_on_disk(&self, range: std::ops::RangeInclusive<u64>) -> u64 {
+        let rtxn = self.shared.db.begin_read().unwrap();
+        rtxn.open_table(ENTRIES).unwrap().range(range).unwrap().count() as u64
     }
 
     fn send(&self, op: WriteOp) -> io::Result<()> {
@@ -219,8 +229,8 @@ impl Drop for LogStore {
     }
 }
 
-/// Read vote, committed, purge point and last log id from disk.
-fn load_state(db: &Database) -> io::Result<MemState> {
+/// Read vote, committed, purge point and last log id from disk, and where purged entries remain.
+fn load_state(db: &Database) -> io::Result<(MemState, Option<u64>)> {
     // Create the tables up front so read transactions never see them missing.
     let txn = db.begin_write().map_err(sto)?;
     {
@@ -238,8 +248,11 @@ fn load_state(db: &Database) -> io::Result<MemState> {
     let last_purged: Option<LogId> = get(KEY_PURGED)?.map(|b| decode(&b)).transpose()?;
     let entries = rtxn.open_table(ENTRIES).map_err(sto)?;
     let last_entry: Option<Entry> = entries.last().map_err(sto)?.map(|(_, v)| decode(v.value())).transpose()?;
-    let last_log_id = last_entry.map(|e| e.log_id).or(last_purged);
-    Ok(MemState { cache: EntryCache::default(), last_log_id, last_purged, vote, committed })
+    // Purged entries the writer had not deleted yet are not the log's last ones.
+    let last_log_id = last_entry.map(|e| e.log_id).max(last_purged);
+    let first = entries.first().map_err(sto)?.map(|(k, _)| k.value());
+    let backlog = last_purged.map(|p| p.index()).filter(|&p| first.is_some_and(|f| f <= p));
+    Ok((MemState { cache: EntryCache::default(), last_log_id, last_purged, vote, committed }, backlog))
 }
 
 impl LogReader {
