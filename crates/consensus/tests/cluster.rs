@@ -178,3 +178,65 @@ async fn lagging_follower_catches_up_through_a_snapshot() {
         n.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_leader_sends_its_kv_store_as_the_snapshot() {
+    // A member's snapshot is its kv store frozen in place, with no file: after a restart the member freezes
+    // the store it reopened, and that is what a lagging member must get.
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let nodes = start_cluster_with(&dirs, &net, 10).await;
+    let leader_id = agreed_leader(&nodes).await;
+    let lagging_id = nodes.iter().find(|n| n.id() != leader_id).unwrap().id();
+    net.set_isolated(lagging_id, true);
+    let behind = nodes[lagging_id.0 as usize - 1].status().last_log_index;
+    {
+        let leader = nodes.iter().find(|n| n.id() == leader_id).unwrap();
+        for i in 0..60 {
+            leader.propose(put(&format!("k{i}"), "v")).await.unwrap().unwrap();
+        }
+    }
+    // Restart both up-to-date members once each has purged past the lagging one.
+    let mut lagging = None;
+    let mut restart = Vec::new();
+    for (i, node) in nodes.into_iter().enumerate() {
+        if node.id() == lagging_id {
+            lagging = Some(node);
+            continue;
+        }
+        node.raft()
+            .wait(Some(WAIT))
+            .metrics(|m| m.purged.is_some_and(|p| p.index() > behind + 1), "purged past the lagging member")
+            .await
+            .unwrap();
+        node.shutdown().await.unwrap();
+        restart.push((i, node.id()));
+    }
+    let mut up = Vec::new();
+    for (i, id) in restart {
+        assert!(!dirs[i].path().join(meridian_consensus::SNAPSHOT_FILE).exists(), "a build wrote a snapshot file");
+        let node =
+            RaftNode::start(config(id.0, dirs[i].path(), &[1, 2, 3], 10), net.for_node(id), Arc::new(NoopObserver))
+                .await
+                .unwrap();
+        net.register(&node);
+        up.push(node);
+    }
+    let lagging = lagging.unwrap();
+    let leader_id = wait_leader(&up[0]).await;
+    let leader = up.iter().find(|n| n.id() == leader_id).unwrap();
+    leader.propose(put("after", "restart")).await.unwrap().unwrap();
+
+    net.set_isolated(lagging_id, false);
+    leader.read_barrier().await.unwrap();
+    wait_applied(&lagging, leader.status().applied).await;
+    assert!(lagging.status().snapshot_index.is_some(), "caught up through a snapshot");
+    assert_eq!(get(&lagging, "k59"), Some(b"v".to_vec()));
+    assert_eq!(get(&lagging, "after"), Some(b"restart".to_vec()));
+    let a = leader.kv().read().hash_kv(Revision(0)).unwrap();
+    let b = lagging.kv().read().hash_kv(Revision(0)).unwrap();
+    assert_eq!(a, b, "stores converge after snapshot install");
+    for n in up.iter().chain([&lagging]) {
+        n.shutdown().await.unwrap();
+    }
+}
