@@ -144,6 +144,18 @@ async fn isolated_leader_is_replaced_and_rejoins() {
     }
 }
 
+/// `lagging`, reconnected, reaches the leader's applied index through a snapshot, holding the last of the 60 keys
+/// both tests write and the same store.
+async fn assert_caught_up_through_a_snapshot(leader: &RaftNode, lagging: &RaftNode) {
+    leader.read_barrier().await.unwrap();
+    wait_applied(lagging, leader.status().applied).await;
+    assert!(lagging.status().snapshot_index.is_some(), "caught up through a snapshot");
+    assert_eq!(get(lagging, "k59"), Some(b"v".to_vec()));
+    let a = leader.kv().read().hash_kv(Revision(0)).unwrap();
+    let b = lagging.kv().read().hash_kv(Revision(0)).unwrap();
+    assert_eq!(a, b, "stores converge after snapshot install");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_follower_catches_up_through_a_snapshot() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -167,13 +179,7 @@ async fn lagging_follower_catches_up_through_a_snapshot() {
         .unwrap();
 
     net.set_isolated(lagging.id(), false);
-    leader.read_barrier().await.unwrap();
-    wait_applied(lagging, leader.status().applied).await;
-    assert!(lagging.status().snapshot_index.is_some(), "caught up through a snapshot");
-    assert_eq!(get(lagging, "k59"), Some(b"v".to_vec()));
-    let a = leader.kv().read().hash_kv(Revision(0)).unwrap();
-    let b = lagging.kv().read().hash_kv(Revision(0)).unwrap();
-    assert_eq!(a, b, "stores converge after snapshot install");
+    assert_caught_up_through_a_snapshot(leader, lagging).await;
     for n in &nodes {
         n.shutdown().await.unwrap();
     }
@@ -228,14 +234,8 @@ async fn a_restarted_leader_sends_its_kv_store_as_the_snapshot() {
     leader.propose(put("after", "restart")).await.unwrap().unwrap();
 
     net.set_isolated(lagging_id, false);
-    leader.read_barrier().await.unwrap();
-    wait_applied(&lagging, leader.status().applied).await;
-    assert!(lagging.status().snapshot_index.is_some(), "caught up through a snapshot");
-    assert_eq!(get(&lagging, "k59"), Some(b"v".to_vec()));
+    assert_caught_up_through_a_snapshot(leader, &lagging).await;
     assert_eq!(get(&lagging, "after"), Some(b"restart".to_vec()));
-    let a = leader.kv().read().hash_kv(Revision(0)).unwrap();
-    let b = lagging.kv().read().hash_kv(Revision(0)).unwrap();
-    assert_eq!(a, b, "stores converge after snapshot install");
     for n in up.iter().chain([&lagging]) {
         n.shutdown().await.unwrap();
     }
