@@ -31,9 +31,8 @@ async fn bootstrap_learners_are_added_as_learners_and_replicated_to() {
         .await
         .unwrap();
     leader.propose(put("k", "v")).await.unwrap().unwrap();
-    leader.read_barrier().await.unwrap();
     let learner = &nodes[3];
-    wait_applied(learner, leader.status().applied).await;
+    wait_applied(learner, leader.read_index().await.unwrap()).await;
     assert_eq!(get(learner, "k"), Some(b"v".to_vec()));
     let status = learner.status();
     assert_eq!(status.voters, vec![NodeId(1), NodeId(2), NodeId(3)], "the learner never became a voter");

@@ -65,8 +65,7 @@ async fn three_nodes_elect_replicate_and_converge() {
     for i in 0..25 {
         leader.propose(put(&format!("k{i}"), &format!("v{i}"))).await.unwrap().unwrap();
     }
-    leader.read_barrier().await.unwrap();
-    let applied = leader.status().applied;
+    let applied = leader.read_index().await.unwrap();
     for n in &nodes {
         wait_applied(n, applied).await;
     }
@@ -104,8 +103,7 @@ async fn garbage_on_an_append_stream_ends_it_and_replication_goes_on() {
     assert!(answers.is_empty(), "the stream ends at the first undecodable request, unanswered");
 
     leader.propose(put("after", "garbage")).await.unwrap().unwrap();
-    leader.read_barrier().await.unwrap();
-    wait_applied(follower, leader.status().applied).await;
+    wait_applied(follower, leader.read_index().await.unwrap()).await;
     assert_eq!(get(follower, "after"), Some(b"garbage".to_vec()));
     for n in &nodes {
         n.shutdown().await.unwrap();
@@ -134,9 +132,7 @@ async fn isolated_leader_is_replaced_and_rejoins() {
     new_leader.propose(put("after", "2")).await.unwrap().unwrap();
 
     net.set_isolated(old, false);
-    // After the barrier the applied metric covers the write above.
-    new_leader.read_barrier().await.unwrap();
-    let applied = new_leader.status().applied;
+    let applied = new_leader.read_index().await.unwrap();
     wait_applied(leader, applied).await;
     assert_eq!(get(leader, "after"), Some(b"2".to_vec()));
     for n in &nodes {
@@ -147,8 +143,7 @@ async fn isolated_leader_is_replaced_and_rejoins() {
 /// `lagging`, reconnected, reaches the leader's applied index through a snapshot, holding the last of the 60 keys
 /// both tests write and the same store.
 async fn assert_caught_up_through_a_snapshot(leader: &RaftNode, lagging: &RaftNode) {
-    leader.read_barrier().await.unwrap();
-    wait_applied(lagging, leader.status().applied).await;
+    wait_applied(lagging, leader.read_index().await.unwrap()).await;
     assert!(lagging.status().snapshot_index.is_some(), "caught up through a snapshot");
     assert_eq!(get(lagging, "k59"), Some(b"v".to_vec()));
     let a = leader.kv().read().hash_kv(Revision(0)).unwrap();

@@ -95,8 +95,7 @@ impl Writer {
 /// Every node reaches the leader's applied index; all stores hash equal at the same revision and
 /// hold every acknowledged key.
 async fn assert_converged(leader: &RaftNode, nodes: &[&RaftNode], acked: &[String]) {
-    leader.read_barrier().await.unwrap();
-    let applied = leader.status().applied;
+    let applied = leader.read_index().await.unwrap();
     for n in nodes {
         wait_applied(n, applied).await;
     }
@@ -156,8 +155,7 @@ async fn learner_catches_up_by_snapshot_never_votes_and_is_promoted_then_a_voter
     assert_eq!(refused(leader.promote_learner(NodeId(4)).await), MembershipError::LearnerNotReady);
 
     net.set_isolated(NodeId(4), false);
-    leader.read_barrier().await.unwrap();
-    wait_applied(&learner, leader.status().applied).await;
+    wait_applied(&learner, leader.read_index().await.unwrap()).await;
     assert!(learner.status().snapshot_index.is_some(), "the learner caught up through a snapshot");
     assert_eq!(learner.status().learners, vec![NodeId(4)], "the learner knows the membership");
     let acked = writer.finish().await;
@@ -178,16 +176,32 @@ async fn learner_catches_up_by_snapshot_never_votes_and_is_promoted_then_a_voter
     // Caught up now: promotion goes through, even when asked on a follower (forwarded). Right after the heal the
     // isolated-leader watchdog still refuses until a quorum acknowledges the leader again (or a new one wins).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let leader = loop {
+    let (leader, read_index) = loop {
         let candidate = leader_of(&nodes).await;
-        if candidate.read_barrier().await.is_ok() {
-            break candidate;
+        if let Ok(index) = candidate.read_index().await {
+            break (candidate, index);
         }
         assert!(tokio::time::Instant::now() < deadline, "the cluster never served a linearizable read after the heal");
         // Poll interval of the condition above, not a stand-in for synchronisation.
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    wait_applied(&learner, leader.status().applied).await;
+    wait_applied(&learner, read_index).await;
+    // The readiness check reads the leader's replication progress, which a leader elected at the heal only has
+    // once the learner has acknowledged it.
+    leader
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(
+            |m| {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(&4).cloned().flatten())
+                    .is_some_and(|l| l.index() >= read_index)
+            },
+            "the leader saw the learner catch up",
+        )
+        .await
+        .unwrap();
     let follower = &followers[0];
     follower.promote_learner(NodeId(4)).await.unwrap();
     let leader = leader_of(&nodes).await;

@@ -119,8 +119,7 @@ async fn isolated_leader_refuses_within_an_election_timeout_and_steps_down_on_he
     let leaders: Vec<_> = c.nodes.iter().filter(|n| n.status().is_leader).map(|n| n.id()).collect();
     assert_eq!(leaders, vec![new]);
     assert!(matches!(leader.propose(put("x", "y")).await, Err(Error::NotLeader { leader: Some(l) }) if l == new));
-    c.node(new).read_barrier().await.unwrap();
-    wait_applied(leader, c.node(new).status().applied).await;
+    wait_applied(leader, c.node(new).read_index().await.unwrap()).await;
     assert_eq!(get(leader, "majority"), Some(b"2".to_vec()));
     c.shutdown().await;
 }
@@ -150,8 +149,7 @@ async fn rejoining_member_does_not_disrupt_the_leader() {
 
     // Heal and let it catch up.
     c.net.set_isolated(follower.id(), false);
-    leader.read_barrier().await.unwrap();
-    let applied = leader.status().applied;
+    let applied = leader.read_index().await.unwrap();
     wait_applied(follower, applied).await;
     assert_eq!(get(follower, "b"), Some(b"2".to_vec()));
 
