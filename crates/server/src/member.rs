@@ -75,6 +75,9 @@ pub enum PlantedBug {
     None,
     /// A follower answers "linearizable" reads from its local state without asking the leader.
     StaleLinearizableReads,
+    /// A serializable read shows the store one revision behind the revision its header reports, as a read
+    /// from a view taken before the latest apply would.
+    SerializableReadsOneBehind,
 }
 
 /// The kv store's answer to a command, as the client sees it.

@@ -37,6 +37,7 @@ impl fmt::Display for Call {
                 write!(f, "put({}, {}, lease {l})", Bytes(key), Bytes(value))
             }
             Call::Get { key } => write!(f, "get({})", Bytes(key)),
+            Call::LocalGet { key, member } => write!(f, "serializable_get({}) at {member}", Bytes(key)),
             Call::Delete { key } => write!(f, "delete({})", Bytes(key)),
             Call::Cas { key, expected, value } => {
                 write!(f, "cas({}, {} -> {})", Bytes(key), show_opt(expected), Bytes(value))

@@ -55,6 +55,14 @@ pub enum Call {
         /// The key read.
         key: Vec<u8>,
     },
+    /// A serializable read of one key, answered from `member`'s own store (a follower or learner may be behind).
+    /// Not linearizable: it must show the store exactly as of its header revision.
+    LocalGet {
+        /// The key read.
+        key: Vec<u8>,
+        /// The client URL of the member asked.
+        member: String,
+    },
     /// Delete one key.
     Delete {
         /// The key deleted.
@@ -259,7 +267,11 @@ impl Call {
     /// The key a key-value call touches; `None` for lease calls.
     pub fn key(&self) -> Option<&[u8]> {
         match self {
-            Call::Put { key, .. } | Call::Get { key } | Call::Delete { key } | Call::Cas { key, .. } => Some(key),
+            Call::Put { key, .. }
+            | Call::Get { key }
+            | Call::LocalGet { key, .. }
+            | Call::Delete { key }
+            | Call::Cas { key, .. } => Some(key),
             Call::LeaseGrant { .. } | Call::LeaseKeepAlive { .. } | Call::LeaseRevoke { .. } => None,
         }
     }

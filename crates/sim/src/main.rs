@@ -1,8 +1,8 @@
 //! `sim`: runs seeded simulations of a whole Meridian cluster and checks every history.
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
-//! `--planted-bug stale-reads` runs a deliberately broken server and succeeds only if the checker
-//! catches it; `--replay` runs each seed twice and requires byte-identical histories.
+//! `--planted-bug stale-reads` (or `serializable-one-behind`) runs a deliberately broken server and succeeds
+//! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
 //! and a crashed host's tasks shut down in that order, so seeds sharing a process concurrently would not
@@ -31,6 +31,8 @@ macro_rules! say {
 enum Bug {
     /// Followers answer linearizable reads from local state.
     StaleReads,
+    /// Serializable reads show the store one revision behind their header revision.
+    SerializableOneBehind,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -135,9 +137,11 @@ impl Totals {
 fn options(args: &Args, seed: u64) -> RunOptions {
     let mut o = RunOptions::new(seed);
     o.fault_phase = Duration::from_secs(args.fault_secs);
-    if args.planted_bug.is_some() {
-        o.planted_bug = PlantedBug::StaleLinearizableReads;
-    }
+    o.planted_bug = match args.planted_bug {
+        None => PlantedBug::None,
+        Some(Bug::StaleReads) => PlantedBug::StaleLinearizableReads,
+        Some(Bug::SerializableOneBehind) => PlantedBug::SerializableReadsOneBehind,
+    };
     o
 }
 
@@ -277,8 +281,9 @@ fn main() -> ExitCode {
     let mut failures = t.failures.clone();
     failures.sort_by_key(|(seed, _)| *seed);
     let mut flags = format!("--fault-secs {}", args.fault_secs);
-    if args.planted_bug.is_some() {
-        flags.push_str(" --planted-bug stale-reads");
+    if let Some(bug) = args.planted_bug {
+        let name = bug.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+        flags.push_str(&format!(" --planted-bug {name}"));
     }
     for (seed, detail) in failures.iter().take(MAX_FULL_REPORTS) {
         say!("seed {seed}: {detail}");

@@ -16,17 +16,16 @@ use std::time::Duration;
 
 use meridian_proto::etcdserverpb::cluster_client::ClusterClient;
 use meridian_proto::etcdserverpb::{MemberAddRequest, MemberPromoteRequest, MemberRemoveRequest};
-use meridian_server::net::{Network, lazy_channel};
 use meridian_types::EtcdError;
 use parking_lot::Mutex;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::cluster::SimCluster;
 use crate::faults::{FaultCounts, FaultKind};
 use crate::recorder::now_ns;
 use crate::rng::SimRng;
-use crate::sim_net::TurmoilNetwork;
+use crate::sim_net::client_channels;
 
 /// Attempts per step before giving up.
 const MAX_ATTEMPTS: u32 = 20;
@@ -107,18 +106,7 @@ impl MembershipPlan {
 /// The nemesis: runs `plan`, sets `added` once the joiner is a member (its host waits for that),
 /// and counts each step that took effect in `counts`.
 pub async fn run(plan: MembershipPlan, added: Arc<AtomicBool>, counts: Arc<Mutex<FaultCounts>>) -> turmoil::Result {
-    let net: Arc<dyn Network> = Arc::new(TurmoilNetwork);
-    let channels: Vec<Channel> = plan
-        .endpoints
-        .iter()
-        .map(|url| {
-            let ep = Endpoint::from_shared(url.clone())
-                .expect("member URLs are valid")
-                .connect_timeout(Duration::from_secs(1))
-                .timeout(CALL_TIMEOUT);
-            lazy_channel(&net, ep)
-        })
-        .collect();
+    let channels = client_channels(&plan.endpoints, CALL_TIMEOUT);
     let mut next = 0;
     for (step, at) in [Step::Add, Step::Promote, Step::Remove].into_iter().zip(plan.at_ns) {
         let now = now_ns();

@@ -13,7 +13,7 @@ use meridian_server::member::PlantedBug;
 use parking_lot::Mutex;
 
 use crate::checker::{self, CheckOptions, Report};
-use crate::cluster::{self, DCS, PREFERENCE};
+use crate::cluster::{self, DCS, PREFERENCE, SimMember};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{History, LeaderObservation};
 use crate::membership::{self, MembershipPlan};
@@ -114,6 +114,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         let plan = ClientPlan {
             id: i as u32,
             endpoints: cluster.endpoints_from(dc),
+            local_readers: cluster.all_members().map(SimMember::client_url).collect(),
             seed: rng.next_u64(),
             until_ns: nanos(clients_until),
             keys: opts.keys,

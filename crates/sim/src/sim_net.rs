@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
-use meridian_server::net::{Conn, Incoming, Network};
+use meridian_server::net::{Conn, Incoming, Network, lazy_channel};
+use tonic::transport::{Channel, Endpoint};
 
 /// Listens and dials through turmoil.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,4 +31,18 @@ impl Network for TurmoilNetwork {
     fn connect(&self, authority: String) -> BoxFuture<'static, io::Result<Conn>> {
         Box::pin(async move { turmoil::net::TcpStream::connect(authority).await.map(Conn::new) })
     }
+}
+
+/// Lazily connecting client channels to `urls` over the simulated network, each call bounded by `timeout`.
+pub fn client_channels(urls: &[String], timeout: std::time::Duration) -> Vec<Channel> {
+    let net: std::sync::Arc<dyn Network> = std::sync::Arc::new(TurmoilNetwork);
+    urls.iter()
+        .map(|u| {
+            let ep = Endpoint::from_shared(u.clone())
+                .expect("member URLs are valid")
+                .connect_timeout(std::time::Duration::from_secs(1))
+                .timeout(timeout);
+            lazy_channel(&net, ep)
+        })
+        .collect()
 }

@@ -1,8 +1,8 @@
 //! Simulated clients: each runs in its own simulated host in one datacenter, talks the etcd v3
 //! gRPC API to the members (its own datacenter first, failing over to others), and records every
 //! operation it issues — put, linearizable get, delete, compare-and-set, lease grant / keep-alive /
-//! revoke with lease-bound keys — plus one watch stream from revision 1 that it resumes after
-//! every break. Now and then a client also compacts the history up to a little behind the current
+//! revoke with lease-bound keys, and serializable gets at any member including the joiner while it is
+//! a learner — plus one watch stream from revision 1 that it resumes after every break. Now and then a client also compacts the history up to a little behind the current
 //! revision; that changes no key, so it is not recorded, but a watch that falls behind it must be
 //! cancelled with the compact revision, which the watch checker verifies.
 //!
@@ -10,7 +10,6 @@
 //! way that leaves its fate open (unavailable, timeout, leader lost), is recorded as unknown; only a
 //! definite rejection, or any failed read, is recorded as failed (no effect).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -24,13 +23,12 @@ use meridian_proto::etcdserverpb::{
     CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest,
     PutRequest, RangeRequest, RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
 };
-use meridian_server::net::{Network, lazy_channel};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::history::{Call, EventKind, Outcome, WatchEventRecord, WatchLog, WatchResponseRecord};
 use crate::recorder::{Recorder, now_ns};
 use crate::rng::SimRng;
-use crate::sim_net::TurmoilNetwork;
+use crate::sim_net::client_channels;
 
 /// Prefix of the keys checked for linearizability (and watched).
 pub const REGISTER_PREFIX: &str = "k";
@@ -50,6 +48,8 @@ pub struct ClientPlan {
     pub id: u32,
     /// Client URLs of the members, own datacenter first.
     pub endpoints: Vec<String>,
+    /// Client URLs of every member a serializable read may ask: the founders and the joiner.
+    pub local_readers: Vec<String>,
     /// Seed of this client's choices.
     pub seed: u64,
     /// Stop issuing operations at this simulated time (ns).
@@ -67,18 +67,7 @@ struct Conn {
 
 impl Conn {
     fn new(urls: &[String]) -> Self {
-        let net: Arc<dyn Network> = Arc::new(TurmoilNetwork);
-        let endpoints = urls
-            .iter()
-            .map(|u| {
-                let ep = Endpoint::from_shared(u.clone())
-                    .expect("member URLs are valid")
-                    .connect_timeout(Duration::from_secs(1))
-                    .timeout(OP_TIMEOUT);
-                lazy_channel(&net, ep)
-            })
-            .collect();
-        Conn { endpoints, current: 0 }
+        Conn { endpoints: client_channels(urls, OP_TIMEOUT), current: 0 }
     }
 
     fn channel(&self) -> Channel {
@@ -119,6 +108,7 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
         tokio::spawn(async move { watch_loop(id, urls, rec, until).await });
     }
     let mut conn = Conn::new(&plan.endpoints);
+    let local_readers = client_channels(&plan.local_readers, OP_TIMEOUT);
     let mut seq = 0u64;
     let mut lease: Option<i64> = None;
     let mut lease_keys: Vec<Vec<u8>> = Vec::new();
@@ -132,12 +122,16 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
         let roll = rng.below(100);
         let ok = match roll {
             0..=29 => put(&mut conn, &rec, plan.id, key, value, None).await,
-            30..=59 => {
+            30..=51 => {
                 let (ok, seen) = get(&mut conn, &rec, plan.id, key).await;
                 if let Some(seen) = seen {
                     last_seen[k as usize] = seen;
                 }
                 ok
+            }
+            52..=59 => {
+                let m = rng.below(local_readers.len() as u64) as usize;
+                local_get(local_readers[m].clone(), &plan.local_readers[m], &rec, plan.id, key).await
             }
             60..=67 => delete(&mut conn, &rec, plan.id, key).await,
             68..=84 => cas(&mut conn, &rec, plan.id, key, last_seen[k as usize].clone(), value).await,
@@ -164,6 +158,23 @@ async fn put(conn: &mut Conn, rec: &Recorder, client: u32, key: Vec<u8>, value: 
             false
         }
     }
+}
+
+/// A serializable get at the member behind `channel` (its URL is `member`). A failure says nothing about the
+/// client's usual member, so it never causes a fail-over.
+async fn local_get(channel: Channel, member: &str, rec: &Recorder, client: u32, key: Vec<u8>) -> bool {
+    let op = rec.invoke(client, Call::LocalGet { key: key.clone(), member: member.to_owned() });
+    match KvClient::new(channel).range(RangeRequest { key, serializable: true, ..Default::default() }).await {
+        Ok(r) => {
+            let r = r.into_inner();
+            let kv = r.kvs.into_iter().next();
+            let value = kv.as_ref().map(|kv| kv.value.clone());
+            let mod_revision = kv.as_ref().map_or(0, |kv| kv.mod_revision);
+            rec.complete(op, Outcome::Get { value, mod_revision, revision: header_rev(&r.header) });
+        }
+        Err(s) => rec.complete(op, failed(&s)),
+    }
+    true
 }
 
 /// A linearizable get; also returns what it saw (`Some(None)` = absent) when it succeeded.

@@ -14,7 +14,7 @@ use meridian_types::EtcdError;
 use tonic::{Request, Response, Status};
 
 use crate::error::to_status;
-use crate::member::Member;
+use crate::member::{Member, PlantedBug};
 
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: usize = 128;
@@ -85,7 +85,17 @@ impl Kv for KvService {
         if !req.serializable {
             self.member.read_barrier().await.map_err(to_status)?;
         }
-        let mut resp = self.member.kv().read().range(&req).map_err(crate::error::kv_status)?;
+        let mut resp = {
+            let kv = self.member.kv().read();
+            let current = kv.current_revision().0;
+            if self.member.planted_bug == PlantedBug::SerializableReadsOneBehind && req.serializable && current > 1 {
+                // The header still says `current`: a historical read answers with the store's revision.
+                kv.range(&RangeRequest { revision: current - 1, ..req })
+            } else {
+                kv.range(&req)
+            }
+            .map_err(crate::error::kv_status)?
+        };
         let rev = resp.header.as_ref().map_or(0, |h| h.revision);
         resp.header = Some(self.member.header(rev));
         Ok(Response::new(resp))

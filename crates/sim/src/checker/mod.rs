@@ -1,6 +1,6 @@
 //! Checks of a recorded [`History`]: linearizability of the key-value operations (a Porcupine-style
-//! Wing–Gong–Lowe search per key, with unknown outcomes), revision order, watch streams, leases and the final
-//! leader.
+//! Wing–Gong–Lowe search per key, with unknown outcomes), revision order, serializable reads, watch streams,
+//! leases and the final leader.
 
 mod bitset;
 mod cache;
@@ -14,6 +14,7 @@ mod options;
 pub mod partition;
 mod report;
 mod revisions;
+mod serializable;
 mod watch;
 mod wellformed;
 pub mod wgl;
@@ -25,6 +26,7 @@ pub use liveness::LivenessViolation;
 pub use options::CheckOptions;
 pub use report::{CheckResult, Report};
 pub use revisions::RevisionViolation;
+pub use serializable::SerializableViolation;
 pub use watch::WatchViolation;
 pub use wellformed::MalformedOp;
 
@@ -40,6 +42,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         unknown_keys: lin.unknown_keys,
         malformed: wellformed::check(history),
         revisions: revisions::check(history, &writes),
+        serializable: serializable::check(history, &writes),
         watch: watch::check(history, &writes),
         lease: lease::check(history, &writes, opts.lease_skew_allowance),
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },

@@ -6,6 +6,7 @@ use super::lease::LeaseViolation;
 use super::linearizable::KeyFailure;
 use super::liveness::LivenessViolation;
 use super::revisions::RevisionViolation;
+use super::serializable::SerializableViolation;
 use super::watch::WatchViolation;
 use super::wellformed::MalformedOp;
 
@@ -36,6 +37,8 @@ pub struct Report {
     pub malformed: Vec<MalformedOp>,
     /// Revision invariants broken.
     pub revisions: Vec<RevisionViolation>,
+    /// Serializable reads that do not show the store as of their header revision.
+    pub serializable: Vec<SerializableViolation>,
     /// Watch stream invariants broken.
     pub watch: Vec<WatchViolation>,
     /// Lease invariants broken.
@@ -53,7 +56,12 @@ pub struct Report {
 impl Report {
     /// Violations found by the checks other than linearizability.
     pub fn violation_count(&self) -> usize {
-        self.malformed.len() + self.revisions.len() + self.watch.len() + self.lease.len() + self.liveness.len()
+        self.malformed.len()
+            + self.revisions.len()
+            + self.serializable.len()
+            + self.watch.len()
+            + self.lease.len()
+            + self.liveness.len()
     }
 
     /// Every check passed conclusively.
@@ -123,6 +131,7 @@ impl fmt::Display for Report {
         }
         list(f, "malformed history", &self.malformed)?;
         list(f, "revisions", &self.revisions)?;
+        list(f, "serializable reads", &self.serializable)?;
         list(f, "watch", &self.watch)?;
         list(f, "lease", &self.lease)?;
         list(f, "liveness", &self.liveness)

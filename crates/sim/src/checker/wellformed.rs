@@ -63,7 +63,7 @@ fn outcome_fits(call: &Call, outcome: &Outcome) -> bool {
         (call, outcome),
         (_, Outcome::Unknown | Outcome::Failed { .. })
             | (Call::Put { .. }, Outcome::Put { .. })
-            | (Call::Get { .. }, Outcome::Get { .. })
+            | (Call::Get { .. } | Call::LocalGet { .. }, Outcome::Get { .. })
             | (Call::Delete { .. }, Outcome::Delete { .. })
             | (Call::Cas { .. }, Outcome::Cas { .. })
             | (Call::LeaseGrant { .. }, Outcome::LeaseGrant { .. })

@@ -8,5 +8,6 @@ mod liveness;
 mod random;
 mod report;
 mod revisions;
+mod serializable;
 mod util;
 mod watch;

@@ -52,6 +52,21 @@ impl Hist {
         self.op(client, (t.0, Some(t.1)), Call::Get { key: b(key) }, outcome)
     }
 
+    /// Like [`Hist::get`], but a serializable get answered by member "m".
+    pub fn local_get(
+        &mut self,
+        client: u32,
+        t: (u64, u64),
+        key: &str,
+        value: Option<&str>,
+        mod_rev: i64,
+        rev: i64,
+    ) -> u64 {
+        let id = self.get(client, t, key, value, mod_rev, rev);
+        self.h.ops.last_mut().expect("just added").call = Call::LocalGet { key: b(key), member: "m".into() };
+        id
+    }
+
     pub fn del(&mut self, client: u32, t: (u64, u64), key: &str, deleted: i64, revision: i64) -> u64 {
         self.op(client, (t.0, Some(t.1)), Call::Delete { key: b(key) }, Outcome::Delete { deleted, revision })
     }
