@@ -77,6 +77,7 @@ struct SeedRecord {
     seed: u64,
     sim_ns: u64,
     ops: u64,
+    serializable_reads: u64,
     verdict: Verdict,
     faults: BTreeMap<FaultKind, u64>,
     /// The checker's report or the simulation error, for failures.
@@ -97,6 +98,7 @@ struct Totals {
     seeds: u64,
     sim_time: Duration,
     ops: u64,
+    serializable_reads: u64,
     verdicts: BTreeMap<&'static str, u64>,
     faults: BTreeMap<FaultKind, u64>,
     failures: Vec<(u64, String)>,
@@ -111,6 +113,7 @@ impl Totals {
         self.seeds += 1;
         self.sim_time += Duration::from_nanos(r.sim_ns);
         self.ops += r.ops;
+        self.serializable_reads += r.serializable_reads;
         for (k, n) in &r.faults {
             *self.faults.entry(*k).or_default() += n;
         }
@@ -178,6 +181,7 @@ fn run_seed(args: &Args, seed: u64) -> SeedRecord {
         seed,
         sim_ns: u64::try_from(out.sim_time.as_nanos()).unwrap_or(u64::MAX),
         ops: out.report.ops_checked as u64,
+        serializable_reads: out.report.serializable_checked as u64,
         verdict,
         faults: out.faults,
         detail,
@@ -267,6 +271,7 @@ fn main() -> ExitCode {
     say!("simulated time:       {:.1} s", t.sim_time.as_secs_f64());
     say!("wall time:            {:.1} s", started.elapsed().as_secs_f64());
     say!("operations checked:   {}", t.ops);
+    say!("serializable reads:   {}", t.serializable_reads);
     say!("histories valid:      {}", t.count("valid"));
     say!("histories invalid:    {}", t.count("invalid"));
     say!("histories unknown:    {}", t.count("unknown"));

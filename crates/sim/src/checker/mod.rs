@@ -48,6 +48,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
         ops_checked: lin.ops_checked,
         keys_checked: lin.keys_checked,
+        serializable_checked: serializable::answered(history),
         watches_checked: history.watches.len(),
     }
 }

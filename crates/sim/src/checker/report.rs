@@ -49,6 +49,8 @@ pub struct Report {
     pub ops_checked: usize,
     /// Keys the linearizability search covered.
     pub keys_checked: usize,
+    /// Serializable reads that returned, each checked against its header revision.
+    pub serializable_checked: usize,
     /// Watch logs checked.
     pub watches_checked: usize,
 }

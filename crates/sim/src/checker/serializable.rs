@@ -76,6 +76,15 @@ pub fn check(history: &History, writes: &Writes<'_>) -> Vec<SerializableViolatio
     out
 }
 
+/// How many serializable reads returned (and so were checked).
+pub fn answered(history: &History) -> usize {
+    history
+        .ops
+        .iter()
+        .filter(|op| matches!((&op.call, &op.outcome), (Call::LocalGet { .. }, Outcome::Get { .. })))
+        .count()
+}
+
 /// Per key, every change with a known revision: replies of writes, then events of watches.
 fn known_changes<'h>(history: &'h History, writes: &Writes<'h>) -> BTreeMap<&'h [u8], BTreeMap<i64, EventKind>> {
     let mut changes: BTreeMap<&[u8], BTreeMap<i64, EventKind>> = BTreeMap::new();
