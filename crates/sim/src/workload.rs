@@ -2,9 +2,10 @@
 //! gRPC API to the members (its own datacenter first, failing over to others), and records every
 //! operation it issues — put, linearizable get, delete, compare-and-set, lease grant / keep-alive /
 //! revoke with lease-bound keys, and serializable gets at any member including the joiner while it is
-//! a learner — plus one watch stream from revision 1 that it resumes after every break. Now and then a client also compacts the history up to a little behind the current
-//! revision; that changes no key, so it is not recorded, but a watch that falls behind it must be
-//! cancelled with the compact revision, which the watch checker verifies.
+//! a learner — plus one watch stream from revision 1 that it resumes after every break. Now and then
+//! a client also compacts the history up to a little behind the current revision; that changes no
+//! key, so it is not recorded, but a watch that falls behind it must be cancelled with the compact
+//! revision, which the watch checker verifies.
 //!
 //! Outcomes are classified conservatively: a write whose reply never arrived, or that failed in a
 //! way that leaves its fate open (unavailable, timeout, leader lost), is recorded as unknown; only a

@@ -16,8 +16,9 @@ pub struct KeyPartition<'h> {
 
 /// Splits `history` per key, in key order. Leaves out what cannot affect any key's register: lease calls,
 /// failed operations (they did not take effect), reads with unknown outcome (they change nothing and
-/// constrain nothing) and serializable reads (not linearizable by design; the serializable check judges them). Keys ever written with a lease are left out entirely: lease expiry deletes them
-/// without any client operation, which a plain register cannot model; the lease check judges them.
+/// constrain nothing) and serializable reads (not linearizable by design; the serializable check judges
+/// them). Keys ever written with a lease are left out entirely: lease expiry deletes them without any
+/// client operation, which a plain register cannot model; the lease check judges them.
 pub fn by_key(history: &History) -> Vec<KeyPartition<'_>> {
     let leased: std::collections::BTreeSet<&[u8]> = history
         .ops
