@@ -159,6 +159,8 @@ async fn learner_catches_up_by_snapshot_never_votes_and_is_promoted_then_a_voter
     assert!(learner.status().snapshot_index.is_some(), "the learner caught up through a snapshot");
     assert_eq!(learner.status().learners, vec![NodeId(4)], "the learner knows the membership");
     let acked = writer.finish().await;
+    // Let the metrics catch up with the last write, so the commit index read below cannot move on its own.
+    wait_applied(&leader, leader.read_index().await.unwrap()).await;
 
     // Two of three voters gone: the leader and the learner alone are no quorum.
     let followers: Vec<_> = nodes.iter().filter(|n| n.id() != leader.id()).cloned().collect();

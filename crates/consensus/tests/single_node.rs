@@ -29,6 +29,8 @@ async fn writes_survive_restart_and_revision_continues() {
         }
         node.read_barrier().await.unwrap();
         assert_eq!(get(&node, "k7"), Some(b"v7".to_vec()));
+        // The metrics behind `status()` can trail the barrier by an entry; wait until they show the read index.
+        wait_applied(&node, node.read_index().await.unwrap()).await;
         let status: NodeStatus = node.status();
         assert!(status.is_leader);
         assert_eq!(status.leader, Some(NodeId(1)));
