@@ -318,6 +318,19 @@ impl DateHeader {
     }
 }
 
+/// Starts the lease clock on a new leader, from the lease table once everything committed before its term is
+/// applied: a revoke or grant the previous leader committed may still be on its way into the kv store, and a
+/// lessor built from the table without it would keep a revoked lease alive for keep-alives (or never expire a
+/// granted one). Leaves the lessor demoted if the barrier fails; the expiry loop tries again.
+async fn promote_lessor(member: &Member) {
+    if let Err(e) = member.raft.read_barrier().await {
+        tracing::debug!(error = %e, "lease clock not started yet: the new leader's barrier failed");
+        return;
+    }
+    let leases: Vec<(LeaseId, i64)> = member.kv().read().leases().into_iter().map(|l| (l.id, l.ttl)).collect();
+    member.lessor.promote(leases);
+}
+
 /// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.
 async fn lease_expiry_loop(member: Arc<Member>) {
     let mut leader_rx = member.raft.leader_changes();
@@ -333,15 +346,17 @@ async fn lease_expiry_loop(member: Arc<Member>) {
                 let leader = *leader_rx.borrow_and_update();
                 let is_self = leader == Some(member.id());
                 if is_self && !member.lessor.is_leader() {
-                    let leases: Vec<(LeaseId, i64)> =
-                        member.kv().read().leases().into_iter().map(|l| (l.id, l.ttl)).collect();
-                    member.lessor.promote(leases);
+                    promote_lessor(&member).await;
                 } else if !is_self && member.lessor.is_leader() {
                     member.lessor.demote();
                 }
             }
             _ = ticker.tick() => {
                 if !member.lessor.is_leader() {
+                    // A promotion whose barrier failed is retried while this member still leads.
+                    if member.raft.current_leader() == Some(member.id()) {
+                        promote_lessor(&member).await;
+                    }
                     continue;
                 }
                 for id in member.lessor.expired() {
