@@ -48,7 +48,7 @@ pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
 pub use membership::{MembershipError, learner_ready, valid_peer_url};
 pub use node::{NodeConfig, NodeStatus, RaftNode};
-pub use observer::{ApplyObserver, NoopObserver};
+pub use observer::{ApplyObserver, LeaseChange, NoopObserver};
 pub use read_policy::ReadPolicy;
 pub use response_codec::{decode_apply_result, encode_apply_result};
 pub use runtime::{MeridianRuntime, seed_thread_rng};

@@ -42,9 +42,10 @@ use std::io;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use meridian_kv::{BackendView, KvStore};
+use meridian_kv::{BackendView, CommandResponse, KvStore};
+use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_proto::mvccpb::Event;
-use meridian_types::Revision;
+use meridian_types::{LeaseId, Revision};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, OptionalSend};
 use parking_lot::{Mutex, RwLock};
@@ -54,7 +55,7 @@ use crate::disk::{Disk, run_blocking};
 use crate::fsutil::{DropSignal, DropWaiter};
 use crate::kv_backend::RedbBackend;
 use crate::kv_sync::KvSync;
-use crate::observer::ApplyObserver;
+use crate::observer::{ApplyObserver, LeaseChange};
 use crate::snapshot_data::{FrozenView, SnapshotData};
 use crate::snapshot_file;
 use crate::types::{ApplyResponse, LogId, SnapshotMeta, StoredMembership, TypeConfig};
@@ -241,6 +242,18 @@ fn hold(current: &HeldSnapshot, view: Arc<FrozenView>) -> Arc<FrozenView> {
     }
 }
 
+/// The lease change an applied command made: a grant that succeeded, or any revoke (one that found the lease
+/// gone still means no timer should run for it).
+fn lease_change(cmd: &RaftCommand, response: Option<&CommandResponse>) -> Option<LeaseChange> {
+    match (&cmd.cmd, response) {
+        (Some(Cmd::LeaseGrant(_)), Some(CommandResponse::LeaseGrant(r))) => {
+            Some(LeaseChange::Granted { id: LeaseId(r.id), ttl: r.ttl })
+        }
+        (Some(Cmd::LeaseRevoke(r)), _) => Some(LeaseChange::Revoked(LeaseId(r.id))),
+        _ => None,
+    }
+}
+
 fn held_snapshot(view: Arc<FrozenView>) -> KvSnapshot {
     Snapshot { meta: view.meta.clone(), snapshot: SnapshotData::View(view) }
 }
@@ -251,6 +264,7 @@ struct Outcome {
     response: ApplyResponse,
     revision: Revision,
     events: Vec<Event>,
+    lease: Option<LeaseChange>,
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -287,24 +301,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let mut membership_changed = false;
             for (entry, responder) in items {
                 last_applied = Some(entry.log_id);
-                let (response, events) = match entry.payload {
-                    EntryPayload::Blank => (ApplyResponse::Empty, Vec::new()),
+                let (response, events, lease) = match entry.payload {
+                    EntryPayload::Blank => (ApplyResponse::Empty, Vec::new(), None),
                     EntryPayload::Membership(m) => {
                         membership = StoredMembership::new(Some(entry.log_id), m);
                         membership_changed = true;
-                        (ApplyResponse::Empty, Vec::new())
+                        (ApplyResponse::Empty, Vec::new(), None)
                     }
                     EntryPayload::Normal(cmd) => match kv.apply(&cmd.0) {
-                        Ok(applied) => (ApplyResponse::Command(Ok(applied.response)), applied.events),
+                        Ok(applied) => {
+                            let lease = lease_change(&cmd.0, Some(&applied.response));
+                            (ApplyResponse::Command(Ok(applied.response)), applied.events, lease)
+                        }
                         // A deterministic rejection: nothing changed, the entry still counts as applied.
-                        Err(e @ meridian_kv::Error::Etcd(_)) => (ApplyResponse::Command(Err(e)), Vec::new()),
+                        Err(e @ meridian_kv::Error::Etcd(_)) => {
+                            (ApplyResponse::Command(Err(e)), Vec::new(), lease_change(&cmd.0, None))
+                        }
                         // Storage or corruption: this replica cannot continue; openraft stops the node.
                         Err(e) => {
                             return Err(io::Error::other(format!("applying {}: {e}", entry.log_id)));
                         }
                     },
                 };
-                outcomes.push(Outcome { responder, response, revision: kv.current_revision(), events });
+                outcomes.push(Outcome { responder, response, revision: kv.current_revision(), events, lease });
             }
             // The membership is staged only when it changed; the stored one is current otherwise.
             let mut meta = vec![(META_APPLIED.to_string(), encode(&last_applied)?)];
@@ -329,6 +348,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         for o in &outcomes {
             if !o.events.is_empty() {
                 self.observer.on_events(o.revision, &o.events);
+            }
+            if let Some(change) = o.lease {
+                self.observer.on_lease(change);
             }
         }
         for o in outcomes {
@@ -437,6 +459,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
+#[cfg(test)]
+mod lease_hook_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]

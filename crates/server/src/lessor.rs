@@ -1,6 +1,7 @@
 //! The leader-side lease timer. Lease state is replicated through the log, but *when* a lease expires is
 //! decided only by the leader, from its own clock: it renews leases on keep-alive and proposes a revoke for
-//! each lease that runs out, so every replica deletes the same keys at the same revision. The pure expiry
+//! each lease that runs out, so every replica deletes the same keys at the same revision. Every member hears of
+//! applied grants and revokes; only the leader's clock runs deadlines. The pure expiry
 //! bookkeeping lives in `meridian_kv::LeaseClock`; this module feeds it the member's [`Clock`].
 
 use std::time::Duration;
@@ -69,10 +70,12 @@ impl Lessor {
         self.clock.lock().revoked(id);
     }
 
-    /// Seconds left on a lease, as the leader sees it.
+    /// Seconds left on a lease, as the leader sees it; `None` on a member that does not lead (it knows the
+    /// lease's TTL, but not its deadline), so the caller falls back to the last checkpoint.
     pub fn remaining(&self, id: LeaseId) -> Option<i64> {
         let now = self.now_ms();
-        self.clock.lock().remaining_secs(id, now)
+        let clock = self.clock.lock();
+        if clock.is_primary() { clock.remaining_secs(id, now) } else { None }
     }
 
     /// Leases whose time is up.

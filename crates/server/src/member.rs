@@ -8,8 +8,8 @@ use std::time::Duration;
 use meridian_consensus::{Error as ConsensusError, RaftNode, RedbBackend};
 use meridian_kv::{CommandResponse, KvStore};
 use meridian_proto::etcdserverpb::ResponseHeader;
-use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
-use meridian_types::{EtcdError, LeaseId, NodeId};
+use meridian_proto::meridianpb::RaftCommand;
+use meridian_types::{EtcdError, NodeId};
 use parking_lot::RwLock;
 use prost::Message;
 
@@ -78,6 +78,8 @@ pub enum PlantedBug {
     /// A serializable read shows the store one revision behind the revision its header reports, as a read
     /// from a view taken before the latest apply would.
     SerializableReadsOneBehind,
+    /// The lease clock ignores applied grants, so a lease granted under the current leader never expires.
+    UntimedLeaseGrants,
 }
 
 /// The kv store's answer to a command, as the client sees it.
@@ -138,7 +140,7 @@ impl Member {
                         Ok(r) => return flatten(r),
                     }
                 }
-                _ => match self.propose_local(cmd.clone()).await {
+                _ => match self.raft.propose(cmd.clone()).await {
                     Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => hint = Some(l),
                     Err(e) => return Err(EtcdError::from(e)),
                     Ok(r) => return flatten(r),
@@ -146,25 +148,6 @@ impl Member {
             }
         }
         Err(last)
-    }
-
-    /// Proposes on this member's own Raft node (it must lead) and keeps the leader's lease clock in step with
-    /// granted and revoked leases, whichever member the client talked to.
-    pub async fn propose_local(
-        &self,
-        cmd: RaftCommand,
-    ) -> Result<meridian_kv::Result<CommandResponse>, ConsensusError> {
-        let revoking = match &cmd.cmd {
-            Some(Cmd::LeaseRevoke(r)) => Some(LeaseId(r.id)),
-            _ => None,
-        };
-        let result = self.raft.propose(cmd).await?;
-        match (&result, revoking) {
-            (Ok(CommandResponse::LeaseGrant(r)), _) => self.lessor.granted(LeaseId(r.id), r.ttl),
-            (Ok(_) | Err(meridian_kv::Error::Etcd(EtcdError::LeaseNotFound)), Some(id)) => self.lessor.revoked(id),
-            _ => {}
-        }
-        Ok(result)
     }
 
     /// Waits until the local state machine reflects every write acknowledged before this call (ReadIndex).

@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use meridian_consensus::{ApplyObserver, Disk, NodeConfig, OsDisk, RaftNode, RedbBackend, Transport};
+use meridian_consensus::{ApplyObserver, Disk, LeaseChange, NodeConfig, OsDisk, RaftNode, RedbBackend, Transport};
 use meridian_proto::etcdserverpb::cluster_server::ClusterServer;
 use meridian_proto::etcdserverpb::kv_server::KvServer;
 use meridian_proto::etcdserverpb::lease_server::LeaseServer;
 use meridian_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use meridian_proto::etcdserverpb::watch_server::WatchServer;
 use meridian_proto::mvccpb::Event;
-use meridian_types::{LeaseId, Revision, Topology};
+use meridian_types::{Revision, Topology};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
@@ -46,16 +46,26 @@ const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// etcd's default interval for progress notifications on idle watches.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Forwards applied events to the hub once it exists (the hub needs the Raft node, which needs the observer).
-#[derive(Default)]
-struct HubObserver {
+/// Forwards applied events to the watch hub once it exists (the hub needs the Raft node, which needs the
+/// observer), and applied lease grants and revokes to the lessor.
+struct ApplyHooks {
     hub: OnceLock<Arc<WatchHub<RedbBackend>>>,
+    lessor: Arc<Lessor>,
+    planted_bug: PlantedBug,
 }
 
-impl ApplyObserver for HubObserver {
+impl ApplyObserver for ApplyHooks {
     fn on_events(&self, revision: Revision, events: &[Event]) {
         if let Some(hub) = self.hub.get() {
             hub.on_events(revision, events);
+        }
+    }
+
+    fn on_lease(&self, change: LeaseChange) {
+        match change {
+            LeaseChange::Granted { .. } if self.planted_bug == PlantedBug::UntimedLeaseGrants => {}
+            LeaseChange::Granted { id, ttl } => self.lessor.granted(id, ttl),
+            LeaseChange::Revoked(id) => self.lessor.revoked(id),
         }
     }
 }
@@ -216,14 +226,14 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         meridian_types::SplitMix64::new(env.fault_seed.unwrap_or(id.0)),
     ));
     let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
-    let observer = Arc::new(HubObserver::default());
+    let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs(), env.clock));
+    let observer = Arc::new(ApplyHooks { hub: OnceLock::new(), lessor: lessor.clone(), planted_bug: env.planted_bug });
     let raft =
         RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
 
     let headers = Arc::new(HeaderInfo { member_id: id, cluster_id, raft: raft.clone() });
     let hub = Arc::new(WatchHub::new(raft.kv().clone(), headers.clone(), config.max_request_bytes));
     let _ = observer.hub.set(hub.clone());
-    let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs(), env.clock));
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let placement = PlacementHandle::new();
@@ -327,8 +337,11 @@ async fn promote_lessor(member: &Member) {
         tracing::debug!(error = %e, "lease clock not started yet: the new leader's barrier failed");
         return;
     }
-    let leases: Vec<(LeaseId, i64)> = member.kv().read().leases().into_iter().map(|l| (l.id, l.ttl)).collect();
-    member.lessor.promote(leases);
+    // The kv lock is held until the clock is primary, so a grant or revoke applied after the table was read
+    // reaches the clock (through the apply hooks) only once it is primary and is not lost to the swap.
+    let kv = member.kv();
+    let kv = kv.read();
+    member.lessor.promote(kv.leases().into_iter().map(|l| (l.id, l.ttl)));
 }
 
 /// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.

@@ -1,6 +1,8 @@
 //! The admin API over real HTTP: a member started with `listen_admin` on 127.0.0.1 port 0 answers `/status`
 //! and `/health`, and stops serving it when the member stops.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use meridian_server::ServerConfig;
@@ -29,13 +31,9 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) 
 async fn status_and_health_over_real_http() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
-        name: "solo".into(),
-        data_dir: dir.path().to_path_buf(),
-        listen_client: "http://127.0.0.1:0".into(),
-        listen_peer: "http://127.0.0.1:0".into(),
         listen_admin: Some("http://127.0.0.1:0".into()),
         enable_fault_injection: true,
-        ..Default::default()
+        ..common::solo(dir.path())
     };
     let server = meridian_server::start(config).await.unwrap();
     let addr = server.admin_addr.expect("admin listener bound");

@@ -1,6 +1,8 @@
 //! Maintenance.Status carries the leader's datacenter and the placement reason as response metadata, since
 //! etcd's StatusResponse has no field for them.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use meridian_proto::etcdserverpb::StatusRequest;
@@ -12,14 +14,7 @@ use meridian_types::DcName;
 #[tokio::test]
 async fn status_names_the_leader_dc_and_why_it_leads() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        name: "solo".into(),
-        data_dir: dir.path().to_path_buf(),
-        listen_client: "http://127.0.0.1:0".into(),
-        listen_peer: "http://127.0.0.1:0".into(),
-        dc: DcName::from("dc-x"),
-        ..Default::default()
-    };
+    let config = ServerConfig { dc: DcName::from("dc-x"), ..common::solo(dir.path()) };
     let server = meridian_server::start(config).await.unwrap();
     let mut client = MaintenanceClient::connect(format!("http://{}", server.client_addr)).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -33,14 +33,10 @@ impl LeaseService {
     }
 }
 
-/// Proposes a revoke and stops the lease's timer. Used by the service and by the expiry loop.
+/// Proposes a revoke; applying it stops the lease's timer. Used by the service and by the expiry loop.
 pub async fn revoke(member: &Member, id: LeaseId) -> Result<LeaseRevokeResponse, EtcdError> {
     let cmd = Cmd::LeaseRevoke(LeaseRevokeRequest { id: id.0 });
-    let resp = member.propose(RaftCommand { cmd: Some(cmd) }).await;
-    if matches!(resp, Ok(_) | Err(EtcdError::LeaseNotFound)) {
-        member.lessor.revoked(id);
-    }
-    match resp? {
+    match member.propose(RaftCommand { cmd: Some(cmd) }).await? {
         CommandResponse::LeaseRevoke(mut r) => {
             let rev = r.header.as_ref().map_or(0, |h| h.revision);
             r.header = Some(member.header(rev));
@@ -103,7 +99,6 @@ impl Lease for LeaseService {
         let resp = self.member.propose(RaftCommand { cmd: Some(Cmd::LeaseGrant(req)) }).await.map_err(to_status)?;
         match resp {
             CommandResponse::LeaseGrant(mut r) => {
-                self.member.lessor.granted(LeaseId(r.id), r.ttl);
                 let rev = r.header.as_ref().map_or(0, |h| h.revision);
                 r.header = Some(self.member.header(rev));
                 Ok(Response::new(r))

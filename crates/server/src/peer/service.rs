@@ -65,7 +65,7 @@ impl Peer for PeerService {
             let member = member.clone();
             // Proposed here only: a forwarded write never hops on, so a stale hint cannot make it loop.
             async move {
-                match member.propose_local(cmd).await {
+                match member.raft.propose(cmd).await {
                     Ok(result) => Ok(encode_apply_result(&result)),
                     Err(e) => Err(to_status(EtcdError::from(e))),
                 }
