@@ -109,6 +109,15 @@ impl SimCluster {
         own
     }
 
+    /// The leases in `name`'s kv store, or `None` if it is not running.
+    pub fn leases_at(&self, name: &str) -> Option<Vec<i64>> {
+        let nodes = self.registry.lock();
+        let kv = nodes.get(name)?.kv().clone();
+        drop(nodes);
+        let leases = kv.read().leases();
+        Some(leases.into_iter().map(|l| l.id.0).collect())
+    }
+
     /// The leader as the running members see it: the one a majority of the founders, counting only
     /// live ones, names. The joiner's view does not count (it may be no member at all by then), but
     /// it can be the one named.

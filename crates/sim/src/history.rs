@@ -1,5 +1,5 @@
 //! The recorded history of one simulation run: every client operation with its invocation and completion
-//! times, every watch stream as the client saw it, and the final leader observation.
+//! times, every watch stream as the client saw it, and the final leader and lease observations.
 //!
 //! Times are simulated nanoseconds since the start of the run. A history has one canonical byte encoding
 //! (JSON with fields in declaration order and no maps, so nothing depends on hash order) and a 64-bit
@@ -18,6 +18,9 @@ pub struct History {
     pub watches: Vec<WatchLog>,
     /// Which datacenter led at the end of the run, when the runner looked.
     pub final_leader: Option<LeaderObservation>,
+    /// The leases left once nobody kept any alive, when the runner looked.
+    #[serde(default)]
+    pub final_leases: Option<LeaseObservation>,
 }
 
 /// One client request and what the client learned about it.
@@ -225,6 +228,15 @@ pub struct LeaderObservation {
     pub leader_dc: Option<String>,
     /// The most preferred healthy datacenter.
     pub expected_dc: String,
+}
+
+/// The leases the leader still held at the end of the lease phase, after the clients had stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseObservation {
+    /// When the observation was made.
+    pub at: u64,
+    /// Leases still granted then (empty: every lease had expired).
+    pub outstanding: Vec<i64>,
 }
 
 /// A history that could not be decoded from its canonical bytes.

@@ -1,7 +1,7 @@
 //! `sim`: runs seeded simulations of a whole Meridian cluster and checks every history.
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
-//! `--planted-bug stale-reads` (or `serializable-one-behind`) runs a deliberately broken server and succeeds
+//! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`) runs a deliberately broken server and succeeds
 //! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
@@ -33,6 +33,8 @@ enum Bug {
     StaleReads,
     /// Serializable reads show the store one revision behind their header revision.
     SerializableOneBehind,
+    /// The lease clock ignores applied grants, so leases granted under the current leader never expire.
+    UntimedLeases,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -144,6 +146,7 @@ fn options(args: &Args, seed: u64) -> RunOptions {
         None => PlantedBug::None,
         Some(Bug::StaleReads) => PlantedBug::StaleLinearizableReads,
         Some(Bug::SerializableOneBehind) => PlantedBug::SerializableReadsOneBehind,
+        Some(Bug::UntimedLeases) => PlantedBug::UntimedLeaseGrants,
     };
     o
 }

@@ -4,7 +4,8 @@
 //! Timeline (simulated): the cluster forms during the first seconds; clients run from
 //! [`CLIENTS_START`] to the end of the fault phase plus a quiet tail; faults run inside the fault
 //! phase only; after the heal the run waits up to [`RECOVERY_LIMIT`] for the leader to be in the
-//! preferred datacenter for [`STABLE_FOR`] (the liveness check).
+//! preferred datacenter for [`STABLE_FOR`] (the liveness check), then for every lease to run out, since
+//! nobody keeps them alive any more.
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -15,7 +16,7 @@ use parking_lot::Mutex;
 use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE, SimMember};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
-use crate::history::{History, LeaderObservation};
+use crate::history::{History, LeaderObservation, LeaseObservation};
 use crate::membership::{self, MembershipPlan};
 use crate::recorder::Recorder;
 use crate::rng::SimRng;
@@ -29,6 +30,12 @@ pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 pub const STABLE_FOR: Duration = Duration::from_secs(1);
 /// Clients keep going this long after the heal, so the history covers a healthy cluster too.
 const QUIET_TAIL: Duration = Duration::from_secs(2);
+/// After the clients stop nobody keeps a lease alive, so each runs out one TTL after the later of its last
+/// keep-alive and the current leader's promotion. The lease phase allows twice the TTL (room for member clock
+/// drift, the expiry tick and the revoke's commit) after the last leader change it saw ...
+const LEASE_EXPIRY_LIMIT: Duration = Duration::from_secs(2 * workload::LEASE_TTL_SECS as u64);
+/// ... but ends here in any case.
+const LEASE_PHASE_MAX: Duration = Duration::from_secs(30);
 /// Largest clock drift given to a member, in parts per million.
 const MAX_DRIFT_PPM: u64 = 20_000;
 
@@ -92,7 +99,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut sim = turmoil::Builder::new()
         .rng_seed(opts.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
-        .simulation_duration(heal_at + QUIET_TAIL + RECOVERY_LIMIT + Duration::from_secs(10))
+        .simulation_duration(heal_at + QUIET_TAIL + RECOVERY_LIMIT + LEASE_PHASE_MAX + Duration::from_secs(10))
         .tick_duration(Duration::from_millis(1))
         .min_message_latency(Duration::from_micros(200))
         .max_message_latency(Duration::from_millis(2))
@@ -201,15 +208,53 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             break;
         }
     }
+    // Leases are judged only once leadership settled: a run whose leader never did has failed already.
+    let settled = final_leader.as_ref().is_some_and(|o| o.leader_dc.as_deref() == Some(expected_dc.as_str()));
+    let mut final_leases = None;
+    if settled && error.is_none() {
+        match await_lease_expiry(&mut sim, &cluster) {
+            Ok(obs) => final_leases = Some(obs),
+            Err(e) => error = Some(e),
+        }
+    }
     for (kind, n) in shared_counts.lock().iter() {
         *counts.entry(*kind).or_default() += n;
     }
     let sim_time = sim.elapsed();
     drop(sim);
-    rec.with_history(|h| h.final_leader = final_leader);
+    rec.with_history(|h| {
+        h.final_leader = final_leader;
+        h.final_leases = final_leases;
+    });
     let history = rec.snapshot();
     let report = checker::check(&history, &opts.check);
     RunOutcome { seed: opts.seed, sim_time, history, faults: counts, report, error }
+}
+
+/// Runs the simulation until the leader holds no lease, or until [`LEASE_EXPIRY_LIMIT`] has passed since the
+/// last leader change (at most [`LEASE_PHASE_MAX`]), and reports what was left.
+fn await_lease_expiry(sim: &mut turmoil::Sim<'_>, cluster: &cluster::SimCluster) -> Result<LeaseObservation, String> {
+    let start = sim.elapsed();
+    let mut leader = cluster.leader();
+    let mut changed_at = start;
+    loop {
+        let now = sim.elapsed();
+        let current = cluster.leader();
+        if current != leader {
+            leader = current;
+            changed_at = now;
+        }
+        let outstanding = leader.as_deref().and_then(|l| cluster.leases_at(l));
+        let done = outstanding.as_ref().is_some_and(Vec::is_empty);
+        if done || now >= changed_at + LEASE_EXPIRY_LIMIT || now >= start + LEASE_PHASE_MAX {
+            let outstanding = match outstanding {
+                Some(leases) => leases,
+                None => cluster.members.iter().find_map(|m| cluster.leases_at(&m.name)).unwrap_or_default(),
+            };
+            return Ok(LeaseObservation { at: nanos(now), outstanding });
+        }
+        sim.step().map_err(|e| e.to_string())?;
+    }
 }
 
 /// Task ids are aligned to a multiple of this (a power of two at least tokio's shard count).

@@ -1,11 +1,12 @@
 //! Whole-cluster simulations as tests: faulty runs produce valid histories, a seed replays byte for byte,
-//! and two planted bugs (followers serving "linearizable" reads from local state; serializable reads one
-//! revision behind their header) are caught. The release-mode
+//! and three planted bugs (followers serving "linearizable" reads from local state; serializable reads one
+//! revision behind their header; a lease clock that never hears of grants) are caught. The release-mode
 //! run of hundreds of seeds is in `scripts/test`.
 
 use std::time::Duration;
 
 use meridian_server::member::PlantedBug;
+use meridian_sim::checker::LivenessViolation;
 use meridian_sim::runner::{self, RunOptions};
 
 fn short(seed: u64) -> RunOptions {
@@ -54,4 +55,16 @@ fn a_planted_serializable_read_bug_is_caught() {
         report.is_invalid() && !report.serializable.is_empty()
     });
     assert!(caught.is_some(), "serializable reads behind their header went unnoticed for 10 seeds");
+}
+
+#[test]
+fn a_planted_bug_that_keeps_leases_alive_is_caught() {
+    let caught = (100..110).find(|seed| {
+        let mut opts = short(*seed);
+        opts.planted_bug = PlantedBug::UntimedLeaseGrants;
+        let report = runner::run(&opts).report;
+        // Only the lease phase at the end can see it: nothing expires early, and nothing is used after a revoke.
+        report.is_invalid() && report.liveness.iter().any(|v| matches!(v, LivenessViolation::LeasesNeverExpired { .. }))
+    });
+    assert!(caught.is_some(), "leases that never expire went unnoticed for 10 seeds");
 }

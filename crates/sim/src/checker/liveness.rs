@@ -1,4 +1,5 @@
-//! Liveness: once the run has healed, leadership settles in the most preferred healthy datacenter.
+//! Liveness: once the run has healed, leadership settles in the most preferred healthy datacenter, and once
+//! the clients have stopped, every lease runs out.
 
 use crate::history::History;
 
@@ -15,17 +16,32 @@ pub enum LivenessViolation {
         /// The datacenter that should lead.
         expected: String,
     },
+    /// Leases nobody kept alive were still granted long after they should have expired.
+    #[error("at {at}ns leases {leases:?} were still granted, long after the last keep-alive")]
+    LeasesNeverExpired {
+        /// When the runner looked.
+        at: u64,
+        /// The leases left.
+        leases: Vec<i64>,
+    },
 }
 
-/// Checks the final leader observation; a history without one has nothing to check.
+/// Checks the final leader and lease observations; a history without them has nothing to check.
 pub fn check(history: &History) -> Vec<LivenessViolation> {
-    let Some(obs) = &history.final_leader else { return Vec::new() };
-    if obs.leader_dc.as_deref() == Some(obs.expected_dc.as_str()) {
-        return Vec::new();
+    let mut violations = Vec::new();
+    if let Some(obs) = &history.final_leader
+        && obs.leader_dc.as_deref() != Some(obs.expected_dc.as_str())
+    {
+        violations.push(LivenessViolation::WrongLeader {
+            at: obs.at,
+            leader: obs.leader_dc.clone(),
+            expected: obs.expected_dc.clone(),
+        });
     }
-    vec![LivenessViolation::WrongLeader {
-        at: obs.at,
-        leader: obs.leader_dc.clone(),
-        expected: obs.expected_dc.clone(),
-    }]
+    if let Some(obs) = &history.final_leases
+        && !obs.outstanding.is_empty()
+    {
+        violations.push(LivenessViolation::LeasesNeverExpired { at: obs.at, leases: obs.outstanding.clone() });
+    }
+    violations
 }
