@@ -18,8 +18,9 @@ pub struct History {
     pub watches: Vec<WatchLog>,
     /// Which datacenter led at the end of the run, when the runner looked.
     pub final_leader: Option<LeaderObservation>,
-    /// The leases left once nobody kept any alive, when the runner looked.
-    #[serde(default)]
+    /// The leases left once nobody kept any alive, when the runner looked. Left out of the encoding when
+    /// absent, so histories recorded before it existed keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_leases: Option<LeaseObservation>,
 }
 

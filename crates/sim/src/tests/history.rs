@@ -1,7 +1,9 @@
 //! Canonical encoding and fingerprint of histories.
 
 use super::util::{GenSpec, generate};
-use crate::history::{EventKind, History, LeaderObservation, WatchEventRecord, WatchLog, WatchResponseRecord};
+use crate::history::{
+    EventKind, History, LeaderObservation, LeaseObservation, WatchEventRecord, WatchLog, WatchResponseRecord,
+};
 
 fn sample() -> History {
     let mut h =
@@ -25,6 +27,7 @@ fn sample() -> History {
         canceled: None,
     });
     h.final_leader = Some(LeaderObservation { at: 9, leader_dc: Some("dc-a".into()), expected_dc: "dc-a".into() });
+    h.final_leases = Some(LeaseObservation { at: 12, outstanding: vec![5] });
     h
 }
 
