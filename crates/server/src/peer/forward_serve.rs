@@ -3,8 +3,7 @@
 //! Every item of an incoming batch is proposed at once, not one after another, so openraft gathers the
 //! concurrent proposals into one log append. Answers are queued as proposals finish, and the response stream
 //! sends everything queued when it is next polled as one message. A driver task owns the proposals, so those
-//! in flight when the forwarding member goes away still finish (the lessor bookkeeping of a lease grant or
-//! revoke must not be skipped halfway); their answers are then dropped.
+//! in flight when the forwarding member goes away still run to their end; their answers are then dropped.
 
 use std::future::Future;
 use std::pin::Pin;
