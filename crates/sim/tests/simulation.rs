@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use meridian_server::member::PlantedBug;
-use meridian_sim::checker::LivenessViolation;
+use meridian_sim::checker::{LivenessViolation, Report};
 use meridian_sim::runner::{self, RunOptions};
 
 fn short(seed: u64) -> RunOptions {
@@ -35,36 +35,35 @@ fn faulty_runs_are_valid_and_a_seed_replays_byte_for_byte() {
     assert_ne!(first.history.fingerprint(), other.history.fingerprint(), "another seed, another run");
 }
 
+/// Whether one of seeds 100..110, run with `bug` planted, yields a report that `caught` accepts.
+fn caught_within_ten_seeds(bug: PlantedBug, caught: impl Fn(&Report) -> bool) -> bool {
+    (100..110).any(|seed| {
+        let mut opts = short(seed);
+        opts.planted_bug = bug;
+        caught(&runner::run(&opts).report)
+    })
+}
+
 #[test]
 fn a_planted_stale_read_bug_is_caught() {
-    let caught = (100..110).find(|seed| {
-        let mut opts = short(*seed);
-        opts.planted_bug = PlantedBug::StaleLinearizableReads;
-        runner::run(&opts).report.is_invalid()
-    });
-    assert!(caught.is_some(), "stale follower reads went unnoticed for 10 seeds");
+    let caught = caught_within_ten_seeds(PlantedBug::StaleLinearizableReads, Report::is_invalid);
+    assert!(caught, "stale follower reads went unnoticed for 10 seeds");
 }
 
 #[test]
 fn a_planted_serializable_read_bug_is_caught() {
-    let caught = (100..110).find(|seed| {
-        let mut opts = short(*seed);
-        opts.planted_bug = PlantedBug::SerializableReadsOneBehind;
-        let report = runner::run(&opts).report;
-        // Only the serializable check can see it: the other checks ignore serializable reads' staleness.
+    // Only the serializable check can see it: the other checks ignore serializable reads' staleness.
+    let caught = caught_within_ten_seeds(PlantedBug::SerializableReadsOneBehind, |report| {
         report.is_invalid() && !report.serializable.is_empty()
     });
-    assert!(caught.is_some(), "serializable reads behind their header went unnoticed for 10 seeds");
+    assert!(caught, "serializable reads behind their header went unnoticed for 10 seeds");
 }
 
 #[test]
 fn a_planted_bug_that_keeps_leases_alive_is_caught() {
-    let caught = (100..110).find(|seed| {
-        let mut opts = short(*seed);
-        opts.planted_bug = PlantedBug::UntimedLeaseGrants;
-        let report = runner::run(&opts).report;
-        // Only the lease phase at the end can see it: nothing expires early, and nothing is used after a revoke.
+    // Only the lease phase at the end can see it: nothing expires early, and nothing is used after a revoke.
+    let caught = caught_within_ten_seeds(PlantedBug::UntimedLeaseGrants, |report| {
         report.is_invalid() && report.liveness.iter().any(|v| matches!(v, LivenessViolation::LeasesNeverExpired { .. }))
     });
-    assert!(caught.is_some(), "leases that never expire went unnoticed for 10 seeds");
+    assert!(caught, "leases that never expire went unnoticed for 10 seeds");
 }
