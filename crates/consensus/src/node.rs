@@ -351,6 +351,12 @@ impl RaftNode {
         &self.inner.raft
     }
 
+    /// The current Raft term alone. Every response header carries it, so it is read without building a
+    /// whole [`NodeStatus`] (which copies the membership).
+    pub fn term(&self) -> u64 {
+        self.inner.raft.metrics().borrow_watched().current_term
+    }
+
     /// Current Raft state from openraft's metrics.
     pub fn status(&self) -> NodeStatus {
         let rx = self.inner.raft.metrics();

@@ -160,5 +160,6 @@ async fn rejoining_member_does_not_disrupt_the_leader() {
     }
     leader.propose(put("c", "3")).await.unwrap().unwrap();
     assert_eq!(leader.status().term, term);
+    assert_eq!(leader.term(), term, "term() reads the same term as status()");
     c.shutdown().await;
 }

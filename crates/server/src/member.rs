@@ -41,7 +41,7 @@ impl HeaderSource for HeaderInfo {
             cluster_id: self.cluster_id,
             member_id: self.member_id.0,
             revision,
-            raft_term: self.raft.status().term,
+            raft_term: self.raft.term(),
         }
     }
 }
