@@ -8,13 +8,16 @@
 //!
 //! Changes made by [`KvStore::apply`] are visible to reads at once and are persisted together, in one
 //! backend transaction, by [`KvStore::commit`]; the caller chooses how many commands a commit covers.
-//! A snapshot can be dumped from a frozen [`BackendView`] ([`KvStore::commit_and_view`],
-//! [`snapshot_of_view`]), so writers are not held up while the whole store is read.
+//! A snapshot can be dumped from a frozen [`BackendView`] ([`KvStore::commit_and_view`], then
+//! [`write_snapshot_of_view`] for a Raft snapshot or [`etcd_db_of_view`] for etcd's format), so writers are not
+//! held up while the whole store is read.
 
 mod apply;
 mod backend;
+mod bbolt;
 mod compaction;
 mod error;
+mod etcd_db;
 mod hash;
 mod history;
 mod key_index;
@@ -36,11 +39,12 @@ mod tests;
 
 pub use backend::{Backend, BackendView, WriteBatch};
 pub use error::{Error, Result};
+pub use etcd_db::etcd_db_of_view;
 pub use lease::{MAX_LEASE_TTL, MIN_LEASE_TTL};
 pub use lease_clock::LeaseClock;
 pub use mem_backend::{MemBackend, MemView};
 pub use response::{Applied, CommandResponse, LeaseInfo};
 pub use revision::RevisionKey;
-pub use snapshot::{snapshot_of_view, snapshot_revision, write_snapshot_of_view};
+pub use snapshot::{snapshot_revision, write_snapshot_of_view};
 pub use store::{KvStore, META_PREFIX};
 pub use txn::{MAX_TXN_DEPTH, MAX_TXN_OPS};

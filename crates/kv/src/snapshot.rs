@@ -55,14 +55,6 @@ impl<B: Backend> KvStore<B> {
     }
 }
 
-/// The same dump as [`KvStore::snapshot`] of the state a backend view holds, in memory. See
-/// [`write_snapshot_of_view`].
-pub fn snapshot_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    write_snapshot_of_view(view, &mut out)?;
-    Ok(out)
-}
-
 /// Streams the same dump as [`KvStore::snapshot`] of the state a backend view holds into `out`, so a
 /// large store is never held in memory twice. Revisions and lease counter come from the view's `kv/`
 /// metadata, so the view must come from a committed store ([`KvStore::commit_and_view`]). Returns the

@@ -18,7 +18,6 @@ pub mod peer;
 pub mod placement;
 pub mod publish;
 pub mod run;
-pub mod snapshot_file;
 pub mod watch_hub;
 
 pub use config::ServerConfig;

@@ -117,6 +117,38 @@ impl Server {
         server
     }
 
+    /// Start a real etcd on a data dir that `etcdctl snapshot restore` made of `snapshot` (restored under the
+    /// member name and peer URL it then starts with), and wait until it serves. Panics with etcdctl's output
+    /// if the restore fails.
+    pub fn start_etcd_restored(snapshot: &Path) -> Server {
+        let dir = tempfile::Builder::new().prefix("etcd-restored-it-").tempdir().expect("tempdir");
+        let mut server =
+            Server { kind: Kind::Etcd, dir, client_port: free_port(), peer_port: free_port(), child: None, starts: 0 };
+        let peer = format!("http://127.0.0.1:{}", server.peer_port);
+        let data = server.data_dir();
+        let restore = etcdctl(
+            &server.endpoint(),
+            &[
+                "snapshot",
+                "restore",
+                &snapshot.to_string_lossy(),
+                "--data-dir",
+                &data.to_string_lossy(),
+                "--name",
+                MEMBER_NAME,
+                "--initial-cluster",
+                &format!("{MEMBER_NAME}={peer}"),
+                "--initial-advertise-peer-urls",
+                &peer,
+            ],
+            None,
+        );
+        assert!(restore.ok(), "etcdctl snapshot restore {}: {restore:?}", snapshot.display());
+        server.spawn();
+        server.wait_ready();
+        server
+    }
+
     /// Which implementation this is.
     pub fn kind(&self) -> Kind {
         self.kind

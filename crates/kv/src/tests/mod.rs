@@ -1,6 +1,7 @@
 //! Behaviour tests of `KvStore`, one file per concern, on `MemBackend`.
 
 mod compaction;
+mod etcd_db;
 mod lease;
 mod persistence;
 mod put_delete;

@@ -1,6 +1,6 @@
-//! The etcd `Maintenance` service: status, hashes for comparing members, streamed snapshots (dumped
-//! from a frozen backend view, off the kv lock), and the housekeeping calls (`Alarm`, `Defragment`)
-//! that tools expect to succeed.
+//! The etcd `Maintenance` service: status, hashes for comparing members, streamed snapshots (etcd's own
+//! format, a bbolt database built from a frozen backend view off the kv lock, so `etcdctl snapshot status`
+//! and `restore` read them), and the housekeeping calls (`Alarm`, `Defragment`) that tools expect to succeed.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use meridian_proto::etcdserverpb::{
     StatusResponse,
 };
 use meridian_types::Revision;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
@@ -105,14 +106,16 @@ impl Maintenance for MaintenanceService {
         let kv = self.member.kv().clone();
         // The kv write lock is held only to commit what is pending and freeze a view; the dump
         // reads that view on a blocking thread while applies go on.
-        let logical = tokio::task::spawn_blocking(move || {
+        let mut data = tokio::task::spawn_blocking(move || {
             let view = kv.write().commit_and_view()?;
-            meridian_kv::snapshot_of_view(&view)
+            meridian_kv::etcd_db_of_view(&view)
         })
         .await
         .map_err(|e| Status::internal(format!("etcdserver: snapshot task failed: {e}")))?
         .map_err(kv_status)?;
-        let data = crate::snapshot_file::encode(&logical);
+        // As etcd sends it: the database, then its SHA-256, which `etcdctl snapshot restore` checks.
+        let hash = Sha256::digest(&data);
+        data.extend_from_slice(&hash);
         let header = self.member.current_header();
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
