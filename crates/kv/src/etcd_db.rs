@@ -13,6 +13,8 @@
 //! and `etcdctl snapshot restore` rewrites the membership anyway; its consistent index is also set by the
 //! restore, since Meridian's Raft log indexes mean nothing to an etcd cluster.
 
+use std::io::{Seek, Write};
+
 use meridian_proto::mvccpb::KeyValue;
 use prost::Message;
 
@@ -51,11 +53,12 @@ fn bolt(e: BoltError) -> Error {
     Error::Backend(e.to_string())
 }
 
-/// The etcd backend database holding everything a view of a committed store
-/// ([`crate::KvStore::commit_and_view`]) holds: every record since the last compaction, every lease, and the
-/// compaction revision.
-pub fn etcd_db_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
-    let mut file = BoltFile::new();
+/// Writes the etcd backend database holding everything a view of a committed store
+/// ([`crate::KvStore::commit_and_view`]) holds, every record since the last compaction, every lease and the
+/// compaction revision, into `out` from its start (a file, so a large store never sits in memory); returns
+/// the writer and the database's length.
+pub fn write_etcd_db_of_view<V: BackendView, W: Write + Seek>(view: &V, out: W) -> Result<(W, u64)> {
+    let mut file = BoltFile::new(out).map_err(bolt)?;
     let mut keys = file.bucket(b"key");
     view.scan_records(RevisionKey::MIN, &mut |rev, bytes| {
         let record = Record::decode(rev, bytes)?;
@@ -68,7 +71,7 @@ pub fn etcd_db_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
         keys.push(&key, &value).map_err(bolt)?;
         Ok(true)
     })?;
-    keys.finish();
+    keys.finish().map_err(bolt)?;
 
     let mut leases = view.leases()?;
     // Big-endian keys sort as unsigned numbers; lease ids are positive.
@@ -79,7 +82,7 @@ pub fn etcd_db_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
         let value = EtcdLease { id, ttl: lease.ttl, remaining_ttl: lease.remaining.unwrap_or(0) }.encode_to_vec();
         bucket.push(&id.to_be_bytes(), &value).map_err(bolt)?;
     }
-    bucket.finish();
+    bucket.finish().map_err(bolt)?;
 
     let compact = meta_i64(META_COMPACT, view.meta(META_COMPACT)?)?.unwrap_or(0);
     let mut meta = file.bucket(b"meta");
@@ -88,6 +91,6 @@ pub fn etcd_db_of_view<V: BackendView>(view: &V) -> Result<Vec<u8>> {
         meta.push(b"finishedCompactRev", &rev).map_err(bolt)?;
         meta.push(b"scheduledCompactRev", &rev).map_err(bolt)?;
     }
-    meta.finish();
+    meta.finish().map_err(bolt)?;
     file.finish().map_err(bolt)
 }

@@ -9,7 +9,7 @@
 //! Changes made by [`KvStore::apply`] are visible to reads at once and are persisted together, in one
 //! backend transaction, by [`KvStore::commit`]; the caller chooses how many commands a commit covers.
 //! A snapshot can be dumped from a frozen [`BackendView`] ([`KvStore::commit_and_view`], then
-//! [`write_snapshot_of_view`] for a Raft snapshot or [`etcd_db_of_view`] for etcd's format), so writers are not
+//! [`write_snapshot_of_view`] for a Raft snapshot or [`write_etcd_db_of_view`] for etcd's format), so writers are not
 //! held up while the whole store is read.
 
 mod apply;
@@ -39,7 +39,7 @@ mod tests;
 
 pub use backend::{Backend, BackendView, WriteBatch};
 pub use error::{Error, Result};
-pub use etcd_db::etcd_db_of_view;
+pub use etcd_db::write_etcd_db_of_view;
 pub use lease::{MAX_LEASE_TTL, MIN_LEASE_TTL};
 pub use lease_clock::LeaseClock;
 pub use mem_backend::{MemBackend, MemView};

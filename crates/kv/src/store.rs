@@ -136,7 +136,7 @@ impl<B: Backend> KvStore<B> {
 
     /// Commit everything pending, then open a backend view: the view holds exactly the state reads see
     /// now (data, `kv/` and staged metadata), and stays so while the store moves on. Dump it with
-    /// [`crate::write_snapshot_of_view`] or [`crate::etcd_db_of_view`] after releasing any lock around the store.
+    /// [`crate::write_snapshot_of_view`] or [`crate::write_etcd_db_of_view`] after releasing any lock around the store.
     pub fn commit_and_view(&mut self) -> Result<B::View> {
         self.commit(Vec::new())?;
         self.backend.view()

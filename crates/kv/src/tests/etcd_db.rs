@@ -1,12 +1,14 @@
 //! The store as an etcd backend database: every record, lease and the compaction revision land in etcd's
 //! buckets under etcd's keys, in a file the bbolt read-back accepts.
 
+use std::io::Cursor;
+
 use meridian_proto::mvccpb::KeyValue;
 use prost::Message;
 
 use super::util::*;
 use crate::bbolt::read_back::read;
-use crate::etcd_db_of_view;
+use crate::write_etcd_db_of_view;
 
 fn rev_key(main: i64, tombstone: bool) -> Vec<u8> {
     let mut k = main.to_be_bytes().to_vec();
@@ -16,6 +18,13 @@ fn rev_key(main: i64, tombstone: bool) -> Vec<u8> {
         k.push(b't');
     }
     k
+}
+
+/// The database of `s` in memory.
+fn etcd_db(s: &mut Store) -> Vec<u8> {
+    let (out, len) = write_etcd_db_of_view(&s.commit_and_view().unwrap(), Cursor::new(Vec::new())).unwrap();
+    assert_eq!(out.get_ref().len() as u64, len);
+    out.into_inner()
 }
 
 fn kv(key: &str, value: &str, create: i64, modified: i64, version: i64, lease: i64) -> Vec<u8> {
@@ -33,8 +42,7 @@ fn history_leases_and_compaction_land_in_etcds_buckets() {
     del(&mut s, "b", ""); // rev 5
     put(&mut s, "c", "4"); // rev 6
     compact(&mut s, 3).unwrap();
-    let db = etcd_db_of_view(&s.commit_and_view().unwrap()).unwrap();
-    let read = read(&db);
+    let read = read(&etcd_db(&mut s));
 
     let keys = &read.buckets[&b"key".to_vec()];
     let expected = vec![
@@ -66,7 +74,7 @@ fn history_leases_and_compaction_land_in_etcds_buckets() {
 #[test]
 fn a_fresh_store_gives_empty_buckets_and_no_compaction() {
     let mut s = store();
-    let read = read(&etcd_db_of_view(&s.commit_and_view().unwrap()).unwrap());
+    let read = read(&etcd_db(&mut s));
     let names: Vec<_> = read.buckets.keys().cloned().collect();
     assert_eq!(names, vec![b"key".to_vec(), b"lease".to_vec(), b"meta".to_vec()]);
     assert!(read.buckets.values().all(Vec::is_empty));

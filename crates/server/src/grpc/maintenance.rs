@@ -2,14 +2,16 @@
 //! format, a bbolt database built from a frozen backend view off the kv lock, so `etcdctl snapshot status`
 //! and `restore` read them), and the housekeeping calls (`Alarm`, `Defragment`) that tools expect to succeed.
 
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use meridian_kv::Backend;
 use meridian_proto::etcdserverpb::maintenance_server::Maintenance;
 use meridian_proto::etcdserverpb::{
     AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest,
-    HashResponse, MoveLeaderRequest, MoveLeaderResponse, SnapshotRequest, SnapshotResponse, StatusRequest,
-    StatusResponse,
+    HashResponse, MoveLeaderRequest, MoveLeaderResponse, ResponseHeader, SnapshotRequest, SnapshotResponse,
+    StatusRequest, StatusResponse,
 };
 use meridian_types::Revision;
 use sha2::{Digest, Sha256};
@@ -104,36 +106,22 @@ impl Maintenance for MaintenanceService {
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
         let kv = self.member.kv().clone();
-        // The kv write lock is held only to commit what is pending and freeze a view; the dump
-        // reads that view on a blocking thread while applies go on.
-        let mut data = tokio::task::spawn_blocking(move || {
-            let view = kv.write().commit_and_view()?;
-            meridian_kv::etcd_db_of_view(&view)
+        let dir = self.member.config.data_dir.clone();
+        // The kv write lock is held only to commit what is pending and freeze a view; the database is
+        // written from that view on a blocking thread while applies go on, into an unnamed file in the data
+        // dir (gone once closed, even after a crash) rather than memory, since it is as big as the store.
+        let (file, len) = tokio::task::spawn_blocking(move || -> Result<(File, u64), Status> {
+            let file = tempfile::tempfile_in(&dir).map_err(|e| snapshot_io("creating", &e))?;
+            let view = kv.write().commit_and_view().map_err(kv_status)?;
+            let (out, len) = meridian_kv::write_etcd_db_of_view(&view, BufWriter::new(file)).map_err(kv_status)?;
+            let file = out.into_inner().map_err(|e| snapshot_io("writing", e.error()))?;
+            Ok((file, len))
         })
         .await
-        .map_err(|e| Status::internal(format!("etcdserver: snapshot task failed: {e}")))?
-        .map_err(kv_status)?;
-        // As etcd sends it: the database, then its SHA-256, which `etcdctl snapshot restore` checks.
-        let hash = Sha256::digest(&data);
-        data.extend_from_slice(&hash);
+        .map_err(|e| Status::internal(format!("etcdserver: snapshot task failed: {e}")))??;
         let header = self.member.current_header();
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            let total = data.len();
-            let mut sent = 0;
-            for chunk in data.chunks(SNAPSHOT_CHUNK) {
-                sent += chunk.len();
-                let msg = SnapshotResponse {
-                    header: Some(header),
-                    remaining_bytes: u64::try_from(total - sent).unwrap_or(0),
-                    blob: chunk.to_vec(),
-                    version: ETCD_COMPAT_VERSION.to_owned(),
-                };
-                if tx.send(Ok(msg)).await.is_err() {
-                    return;
-                }
-            }
-        });
+        tokio::task::spawn_blocking(move || send_snapshot(file, len, header, &tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -144,4 +132,55 @@ impl Maintenance for MaintenanceService {
         }
         Err(Status::failed_precondition("etcdserver: bad leader transferee"))
     }
+}
+
+type SnapshotSender = mpsc::Sender<Result<SnapshotResponse, Status>>;
+
+fn snapshot_io(doing: &str, e: &std::io::Error) -> Status {
+    Status::internal(format!("etcdserver: {doing} the snapshot file: {e}"))
+}
+
+/// Streams the `len`-byte database in `file` from its start, then its SHA-256, as etcd sends a snapshot
+/// (`etcdctl snapshot restore` checks the hash). Stops quietly if the client goes away.
+fn send_snapshot(mut file: File, len: u64, header: ResponseHeader, tx: &SnapshotSender) {
+    let total = len + Sha256::output_size() as u64;
+    let mut sent = 0u64;
+    let send = |blob: Vec<u8>, sent: u64| {
+        let msg = SnapshotResponse {
+            header: Some(header),
+            remaining_bytes: total.saturating_sub(sent),
+            blob,
+            version: ETCD_COMPAT_VERSION.to_owned(),
+        };
+        tx.blocking_send(Ok(msg)).is_ok()
+    };
+    let fail = |e: Status| {
+        let _ = tx.blocking_send(Err(e));
+    };
+    if let Err(e) = file.seek(SeekFrom::Start(0)) {
+        return fail(snapshot_io("reading", &e));
+    }
+    let mut hasher = Sha256::new();
+    let mut reader = file.take(len);
+    loop {
+        let mut blob = vec![0; SNAPSHOT_CHUNK];
+        let n = match reader.read(&mut blob) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return fail(snapshot_io("reading", &e)),
+        };
+        blob.truncate(n);
+        hasher.update(&blob);
+        sent += n as u64;
+        if !send(blob, sent) {
+            return;
+        }
+    }
+    if sent != len {
+        return fail(Status::internal(format!("etcdserver: the snapshot file ended at {sent} of {len} bytes")));
+    }
+    let hash = hasher.finalize().to_vec();
+    sent += hash.len() as u64;
+    send(hash, sent);
 }
