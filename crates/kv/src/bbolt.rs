@@ -1,16 +1,15 @@
 //! A writer of bbolt database files, the format of etcd's backend and so of the snapshots `etcdctl snapshot
 //! save` downloads and `etcdctl snapshot status` / `restore` read.
 //!
-//! The file is written front to back into any seekable writer (a file, so a large store never sits in memory),
-//! and only the first three pages are written again at the end. It is built fresh in one pass, so it needs none
-//! of bbolt's machinery for change: every page is
-//! reachable, nothing is free, and each B+tree is built bottom-up from keys pushed in order. Leaves are
-//! packed full (bbolt splits nodes at half a page, but reading accepts any fill), and an element too big for
-//! one page gets a page with overflow pages, as bbolt itself writes it. Layout: pages 0 and 1 are the two
-//! meta pages, page 2 the (empty) freelist, then each bucket's leaves followed by its branch levels, and
-//! last the root bucket's leaf naming the buckets. Integers are little-endian, as bbolt writes them on the
-//! machines etcd supports. The format facts (page and element headers, flags, the meta layout and its FNV-1a
-//! checksum) follow bbolt's documented on-disk structures.
+//! The file is written front to back into any seekable writer the caller provides (a file, so a large store
+//! never sits in memory), and only the first three pages are written again at the end. It is built fresh in one
+//! pass, so it needs none of bbolt's machinery for change: every page is reachable, nothing is free, and each
+//! B+tree is built bottom-up from keys pushed in order. Leaves are packed full (bbolt splits nodes at half a
+//! page, but reading accepts any fill), and an element too big for one page gets a page with overflow pages, as
+//! bbolt itself writes it. Layout: pages 0 and 1 are the two meta pages, page 2 the (empty) freelist, then each
+//! bucket's leaves followed by its branch levels, and last the root bucket's leaf naming the buckets. Integers
+//! are little-endian, as bbolt writes them on the machines etcd supports. The format facts (page and element
+//! headers, flags, the meta layout and its FNV-1a checksum) follow bbolt's documented on-disk structures.
 
 use std::io::{Seek, SeekFrom, Write};
 
