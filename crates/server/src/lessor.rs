@@ -9,6 +9,7 @@ use std::time::Duration;
 use meridian_kv::LeaseClock;
 use meridian_types::LeaseId;
 use parking_lot::Mutex;
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 
@@ -17,13 +18,14 @@ pub struct Lessor {
     clock: Mutex<LeaseClock>,
     time: Clock,
     min_ttl: i64,
-    leader: Mutex<bool>,
+    /// Whether this member runs lease expiry; a watch, so callers can wait for it to start.
+    leader: watch::Sender<bool>,
 }
 
 impl Lessor {
     /// A lessor that raises every TTL to at least `min_ttl` seconds, as etcd does.
     pub fn new(min_ttl: i64, time: Clock) -> Self {
-        Lessor { clock: Mutex::new(LeaseClock::default()), time, min_ttl, leader: Mutex::new(false) }
+        Lessor { clock: Mutex::new(LeaseClock::default()), time, min_ttl, leader: watch::Sender::new(false) }
     }
 
     fn now_ms(&self) -> u64 {
@@ -37,20 +39,27 @@ impl Lessor {
 
     /// Whether this member currently runs lease expiry.
     pub fn is_leader(&self) -> bool {
-        *self.leader.lock()
+        *self.leader.borrow()
+    }
+
+    /// Waits until this member runs lease expiry (at once if it already does). A new leader's clock starts only
+    /// after its read barrier, so nothing else announces it.
+    pub async fn wait_leader(&self) {
+        // The sender lives in `self`, so the wait cannot fail for want of one.
+        let _ = self.leader.subscribe().wait_for(|leader| *leader).await;
     }
 
     /// Called when this member becomes leader: every known lease gets its full TTL from now.
     pub fn promote(&self, leases: impl IntoIterator<Item = (LeaseId, i64)>) {
         let now = self.now_ms();
         self.clock.lock().promote(leases, now);
-        *self.leader.lock() = true;
+        self.leader.send_replace(true);
     }
 
     /// Called when this member stops being leader.
     pub fn demote(&self) {
         self.clock.lock().demote();
-        *self.leader.lock() = false;
+        self.leader.send_replace(false);
     }
 
     /// Records a lease granted through the log.

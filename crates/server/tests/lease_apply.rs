@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meridian_proto::etcdserverpb::kv_client::KvClient;
 use meridian_proto::etcdserverpb::watch_client::WatchClient;
@@ -20,11 +20,9 @@ async fn a_lease_granted_without_the_lease_service_still_expires() {
     let dir = tempfile::tempdir().unwrap();
     let server = meridian_server::start(common::solo(dir.path())).await.unwrap();
     let member = server.member.clone();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !member.lessor.is_leader() {
-        assert!(Instant::now() < deadline, "the lease clock never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tokio::time::timeout(Duration::from_secs(10), member.lessor.wait_leader())
+        .await
+        .expect("the lease clock never started");
 
     // Straight into the log, as a grant whose proposer never reported back would be.
     let grant = RaftCommand { cmd: Some(Cmd::LeaseGrant(LeaseGrantRequest { ttl: 1, id: LEASE })) };
