@@ -69,10 +69,15 @@ fn every_workload_runs_against_meridian() {
         ("range --clients 4 --conns 2 --consistency s --key-space 20 --key-order random", "range-s"),
         ("watch-latency --clients 4 --conns 2", "watch-latency"),
         ("mixed --clients 4 --conns 2 --key-space 100 --key-order random --read-ratio 0.5", "mixed-l"),
+        // The same workloads on several generator threads instead of the default one.
+        ("put --clients 4 --conns 2 --threads 3", "put"),
+        ("watch-latency --clients 4 --conns 2 --threads 2", "watch-latency"),
     ];
     for (args, workload) in runs {
         let report = bench(&eps, args);
         check(&report, args, workload);
+        let threads = if args.contains("--threads") { args.rsplit(' ').next().unwrap().parse().unwrap() } else { 1 };
+        assert_eq!(report["threads"].as_u64(), Some(threads), "{args}: {report}");
         if workload == "mixed-l" {
             let (r, w) = (report["reads"]["ops"].as_u64().unwrap(), report["writes"]["ops"].as_u64().unwrap());
             assert_eq!(r + w, TOTAL, "{args}: {report}");

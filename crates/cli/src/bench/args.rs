@@ -18,6 +18,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 pub const MAX_PREFILL: u64 = 1_000_000;
 /// etcd's default request size limit (`--max-request-bytes`); larger values would only produce errors.
 pub const MAX_VALUE_SIZE: usize = 1_572_864;
+/// Most generator threads `--threads` accepts.
+pub const MAX_THREADS: usize = 256;
 
 /// What to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -86,6 +88,11 @@ pub struct BenchArgs {
     /// gRPC connections shared by the clients (client i uses connection i mod conns).
     #[arg(long, default_value_t = 1)]
     pub conns: usize,
+    /// Threads the load generator runs on. With 1 every client shares one thread, which costs the least
+    /// CPU per operation (the generator competes with the servers for the CPUs on one machine); raise it only
+    /// when one thread cannot keep up.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Operations in total (exactly one of --total and --duration).
     #[arg(long, conflicts_with = "duration")]
     pub total: Option<u64>,
@@ -135,6 +142,8 @@ pub struct Plan {
     pub clients: usize,
     /// Connections, between 1 and `clients`.
     pub conns: usize,
+    /// Generator threads, between 1 and [`MAX_THREADS`].
+    pub threads: usize,
     /// When the run stops.
     pub budget: Budget,
     /// Target ops/s over all clients; 0 for unlimited.
@@ -163,6 +172,11 @@ impl Plan {
         ensure!(args.clients > 0, "--clients must be at least 1");
         ensure!(args.conns > 0, "--conns must be at least 1");
         ensure!(args.conns <= args.clients, "--conns ({}) must not exceed --clients ({})", args.conns, args.clients);
+        ensure!(
+            (1..=MAX_THREADS).contains(&args.threads),
+            "--threads must be between 1 and {MAX_THREADS}, not {}",
+            args.threads
+        );
         let budget = match (args.total, args.duration) {
             (Some(0), _) => bail!("--total must be at least 1"),
             (Some(n), None) => Budget::Total(n),
@@ -207,6 +221,7 @@ impl Plan {
             endpoints: args.endpoints.clone(),
             clients: args.clients,
             conns: args.conns,
+            threads: args.threads,
             budget,
             rate: args.rate,
             keys,
@@ -298,7 +313,7 @@ mod tests {
         let p = plan("put --total 100").unwrap();
         assert_eq!(p.budget, Budget::Total(100));
         assert_eq!(p.keys, KeySpec { size: 8, order: KeyOrder::Seq, space: 0 });
-        assert_eq!((p.clients, p.conns, p.rate, p.val_size), (1, 1, 0, 256));
+        assert_eq!((p.clients, p.conns, p.threads, p.rate, p.val_size), (1, 1, 1, 0, 256));
         assert_eq!(p.endpoints, vec!["http://127.0.0.1:2379".to_owned()]);
         assert_eq!(p.label(), "put");
     }
@@ -319,6 +334,9 @@ mod tests {
         assert!(err("put --total 1 --conns 0").contains("--conns"));
         assert!(err("put --total 1 --clients 2 --conns 3").contains("must not exceed"));
         assert!(plan("put --total 1 --clients 3 --conns 3").is_ok());
+        assert!(err("put --total 1 --threads 0").contains("--threads"));
+        assert!(err("put --total 1 --threads 257").contains("--threads"));
+        assert_eq!(plan("put --total 1 --threads 4").unwrap().threads, 4);
     }
 
     #[test]

@@ -59,6 +59,7 @@ impl Report {
             "endpoints": p.endpoints,
             "clients": p.clients,
             "conns": p.conns,
+            "threads": p.threads,
             "total": total,
             "duration_s": duration_s,
             "rate": p.rate,
@@ -94,10 +95,11 @@ impl Report {
         let p = &self.plan;
         let s = &self.stats;
         let mut out = format!(
-            "{} clients={} conns={} endpoints={} ops={} errors={} elapsed={:.2}s\n  throughput   {:.0} ops/s\n",
+            "{} clients={} conns={} threads={} endpoints={} ops={} errors={} elapsed={:.2}s\n  throughput   {:.0} ops/s\n",
             p.label(),
             p.clients,
             p.conns,
+            p.threads,
             p.endpoints.len(),
             s.ops(),
             s.errors.total(),
@@ -150,6 +152,7 @@ mod tests {
             endpoints: vec!["http://127.0.0.1:2379".into()],
             clients: 4,
             conns: 2,
+            threads: 1,
             budget: Budget::Total(4),
             rate: 0,
             keys: KeySpec { size: 8, order: KeyOrder::Seq, space: 0 },
