@@ -3,8 +3,8 @@
 //! `status`, `leader_changes`, `handle_peer_message`, `shutdown`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use meridian_kv::{CommandResponse, KvStore};
@@ -109,8 +109,9 @@ pub(crate) struct NodeInner {
     lease_wait: Duration,
     /// The isolated-leader watchdog's limit: the maximum election timeout.
     quorum_timeout: Duration,
-    /// How often an in-flight proposal re-checks the watchdog: the heartbeat interval.
-    watchdog_poll: Duration,
+    /// The watchdog's verdict, re-judged every heartbeat interval by one task per node
+    /// (`spawn_watchdog`), for proposals in flight to wait on.
+    isolation: watch::Receiver<Verdict>,
     read_policy: ReadPolicy,
     /// Complete once the log store and the state machine are dropped by openraft.
     released: Mutex<Option<(DropWaiter, DropWaiter)>>,
@@ -203,6 +204,7 @@ impl RaftNode {
         }
 
         let leader_rx = spawn_leader_watch(&raft);
+        let (isolation_tx, isolation) = watch::channel(Verdict::Serving);
         let inner = NodeInner {
             id: cfg.id,
             raft,
@@ -211,12 +213,14 @@ impl RaftNode {
             leader_rx,
             lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
             quorum_timeout: Duration::from_millis(cfg.election_max_ms),
-            watchdog_poll: Duration::from_millis(cfg.heartbeat_ms.max(1)),
+            isolation,
             read_policy: cfg.read_policy,
             released: Mutex::new(Some((log_released, sm_released))),
             stopped: AtomicBool::new(false),
         };
-        Ok(RaftNode { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        spawn_watchdog(Arc::downgrade(&inner), isolation_tx, Duration::from_millis(cfg.heartbeat_ms.max(1)));
+        Ok(RaftNode { inner })
     }
 
     /// This member's id.
@@ -433,7 +437,7 @@ impl RaftNode {
     /// member gives (code Unavailable, "etcdserver: no leader"), so clients move to another
     /// member. The request was not proposed, so it is safe to retry elsewhere.
     fn check_quorum_contact(&self) -> Result<()> {
-        match self.watchdog_verdict() {
+        match self.inner.watchdog_verdict() {
             Verdict::Serving => Ok(()),
             Verdict::Isolated { silent_for } => {
                 tracing::debug!(?silent_for, "isolated leader refuses a request");
@@ -442,29 +446,25 @@ impl RaftNode {
         }
     }
 
-    fn watchdog_verdict(&self) -> Verdict {
-        let rx = self.inner.raft.metrics();
-        let m = rx.borrow_watched();
-        let is_leader = m.state == ServerState::Leader;
-        let membership = m.membership_config.membership();
-        let self_quorum = membership.voter_ids().eq([self.inner.id.0]);
-        let acked = m.last_quorum_acked.as_ref().map(|t| **t);
-        let now = <openraft::alias::InstantOf<TypeConfig> as openraft::Instant>::now();
-        watchdog::verdict(now, is_leader, self_quorum, acked, self.inner.quorum_timeout)
-    }
-
     /// Resolves once the watchdog finds this leader isolated, with the error for a proposal that
     /// was in flight: `Unavailable` (etcd's "request timed out"), because it may still commit.
+    /// Waits on the watchdog task's verdict rather than arming a timer per proposal: each timer
+    /// woke the runtime's I/O driver, a syscall on every write.
     async fn quorum_lost(&self) -> Error {
-        let mut tick = tokio::time::interval(self.inner.watchdog_poll);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut isolation = self.inner.isolation.clone();
         loop {
-            tick.tick().await;
-            if let Verdict::Isolated { silent_for } = self.watchdog_verdict() {
+            // The published verdict may be one tick old; the live one decides.
+            if matches!(*isolation.borrow_and_update(), Verdict::Isolated { .. })
+                && let Verdict::Isolated { silent_for } = self.inner.watchdog_verdict()
+            {
                 return Error::Unavailable(format!(
                     "leader has not heard from a quorum for {} ms; the proposal's outcome is unknown",
                     silent_for.as_millis()
                 ));
+            }
+            if isolation.changed().await.is_err() {
+                // The node stopped; the proposal itself ends with it.
+                std::future::pending::<()>().await;
             }
         }
     }
@@ -511,6 +511,42 @@ fn spawn_learner_bootstrap(raft: &Raft, learners: BTreeMap<NodeId, Member>) {
             if metrics.changed().await.is_err() {
                 return;
             }
+        }
+    });
+}
+
+impl NodeInner {
+    fn watchdog_verdict(&self) -> Verdict {
+        let rx = self.raft.metrics();
+        let m = rx.borrow_watched();
+        let is_leader = m.state == ServerState::Leader;
+        let membership = m.membership_config.membership();
+        let self_quorum = membership.voter_ids().eq([self.id.0]);
+        let acked = m.last_quorum_acked.as_ref().map(|t| **t);
+        let now = <openraft::alias::InstantOf<TypeConfig> as openraft::Instant>::now();
+        watchdog::verdict(now, is_leader, self_quorum, acked, self.quorum_timeout)
+    }
+}
+
+/// Re-judges the watchdog every `poll` and publishes when the verdict flips, for proposals in
+/// flight to wait on (`RaftNode::quorum_lost`). Ends once the node is dropped or stopped.
+fn spawn_watchdog(node: Weak<NodeInner>, tx: watch::Sender<Verdict>, poll: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = node.upgrade() else { break };
+            if inner.stopped.load(Ordering::SeqCst) {
+                break;
+            }
+            let verdict = inner.watchdog_verdict();
+            drop(inner);
+            tx.send_if_modified(|cur| {
+                let flipped = matches!(*cur, Verdict::Isolated { .. }) != matches!(verdict, Verdict::Isolated { .. });
+                *cur = verdict;
+                flipped
+            });
         }
     });
 }
