@@ -5,9 +5,11 @@
 //! on every extra scattered page adds about 12 µs to the `fdatasync`: a one-entry commit spent
 //! ~150 µs syncing, where one sequential write of the same bytes syncs in ~100 µs. This backend
 //! turns each commit into that one sequential write. Every write redb makes is recorded; `sync_data`
-//! appends what was recorded to the journal file as one checksummed record, syncs only the journal,
-//! and then writes the pages into the database file (unsynced). The database file itself is synced
-//! at a checkpoint, once the journal has grown past its budget, after which the journal starts over.
+//! appends what was recorded to the journal file as one checksummed record and syncs only the
+//! journal. The pages wait in memory (`overlay`) until a checkpoint, once the journal has grown
+//! past its budget: then the last image of each page is written into the database file, the file
+//! is synced, and the journal starts over. redb rewrites the same few pages in almost every commit,
+//! so this writes each of them once per checkpoint instead of once per commit.
 //!
 //! Opening replays the journal's valid records, in order, onto the database file, syncs it and
 //! starts a new journal, all before redb reads the file. Replay is safe because the database file
@@ -16,10 +18,9 @@
 //! the state of the last synced record. Writes made after that record (a commit in flight at the
 //! crash) may or may not be in the file, which is the crash redb survives on a plain file.
 //!
-//! A commit is durable once its record is synced, so the database file gets its pages only after
-//! that, and a [`CommitHook`] armed by the caller runs right then: the Raft log's writer answers
-//! openraft there, without waiting for redb's bookkeeping after the sync or for the page writes.
-//! Until the pages reach the database file, reads are patched from the pending record.
+//! A commit is durable once its record is synced, and a [`CommitHook`] armed by the caller runs
+//! right then: the Raft log's writer answers openraft there, without waiting for redb's bookkeeping
+//! after the sync. Until the pages reach the database file, reads are patched from the overlay.
 //!
 //! Records from before a checkpoint must never be replayed, since they would put back old page
 //! images. Each record carries the journal's epoch; the journal header names the current epoch and
@@ -35,6 +36,10 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock, RwLockUpgradableReadGuard};
 use redb::{BackendError, StorageBackend};
+
+use self::overlay::Overlay;
+
+mod overlay;
 
 /// Journal bytes after which a sync checkpoints (syncs the database file and starts over).
 pub const DEFAULT_JOURNAL_BUDGET: u64 = 8 << 20;
@@ -82,28 +87,14 @@ impl CommitHook {
     }
 }
 
-/// One recorded write whose data still waits in the pending record, not yet in the database file.
-#[derive(Clone, Copy)]
-struct PendingWrite {
-    offset: u64,
-    /// Where its data starts in `State::pending`.
-    at: usize,
-    len: usize,
-}
-
-impl PendingWrite {
-    fn end(&self) -> u64 {
-        self.offset + self.len as u64
-    }
-}
-
 /// Where the journal stands.
 struct State {
     /// The next record: room for its head, then the writes and length changes since the last
     /// sync (its body). Built in place so a sync writes it without copying the body again.
     pending: Vec<u8>,
-    /// The writes in `pending` not yet made to the database file, in order.
-    unwritten: Vec<PendingWrite>,
+    /// Everything written since the last checkpoint, synced or not: the database file gets it at
+    /// the next checkpoint (or a clean close).
+    overlay: Overlay,
     /// `pending` holds a write of redb's header, so syncing it makes a commit durable.
     holds_commit: bool,
     epoch: u64,
@@ -163,7 +154,7 @@ impl JournaledBackend {
         write_header(&*journal, next)?;
         let state = State {
             pending: vec![0; RECORD_HEAD_BYTES],
-            unwritten: Vec::new(),
+            overlay: Overlay::default(),
             holds_commit: false,
             epoch: next,
             seq: 0,
@@ -172,19 +163,24 @@ impl JournaledBackend {
         Ok((JournaledBackend { main, journal, budget, state: RwLock::new(state), hook }, Recovery { records }))
     }
 
-    /// Makes the pending writes to the database file (unsynced) and forgets them.
-    fn write_pages(&self, state: &mut State) -> io::Result<()> {
-        for w in state.unwritten.drain(..) {
-            self.main.write(w.offset, &state.pending[w.at..w.at + w.len])?;
+    /// Writes the overlay into the database file (unsynced), in offset order.
+    fn write_pages(&self, state: &State) -> io::Result<()> {
+        for (offset, data) in state.overlay.iter() {
+            self.main.write(offset, data)?;
         }
         Ok(())
     }
 
-    /// Syncs the database file and starts a new epoch at the start of the journal. Called with
-    /// nothing pending, so the file holds exactly what the journal describes.
+    /// Writes the pages into the database file, syncs it and starts a new epoch at the start of
+    /// the journal. Called with nothing pending, so the file then holds exactly what the journal
+    /// describes. The overlay is forgotten only once the file is synced: after a failure here the
+    /// journal's records must stay the ones that count, and a later checkpoint (a clean close's,
+    /// say) writes every page again.
     fn checkpoint(&self, state: &mut State) -> io::Result<()> {
         debug_assert!(!state.has_writes());
+        self.write_pages(state)?;
         self.main.sync_data()?;
+        state.overlay.clear();
         write_header(&*self.journal, state.epoch + 1)?;
         state.epoch += 1;
         state.seq = 0;
@@ -210,22 +206,14 @@ impl StorageBackend for JournaledBackend {
         let from_file = end.min(written).saturating_sub(offset) as usize;
         self.main.read(offset, &mut out[..from_file])?;
         out[from_file..].fill(0);
-        // In order, so the later of two writes of the same bytes wins.
-        for w in &state.unwritten {
-            let (lo, hi) = (w.offset.max(offset), w.end().min(end));
-            if lo < hi {
-                let src = w.at + (lo - w.offset) as usize;
-                out[(lo - offset) as usize..(hi - offset) as usize]
-                    .copy_from_slice(&state.pending[src..src + (hi - lo) as usize]);
-            }
-        }
+        state.overlay.patch(offset, out);
         Ok(())
     }
 
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
         let mut state = self.state.write();
-        // The database file takes every operation in the order redb made them.
-        self.write_pages(&mut state)?;
+        // Bytes cut off now must not come back when the overlay reaches the file.
+        state.overlay.truncate(len);
         self.main.set_len(len)?;
         state.pending.push(OP_SET_LEN);
         state.pending.extend_from_slice(&len.to_le_bytes());
@@ -238,9 +226,8 @@ impl StorageBackend for JournaledBackend {
         state.pending.push(OP_WRITE);
         state.pending.extend_from_slice(&offset.to_le_bytes());
         state.pending.extend_from_slice(&len.to_le_bytes());
-        let at = state.pending.len();
         state.pending.extend_from_slice(data);
-        state.unwritten.push(PendingWrite { offset, at, len: data.len() });
+        state.overlay.write(offset, data);
         state.holds_commit |= offset == DB_HEADER_OFFSET;
         Ok(())
     }
@@ -267,7 +254,6 @@ impl StorageBackend for JournaledBackend {
         state.end += state.pending.len() as u64;
         state.seq += 1;
         state.holds_commit = false;
-        self.write_pages(&mut state)?;
         state.pending.truncate(RECORD_HEAD_BYTES);
         if state.end >= self.budget {
             self.checkpoint(&mut state)?;
@@ -281,7 +267,7 @@ impl StorageBackend for JournaledBackend {
     fn close(&self) -> Result<(), io::Error> {
         let checkpoint = {
             let mut state = self.state.write();
-            if state.has_writes() { self.write_pages(&mut state) } else { self.checkpoint(&mut state) }
+            if state.has_writes() { self.write_pages(&state) } else { self.checkpoint(&mut state) }
         };
         let main = self.main.close();
         let journal = self.journal.close();
@@ -317,7 +303,7 @@ impl State {
     /// The file's length as readers see it: `written` (the database file's), or further where a
     /// pending write reaches past it.
     fn extent(&self, written: u64) -> u64 {
-        self.unwritten.iter().map(PendingWrite::end).fold(written, u64::max)
+        self.overlay.end().map_or(written, |end| end.max(written))
     }
 
     /// Whether anything was written since the last synced record.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use redb::{BackendError, Database, StorageBackend};
 
 use crate::disk::{Disk, OsDisk, database_on};
+use crate::page_journal::DEFAULT_JOURNAL_BUDGET;
 
 /// Runs before a write or a sync; an error is what the file then reports.
 pub(crate) type Hook = Arc<dyn Fn() -> io::Result<()> + Send + Sync>;
@@ -39,11 +40,17 @@ pub(crate) struct HookedDisk {
     inner: OsDisk,
     file: &'static str,
     hooks: Hooks,
+    journal_budget: u64,
 }
 
 impl HookedDisk {
     pub(crate) fn new(dir: &Path, file: &'static str, hooks: Hooks) -> io::Result<HookedDisk> {
-        Ok(HookedDisk { inner: OsDisk::open(dir)?, file, hooks })
+        Ok(HookedDisk { inner: OsDisk::open(dir)?, file, hooks, journal_budget: DEFAULT_JOURNAL_BUDGET })
+    }
+
+    /// The same disk, with page journals that checkpoint once they hold `bytes`.
+    pub(crate) fn with_journal_budget(self, bytes: u64) -> HookedDisk {
+        HookedDisk { journal_budget: bytes, ..self }
     }
 }
 
@@ -61,6 +68,9 @@ impl Disk for HookedDisk {
             return Ok(inner);
         }
         Ok(Box::new(HookedFile { inner, hooks: self.hooks.clone() }))
+    }
+    fn journal_budget(&self) -> u64 {
+        self.journal_budget
     }
     fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {
         self.inner.open_file(name)

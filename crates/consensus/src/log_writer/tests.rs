@@ -36,19 +36,22 @@ async fn an_append_answered_as_durable_survives_a_later_failure_and_later_writes
                 if failing.load(Ordering::SeqCst) { Err(io::Error::other("injected write failure")) } else { Ok(()) }
             },
         );
-    let disk = HookedDisk::new(dir.path(), LOG_FILE, Hooks { before_write, ..Hooks::default() }).unwrap();
+    // A journal that checkpoints at every sync, so each transaction writes its pages into the
+    // database file right after its callers heard "durable".
+    let disk = HookedDisk::new(dir.path(), LOG_FILE, Hooks { before_write, ..Hooks::default() })
+        .unwrap()
+        .with_journal_budget(1);
     {
         let (mut store, closed) = LogStore::open_with_waiter(&disk).unwrap();
         append(&mut store, 1).await.unwrap();
-        // Its answer came at the journal's sync, before the writer wrote the pages: close the store so
-        // that no write of this transaction is left to fail below.
+        // Close the store so that no write of this transaction is left to fail below.
         drop(store);
         assert!(closed.wait(Duration::from_secs(30)).await, "the store never closed");
     }
     {
         let (mut store, closed) = LogStore::open_with_waiter(&disk).unwrap();
-        // The journal syncs the next transaction, its callers hear "durable", and then the pages
-        // fail to reach the database file.
+        // The journal syncs the next transaction, its callers hear "durable", and then the
+        // checkpoint's pages fail to reach the database file.
         fail.store(true, Ordering::SeqCst);
         append(&mut store, 2).await.expect("answered at the journal's sync");
         // Refused for the earlier failure, not for a failure of its own (it would not get that far).

@@ -20,6 +20,8 @@ struct FileImage {
     /// Writes since the last sync, in order (`None` data = a length change).
     unsynced: Vec<(u64, Option<Vec<u8>>)>,
     syncs: u64,
+    /// Every write call so far.
+    writes: u64,
     /// Bumped by a crash: handles from before it are dead, as the process that held them.
     generation: u64,
 }
@@ -126,6 +128,7 @@ impl StorageBackend for MemFile {
         }
         f.current[offset as usize..end].copy_from_slice(data);
         f.unsynced.push((offset, Some(data.to_vec())));
+        f.writes += 1;
         Ok(())
     }
 }
@@ -373,6 +376,10 @@ impl MemFile {
     fn unsynced_writes(&self) -> usize {
         self.image.lock().unsynced.len()
     }
+
+    fn writes(&self) -> u64 {
+        self.image.lock().writes
+    }
 }
 
 /// At a commit hook: what a crash would leave of each file, and the database file's page writes.
@@ -383,7 +390,7 @@ struct AtHook {
 }
 
 #[test]
-fn a_commit_is_durable_when_its_hook_runs_before_its_pages_reach_the_database_file() {
+fn a_commit_is_durable_when_its_hook_runs_and_its_pages_wait_for_the_checkpoint() {
     let files = Files::new();
     let hook = no_hook();
     let (backend, _) = JournaledBackend::open(
@@ -407,7 +414,7 @@ fn a_commit_is_durable_when_its_hook_runs_before_its_pages_reach_the_database_fi
         assert!(hook.disarm().is_none(), "commit {key}: the hook did not run");
         let AtHook { main, journal, page_writes } = seen.lock().take().unwrap();
         assert_eq!(page_writes, writes_before, "commit {key}: pages reached the database file before the sync");
-        assert!(files.main.unsynced_writes() > writes_before, "commit {key}: pages never reached the database file");
+        assert_eq!(files.main.unsynced_writes(), writes_before, "commit {key}: pages reached the database file");
         // A crash right when the hook ran keeps the commit.
         let crashed = Files { main: MemFile::with(main), journal: MemFile::with(journal) };
         let (recovered, _) = crashed.open(DEFAULT_JOURNAL_BUDGET);
@@ -457,8 +464,41 @@ fn reads_see_writes_that_have_not_reached_the_database_file() {
     let mut past = [0u8; 2];
     assert_eq!(backend.read(107, &mut past).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     backend.sync_data().unwrap();
+    assert_eq!(files.main.len(), 100, "a sync writes the journal only; the pages wait for the checkpoint");
+    let mut out = [0xffu8; 8];
+    backend.read(9, &mut out).unwrap();
+    assert_eq!(&out, b"\0abXY\0\0\0", "reads see synced pages that are not in the database file yet");
+    // Truncating drops what lies past the new end, so it cannot come back at the checkpoint.
+    backend.set_len(106).unwrap();
+    assert_eq!(backend.len().unwrap(), 106);
+    backend.sync_data().unwrap();
+    backend.close().unwrap();
     let mut out = [0u8; 8];
     files.main.reopen().read(9, &mut out).unwrap();
-    assert_eq!(&out, b"\0abXY\0\0\0", "the sync writes the pages to the database file");
-    assert_eq!(files.main.len(), 108);
+    assert_eq!(&out, b"\0abXY\0\0\0", "the checkpoint writes the pages to the database file");
+    let mut out = [0xffu8; 6];
+    files.main.reopen().read(100, &mut out).unwrap();
+    assert_eq!(&out, b"\0\0\0\0ta", "bytes cut off by the truncation came back");
+}
+
+#[test]
+fn a_checkpoint_writes_each_page_once_however_often_commits_rewrote_it() {
+    let files = Files::new();
+    let budget = 2 << 20;
+    let (db, _) = files.open(budget);
+    let (writes, syncs) = (files.main.writes(), files.main.syncs());
+    let mut commits = 0;
+    while files.main.syncs() == syncs {
+        put(&db, commits, Durability::Immediate);
+        commits += 1;
+        assert!(commits < 10_000, "no checkpoint after {commits} commits");
+    }
+    let page_writes = files.main.writes() - writes;
+    // Every commit rewrites redb's header and the same few pages: written once per commit, they
+    // would be several writes per commit; once per checkpoint, a handful in all.
+    assert!(commits > 20, "{commits} commits filled the journal");
+    assert!(page_writes < commits, "{page_writes} page writes for {commits} commits");
+    drop(db);
+    let (db, _) = files.open(budget);
+    assert_eq!(keys(&db), (0..commits).collect::<Vec<_>>());
 }
