@@ -38,7 +38,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// The generator's runtime: one thread runs every client, timer and connection with no hand-offs between
-/// threads, which took 20–40% off the generator's CPU per operation (docs/performance.md).
+/// threads, which took 14–44% off the generator's CPU per operation (docs/performance.md).
 fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
