@@ -59,7 +59,19 @@ pub trait Disk: Debug + Send + Sync + 'static {
     fn blocking_on_threads(&self) -> bool {
         true
     }
+
+    /// On a disk that runs blocking work inline: how long each Raft log sync takes, in the runtime's
+    /// (simulated) time, drawn once per sync; `None` for no time at all. With latencies the log is
+    /// written by a task that waits out each synced batch's latency first, so members' syncs finish at
+    /// different moments and a crash can cut one short, as on a real disk: followers may acknowledge
+    /// an entry before the leader's own copy is durable.
+    fn log_sync_latencies(&self) -> Option<SyncLatencies> {
+        None
+    }
 }
+
+/// A source of sync latencies (see [`Disk::log_sync_latencies`]).
+pub type SyncLatencies = Box<dyn FnMut() -> std::time::Duration + Send>;
 
 /// Runs `work` as the disk wants blocking work run: on tokio's blocking pool, or inline.
 pub(crate) async fn run_blocking<T, F>(disk: &dyn Disk, work: F) -> io::Result<T>

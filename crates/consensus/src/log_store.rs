@@ -2,7 +2,8 @@
 //! `RaftLogReader`.
 //!
 //! Writes go through the group-commit writer thread (`log_writer`), or, on a disk that wants
-//! blocking work inline (the simulation), are written and synced in the calling task. Appended entries are kept in
+//! blocking work inline (the simulation), through a writer task that waits out the disk's sync latency
+//! (`Disk::log_sync_latencies`), or without one in the calling task. Appended entries are kept in
 //! an in-memory cache: every entry until its transaction is synced (openraft requires entries to be
 //! readable as soon as `append` returns, long before the fsync finishes), and after that the most
 //! recent ones up to `CACHE_MAX_ENTRIES` / `CACHE_MAX_BYTES`, so applying and replicating recent
@@ -144,9 +145,17 @@ pub(crate) struct Shared {
 /// The Raft log store. Owned by openraft; cloning readers is cheap.
 pub struct LogStore {
     shared: Arc<Shared>,
-    /// The writer thread's queue; `None` during drop, and always when writes run inline.
-    tx: Option<mpsc::Sender<WriteOp>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    writer: Writer,
+}
+
+/// Who writes the log.
+enum Writer {
+    /// The group-commit thread (a real disk); the queue is `None` during drop.
+    Thread { tx: Option<mpsc::Sender<WriteOp>>, handle: Option<std::thread::JoinHandle<()>> },
+    /// A task on the runtime that waits out each sync's latency (`Disk::log_sync_latencies`).
+    Task(tokio::sync::mpsc::UnboundedSender<WriteOp>),
+    /// The calling task, at once.
+    Inline,
 }
 
 /// A read handle on the log, used by openraft's replication and apply tasks.
@@ -177,14 +186,19 @@ impl LogStore {
             _dropped: signal,
         });
         if !disk.blocking_on_threads() {
-            return Ok((LogStore { shared, tx: None, writer: None }, waiter));
+            let Some(latencies) = disk.log_sync_latencies() else {
+                return Ok((LogStore { shared, writer: Writer::Inline }, waiter));
+            };
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(log_writer::run_task(shared.clone(), rx, latencies));
+            return Ok((LogStore { shared, writer: Writer::Task(tx) }, waiter));
         }
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
-        let writer = std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("raft-log-writer".into())
             .spawn(move || log_writer::run(writer_shared, rx))?;
-        Ok((LogStore { shared, tx: Some(tx), writer: Some(writer) }, waiter))
+        Ok((LogStore { shared, writer: Writer::Thread { tx: Some(tx), handle: Some(handle) } }, waiter))
     }
 
     /// Number of write transactions (each one fsync) committed since open. Exposed so tests can
@@ -201,12 +215,15 @@ impl LogStore {
     }
 
     fn send(&self, op: WriteOp) -> io::Result<()> {
-        if self.writer.is_none() {
-            log_writer::flush(&self.shared, vec![op]);
-            return Ok(());
+        let stopped = || io::Error::other("raft log writer has stopped");
+        match &self.writer {
+            Writer::Inline => {
+                log_writer::flush(&self.shared, vec![op]);
+                Ok(())
+            }
+            Writer::Task(tx) => tx.send(op).map_err(|_| stopped()),
+            Writer::Thread { tx, .. } => tx.as_ref().ok_or_else(stopped)?.send(op).map_err(|_| stopped()),
         }
-        let stopped = || io::Error::other("raft log writer thread has stopped");
-        self.tx.as_ref().ok_or_else(stopped)?.send(op).map_err(|_| stopped())
     }
 
     async fn send_and_wait(&self, make: impl FnOnce(oneshot::Sender<io::Result<()>>) -> WriteOp) -> io::Result<()> {
@@ -220,11 +237,13 @@ impl Drop for LogStore {
     /// Stop the writer after it has finished what is queued, so that once the store (and its
     /// readers) are gone the database file is closed and can be reopened.
     fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(writer) = self.writer.take()
-            && writer.join().is_err()
-        {
-            tracing::error!("raft log writer thread panicked");
+        if let Writer::Thread { tx, handle } = &mut self.writer {
+            drop(tx.take());
+            if let Some(writer) = handle.take()
+                && writer.join().is_err()
+            {
+                tracing::error!("raft log writer thread panicked");
+            }
         }
     }
 }

@@ -106,8 +106,7 @@ pub(crate) fn sto<E: Into<redb::Error>>(e: E) -> io::Error {
 
 /// Body of the writer thread; returns when every sender is gone.
 pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
-    // The newest committed id not written yet (see the module comment).
-    let mut carried: Option<WriteOp> = None;
+    let mut carried = Carried::default();
     let mut wait = IdleWait::Block;
     loop {
         let started = Instant::now();
@@ -120,20 +119,64 @@ pub(crate) fn run(shared: Arc<Shared>, rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        let kind = batch_kind(&batch);
-        wait = wait.next(waited, kind);
-        if kind == Batch::OnlyCommittedIds {
-            carried = batch.pop();
-            continue;
+        wait = wait.next(waited, batch_kind(&batch));
+        if let Some(batch) = carried.take_batch(batch) {
+            flush(&shared, batch);
         }
-        // Older than any committed id in this batch, so first: a later one overwrites it.
-        if let Some(op) = carried.take() {
+    }
+    carried.finish(&shared);
+}
+
+/// Body of the writer *task* of a disk that runs blocking work inline but gives syncs a latency (the
+/// simulation, see `Disk::log_sync_latencies`): the same batching as the thread, with each batch's write
+/// and sync done only after that batch's latency has passed on the runtime's clock. A crash meanwhile
+/// loses the batch, as a power cut loses a write whose sync has not returned.
+pub(crate) async fn run_task(
+    shared: Arc<Shared>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<WriteOp>,
+    mut latencies: crate::disk::SyncLatencies,
+) {
+    let mut carried = Carried::default();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_OPS_PER_TXN {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if let Some(batch) = carried.take_batch(batch) {
+            tokio::time::sleep(latencies()).await;
+            flush(&shared, batch);
+        }
+    }
+    carried.finish(&shared);
+}
+
+/// The newest committed id not written yet (see the module comment).
+#[derive(Default)]
+struct Carried(Option<WriteOp>);
+
+impl Carried {
+    /// What to write of `batch`: nothing when it holds only committed ids (the newest is kept for the
+    /// next batch), else the batch with the kept id first (older than any in the batch, so a later
+    /// one overwrites it).
+    fn take_batch(&mut self, mut batch: Vec<WriteOp>) -> Option<Vec<WriteOp>> {
+        if batch_kind(&batch) == Batch::OnlyCommittedIds {
+            self.0 = batch.pop();
+            return None;
+        }
+        if let Some(op) = self.0.take() {
             batch.insert(0, op);
         }
-        flush(&shared, batch);
+        Some(batch)
     }
-    if let Some(op) = carried {
-        flush(&shared, vec![op]);
+
+    /// Writes the kept id as the writer stops.
+    fn finish(self, shared: &Shared) {
+        if let Some(op) = self.0 {
+            flush(shared, vec![op]);
+        }
     }
 }
 

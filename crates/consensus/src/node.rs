@@ -61,6 +61,9 @@ pub struct NodeConfig {
     pub bootstrap_learners: BTreeMap<NodeId, Member>,
     /// How the leader confirms leadership for linearizable reads.
     pub read_policy: ReadPolicy,
+    /// Resume leadership of the term this member led before a restart, without an election. Unsafe (see
+    /// `raft_config`): only the simulation sets it, as a planted bug its checker must catch.
+    pub resume_leadership_on_restart: bool,
 }
 
 /// A point-in-time view of this member's Raft state.
@@ -154,6 +157,15 @@ fn raft_config(cfg: &NodeConfig) -> Result<Config> {
         replication_lag_threshold: defaults.replication_lag_threshold.max(cfg.snapshot_logs.saturating_mul(2)),
         // A rejoining member must not disrupt a healthy leader by inflating the term (design §5).
         enable_pre_vote: Some(true),
+        // A restarted member starts as a follower, as etcd's does, never as the leader of the term it
+        // led before the crash. Resuming that term is unsafe: followers may have acknowledged, and a
+        // quorum of them committed, entries whose local copy the crash lost (the leader replicates
+        // while its own sync is still running), and the resumed leader would append different entries
+        // under the same log ids (no new term, so no new ids), breaking log matching; and its read
+        // index (its first entry of the term, or the persisted committed id, which lags) can fall below
+        // writes acknowledged before the crash. A new election gives a new term whose first entry must
+        // commit before any read index is handed out.
+        enable_leader_restore: Some(cfg.resume_leadership_on_restart),
         ..defaults
     };
     config.validate().map_err(|e| Error::Fatal(format!("invalid raft config: {e}")))

@@ -80,6 +80,9 @@ pub enum PlantedBug {
     SerializableReadsOneBehind,
     /// The lease clock ignores applied grants, so a lease granted under the current leader never expires.
     UntimedLeaseGrants,
+    /// A restarted leader resumes the term it led without an election, so it neither commits an entry of a
+    /// new term before answering reads nor gets new log ids for what it appends after losing unsynced ones.
+    ResumedLeaderSkipsElection,
 }
 
 /// The kv store's answer to a command, as the client sees it.

@@ -208,6 +208,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         bootstrap_members: plan.bootstrap_members,
         bootstrap_learners: plan.bootstrap_learners,
         read_policy: config.read_policy,
+        resume_leadership_on_restart: env.planted_bug == PlantedBug::ResumedLeaderSkipsElection,
     };
     let heartbeat = Duration::from_millis(node_config.heartbeat_ms);
     let placement_config = placement::placement_config(

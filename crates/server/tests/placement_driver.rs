@@ -57,6 +57,7 @@ impl Cluster {
                 snapshot_logs: 0,
                 bootstrap_members: bootstrap.clone(),
                 read_policy: ReadPolicy::ReadIndex,
+                resume_leadership_on_restart: false,
                 bootstrap_learners: BTreeMap::new(),
             };
             let node = RaftNode::start(cfg, net.for_node(id), Arc::new(NoopObserver)).await.unwrap();

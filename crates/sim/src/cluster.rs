@@ -156,12 +156,12 @@ fn topology(members: &[SimMember], learner: Option<&SimMember>) -> Topology {
 }
 
 /// Adds the member hosts to `sim` (the founders and the joiner), with per-member clock drift from
-/// `drifts` (the joiner's clock is true).
-pub fn build(sim: &mut Sim<'_>, drifts: &[i32], bug: PlantedBug) -> SimCluster {
+/// `drifts` (the joiner's clock is true) and Raft log sync latencies drawn from `disk_seed`.
+pub fn build(sim: &mut Sim<'_>, drifts: &[i32], disk_seed: u64, bug: PlantedBug) -> SimCluster {
     let drifts = drifts.iter().chain(std::iter::repeat(&0));
     let members: Vec<SimMember> =
-        LAYOUT.iter().zip(drifts).map(|(place, drift)| sim_member(sim, *place, *drift)).collect();
-    let joiner = sim_member(sim, JOINER, 0);
+        LAYOUT.iter().zip(drifts).map(|(place, drift)| sim_member(sim, *place, *drift, disk_seed)).collect();
+    let joiner = sim_member(sim, JOINER, 0, disk_seed);
     let registry: Registry = Arc::default();
     let joiner_added = Arc::new(AtomicBool::new(false));
     let founders = topology(&members, None);
@@ -172,15 +172,16 @@ pub fn build(sim: &mut Sim<'_>, drifts: &[i32], bug: PlantedBug) -> SimCluster {
     SimCluster { members, joiner, joiner_added, registry }
 }
 
-fn sim_member(sim: &Sim<'_>, (name, dc): (&str, &str), drift_ppm: i32) -> SimMember {
+fn sim_member(sim: &Sim<'_>, (name, dc): (&str, &str), drift_ppm: i32, disk_seed: u64) -> SimMember {
     let ip = sim.lookup(name);
     let peer_url = format!("http://{ip}:{PEER_PORT}");
+    let id = meridian_server::identity::member_id(&peer_url);
     SimMember {
         name: name.to_owned(),
         dc: dc.to_owned(),
         ip,
-        id: meridian_server::identity::member_id(&peer_url),
-        disk: SimDisk::new(),
+        id,
+        disk: SimDisk::with_sync_latency(disk_seed ^ id.0),
         drift_ppm,
     }
 }

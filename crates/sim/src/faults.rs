@@ -46,6 +46,8 @@ pub enum FaultKind {
     MajorityRing,
     /// A member crashes, losing unsynced writes, and restarts later.
     CrashRestart,
+    /// The leader and two other voters (a majority) crash together and all restart at once.
+    CrashLeaderMajority,
     /// The leader is asked to hand leadership to another member under load.
     LeaderTransfer,
     /// A member's clock runs fast or slow for the whole run.
@@ -98,6 +100,16 @@ pub enum Fault {
         /// The member.
         member: String,
     },
+    /// The leader and others with it, chosen when the window starts: the leader as the live members
+    /// see it (else the first of `order`), then the next of `order` until `count` members are down.
+    CrashWithLeader {
+        /// Founders in the seed's order of preference for the companions.
+        order: Vec<String>,
+        /// How many go down.
+        count: usize,
+        /// Who went down, once applied.
+        crashed: Vec<String>,
+    },
 }
 
 impl Fault {
@@ -109,6 +121,7 @@ impl Fault {
             Fault::Partition { kind, .. } => *kind,
             Fault::OneWay { .. } => FaultKind::OneWay,
             Fault::Crash { .. } => FaultKind::CrashRestart,
+            Fault::CrashWithLeader { .. } => FaultKind::CrashLeaderMajority,
         }
     }
 }
@@ -152,7 +165,7 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
     while t < to {
         let len = Duration::from_millis(rng.between(800, 4000));
         let end = (t + len).min(to);
-        let fault = match rng.below(8) {
+        let fault = match rng.below(9) {
             0 => {
                 let a = pick(rng, &dcs).clone();
                 let b = pick(rng, &dcs).clone();
@@ -185,6 +198,10 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
                 let pairs = (0..n).map(|i| (s[i].clone(), s[(i + 2) % n].clone())).collect();
                 Fault::Partition { kind: FaultKind::MajorityRing, pairs }
             }
+            6 => {
+                let order = shuffled(rng, members.clone());
+                Fault::CrashWithLeader { count: members.len() / 2 + 1, order, crashed: Vec::new() }
+            }
             _ => Fault::Crash { member: pick(rng, &members).clone() },
         };
         windows.push(Window { start: t, end, fault });
@@ -193,8 +210,9 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
     windows
 }
 
-/// Applies `fault` to the world.
-pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &Fault) {
+/// Applies `fault` to the world, recording in it what it resolved when it began (who crashed with the
+/// leader).
+pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) {
     match fault {
         Fault::Delay { a, b, latency } => {
             for (x, y) in cross(a, b) {
@@ -210,13 +228,24 @@ pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &Fault) {
             }
         }
         Fault::OneWay { from, to } => sim.partition_oneway(from.as_str(), to.as_str()),
-        Fault::Crash { member } => {
-            // The disk first: whatever the dying runtime still writes while it is torn down is lost.
-            cluster.member(member).disk.crash();
-            cluster.registry.lock().remove(member);
-            sim.crash(member.as_str());
+        Fault::Crash { member } => crash(sim, cluster, member),
+        Fault::CrashWithLeader { order, count, crashed } => {
+            let leader = cluster.leader().filter(|l| order.contains(l)).unwrap_or_else(|| order[0].clone());
+            crashed.clear();
+            crashed.push(leader.clone());
+            crashed.extend(order.iter().filter(|m| **m != leader).take(*count - 1).cloned());
+            for member in crashed.iter() {
+                crash(sim, cluster, member);
+            }
         }
     }
+}
+
+fn crash(sim: &mut Sim<'_>, cluster: &SimCluster, member: &str) {
+    // The disk first: whatever the dying runtime still writes while it is torn down is lost.
+    cluster.member(member).disk.crash();
+    cluster.registry.lock().remove(member);
+    sim.crash(member);
 }
 
 /// Heals `fault`.
@@ -238,6 +267,12 @@ pub fn heal(sim: &mut Sim<'_>, _cluster: &SimCluster, hosts: &Hosts, fault: &Fau
         }
         Fault::OneWay { from, to } => sim.repair_oneway(from.as_str(), to.as_str()),
         Fault::Crash { member } => sim.bounce(member.as_str()),
+        // All at once, in one step: the restarted members race each other as they would after a power cut.
+        Fault::CrashWithLeader { crashed, .. } => {
+            for member in crashed {
+                sim.bounce(member.as_str());
+            }
+        }
     }
 }
 

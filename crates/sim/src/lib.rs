@@ -13,6 +13,7 @@ pub mod history;
 pub mod key_range;
 pub mod membership;
 pub mod recorder;
+pub mod restart_readers;
 pub mod rng;
 pub mod runner;
 pub mod sim_disk;

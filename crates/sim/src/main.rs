@@ -1,7 +1,7 @@
 //! `sim`: runs seeded simulations of a whole Meridian cluster and checks every history.
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
-//! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`) runs a deliberately broken server and succeeds
+//! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`, `resumed-leader`) runs a deliberately broken server and succeeds
 //! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
@@ -35,6 +35,8 @@ enum Bug {
     SerializableOneBehind,
     /// The lease clock ignores applied grants, so leases granted under the current leader never expire.
     UntimedLeases,
+    /// A restarted leader resumes its old term without an election.
+    ResumedLeader,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -147,6 +149,7 @@ fn options(args: &Args, seed: u64) -> RunOptions {
         Some(Bug::StaleReads) => PlantedBug::StaleLinearizableReads,
         Some(Bug::SerializableOneBehind) => PlantedBug::SerializableReadsOneBehind,
         Some(Bug::UntimedLeases) => PlantedBug::UntimedLeaseGrants,
+        Some(Bug::ResumedLeader) => PlantedBug::ResumedLeaderSkipsElection,
     };
     o
 }
@@ -251,6 +254,10 @@ fn run_workers(args: &Args, totals: &mut Totals) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // `MERIDIAN_LOG=info sim --seed S` prints the members' own logs (off by default: thousands of lines a run).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let seeds: Vec<u64> = match (args.seed, args.deep) {
         (Some(s), _) => vec![s],
         (None, true) => (args.start..args.start + 100_000).collect(),

@@ -8,6 +8,7 @@
 //! nobody keeps them alive any more.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
 use meridian_server::member::PlantedBug;
@@ -19,6 +20,7 @@ use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{History, LeaderObservation, LeaseObservation};
 use crate::membership::{self, MembershipPlan};
 use crate::recorder::Recorder;
+use crate::restart_readers;
 use crate::rng::SimRng;
 use crate::workload::{self, ClientPlan};
 
@@ -113,7 +115,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     } else {
         vec![0; 5]
     };
-    let cluster = cluster::build(&mut sim, &drifts, opts.planted_bug);
+    let cluster = cluster::build(&mut sim, &drifts, rng.next_u64(), opts.planted_bug);
     let rec = Recorder::new();
     let mut hosts: Hosts = cluster.all_members().map(|m| (m.name.clone(), m.dc.clone())).collect();
     for (i, dc) in DCS.iter().enumerate() {
@@ -133,6 +135,13 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             workload::run_client(plan, rec).await
         });
         hosts.push((name, (*dc).to_owned()));
+    }
+    let burst_until = restart_readers::BurstUntil::default();
+    {
+        let urls: Vec<String> = cluster.members.iter().map(SimMember::client_url).collect();
+        let (rec, burst_until, keys, until) = (rec.clone(), burst_until.clone(), opts.keys, nanos(clients_until));
+        sim.client("restart-readers", async move { restart_readers::run(urls, keys, burst_until, rec, until).await });
+        hosts.push(("restart-readers".to_owned(), "dc-a".to_owned()));
     }
     let shared_counts = Arc::new(Mutex::new(FaultCounts::new()));
     let transfers: Vec<u64> = {
@@ -161,7 +170,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     hosts.push(("nemesis".to_owned(), "dc-c".to_owned()));
     cluster::set_latencies(&sim, &hosts);
 
-    let windows = faults::plan(&mut rng, &cluster, &hosts, CLIENTS_START, heal_at);
+    let mut windows = faults::plan(&mut rng, &cluster, &hosts, CLIENTS_START, heal_at);
     let mut next_window = 0;
     let mut active: Option<usize> = None;
     let mut settled_since: Option<Duration> = None;
@@ -174,14 +183,18 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             && now >= windows[i].end
         {
             faults::heal(&mut sim, &cluster, &hosts, &windows[i].fault);
+            if windows[i].fault.kind() == FaultKind::CrashLeaderMajority {
+                burst_until.store(nanos(now + restart_readers::BURST), Ordering::Release);
+            }
             active = None;
         }
         if active.is_none()
             && let Some(w) = windows.get(next_window)
             && now >= w.start
         {
-            faults::apply(&mut sim, &cluster, &w.fault);
-            *counts.entry(w.fault.kind()).or_default() += 1;
+            let kind = w.fault.kind();
+            faults::apply(&mut sim, &cluster, &mut windows[next_window].fault);
+            *counts.entry(kind).or_default() += 1;
             active = Some(next_window);
             next_window += 1;
         }

@@ -14,11 +14,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Cursor, Read, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use meridian_consensus::Disk;
-use meridian_consensus::disk::database_on;
+use meridian_consensus::disk::{SyncLatencies, database_on};
 use parking_lot::Mutex;
 use redb::{Database, StorageBackend};
+
+use crate::rng::SimRng;
 
 /// One file's two images.
 #[derive(Clone, Default)]
@@ -57,7 +60,13 @@ struct Files {
 #[derive(Clone, Default)]
 pub struct SimDisk {
     inner: Arc<Mutex<Files>>,
+    /// Draws each Raft log sync's latency; `None`: syncs take no time.
+    sync_rng: Option<Arc<Mutex<SimRng>>>,
 }
+
+/// Shortest and longest Raft log sync on a disk with latencies (an SSD's fsync under load). Spread wide
+/// enough that a follower's sync plus a round trip inside a datacenter can beat the leader's own.
+const SYNC_LATENCY_US: (u64, u64) = (200, 6000);
 
 impl fmt::Debug for SimDisk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,9 +75,15 @@ impl fmt::Debug for SimDisk {
 }
 
 impl SimDisk {
-    /// An empty disk.
+    /// An empty disk whose syncs take no time.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty disk whose Raft log syncs take between 0.2 and 6 ms of simulated time each, drawn from
+    /// `seed`.
+    pub fn with_sync_latency(seed: u64) -> Self {
+        SimDisk { sync_rng: Some(Arc::new(Mutex::new(SimRng::new(seed)))), ..Self::default() }
     }
 
     /// The host crashed: unsynced writes and never-synced files are gone, and every open handle
@@ -207,6 +222,12 @@ impl Disk for SimDisk {
 
     fn blocking_on_threads(&self) -> bool {
         false
+    }
+
+    fn log_sync_latencies(&self) -> Option<SyncLatencies> {
+        let rng = self.sync_rng.clone()?;
+        let (min, max) = SYNC_LATENCY_US;
+        Some(Box::new(move || Duration::from_micros(rng.lock().between(min, max))))
     }
 }
 

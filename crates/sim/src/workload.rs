@@ -1,8 +1,8 @@
 //! Simulated clients: each runs in its own simulated host in one datacenter, talks the etcd v3
 //! gRPC API to the members (its own datacenter first, failing over to others), and records every
-//! operation it issues — put, linearizable get, delete, compare-and-set, lease grant / keep-alive /
-//! revoke with lease-bound keys, and serializable gets at any member including the joiner while it is
-//! a learner — plus one watch stream from revision 1 that it resumes after every break. Now and then
+//! operation it issues — put, linearizable get (at its usual member, or at any member including the
+//! joiner), delete, compare-and-set, lease grant / keep-alive / revoke with lease-bound keys, and
+//! serializable gets at any member including the joiner while it is a learner — plus one watch stream from revision 1 that it resumes after every break. Now and then
 //! a client also compacts the history up to a little behind the current revision; that changes no
 //! key, so it is not recorded, but a watch that falls behind it must be cancelled with the compact
 //! revision, which the watch checker verifies.
@@ -123,12 +123,23 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
         let roll = rng.below(100);
         let ok = match roll {
             0..=29 => put(&mut conn, &rec, plan.id, key, value, None).await,
-            30..=51 => {
-                let (ok, seen) = get(&mut conn, &rec, plan.id, key).await;
+            30..=43 => {
+                let (ok, seen) = get(conn.channel(), &rec, plan.id, key).await;
                 if let Some(seen) = seen {
                     last_seen[k as usize] = seen;
                 }
                 ok
+            }
+            44..=51 => {
+                // A linearizable get at any member (a restarted one, a learner): each must answer with
+                // the latest state, whoever it asks for the read index. Like a serializable get, its
+                // failure says nothing about the client's usual member.
+                let m = rng.below(local_readers.len() as u64) as usize;
+                let (_, seen) = get(local_readers[m].clone(), &rec, plan.id, key).await;
+                if let Some(seen) = seen {
+                    last_seen[k as usize] = seen;
+                }
+                true
             }
             52..=59 => {
                 let m = rng.below(local_readers.len() as u64) as usize;
@@ -178,10 +189,16 @@ async fn local_get(channel: Channel, member: &str, rec: &Recorder, client: u32, 
     true
 }
 
-/// A linearizable get; also returns what it saw (`Some(None)` = absent) when it succeeded.
-async fn get(conn: &mut Conn, rec: &Recorder, client: u32, key: Vec<u8>) -> (bool, Option<Option<Vec<u8>>>) {
+/// A linearizable get at the member behind `channel`; also returns what it saw (`Some(None)` = absent) when
+/// it succeeded.
+pub(crate) async fn get(
+    channel: Channel,
+    rec: &Recorder,
+    client: u32,
+    key: Vec<u8>,
+) -> (bool, Option<Option<Vec<u8>>>) {
     let op = rec.invoke(client, Call::Get { key: key.clone() });
-    match KvClient::new(conn.channel()).range(RangeRequest { key, ..Default::default() }).await {
+    match KvClient::new(channel).range(RangeRequest { key, ..Default::default() }).await {
         Ok(r) => {
             let r = r.into_inner();
             let kv = r.kvs.into_iter().next();
@@ -316,7 +333,7 @@ async fn lease_step(
         }
         3..=5 => keep_alive(conn, rec, client, id, lease).await,
         6..=8 => match keys.get(rng.below(keys.len().max(1) as u64) as usize).cloned() {
-            Some(key) => get(conn, rec, client, key).await.0,
+            Some(key) => get(conn.channel(), rec, client, key).await.0,
             None => keep_alive(conn, rec, client, id, lease).await,
         },
         _ => {

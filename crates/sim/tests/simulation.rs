@@ -1,6 +1,7 @@
 //! Whole-cluster simulations as tests: faulty runs produce valid histories, a seed replays byte for byte,
-//! and three planted bugs (followers serving "linearizable" reads from local state; serializable reads one
-//! revision behind their header; a lease clock that never hears of grants) are caught. The release-mode
+//! and four planted bugs (followers serving "linearizable" reads from local state; serializable reads one
+//! revision behind their header; a lease clock that never hears of grants; a restarted leader resuming its
+//! term without an election) are caught. The release-mode
 //! run of hundreds of seeds is in `scripts/test`.
 
 use std::time::Duration;
@@ -66,4 +67,17 @@ fn a_planted_bug_that_keeps_leases_alive_is_caught() {
         report.is_invalid() && report.liveness.iter().any(|v| matches!(v, LivenessViolation::LeasesNeverExpired { .. }))
     });
     assert!(caught, "leases that never expire went unnoticed for 10 seeds");
+}
+
+#[test]
+fn a_planted_resumed_leader_is_caught() {
+    // A leader that resumes its term after a restart reuses log ids for entries it lost while followers
+    // had acknowledged them, and hands out read indexes below acknowledged writes. It needs a crash of the
+    // leader inside the fault phase, so this one runs the full default phase.
+    let caught = (100..110).any(|seed| {
+        let mut opts = RunOptions::new(seed);
+        opts.planted_bug = PlantedBug::ResumedLeaderSkipsElection;
+        runner::run(&opts).report.is_invalid()
+    });
+    assert!(caught, "a leader resuming its term after a restart went unnoticed for 10 seeds");
 }
