@@ -490,6 +490,14 @@ async fn too_large_scenario(kind: Kind, ep: String) {
         "etcdserver: request is too large",
         "1.6 MB value",
     );
+    // Over the gRPC receive limit (the request limit plus 512 KiB): grpc-go's refusal, before etcd sees it.
+    let huge = c.put("huge", vec![b'z'; 2_200_000], None).await;
+    let (code, message) = huge.as_ref().err().and_then(status_of).unwrap_or_else(|| panic!("[{k}] {huge:?}"));
+    assert_eq!(code, Code::ResourceExhausted, "[{k}] {message}");
+    assert!(
+        message.starts_with("grpc: received message larger than max (") && message.ends_with(" vs. 2097152)"),
+        "[{k}] {message}"
+    );
     let fits = vec![b'y'; 1_572_000];
     c.put("big", fits, None).await.unwrap();
     let r = c.get("big", None).await.unwrap();

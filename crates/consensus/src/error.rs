@@ -43,6 +43,12 @@ pub enum Error {
     /// A membership change was refused by etcd's rules.
     #[error("membership change refused: {0}")]
     Membership(#[from] MembershipError),
+    /// A leader transfer named a member that cannot lead (not a voter of the membership).
+    #[error("bad leader transferee")]
+    BadTransferee,
+    /// A leader transfer did not complete in time.
+    #[error("leader transfer took too long")]
+    TransferTimeout,
 }
 
 impl From<Error> for EtcdError {
@@ -54,6 +60,8 @@ impl From<Error> for EtcdError {
             Error::Unavailable(_) => EtcdError::Timeout,
             Error::Shutdown => EtcdError::Stopped,
             Error::Membership(m) => m.into(),
+            Error::BadTransferee => EtcdError::BadLeaderTransferee,
+            Error::TransferTimeout => EtcdError::TimeoutLeaderTransfer,
             Error::Transport(m) | Error::Storage(m) | Error::Fatal(m) => EtcdError::Internal(m),
         }
     }
@@ -77,6 +85,8 @@ mod tests {
             (Error::LeaderChanged, EtcdError::LeaderChanged),
             (Error::Unavailable("x".into()), EtcdError::Timeout),
             (Error::Shutdown, EtcdError::Stopped),
+            (Error::BadTransferee, EtcdError::BadLeaderTransferee),
+            (Error::TransferTimeout, EtcdError::TimeoutLeaderTransfer),
             (Error::Membership(MembershipError::LearnerNotReady), EtcdError::LearnerNotReady),
             (Error::Storage("disk".into()), EtcdError::Internal("disk".into())),
         ];

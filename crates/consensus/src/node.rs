@@ -344,6 +344,36 @@ impl RaftNode {
         }
     }
 
+    /// etcd's MoveLeader: hand leadership to `target` and wait, at most `timeout`, until this member sees it
+    /// lead. Only the leader can; a target that is this member succeeds at once, one that is not a voter is
+    /// refused. openraft's transfer stops the leader proposing and tells the target to campaign at once,
+    /// without waiting for leases to run out.
+    pub async fn move_leader(&self, target: NodeId, timeout: Duration) -> Result<()> {
+        self.check_running()?;
+        let leader = self.current_leader();
+        if leader != Some(self.inner.id) {
+            return Err(Error::NotLeader { leader });
+        }
+        if target == self.inner.id {
+            return Ok(());
+        }
+        let is_voter = {
+            let rx = self.inner.raft.metrics();
+            let m = rx.borrow_watched();
+            m.membership_config.membership().voter_ids().any(|v| v == target.0)
+        };
+        if !is_voter {
+            return Err(Error::BadTransferee);
+        }
+        let mut leaders = self.leader_changes();
+        self.inner.raft.trigger().transfer_leader(target.0).await.map_err(fatal)?;
+        match tokio::time::timeout(timeout, leaders.wait_for(|l| *l == Some(target))).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Shutdown),
+            Err(_) => Err(Error::TransferTimeout),
+        }
+    }
+
     /// The leader this member knows of, without building a full status.
     pub fn current_leader(&self) -> Option<NodeId> {
         *self.inner.leader_rx.borrow()

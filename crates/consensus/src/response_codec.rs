@@ -126,6 +126,8 @@ fn etcd_code(e: &EtcdError) -> u8 {
         NotSupportedForLearner => 24,
         DuplicateWatchId => 25,
         Internal(_) => 26,
+        BadLeaderTransferee => 27,
+        TimeoutLeaderTransfer => 28,
     }
 }
 
@@ -158,6 +160,8 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         24 => NotSupportedForLearner,
         25 => DuplicateWatchId,
         26 => Internal(text),
+        27 => BadLeaderTransferee,
+        28 => TimeoutLeaderTransfer,
         _ => return None,
     })
 }

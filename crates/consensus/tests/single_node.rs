@@ -83,11 +83,15 @@ async fn leader_changes_reports_a_leader_elected_before_the_watch_began() {
         wait_leader(&node).await;
         node.shutdown().await.unwrap();
     }
-    // Restarted, the only voter leads again as soon as openraft starts, before the leader watch
-    // exists, so the watch never changes afterwards. Its first value must still count as a change:
-    // the server's lease clock waits for one, and never started on such a member.
+    // Restarted, the only voter campaigns at once (a restarted member never resumes its old term) and
+    // may lead before a given leader watch exists, so that watch never changes afterwards. Its first
+    // value must still count as a change: the server's lease clock waits for one, and never started
+    // on such a member.
     let node = start_single(dir.path(), 0).await;
-    wait_leader(&node).await;
+    // Until its election ends the restored vote may already name it; wait for the Leader state itself.
+    node.raft().wait(Some(WAIT)).metrics(|m| m.state.is_leader(), "leads").await.unwrap();
+    let mut first = node.leader_changes();
+    tokio::time::timeout(WAIT, first.wait_for(|l| *l == Some(NodeId(1)))).await.unwrap().unwrap();
     let mut rx = node.leader_changes();
     tokio::time::timeout(WAIT, rx.changed()).await.expect("the current leader counts as a change").unwrap();
     assert_eq!(*rx.borrow_and_update(), Some(NodeId(1)));

@@ -141,9 +141,9 @@ impl ServerConfig {
                 )));
             }
         }
-        if self.timing.heartbeat_ms() == 0 || self.timing.election_ms() <= self.timing.heartbeat_ms() {
+        if !self.timing.is_valid() {
             return Err(Error::Config(format!(
-                "election timeout ({} ms) must exceed the heartbeat ({} ms)",
+                "election timeout ({} ms) must exceed three heartbeats ({} ms each)",
                 self.timing.election_ms(),
                 self.timing.heartbeat_ms()
             )));

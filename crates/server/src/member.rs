@@ -125,18 +125,20 @@ impl Member {
     }
 
     /// Replicates a command through Raft and returns what applying it produced. A member that does not lead
-    /// forwards the command to the leader; with no leader known the answer is etcd's "no leader".
+    /// forwards the command to the leader. While no leader is known (an election), the request waits for one,
+    /// up to the request timeout, as etcd's do; only then is the answer etcd's "no leader".
     pub async fn propose(&self, cmd: RaftCommand) -> Result<CommandResponse, EtcdError> {
-        let mut hint = self.raft.current_leader();
+        let mut hint = self.leader_or_wait().await?;
         let mut last = EtcdError::NoLeader;
         for _ in 0..LEADER_ATTEMPTS {
             match hint {
                 Some(leader) if leader != self.id() => {
                     let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
                     match self.leader_client.forward(&target, cmd.clone()).await {
-                        // Leadership moved while the request travelled: follow it.
-                        Err(EtcdError::NotLeader) => {
-                            last = EtcdError::NotLeader;
+                        // Leadership moved while the request travelled, or the member asked is campaigning (a
+                        // transfer's target before it wins): nothing was proposed, so follow the leadership.
+                        Err(e @ (EtcdError::NotLeader | EtcdError::NoLeader)) => {
+                            last = e;
                             hint = self.next_leader(leader).await;
                         }
                         Err(e) => return Err(e),
@@ -144,7 +146,17 @@ impl Member {
                     }
                 }
                 _ => match self.raft.propose(cmd.clone()).await {
-                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => hint = Some(l),
+                    // A leader handing over names its successor before the successor leads: wait until this
+                    // member sees someone else lead (nothing was proposed), then go there.
+                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => {
+                        hint = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
+                    }
+                    // Leadership was lost before the request was proposed (this member is campaigning now):
+                    // wait for the next leader. A leader the watchdog stops still answers at once.
+                    Err(ConsensusError::NoLeader) if self.raft.current_leader() != Some(self.id()) => {
+                        last = EtcdError::NoLeader;
+                        hint = self.leader_or_wait().await?;
+                    }
                     Err(e) => return Err(EtcdError::from(e)),
                     Ok(r) => return flatten(r),
                 },
@@ -156,10 +168,10 @@ impl Member {
     /// Waits until the local state machine reflects every write acknowledged before this call (ReadIndex).
     /// A member that does not lead asks the leader for the read index and waits until it has applied it.
     pub async fn read_barrier(&self) -> Result<(), EtcdError> {
-        let mut hint = self.raft.current_leader();
-        if self.planted_bug == PlantedBug::StaleLinearizableReads && hint != Some(self.id()) {
+        if self.planted_bug == PlantedBug::StaleLinearizableReads && self.raft.current_leader() != Some(self.id()) {
             return Ok(());
         }
+        let mut hint = self.leader_or_wait().await?;
         let mut last = EtcdError::NoLeader;
         for _ in 0..LEADER_ATTEMPTS {
             match hint {
@@ -181,7 +193,9 @@ impl Member {
                     }
                 }
                 _ => match self.raft.read_barrier().await {
-                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => hint = Some(l),
+                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => {
+                        hint = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
+                    }
                     other => return other.map_err(EtcdError::from),
                 },
             }
@@ -197,6 +211,21 @@ impl Member {
     /// Bound on one forwarded request.
     pub fn request_timeout(&self) -> Duration {
         crate::peer::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
+    }
+
+    /// The leader this member knows of; while it knows none (an election is under way), waits for one, at
+    /// most the request timeout, then gives up with etcd's "no leader". A request held here has not been
+    /// proposed, so it proceeds as if it had arrived once the new leader is known.
+    async fn leader_or_wait(&self) -> Result<Option<NodeId>, EtcdError> {
+        if let Some(leader) = self.raft.current_leader() {
+            return Ok(Some(leader));
+        }
+        let mut rx = self.raft.leader_changes();
+        match tokio::time::timeout(self.request_timeout(), rx.wait_for(Option::is_some)).await {
+            Ok(Ok(leader)) => Ok(*leader),
+            Ok(Err(_)) => Err(EtcdError::Stopped),
+            Err(_) => Err(EtcdError::NoLeader),
+        }
     }
 
     /// After `old` refused to lead: wait (at most an election timeout) for this member to learn of a

@@ -199,11 +199,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         id,
         disk,
         heartbeat_ms: config.timing.heartbeat_ms(),
-        election_min_ms: config.timing.election_ms(),
-        // openraft's leader lease equals the maximum election timeout and followers refuse votes until it runs
-        // out, so a wide randomisation window directly lengthens failover; 1.5x keeps enough spread to avoid
-        // repeated split votes (pre-vote makes one cheap) while bounding the time to a new leader.
-        election_max_ms: config.timing.election_ms() * 3 / 2,
+        // The timing rules live in one place: see `TimingConfig::raft_election_bounds_ms`.
+        election_min_ms: config.timing.raft_election_bounds_ms().0,
+        election_max_ms: config.timing.raft_election_bounds_ms().1,
         snapshot_logs: config.snapshot_count,
         bootstrap_members: plan.bootstrap_members,
         bootstrap_learners: plan.bootstrap_learners,
@@ -272,6 +270,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .layer(MapResponseLayer::new(move |res| date.apply(res)))
+        .layer(MapResponseLayer::new(crate::grpc::oversize::as_grpc_go))
         .add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))

@@ -191,6 +191,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         if active.is_none()
             && let Some(w) = windows.get(next_window)
             && now >= w.start
+            && faults::ready(&cluster, &w.fault, now - w.start, now)
         {
             let kind = w.fault.kind();
             faults::apply(&mut sim, &cluster, &mut windows[next_window].fault);

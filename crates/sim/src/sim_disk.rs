@@ -62,6 +62,8 @@ pub struct SimDisk {
     inner: Arc<Mutex<Files>>,
     /// Draws each Raft log sync's latency; `None`: syncs take no time.
     sync_rng: Option<Arc<Mutex<SimRng>>>,
+    /// When the Raft log sync under way ends, in simulated time since the start (none yet: `None`).
+    sync_until: Arc<Mutex<Option<Duration>>>,
 }
 
 /// Shortest and longest Raft log sync on a disk with latencies (an SSD's fsync under load). Spread wide
@@ -84,6 +86,11 @@ impl SimDisk {
     /// `seed`.
     pub fn with_sync_latency(seed: u64) -> Self {
         SimDisk { sync_rng: Some(Arc::new(Mutex::new(SimRng::new(seed)))), ..Self::default() }
+    }
+
+    /// Whether a Raft log sync is under way at simulated time `now`: a crash now loses what it writes.
+    pub fn log_sync_in_flight(&self, now: Duration) -> bool {
+        self.sync_until.lock().is_some_and(|until| until > now)
     }
 
     /// The host crashed: unsynced writes and never-synced files are gone, and every open handle
@@ -225,9 +232,13 @@ impl Disk for SimDisk {
     }
 
     fn log_sync_latencies(&self) -> Option<SyncLatencies> {
-        let rng = self.sync_rng.clone()?;
+        let (rng, until) = (self.sync_rng.clone()?, self.sync_until.clone());
         let (min, max) = SYNC_LATENCY_US;
-        Some(Box::new(move || Duration::from_micros(rng.lock().between(min, max))))
+        Some(Box::new(move || {
+            let latency = Duration::from_micros(rng.lock().between(min, max));
+            *until.lock() = turmoil::sim_elapsed().map(|now| now + latency);
+            latency
+        }))
     }
 }
 

@@ -74,6 +74,12 @@ pub enum EtcdError {
     /// The leader changed while the request was in flight.
     #[error("etcdserver: leader changed")]
     LeaderChanged,
+    /// MoveLeader named a member that cannot lead.
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    /// MoveLeader did not see the target lead in time.
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    TimeoutLeaderTransfer,
     /// The request did not finish in time.
     #[error("etcdserver: request timed out")]
     Timeout,
@@ -119,8 +125,10 @@ impl EtcdError {
             Compacted | FutureRevision | LeaseTtlTooLarge => StatusCode::OutOfRange,
             LeaseNotFound | MemberNotFound => StatusCode::NotFound,
             LeaseExists | NotLeader | MemberExists | PeerUrlExists | MemberNotLearner | LearnerNotReady
-            | DuplicateWatchId => StatusCode::FailedPrecondition,
-            NoLeader | LeaderChanged | Timeout | Stopped | NotSupportedForLearner => StatusCode::Unavailable,
+            | DuplicateWatchId | BadLeaderTransferee => StatusCode::FailedPrecondition,
+            NoLeader | LeaderChanged | Timeout | Stopped | NotSupportedForLearner | TimeoutLeaderTransfer => {
+                StatusCode::Unavailable
+            }
             Internal(_) => StatusCode::Internal,
         }
     }

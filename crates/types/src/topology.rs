@@ -156,7 +156,7 @@ pub enum TopologyError {
     },
     /// Timing values that cannot work.
     #[error(
-        "timing: election timeout ({election_ms} ms) must exceed the heartbeat ({heartbeat_ms} ms), and both must be positive"
+        "timing: election timeout ({election_ms} ms) must exceed three heartbeats ({heartbeat_ms} ms each), and both must be positive"
     )]
     BadTiming {
         /// Effective heartbeat.
@@ -320,7 +320,7 @@ impl Topology {
         }
 
         let (heartbeat_ms, election_ms) = (self.timing.heartbeat_ms(), self.timing.election_ms());
-        if heartbeat_ms == 0 || election_ms <= heartbeat_ms {
+        if !self.timing.is_valid() {
             return Err(TopologyError::BadTiming { heartbeat_ms, election_ms });
         }
 

@@ -13,14 +13,14 @@ use meridian_proto::etcdserverpb::{
     HashResponse, MoveLeaderRequest, MoveLeaderResponse, ResponseHeader, SnapshotRequest, SnapshotResponse,
     StatusRequest, StatusResponse,
 };
-use meridian_types::Revision;
+use meridian_types::{EtcdError, NodeId, Revision};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
-use crate::error::kv_status;
+use crate::error::{kv_status, to_status};
 use crate::member::Member;
 
 /// The etcd version Meridian reports; tools such as Kubernetes gate features on it.
@@ -126,11 +126,13 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn move_leader(&self, request: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
-        let target = request.into_inner().target_id;
-        if target == self.member.id().0 {
-            return Ok(Response::new(MoveLeaderResponse { header: Some(self.member.current_header()) }));
-        }
-        Err(Status::failed_precondition("etcdserver: bad leader transferee"))
+        let target = NodeId(request.into_inner().target_id);
+        self.member
+            .raft
+            .move_leader(target, self.member.request_timeout())
+            .await
+            .map_err(|e| to_status(EtcdError::from(e)))?;
+        Ok(Response::new(MoveLeaderResponse { header: Some(self.member.current_header()) }))
     }
 }
 

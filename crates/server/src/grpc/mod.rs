@@ -4,4 +4,5 @@ pub mod cluster;
 pub mod kv;
 pub mod lease;
 pub mod maintenance;
+pub mod oversize;
 pub mod watch;

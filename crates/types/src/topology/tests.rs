@@ -126,12 +126,12 @@ fn invalid_topologies_name_the_problem() {
             "loss 1.5",
         ),
         (
-            "election not above heartbeat",
+            "election not above three heartbeats",
             |t| {
                 t.timing.heartbeat_ms = Some(500);
-                t.timing.election_ms = Some(500)
+                t.timing.election_ms = Some(1500)
             },
-            "must exceed the heartbeat",
+            "must exceed three heartbeats",
         ),
         (
             "one dc holds the majority",
