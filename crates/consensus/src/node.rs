@@ -374,6 +374,17 @@ impl RaftNode {
         }
     }
 
+    /// The leader once one is established, waiting at most `timeout`: the leader of a committed vote (one a
+    /// quorum granted), which another member follows or this one holds in the Leader state. A candidate, and a
+    /// member that granted it its vote, name the candidate before it has won; that does not count.
+    pub async fn established_leader(&self, timeout: Duration) -> Option<NodeId> {
+        let established = |m: &openraft::RaftMetrics<TypeConfig>| {
+            m.vote.committed && m.current_leader.is_some_and(|l| l != m.id || m.state == ServerState::Leader)
+        };
+        let m = self.inner.raft.wait(Some(timeout)).metrics(established, "an established leader").await.ok()?;
+        m.current_leader.map(NodeId)
+    }
+
     /// The leader this member knows of, without building a full status.
     pub fn current_leader(&self) -> Option<NodeId> {
         *self.inner.leader_rx.borrow()

@@ -20,7 +20,7 @@ use crate::placement::PlacementHandle;
 use crate::watch_hub::{HeaderSource, WatchHub};
 
 /// How many times a request follows a changed leader before giving up.
-const LEADER_ATTEMPTS: usize = 3;
+const LEADER_ATTEMPTS: usize = 5;
 
 /// The store type every service reads.
 pub type Store = KvStore<RedbBackend>;
@@ -135,11 +135,16 @@ impl Member {
                 Some(leader) if leader != self.id() => {
                     let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
                     match self.leader_client.forward(&target, cmd.clone()).await {
-                        // Leadership moved while the request travelled, or the member asked is campaigning (a
-                        // transfer's target before it wins): nothing was proposed, so follow the leadership.
-                        Err(e @ (EtcdError::NotLeader | EtcdError::NoLeader)) => {
-                            last = e;
+                        // Leadership moved while the request travelled: follow it.
+                        Err(EtcdError::NotLeader) => {
+                            last = EtcdError::NotLeader;
                             hint = self.next_leader(leader).await;
+                        }
+                        // The member asked is campaigning (a transfer's target before it wins); nothing was
+                        // proposed: wait for an established leader.
+                        Err(EtcdError::NoLeader) => {
+                            last = EtcdError::NoLeader;
+                            hint = self.elected_or_no_leader().await?;
                         }
                         Err(e) => return Err(e),
                         Ok(r) => return flatten(r),
@@ -151,11 +156,12 @@ impl Member {
                     Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => {
                         hint = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
                     }
-                    // Leadership was lost before the request was proposed (this member is campaigning now):
-                    // wait for the next leader. A leader the watchdog stops still answers at once.
-                    Err(ConsensusError::NoLeader) if self.raft.current_leader() != Some(self.id()) => {
+                    // Not proposed, for want of a leader (this member is campaigning, say as a transfer's
+                    // target): wait for one to be established. A leader the watchdog stops (still in the Leader
+                    // state) answers at once, so its clients go elsewhere.
+                    Err(ConsensusError::NoLeader) if !self.raft.status().is_leader => {
                         last = EtcdError::NoLeader;
-                        hint = self.leader_or_wait().await?;
+                        hint = self.elected_or_no_leader().await?;
                     }
                     Err(e) => return Err(EtcdError::from(e)),
                     Ok(r) => return flatten(r),
@@ -220,11 +226,15 @@ impl Member {
         if let Some(leader) = self.raft.current_leader() {
             return Ok(Some(leader));
         }
-        let mut rx = self.raft.leader_changes();
-        match tokio::time::timeout(self.request_timeout(), rx.wait_for(Option::is_some)).await {
-            Ok(Ok(leader)) => Ok(*leader),
-            Ok(Err(_)) => Err(EtcdError::Stopped),
-            Err(_) => Err(EtcdError::NoLeader),
+        self.elected_or_no_leader().await
+    }
+
+    /// The leader once one is established (a member campaigning, which names itself, is not), waiting at most
+    /// the request timeout; then etcd's "no leader".
+    async fn elected_or_no_leader(&self) -> Result<Option<NodeId>, EtcdError> {
+        match self.raft.established_leader(self.request_timeout()).await {
+            Some(leader) => Ok(Some(leader)),
+            None => Err(EtcdError::NoLeader),
         }
     }
 
