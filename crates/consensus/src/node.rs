@@ -53,12 +53,15 @@ pub struct NodeConfig {
     pub election_max_ms: u64,
     /// Build a snapshot (and purge the log) after this many entries; 0 = never automatically.
     pub snapshot_logs: u64,
-    /// Initial voters of a brand-new cluster. The member with the lowest id writes it as the first
-    /// membership (if it has no Raft state yet); the others learn it from that member.
+    /// Initial voters of a brand-new cluster. The `bootstrapper` (by default the member with the lowest id)
+    /// writes it as the first membership (if it has no Raft state yet); the others learn it from that member.
     pub bootstrap_members: BTreeMap<NodeId, Member>,
     /// Learners of a brand-new cluster. Whichever bootstrap voter, started without Raft state, first
     /// leads adds them (openraft's `initialize` only takes voters). Ignored once they are all members.
     pub bootstrap_learners: BTreeMap<NodeId, Member>,
+    /// Which of `bootstrap_members` writes the first membership and so leads first (nobody else can campaign
+    /// before it hears of a membership); `None`, or an id not among them: the lowest id.
+    pub bootstrapper: Option<NodeId>,
     /// How the leader confirms leadership for linearizable reads.
     pub read_policy: ReadPolicy,
     /// Resume leadership of the term this member led before a restart, without an election. Unsafe (see
@@ -195,12 +198,15 @@ impl RaftNode {
         .await
         .map_err(fatal)?;
 
-        // Only the lowest-id bootstrap member initializes. If every member did, each would
-        // campaign at term 1 at once; openraft's per-node terms then make the first leader step
-        // down as soon as it meets a peer that voted for itself, so the cluster flaps before it
-        // settles. The others receive the same membership from the first leader.
+        // Only one bootstrap member initializes. If every member did, each would campaign at term
+        // 1 at once; openraft's per-node terms then make the first leader step down as soon as it
+        // meets a peer that voted for itself, so the cluster flaps before it settles. The others
+        // receive the same membership from the first leader, which is therefore the initializer.
         let fresh = !raft.is_initialized().await.map_err(fatal)?;
-        let bootstrapper = cfg.bootstrap_members.keys().next().copied();
+        let bootstrapper = cfg
+            .bootstrapper
+            .filter(|b| cfg.bootstrap_members.contains_key(b))
+            .or_else(|| cfg.bootstrap_members.keys().next().copied());
         if fresh && cfg.bootstrap_members.contains_key(&cfg.id) && !cfg.bootstrap_learners.is_empty() {
             spawn_learner_bootstrap(&raft, cfg.bootstrap_learners.clone());
         }

@@ -30,6 +30,10 @@ pub struct ClusterPlan {
     pub bootstrap_members: BTreeMap<NodeId, RaftMember>,
     /// Founding learners (empty when joining).
     pub bootstrap_learners: BTreeMap<NodeId, RaftMember>,
+    /// The founding voter that writes the first membership, and so is the first leader (no other member
+    /// can campaign before it hears of the membership): the lowest-id voter of the most preferred
+    /// datacenter that has voters, else the lowest-id voter.
+    pub bootstrapper: Option<NodeId>,
 }
 
 fn raft_member(spec: &MemberSpec) -> RaftMember {
@@ -78,12 +82,14 @@ pub fn plan(config: &mut ServerConfig, topology: Option<&Topology>) -> Result<Cl
             client_url: config.listen_client.clone(),
         };
         let bootstrap_members = if config.join { BTreeMap::new() } else { BTreeMap::from([(id, this.clone())]) };
+        let bootstrapper = bootstrap_members.keys().next().copied();
         return Ok(ClusterPlan {
             id,
             cluster_id: identity::cluster_id(&[id]),
             this,
             bootstrap_members,
             bootstrap_learners: BTreeMap::new(),
+            bootstrapper,
         });
     };
     let spec = topology.member(&config.name).ok_or_else(|| {
@@ -109,20 +115,27 @@ pub fn plan(config: &mut ServerConfig, topology: Option<&Topology>) -> Result<Cl
     let learners: BTreeMap<NodeId, RaftMember> =
         topology.learners().map(|m| (identity::member_id(&m.peer_url), raft_member(m))).collect();
     let founders: Vec<NodeId> = voters.keys().copied().collect();
+    let preferred = topology
+        .policy
+        .leader_preference
+        .iter()
+        .find_map(|dc| voters.iter().find(|(_, m)| m.dc == dc.0).map(|(id, _)| *id));
     let (bootstrap_members, bootstrap_learners) =
         if config.join { (BTreeMap::new(), BTreeMap::new()) } else { (voters, learners) };
+    let bootstrapper = preferred.or_else(|| bootstrap_members.keys().next().copied()).filter(|_| !config.join);
     Ok(ClusterPlan {
         id: identity::member_id(&spec.peer_url),
         cluster_id: identity::cluster_id(&founders),
         this: raft_member(spec),
         bootstrap_members,
         bootstrap_learners,
+        bootstrapper,
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use meridian_types::TimingPreset;
+    use meridian_types::{DcName, TimingPreset};
 
     use super::*;
 
@@ -155,6 +168,26 @@ mod tests {
     }
 
     #[test]
+    fn the_first_leader_is_a_voter_of_the_most_preferred_dc() {
+        let mut topo = example();
+        let plan_of = |topo: &Topology| {
+            let mut cfg = ServerConfig { name: "a1".into(), ..Default::default() };
+            plan(&mut cfg, Some(topo)).unwrap()
+        };
+        let dc_of = |p: &ClusterPlan| p.bootstrap_members[&p.bootstrapper.unwrap()].dc.clone();
+        for preferred in ["dc-a", "dc-b", "dc-c"] {
+            topo.policy.leader_preference = vec![DcName::from(preferred)];
+            let p = plan_of(&topo);
+            assert_eq!(dc_of(&p), preferred);
+            let lowest_there = p.bootstrap_members.iter().filter(|(_, m)| m.dc == preferred).map(|(id, _)| *id).min();
+            assert_eq!(p.bootstrapper, lowest_there, "the lowest id of {preferred}, so every member agrees");
+        }
+        topo.policy.leader_preference.clear();
+        let p = plan_of(&topo);
+        assert_eq!(p.bootstrapper, p.bootstrap_members.keys().next().copied(), "no preference: the lowest id");
+    }
+
+    #[test]
     fn topology_supplies_urls_labels_and_timing_unless_given() {
         let mut topo = example();
         topo.timing.preset = TimingPreset::Wan;
@@ -181,7 +214,7 @@ mod tests {
         assert!(err.contains("\"zz\" is not in the topology") && err.contains("a1, a2"), "{err}");
         let mut cfg = ServerConfig { name: "a1".into(), join: true, ..Default::default() };
         let p = plan(&mut cfg, Some(&topo)).unwrap();
-        assert!(p.bootstrap_members.is_empty() && p.bootstrap_learners.is_empty());
+        assert!(p.bootstrap_members.is_empty() && p.bootstrap_learners.is_empty() && p.bootstrapper.is_none());
     }
 
     #[test]

@@ -205,6 +205,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         snapshot_logs: config.snapshot_count,
         bootstrap_members: plan.bootstrap_members,
         bootstrap_learners: plan.bootstrap_learners,
+        bootstrapper: plan.bootstrapper,
         read_policy: config.read_policy,
         resume_leadership_on_restart: env.planted_bug == PlantedBug::ResumedLeaderSkipsElection,
     };

@@ -57,6 +57,7 @@ impl Cluster {
                 snapshot_logs: 0,
                 bootstrap_members: bootstrap.clone(),
                 read_policy: ReadPolicy::ReadIndex,
+                bootstrapper: None,
                 resume_leadership_on_restart: false,
                 bootstrap_learners: BTreeMap::new(),
             };

@@ -45,6 +45,7 @@ pub fn config(id: u64, dir: &Path, voters: &[u64], snapshot_logs: u64) -> NodeCo
         bootstrap_members: voters.iter().map(|v| (NodeId(*v), member(*v))).collect::<BTreeMap<_, _>>(),
         bootstrap_learners: BTreeMap::new(),
         read_policy: ReadPolicy::ReadIndex,
+        bootstrapper: None,
         resume_leadership_on_restart: false,
     }
 }
