@@ -391,6 +391,11 @@ impl RaftNode {
         m.current_leader.map(NodeId)
     }
 
+    /// Whether this member is in openraft's Leader state (a candidate, which names itself, is not).
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.metrics().borrow_watched().state == ServerState::Leader
+    }
+
     /// The leader this member knows of, without building a full status.
     pub fn current_leader(&self) -> Option<NodeId> {
         *self.inner.leader_rx.borrow()

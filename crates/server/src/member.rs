@@ -85,6 +85,12 @@ pub enum PlantedBug {
     ResumedLeaderSkipsElection,
 }
 
+/// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
+enum Retry {
+    With(Option<NodeId>, EtcdError),
+    No(EtcdError),
+}
+
 /// The kv store's answer to a command, as the client sees it.
 fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, EtcdError> {
     match r {
@@ -151,19 +157,10 @@ impl Member {
                     }
                 }
                 _ => match self.raft.propose(cmd.clone()).await {
-                    // A leader handing over names its successor before the successor leads: wait until this
-                    // member sees someone else lead (nothing was proposed), then go there.
-                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => {
-                        hint = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
-                    }
-                    // Not proposed, for want of a leader (this member is campaigning, say as a transfer's
-                    // target): wait for one to be established. A leader the watchdog stops (still in the Leader
-                    // state) answers at once, so its clients go elsewhere.
-                    Err(ConsensusError::NoLeader) if !self.raft.status().is_leader => {
-                        last = EtcdError::NoLeader;
-                        hint = self.elected_or_no_leader().await?;
-                    }
-                    Err(e) => return Err(EtcdError::from(e)),
+                    Err(e) => match self.after_local_refusal(e).await? {
+                        Retry::With(h, e) => (hint, last) = (h, e),
+                        Retry::No(e) => return Err(e),
+                    },
                     Ok(r) => return flatten(r),
                 },
             }
@@ -195,14 +192,19 @@ impl Member {
                             last = EtcdError::NotLeader;
                             hint = self.next_leader(leader).await;
                         }
+                        Err(EtcdError::NoLeader) => {
+                            last = EtcdError::NoLeader;
+                            hint = self.elected_or_no_leader().await?;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
                 _ => match self.raft.read_barrier().await {
-                    Err(ConsensusError::NotLeader { leader: Some(l) }) if l != self.id() => {
-                        hint = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
-                    }
-                    other => return other.map_err(EtcdError::from),
+                    Err(e) => match self.after_local_refusal(e).await? {
+                        Retry::With(h, e) => (hint, last) = (h, e),
+                        Retry::No(e) => return Err(e),
+                    },
+                    Ok(()) => return Ok(()),
                 },
             }
         }
@@ -217,6 +219,23 @@ impl Member {
     /// Bound on one forwarded request.
     pub fn request_timeout(&self) -> Duration {
         crate::peer::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
+    }
+
+    /// What to do after this member's own Raft refused a request, before proposing it. A leader handing over
+    /// names its successor before the successor leads: wait until someone else leads, then go there. A member
+    /// that is campaigning (say as a transfer's target) has no leader: wait for one to be established. A leader
+    /// the watchdog stops (still in the Leader state) answers "no leader" at once, so its clients go elsewhere.
+    async fn after_local_refusal(&self, e: ConsensusError) -> Result<Retry, EtcdError> {
+        Ok(match e {
+            ConsensusError::NotLeader { leader: Some(l) } if l != self.id() => {
+                let next = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
+                Retry::With(next, EtcdError::NotLeader)
+            }
+            ConsensusError::NoLeader if !self.raft.is_leader() => {
+                Retry::With(self.elected_or_no_leader().await?, EtcdError::NoLeader)
+            }
+            other => Retry::No(EtcdError::from(other)),
+        })
     }
 
     /// The leader this member knows of; while it knows none (an election is under way), waits for one, at
