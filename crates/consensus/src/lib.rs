@@ -13,7 +13,9 @@
 //! - `transport`: the byte-level peer seam and openraft's network on top of it;
 //! - `node`: `RaftNode`, the facade the server uses;
 //! - `placement`: the pure leader-placement policy (leader affinity, failback hold);
-//! - `watchdog`: the pure isolated-leader check used by `propose` and `read_barrier`.
+//! - `watchdog`: the pure isolated-leader check used by `propose` and `read_barrier`;
+//! - `succession`: the pure order in which survivors campaign when the leader is known dead, and
+//!   `leader_loss`: the Raft side of acting on it (`RaftNode::release_dead_leader`, `campaign`).
 //! - `membership`: runtime membership changes with etcd's rules (`RaftNode::add_learner` & co.).
 
 mod append_stream;
@@ -23,6 +25,7 @@ mod error;
 mod fsutil;
 mod kv_backend;
 mod kv_sync;
+mod leader_loss;
 mod log_store;
 mod log_writer;
 mod membership;
@@ -36,6 +39,7 @@ mod runtime;
 mod snapshot_data;
 mod snapshot_file;
 mod state_machine;
+pub mod succession;
 #[cfg(test)]
 mod test_disk;
 mod transport;

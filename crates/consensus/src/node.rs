@@ -118,7 +118,7 @@ pub(crate) struct NodeInner {
     /// The watchdog's verdict, re-judged every heartbeat interval by one task per node
     /// (`spawn_watchdog`), for proposals in flight to wait on.
     isolation: watch::Receiver<Verdict>,
-    read_policy: ReadPolicy,
+    pub(crate) read_policy: ReadPolicy,
     /// Complete once the log store and the state machine are dropped by openraft.
     released: Mutex<Option<(DropWaiter, DropWaiter)>>,
     stopped: AtomicBool,
@@ -128,7 +128,7 @@ fn storage<E: std::fmt::Display>(e: E) -> Error {
     Error::Storage(e.to_string())
 }
 
-fn fatal(e: Fatal<TypeConfig>) -> Error {
+pub(crate) fn fatal(e: Fatal<TypeConfig>) -> Error {
     match e {
         Fatal::Stopped => Error::Shutdown,
         other => Error::Fatal(other.to_string()),

@@ -11,6 +11,7 @@ pub mod fault;
 pub mod grpc;
 pub mod h2_authority;
 pub mod identity;
+pub mod leader_loss;
 pub mod lessor;
 pub mod member;
 pub mod net;

@@ -15,6 +15,7 @@ use prost::Message;
 
 use crate::config::ServerConfig;
 use crate::lessor::Lessor;
+use crate::peer::call_error::CallError;
 use crate::peer::client::LeaderClient;
 use crate::placement::PlacementHandle;
 use crate::watch_hub::{HeaderSource, WatchHub};
@@ -141,18 +142,10 @@ impl Member {
                 Some(leader) if leader != self.id() => {
                     let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
                     match self.leader_client.forward(&target, cmd.clone()).await {
-                        // Leadership moved while the request travelled: follow it.
-                        Err(EtcdError::NotLeader) => {
-                            last = EtcdError::NotLeader;
-                            hint = self.next_leader(leader).await;
-                        }
-                        // The member asked is campaigning (a transfer's target before it wins); nothing was
-                        // proposed: wait for an established leader.
-                        Err(EtcdError::NoLeader) => {
-                            last = EtcdError::NoLeader;
-                            hint = self.elected_or_no_leader().await?;
-                        }
-                        Err(e) => return Err(e),
+                        Err(e) => match self.after_remote_refusal(leader, e).await? {
+                            Retry::With(h, e) => (hint, last) = (h, e),
+                            Retry::No(e) => return Err(e),
+                        },
                         Ok(r) => return flatten(r),
                     }
                 }
@@ -188,15 +181,10 @@ impl Member {
                                 .await
                                 .map_err(EtcdError::from);
                         }
-                        Err(EtcdError::NotLeader) => {
-                            last = EtcdError::NotLeader;
-                            hint = self.next_leader(leader).await;
-                        }
-                        Err(EtcdError::NoLeader) => {
-                            last = EtcdError::NoLeader;
-                            hint = self.elected_or_no_leader().await?;
-                        }
-                        Err(e) => return Err(e),
+                        Err(e) => match self.after_remote_refusal(leader, e).await? {
+                            Retry::With(h, e) => (hint, last) = (h, e),
+                            Retry::No(e) => return Err(e),
+                        },
                     }
                 }
                 _ => match self.raft.read_barrier().await {
@@ -219,6 +207,22 @@ impl Member {
     /// Bound on one forwarded request.
     pub fn request_timeout(&self) -> Duration {
         crate::peer::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
+    }
+
+    /// What to do after a call to `leader` failed without an answer from the kv store. Leadership moved while
+    /// the request travelled: follow it. The member asked is campaigning (a transfer's target before it wins):
+    /// nothing was proposed, so wait for an established leader. The request never left this member (the
+    /// leader's process is gone and refused the connection): wait for the next leader and send it there, so
+    /// requests queued behind a dead leader are not failed. Anything else is the answer.
+    async fn after_remote_refusal(&self, leader: NodeId, e: CallError) -> Result<Retry, EtcdError> {
+        Ok(match e {
+            CallError::Etcd(EtcdError::NotLeader) => Retry::With(self.next_leader(leader).await, EtcdError::NotLeader),
+            CallError::Etcd(EtcdError::NoLeader) => {
+                Retry::With(self.elected_or_no_leader().await?, EtcdError::NoLeader)
+            }
+            CallError::NotSent => Retry::With(self.next_leader(leader).await, EtcdError::Timeout),
+            CallError::Etcd(other) => Retry::No(other),
+        })
     }
 
     /// What to do after this member's own Raft refused a request, before proposing it. A leader handing over

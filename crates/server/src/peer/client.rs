@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tonic::transport::Channel;
 
 use super::MAX_PEER_MESSAGE_BYTES;
+use super::call_error::{CallError, never_connected};
 use super::channels::PeerChannels;
 use super::forward_pipe::ForwardPipe;
 use super::read_index_batch::ReadIndexBatcher;
@@ -72,22 +73,26 @@ impl LeaderClient {
         self
     }
 
-    /// Runs `call` with the emulated network's delay (or loss) on the way to `leader` and on the way back. An
-    /// undelivered message is what an unreachable leader gives: etcd's timeout, outcome unknown.
+    /// Runs `call` with the emulated network's delay (or loss) on the way to `leader` and on the way back. A
+    /// request lost on the way there was never sent; an answer lost on the way back is what an unreachable
+    /// leader gives: etcd's timeout, outcome unknown.
     async fn emulated<T>(
         &self,
         leader: &RaftMember,
-        call: impl Future<Output = Result<T, EtcdError>>,
-    ) -> Result<T, EtcdError> {
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
         let Some(gate) = &self.gate else { return call.await };
         let (id, dc) = (identity::member_id(&leader.peer_url), DcName(leader.dc.clone()));
-        let undelivered = |e: crate::fault::Undelivered| {
-            tracing::debug!(error = %e, "call to the leader not delivered");
-            EtcdError::Timeout
-        };
-        gate.outbound(id, &dc).await.map_err(undelivered)?;
+        let lost = |e: crate::fault::Undelivered| tracing::debug!(error = %e, "call to the leader not delivered");
+        gate.outbound(id, &dc).await.map_err(|e| {
+            lost(e);
+            CallError::NotSent
+        })?;
         let out = call.await;
-        gate.inbound(id, &dc).await.map_err(undelivered)?;
+        gate.inbound(id, &dc).await.map_err(|e| {
+            lost(e);
+            CallError::Etcd(EtcdError::Timeout)
+        })?;
         out
     }
 
@@ -123,16 +128,16 @@ impl LeaderClient {
         &self,
         leader: &RaftMember,
         cmd: RaftCommand,
-    ) -> Result<meridian_kv::Result<CommandResponse>, EtcdError> {
+    ) -> Result<meridian_kv::Result<CommandResponse>, CallError> {
         let payload = self
             .emulated(leader, async { self.pipe(leader)?.call(cmd, self.channels.timeouts().request).await })
             .await?;
-        decode_apply_result(&payload).map_err(|e| EtcdError::Internal(e.to_string()))
+        decode_apply_result(&payload).map_err(|e| CallError::Etcd(EtcdError::Internal(e.to_string())))
     }
 
     /// The leader's read index, obtained after this call was made: concurrent reads share one call (see
     /// [`ReadIndexBatcher`]).
-    pub async fn read_index(&self, leader: &RaftMember) -> Result<u64, EtcdError> {
+    pub async fn read_index(&self, leader: &RaftMember) -> Result<u64, CallError> {
         self.emulated(leader, async {
             let client = self.client(leader)?;
             let timeout = self.channels.timeouts().request;
@@ -146,7 +151,9 @@ impl LeaderClient {
                     async move {
                         let mut req = tonic::Request::new(ReadIndexRequest {});
                         req.set_timeout(timeout);
-                        let reply = client.read_index(req).await.map_err(|s| status_to_etcd(&s))?;
+                        let reply = client.read_index(req).await.map_err(|s| {
+                            if never_connected(&s) { CallError::NotSent } else { CallError::Etcd(status_to_etcd(&s)) }
+                        })?;
                         Ok(reply.into_inner().index)
                     }
                 })
@@ -162,9 +169,10 @@ impl LeaderClient {
                 self.client(leader)?
                     .lease_keep_alive(self.request(LeaseKeepAliveRequest { id }))
                     .await
-                    .map_err(|s| status_to_etcd(&s))
+                    .map_err(|s| CallError::Etcd(status_to_etcd(&s)))
             })
-            .await?;
+            .await
+            .map_err(CallError::into_etcd)?;
         Ok(reply.into_inner())
     }
 
@@ -176,9 +184,13 @@ impl LeaderClient {
     ) -> Result<LeaseTimeToLiveResponse, EtcdError> {
         let reply = self
             .emulated(leader, async {
-                self.client(leader)?.lease_time_to_live(self.request(req)).await.map_err(|s| status_to_etcd(&s))
+                self.client(leader)?
+                    .lease_time_to_live(self.request(req))
+                    .await
+                    .map_err(|s| CallError::Etcd(status_to_etcd(&s)))
             })
-            .await?;
+            .await
+            .map_err(CallError::into_etcd)?;
         Ok(reply.into_inner())
     }
 }
@@ -220,11 +232,11 @@ mod tests {
         let leader = RaftMember { dc: "dc-a".into(), peer_url: "http://127.0.0.1:1".into(), ..Default::default() };
 
         let start = tokio::time::Instant::now();
-        let reached_at = client.emulated(&leader, async { Ok::<_, EtcdError>(start.elapsed()) }).await.unwrap();
+        let reached_at = client.emulated(&leader, async { Ok::<_, CallError>(start.elapsed()) }).await.unwrap();
         assert_eq!(reached_at, Duration::from_millis(15), "the call starts after the one-way delay");
         assert_eq!(start.elapsed(), Duration::from_millis(30), "and its answer takes as long to come back");
 
-        // The leader's DC cut off: the call is never made and the client sees etcd's timeout.
+        // The leader's DC cut off: the call is never made, and the caller knows it was not sent.
         let mut cut = faults.get();
         cut.isolated_dcs.insert(DcName::from("dc-a"));
         faults.set(cut).unwrap();
@@ -232,11 +244,11 @@ mod tests {
         let err = client
             .emulated(&leader, async {
                 called.store(true, std::sync::atomic::Ordering::SeqCst);
-                Ok::<_, EtcdError>(())
+                Ok::<_, CallError>(())
             })
             .await
             .unwrap_err();
-        assert_eq!(err, EtcdError::Timeout);
+        assert_eq!(err, CallError::NotSent);
         assert!(!called.load(std::sync::atomic::Ordering::SeqCst), "a blocked request never reaches the leader");
     }
 }

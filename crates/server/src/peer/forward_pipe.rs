@@ -4,9 +4,11 @@
 //! A task owns the stream. Callers queue their command with an id and wait on a oneshot; the task sends every
 //! command queued at that moment as one batch (a new batch goes out once the stream has taken the previous
 //! one, so batches grow with the load) and completes each caller by the id of its reply. The task ends when
-//! the stream fails or ends, failing every caller still waiting with etcd's timeout (the outcome of their writes
-//! is unknown, as with a broken unary call), or when the pipe is dropped. A closed pipe is not reopened; the
-//! owner opens a new one ([`ForwardPipe::is_closed`]).
+//! the stream fails or ends, or when the pipe is dropped. Callers still waiting then learn whether their write
+//! may have reached the leader: one that was sent gets etcd's timeout (its outcome is unknown, as with a broken
+//! unary call); one that was not (still queued, or the leader refused the connection) gets
+//! [`CallError::NotSent`] and may go to the next leader. A closed pipe is not reopened; the owner opens a new
+//! one ([`ForwardPipe::is_closed`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,14 +23,15 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 use tonic::transport::Channel;
 
+use super::call_error::{CallError, never_connected};
 use super::client::status_to_etcd;
 
 /// A batch stops taking more queued commands once it holds this many bytes, so a burst of large writes never
 /// approaches the peer message limit; the rest go in the next batch.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// What a caller learns: the encoded apply result, or the etcd error.
-type Outcome = Result<Vec<u8>, EtcdError>;
+/// What a caller learns: the encoded apply result, or why there is none.
+type Outcome = Result<Vec<u8>, CallError>;
 
 /// A message from callers to the pipe task.
 enum Msg {
@@ -53,27 +56,30 @@ impl ForwardPipe {
         ForwardPipe { calls, next_id: AtomicU64::new(0) }
     }
 
-    /// Whether the stream has failed or ended; a closed pipe answers every call with etcd's timeout.
+    /// Whether the stream has failed or ended; a closed pipe answers every call with [`CallError::NotSent`].
     pub fn is_closed(&self) -> bool {
         self.calls.is_closed()
     }
 
     /// Forwards `command` and waits at most `wait` for the leader's answer: the encoded apply result, or the
-    /// etcd error the leader answered with. A broken stream or no answer in time is etcd's timeout.
+    /// etcd error the leader answered with. No answer in time, or a stream that broke after the command went
+    /// out, is etcd's timeout; a command that never went out is [`CallError::NotSent`].
     pub async fn call(&self, command: RaftCommand, wait: Duration) -> Outcome {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = oneshot::channel();
         if self.calls.send(Msg::Call { id, command, reply }).is_err() {
-            return Err(EtcdError::Timeout);
+            return Err(CallError::NotSent);
         }
         // Whether the wait times out or the caller itself is dropped, the task must drop the entry.
         let mut forget = ForgetOnDrop { id, calls: Some(self.calls.downgrade()) };
         match tokio::time::timeout(wait, answer).await {
             Ok(answered) => {
                 forget.calls = None;
-                answered.unwrap_or(Err(EtcdError::Timeout))
+                // Every caller the task took is answered; one dropped unanswered was still in the queue when
+                // the task ended, so its command never went out.
+                answered.unwrap_or(Err(CallError::NotSent))
             }
-            Err(_) => Err(EtcdError::Timeout),
+            Err(_) => Err(CallError::Etcd(EtcdError::Timeout)),
         }
     }
 }
@@ -143,17 +149,19 @@ impl Calls {
         let outcome = if reply.code == 0 {
             Ok(reply.payload)
         } else {
-            Err(status_to_etcd(&tonic::Status::new(tonic::Code::from(reply.code), reply.message)))
+            Err(CallError::Etcd(status_to_etcd(&tonic::Status::new(tonic::Code::from(reply.code), reply.message))))
         };
         let _ = waiting.send(outcome);
     }
 
-    /// The stream is gone: whatever was sent may or may not have been applied.
-    fn fail_all(&mut self) {
-        for (_, waiting) in std::mem::take(&mut self.waiting) {
-            let _ = waiting.send(Err(EtcdError::Timeout));
+    /// The stream is gone: whatever was sent may or may not have been applied; what was not sent (everything,
+    /// if `connected` is false) was not.
+    fn fail_all(&mut self, connected: bool) {
+        let unsent: std::collections::BTreeSet<u64> = self.unsent.drain(..).map(|item| item.id).collect();
+        for (id, waiting) in std::mem::take(&mut self.waiting) {
+            let sent = connected && !unsent.contains(&id);
+            let _ = waiting.send(Err(if sent { CallError::Etcd(EtcdError::Timeout) } else { CallError::NotSent }));
         }
-        self.unsent.clear();
     }
 }
 
@@ -165,6 +173,8 @@ async fn run(mut client: PeerClient<Channel>, mut queued: mpsc::UnboundedReceive
     tokio::pin!(opening);
     let mut replies: Option<Streaming<ForwardReplies>> = None;
     let mut calls = Calls::default();
+    // False once the leader's address refused the connection: then nothing was ever written to it.
+    let mut connected = true;
     loop {
         tokio::select! {
             biased;
@@ -197,15 +207,16 @@ async fn run(mut client: PeerClient<Channel>, mut queued: mpsc::UnboundedReceive
                 Ok(response) => replies = Some(response.into_inner()),
                 Err(status) => {
                     tracing::debug!(%status, "forward stream not opened");
+                    connected = !never_connected(&status);
                     break;
                 }
             },
         }
     }
     // Refuse new calls first, so the owner sees the pipe closed and opens a new one; calls queued meanwhile
-    // are dropped with their oneshot, which their callers read as the timeout.
+    // are dropped with their oneshot, which their callers read as not sent.
     queued.close();
-    calls.fail_all();
+    calls.fail_all(connected);
 }
 
 /// The next reply message, once the stream is open (never, before).
@@ -399,7 +410,7 @@ mod tests {
             ("stopped", EtcdError::Stopped),
             ("unknown-failure", EtcdError::Timeout),
         ] {
-            assert_eq!(client.forward(&target, put(key)).await.unwrap_err(), expected, "{key}");
+            assert_eq!(client.forward(&target, put(key)).await.unwrap_err(), CallError::Etcd(expected), "{key}");
         }
         let applied = client.forward(&target, put("lease-gone")).await.unwrap();
         assert!(matches!(applied, Err(meridian_kv::Error::Etcd(EtcdError::LeaseNotFound))), "{applied:?}");
@@ -434,21 +445,44 @@ mod tests {
             .await
             .expect("failed at the break, not after the request timeout")
             .unwrap();
-        assert_eq!(outcome.unwrap_err(), EtcdError::Timeout, "outcome unknown");
+        assert_eq!(outcome.unwrap_err(), CallError::Etcd(EtcdError::Timeout), "outcome unknown");
 
         assert!(matches!(client.forward(&target, put("k")).await.unwrap(), Ok(CommandResponse::Put(_))));
         assert_eq!(leader.opened.load(Ordering::SeqCst), 2, "the next forward opened a new stream");
     }
 
     #[tokio::test]
-    async fn an_unreachable_leader_is_a_timeout_and_closes_the_pipe() {
+    async fn a_leader_that_refuses_the_connection_was_sent_nothing_and_the_pipe_closes() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         drop(listener);
         let pipe = ForwardPipe::open(peer_client(&url, PeerTimeouts::from_election_ms(1000)));
-        assert_eq!(pipe.call(put("k"), Duration::from_secs(60)).await.unwrap_err(), EtcdError::Timeout);
+        assert_eq!(pipe.call(put("k"), Duration::from_secs(60)).await.unwrap_err(), CallError::NotSent);
         eventually("the pipe to close", || pipe.is_closed()).await;
-        assert_eq!(pipe.call(put("k"), Duration::from_secs(60)).await.unwrap_err(), EtcdError::Timeout);
+        assert_eq!(pipe.call(put("k"), Duration::from_secs(60)).await.unwrap_err(), CallError::NotSent);
+    }
+
+    #[test]
+    fn a_broken_stream_fails_what_went_out_as_unknown_and_what_did_not_as_not_sent() {
+        let mut calls = Calls::default();
+        let mut answers = Vec::new();
+        for id in 0..3 {
+            let (reply, answer) = oneshot::channel();
+            calls.take(Msg::Call { id, command: put("k"), reply });
+            answers.push(answer);
+        }
+        calls.unsent.retain(|item| item.id == 2);
+        calls.fail_all(true);
+        let outcomes: Vec<Outcome> = answers.into_iter().map(|mut a| a.try_recv().unwrap()).collect();
+        let unknown = Err(CallError::Etcd(EtcdError::Timeout));
+        assert_eq!(outcomes, vec![unknown.clone(), unknown, Err(CallError::NotSent)]);
+
+        // A connection that was never made sent nothing, whatever had been handed to the stream.
+        let (reply, mut answer) = oneshot::channel();
+        calls.take(Msg::Call { id: 9, command: put("k"), reply });
+        calls.unsent.clear();
+        calls.fail_all(false);
+        assert_eq!(answer.try_recv().unwrap(), Err(CallError::NotSent));
     }
 
     #[tokio::test]
@@ -463,7 +497,10 @@ mod tests {
         });
         let url = leader.start().await;
         let pipe = ForwardPipe::open(peer_client(&url, PeerTimeouts::from_election_ms(1000)));
-        assert_eq!(pipe.call(put("hang"), Duration::from_millis(100)).await.unwrap_err(), EtcdError::Timeout);
+        assert_eq!(
+            pipe.call(put("hang"), Duration::from_millis(100)).await.unwrap_err(),
+            CallError::Etcd(EtcdError::Timeout)
+        );
         assert_eq!(pipe.call(put("next"), Duration::from_secs(10)).await.unwrap(), b"next");
         assert!(!pipe.is_closed());
     }
@@ -482,7 +519,7 @@ mod tests {
     async fn a_caller_that_stops_waiting_tells_the_task_to_forget_it() {
         let (calls, mut queued) = mpsc::unbounded_channel();
         let pipe = ForwardPipe { calls, next_id: AtomicU64::new(7) };
-        assert_eq!(pipe.call(put("k"), Duration::from_secs(1)).await.unwrap_err(), EtcdError::Timeout);
+        assert_eq!(pipe.call(put("k"), Duration::from_secs(1)).await.unwrap_err(), CallError::Etcd(EtcdError::Timeout));
         // A caller dropped while it waits (its client went away) does the same.
         let dropped = tokio::time::timeout(Duration::from_millis(10), pipe.call(put("k"), Duration::from_secs(1)));
         assert!(dropped.await.is_err());

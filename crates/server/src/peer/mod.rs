@@ -1,10 +1,11 @@
 //! Member-to-member traffic over gRPC (`meridianpb.Peer`): the server half ([`service`]) on the peer listener,
 //! and the client half: one reused channel per peer URL ([`channels`]), the consensus transport over it
 //! ([`transport`]) and the calls a non-leader makes to the leader ([`client`]: forwarded writes, ReadIndex,
-//! lease keep-alives). Forwarded writes travel batched over one long-lived stream per leader: the follower
+//! lease keep-alives), and whether a failed call may have reached the leader ([`call_error`]). Forwarded writes travel batched over one long-lived stream per leader: the follower
 //! half is [`forward_pipe`], the leader half [`forward_serve`]. Concurrent ReadIndex calls to one leader share
 //! one call per round ([`read_index_batch`]).
 
+pub mod call_error;
 pub mod channels;
 pub mod client;
 pub mod forward_pipe;

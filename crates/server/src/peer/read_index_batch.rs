@@ -13,8 +13,10 @@ use meridian_types::EtcdError;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-/// What a read learns: the leader's read index, or the etcd error the call ended with.
-type Outcome = Result<u64, EtcdError>;
+use super::call_error::CallError;
+
+/// What a read learns: the leader's read index, or how the call failed.
+type Outcome = Result<u64, CallError>;
 
 /// The rounds of ReadIndex calls to one leader.
 #[derive(Default)]
@@ -52,7 +54,7 @@ impl ReadIndexBatcher {
         if start {
             tokio::spawn(self.clone().run(call));
         }
-        rx.await.unwrap_or(Err(EtcdError::Timeout))
+        rx.await.unwrap_or(Err(CallError::Etcd(EtcdError::Timeout)))
     }
 
     async fn run<F, Fut>(self: Arc<Self>, mut call: F)
@@ -104,7 +106,7 @@ mod tests {
                 let leader = leader.clone();
                 Box::pin(async move {
                     let n = leader.calls.fetch_add(1, Ordering::SeqCst);
-                    leader.permits.acquire().await.map_err(|_| EtcdError::Stopped)?.forget();
+                    leader.permits.acquire().await.map_err(|_| CallError::Etcd(EtcdError::Stopped))?.forget();
                     Ok(10 + n)
                 })
             }
@@ -149,7 +151,7 @@ mod tests {
         let (batcher, leader) = (ReadIndexBatcher::new(), Leader::new());
         leader.permits.close();
         let reads = join_all((0..3).map(|_| batcher.read_index(leader.call()))).await;
-        assert_eq!(reads, vec![Err(EtcdError::Stopped); 3]);
+        assert_eq!(reads, vec![Err(CallError::Etcd(EtcdError::Stopped)); 3]);
         let fresh = Leader::new();
         fresh.permits.add_permits(1);
         assert_eq!(batcher.read_index(fresh.call()).await, Ok(10), "a new round starts after a failed one");

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt};
 
 use meridian_consensus::encode_apply_result;
 use meridian_proto::etcdserverpb::{
@@ -19,17 +19,20 @@ use super::MAX_PEER_MESSAGE_BYTES;
 use super::forward_serve::{self, ReplyStream};
 use crate::error::to_status;
 use crate::grpc::lease;
+use crate::leader_loss::StreamEnds;
 use crate::member::Member;
 
 /// The peer service of one member.
 pub struct PeerService {
     member: Arc<Member>,
+    stream_ends: StreamEnds,
 }
 
 impl PeerService {
-    /// The tonic server for `member`, with peer-sized message limits.
-    pub fn server(member: Arc<Member>) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService { member })
+    /// The tonic server for `member`, with peer-sized message limits; `stream_ends` rings whenever a leader's
+    /// append stream ends.
+    pub fn server(member: Arc<Member>, stream_ends: StreamEnds) -> PeerServer<PeerService> {
+        PeerServer::new(PeerService { member, stream_ends })
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
     }
@@ -49,11 +52,25 @@ impl Peer for PeerService {
         &self,
         request: Request<Streaming<RaftMessage>>,
     ) -> Result<Response<BoxStream<'static, Result<RaftMessage, Status>>>, Status> {
-        // A broken request stream ends the input; the answers still owed are sent before the stream closes.
+        // A broken request stream ends the input; the answers still owed are sent before the stream closes. The
+        // end is reported either way: a leader whose process died ends every stream it had open.
+        let ends = self.stream_ends.clone();
+        let end = stream::once(async move {
+            tracing::debug!("append stream ended");
+            ends.ended();
+            None
+        });
         let requests = request
             .into_inner()
-            .take_while(|message| std::future::ready(message.is_ok()))
-            .filter_map(|message| std::future::ready(message.ok().map(|m| m.payload)))
+            .take_while(|message| {
+                if let Err(status) = message {
+                    tracing::debug!(%status, "append stream broke");
+                }
+                std::future::ready(message.is_ok())
+            })
+            .map(|message| message.ok().map(|m| m.payload))
+            .chain(end)
+            .filter_map(std::future::ready)
             .boxed();
         let replies = self.member.raft.serve_append_stream(requests).map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(replies.map(|payload| Ok(RaftMessage { payload })).boxed()))
