@@ -19,6 +19,12 @@ stop_pid() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# PRESET (lan or wan, default lan) picks the timing of both servers: etcd's defaults (100 ms heartbeat, 1 s election
+# timeout) or 250 ms / 2.5 s, and Meridian's preset of the same name.
+etcd_timing() {
+    if [ "${PRESET:-lan}" = wan ]; then echo "--heartbeat-interval 250 --election-timeout 2500"; fi
+}
+
 # start_etcd TAG N BASE: an N-member etcd cluster; member i has client port BASE+i, peer port BASE+50+i.
 # Sets EPS (comma-separated client URLs) and GROUP (PIDs).
 start_etcd() {
@@ -33,7 +39,7 @@ start_etcd() {
         port_free $((base + i)) && port_free $((base + 50 + i)) || { log "port $((base + i)) or $((base + 50 + i)) busy"; exit 1; }
         etcd --name "e$i" --data-dir "$WORK/$tag-e$i" --listen-client-urls "$client" --advertise-client-urls "$client" \
             --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "$cluster" \
-            --initial-cluster-state new --initial-cluster-token "$tag" --log-level error \
+            --initial-cluster-state new --initial-cluster-token "$tag" --log-level error $(etcd_timing) \
             >"$WORK/$tag-e$i.log" 2>&1 &
         PIDS+=($!)
         GROUP+=($!)
@@ -42,7 +48,9 @@ start_etcd() {
 }
 
 # start_meridian TAG N BASE: the same for Meridian. One node is a plain `meridian server`; three nodes are
-# three voters of one DC from a topology file (one DC holding every voter needs --force).
+# three voters of one DC from a topology file (one DC holding every voter needs --force). With SPREAD=1 the
+# voters are one per datacenter (dc-a, dc-b, dc-c), each with an admin API on port BASE+80+i that serves
+# fault injection (`PUT /faults`), so a datacenter can be isolated.
 start_meridian() {
     local tag=$1 n=$2 base=$3 i
     EPS=""
@@ -59,13 +67,17 @@ start_meridian() {
         return
     fi
     local topo="$WORK/$tag-topology.toml"
-    printf '[timing]\npreset = "lan"\n' >"$topo"
+    printf '[timing]\npreset = "%s"\n' "${PRESET:-lan}" >"$topo"
+    local dcs=(a a a) extra=(--force)
+    [ "${SPREAD:-0}" = 1 ] && dcs=(a b c) && extra=()
     for i in $(seq 0 $((n - 1))); do
-        printf '\n[[members]]\nname = "m%d"\ndc = "dc-a"\nzone = "a-%d"\nrole = "voter"\npeer_url = "http://127.0.0.1:%d"\nclient_url = "http://127.0.0.1:%d"\n' \
-            "$i" "$i" $((base + 50 + i)) $((base + i)) >>"$topo"
+        printf '\n[[members]]\nname = "m%d"\ndc = "dc-%s"\nzone = "%s-%d"\nrole = "voter"\npeer_url = "http://127.0.0.1:%d"\nclient_url = "http://127.0.0.1:%d"\n' \
+            "$i" "${dcs[$i]}" "${dcs[$i]}" "$i" $((base + 50 + i)) $((base + i)) >>"$topo"
     done
     for i in $(seq 0 $((n - 1))); do
-        MERIDIAN_LOG=warn $BIN server --topology "$topo" --force --name "m$i" --data-dir "$WORK/$tag-m$i" \
+        local admin=()
+        [ "${SPREAD:-0}" = 1 ] && admin=(--listen-admin "http://127.0.0.1:$((base + 80 + i))" --enable-fault-injection)
+        MERIDIAN_LOG=warn $BIN server --topology "$topo" "${extra[@]}" "${admin[@]}" --name "m$i" --data-dir "$WORK/$tag-m$i" \
             >"$WORK/$tag-m$i.log" 2>&1 &
         PIDS+=($!)
         GROUP+=($!)

@@ -25,7 +25,7 @@ use crate::observer::ApplyObserver;
 use crate::read_policy::ReadPolicy;
 use crate::state_machine::{SharedKv, StateMachine};
 use crate::transport::{NetworkFactory, Transport, dispatch};
-use crate::types::{ApplyResponse, Command, Member, TypeConfig};
+use crate::types::{ApplyResponse, Command, Member, TypeConfig, Vote};
 use crate::watchdog::{self, Verdict};
 
 /// The concrete openraft handle.
@@ -384,8 +384,29 @@ impl RaftNode {
     /// quorum granted), which another member follows or this one holds in the Leader state. A candidate, and a
     /// member that granted it its vote, name the candidate before it has won; that does not count.
     pub async fn established_leader(&self, timeout: Duration) -> Option<NodeId> {
-        let established = |m: &openraft::RaftMetrics<TypeConfig>| {
-            m.vote.committed && m.current_leader.is_some_and(|l| l != m.id || m.state == ServerState::Leader)
+        self.established_leader_where(timeout, |_| true).await
+    }
+
+    /// This member's vote as it stands: the leader it names, the term, and whether a quorum granted it.
+    pub fn vote(&self) -> Vote {
+        self.inner.raft.metrics().borrow_watched().vote
+    }
+
+    /// Like [`RaftNode::established_leader`], but only once this member's vote is no longer `seen`: after a
+    /// leader answered that it leads no more, wait for what came after it, not for the leader it used to be.
+    pub async fn established_leader_since(&self, seen: Vote, timeout: Duration) -> Option<NodeId> {
+        self.established_leader_where(timeout, move |vote| *vote != seen).await
+    }
+
+    async fn established_leader_where(
+        &self,
+        timeout: Duration,
+        also: impl Fn(&Vote) -> bool + Send + 'static,
+    ) -> Option<NodeId> {
+        let established = move |m: &openraft::RaftMetrics<TypeConfig>| {
+            m.vote.committed
+                && also(&m.vote)
+                && m.current_leader.is_some_and(|l| l != m.id || m.state == ServerState::Leader)
         };
         let m = self.inner.raft.wait(Some(timeout)).metrics(established, "an established leader").await.ok()?;
         m.current_leader.map(NodeId)

@@ -79,13 +79,21 @@ pub async fn run(raft: RaftNode, watch: LeaderLossWatch, ends: StreamEnds) {
 async fn refuses_connections(raft: &RaftNode, watch: &LeaderLossWatch, leader: NodeId) -> bool {
     let Some(authority) = raft.member(leader).and_then(|m| authority(&m.peer_url)) else { return false };
     match tokio::time::timeout(watch.step, watch.net.connect(authority)).await {
-        Ok(Err(e)) => e.kind() == io::ErrorKind::ConnectionRefused,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "dial of the leader failed");
+            e.kind() == io::ErrorKind::ConnectionRefused
+        }
         Ok(Ok(mut conn)) => {
             // A live server waits for the HTTP/2 preface and says nothing.
             let mut byte = [0u8; 1];
-            matches!(tokio::time::timeout(watch.step / 4, conn.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
+            let read = tokio::time::timeout(watch.step / 4, conn.read(&mut byte)).await;
+            tracing::debug!(?read, "dial of the leader connected");
+            matches!(read, Ok(Ok(0) | Err(_)))
         }
-        Err(_) => false,
+        Err(_) => {
+            tracing::debug!("dial of the leader timed out");
+            false
+        }
     }
 }
 

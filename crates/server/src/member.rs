@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_consensus::{Error as ConsensusError, RaftNode, RedbBackend};
+use meridian_consensus::{Error as ConsensusError, RaftNode, RedbBackend, Vote};
 use meridian_kv::{CommandResponse, KvStore};
 use meridian_proto::etcdserverpb::ResponseHeader;
 use meridian_proto::meridianpb::RaftCommand;
@@ -141,8 +141,9 @@ impl Member {
             match hint {
                 Some(leader) if leader != self.id() => {
                     let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
+                    let seen = self.raft.vote();
                     match self.leader_client.forward(&target, cmd.clone()).await {
-                        Err(e) => match self.after_remote_refusal(leader, e).await? {
+                        Err(e) => match self.after_remote_refusal(leader, seen, e).await? {
                             Retry::With(h, e) => (hint, last) = (h, e),
                             Retry::No(e) => return Err(e),
                         },
@@ -173,6 +174,7 @@ impl Member {
             match hint {
                 Some(leader) if leader != self.id() => {
                     let target = self.raft.member(leader).ok_or(EtcdError::NoLeader)?;
+                    let seen = self.raft.vote();
                     match self.leader_client.read_index(&target).await {
                         Ok(index) => {
                             return self
@@ -181,7 +183,7 @@ impl Member {
                                 .await
                                 .map_err(EtcdError::from);
                         }
-                        Err(e) => match self.after_remote_refusal(leader, e).await? {
+                        Err(e) => match self.after_remote_refusal(leader, seen, e).await? {
                             Retry::With(h, e) => (hint, last) = (h, e),
                             Retry::No(e) => return Err(e),
                         },
@@ -209,16 +211,18 @@ impl Member {
         crate::peer::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
     }
 
-    /// What to do after a call to `leader` failed without an answer from the kv store. Leadership moved while
-    /// the request travelled: follow it. The member asked is campaigning (a transfer's target before it wins):
-    /// nothing was proposed, so wait for an established leader. The request never left this member (the
-    /// leader's process is gone and refused the connection): wait for the next leader and send it there, so
+    /// What to do after a call to `leader` failed without an answer from the kv store (`seen`: this member's
+    /// vote when the call left). Leadership moved while the request travelled: follow it. The member asked
+    /// leads no more or does not lead yet (a leader handing over, a transfer's target before it wins): nothing
+    /// was proposed, so wait for a leader established since the call left. The request never left this member
+    /// (the leader's process is gone and refused the connection): wait for the next leader and send it there, so
     /// requests queued behind a dead leader are not failed. Anything else is the answer.
-    async fn after_remote_refusal(&self, leader: NodeId, e: CallError) -> Result<Retry, EtcdError> {
+    async fn after_remote_refusal(&self, leader: NodeId, seen: Vote, e: CallError) -> Result<Retry, EtcdError> {
         Ok(match e {
             CallError::Etcd(EtcdError::NotLeader) => Retry::With(self.next_leader(leader).await, EtcdError::NotLeader),
             CallError::Etcd(EtcdError::NoLeader) => {
-                Retry::With(self.elected_or_no_leader().await?, EtcdError::NoLeader)
+                let next = self.raft.established_leader_since(seen, self.request_timeout()).await;
+                Retry::With(Some(next.ok_or(EtcdError::NoLeader)?), EtcdError::NoLeader)
             }
             CallError::NotSent => Retry::With(self.next_leader(leader).await, EtcdError::Timeout),
             CallError::Etcd(other) => Retry::No(other),

@@ -27,7 +27,7 @@ use turmoil::Sim;
 use crate::cluster::{SimCluster, base_latency};
 use crate::recorder::now_ns;
 use crate::rng::SimRng;
-use crate::sim_net::TurmoilNetwork;
+use crate::sim_net::{self, TurmoilNetwork};
 
 /// The kinds of fault, for the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -44,13 +44,16 @@ pub enum FaultKind {
     Bridge,
     /// Each member sees only its two ring neighbours.
     MajorityRing,
-    /// A member crashes, losing unsynced writes, and restarts later.
+    /// A member's machine crashes (silence: nothing answers at its address), losing unsynced writes, and
+    /// restarts later.
     CrashRestart,
+    /// A member's process is killed (its machine's kernel still refuses connections to its ports), losing
+    /// unsynced writes, and restarts later.
+    KillRestart,
     /// The leader and two other voters (a majority) crash together and all restart at once.
     CrashLeaderMajority,
-    /// The leader was asked (etcd's MoveLeader) to hand leadership to another member under load.
-    LeaderTransferAsked,
-    /// ... and MoveLeader answered that the target leads: the transfer took effect.
+    /// The leader was asked (etcd's MoveLeader) to hand leadership to another member under load; it took effect
+    /// when MoveLeader answered that the target leads.
     LeaderTransfer,
     /// A member's clock runs fast or slow for the whole run.
     ClockSkew,
@@ -60,7 +63,8 @@ pub enum FaultKind {
 
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        // `pad`, so that widths in format strings apply.
+        f.pad(&format!("{self:?}"))
     }
 }
 
@@ -101,6 +105,8 @@ pub enum Fault {
     Crash {
         /// The member.
         member: String,
+        /// Only its process died: connections to it are refused rather than unanswered.
+        killed: bool,
     },
     /// The leader and others with it, chosen when the window starts: the leader as the live members
     /// see it (else the first of `order`), then the next of `order` until `count` members are down.
@@ -122,7 +128,8 @@ impl Fault {
             Fault::LinkLoss { .. } => FaultKind::LinkLoss,
             Fault::Partition { kind, .. } => *kind,
             Fault::OneWay { .. } => FaultKind::OneWay,
-            Fault::Crash { .. } => FaultKind::CrashRestart,
+            Fault::Crash { killed: false, .. } => FaultKind::CrashRestart,
+            Fault::Crash { killed: true, .. } => FaultKind::KillRestart,
             Fault::CrashWithLeader { .. } => FaultKind::CrashLeaderMajority,
         }
     }
@@ -167,7 +174,7 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
     while t < to {
         let len = Duration::from_millis(rng.between(800, 4000));
         let end = (t + len).min(to);
-        let fault = match rng.below(9) {
+        let fault = match rng.below(10) {
             0 => {
                 let a = pick(rng, &dcs).clone();
                 let b = pick(rng, &dcs).clone();
@@ -204,7 +211,8 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
                 let order = shuffled(rng, members.clone());
                 Fault::CrashWithLeader { count: members.len() / 2 + 1, order, crashed: Vec::new() }
             }
-            _ => Fault::Crash { member: pick(rng, &members).clone() },
+            9 => Fault::Crash { member: pick(rng, &members).clone(), killed: true },
+            _ => Fault::Crash { member: pick(rng, &members).clone(), killed: false },
         };
         windows.push(Window { start: t, end, fault });
         t = end + Duration::from_millis(rng.between(300, 1500));
@@ -229,32 +237,52 @@ pub fn ready(cluster: &SimCluster, fault: &Fault, waited: Duration, now: Duratio
 }
 
 /// Applies `fault` to the world, recording in it what it resolved when it began (who crashed with the
-/// leader).
-pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) {
+/// leader). Returns whether it took effect: it changed at least one link, crashed a member that was up, or
+/// (for a crash of the leader) crashed a leader a majority followed.
+pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) -> bool {
     match fault {
         Fault::Delay { a, b, latency } => {
+            let mut changed = false;
             for (x, y) in cross(a, b) {
                 if x != y {
                     sim.set_link_latency(x.as_str(), y.as_str(), *latency);
+                    changed = true;
                 }
             }
+            changed
         }
-        Fault::LinkLoss { a, b } => sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.05),
+        Fault::LinkLoss { a, b } => {
+            sim.set_link_fail_rate(a.as_str(), b.as_str(), 0.05);
+            a != b
+        }
         Fault::Partition { pairs, .. } => {
-            for (x, y) in pairs {
+            for (x, y) in pairs.iter() {
                 sim.partition(x.as_str(), y.as_str());
             }
+            !pairs.is_empty()
         }
-        Fault::OneWay { from, to } => sim.partition_oneway(from.as_str(), to.as_str()),
-        Fault::Crash { member } => crash(sim, cluster, member),
+        Fault::OneWay { from, to } => {
+            sim.partition_oneway(from.as_str(), to.as_str());
+            from != to
+        }
+        Fault::Crash { member, killed } => {
+            let was_up = cluster.registry.lock().contains_key(member.as_str());
+            if *killed {
+                sim_net::set_refusing(cluster.member(member).ip, true);
+            }
+            crash(sim, cluster, member);
+            was_up
+        }
         Fault::CrashWithLeader { order, count, crashed } => {
-            let leader = cluster.leader().filter(|l| order.contains(l)).unwrap_or_else(|| order[0].clone());
+            let leading = cluster.leader().filter(|l| order.contains(l));
+            let leader = leading.clone().unwrap_or_else(|| order[0].clone());
             crashed.clear();
             crashed.push(leader.clone());
             crashed.extend(order.iter().filter(|m| **m != leader).take(*count - 1).cloned());
             for member in crashed.iter() {
                 crash(sim, cluster, member);
             }
+            leading.is_some()
         }
     }
 }
@@ -267,7 +295,7 @@ fn crash(sim: &mut Sim<'_>, cluster: &SimCluster, member: &str) {
 }
 
 /// Heals `fault`.
-pub fn heal(sim: &mut Sim<'_>, _cluster: &SimCluster, hosts: &Hosts, fault: &Fault) {
+pub fn heal(sim: &mut Sim<'_>, cluster: &SimCluster, hosts: &Hosts, fault: &Fault) {
     match fault {
         Fault::Delay { a, b, .. } => {
             let dc = |h: &String| hosts.iter().find(|(n, _)| n == h).map(|(_, d)| d.clone()).unwrap_or_default();
@@ -284,7 +312,12 @@ pub fn heal(sim: &mut Sim<'_>, _cluster: &SimCluster, hosts: &Hosts, fault: &Fau
             }
         }
         Fault::OneWay { from, to } => sim.repair_oneway(from.as_str(), to.as_str()),
-        Fault::Crash { member } => sim.bounce(member.as_str()),
+        Fault::Crash { member, killed } => {
+            if *killed {
+                sim_net::set_refusing(cluster.member(member).ip, false);
+            }
+            sim.bounce(member.as_str())
+        }
         // All at once, in one step: the restarted members race each other as they would after a power cut.
         Fault::CrashWithLeader { crashed, .. } => {
             for member in crashed {
@@ -294,14 +327,43 @@ pub fn heal(sim: &mut Sim<'_>, _cluster: &SimCluster, hosts: &Hosts, fault: &Fau
     }
 }
 
-/// Counts of faults injected, by kind.
-pub type FaultCounts = BTreeMap<FaultKind, u64>;
+/// How often one kind of fault was scheduled, and how often it took effect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// Scheduled.
+    pub scheduled: u64,
+    /// Took effect.
+    pub took_effect: u64,
+}
+
+impl Tally {
+    /// Counts one scheduled fault.
+    pub fn add(&mut self, took_effect: bool) {
+        self.scheduled += 1;
+        self.took_effect += u64::from(took_effect);
+    }
+
+    /// Adds another tally.
+    pub fn merge(&mut self, other: Tally) {
+        self.scheduled += other.scheduled;
+        self.took_effect += other.took_effect;
+    }
+}
+
+/// Faults by kind.
+pub type FaultCounts = BTreeMap<FaultKind, Tally>;
+
+/// Pause between attempts of one scheduled transfer.
+const TRANSFER_RETRY: Duration = Duration::from_millis(250);
 
 /// The nemesis client: at each time in `at_ns`, asks the current leader to hand leadership to another
-/// member (etcd's `MoveLeader`), counting the requests and, apart, the transfers that completed.
+/// member (etcd's `MoveLeader`), again and again until one transfer completes or `give_up_ns` passes (a
+/// transfer cannot complete while, say, a majority is down), and counts each scheduled transfer and whether
+/// it took effect.
 pub async fn leader_transfers(
     endpoints: Vec<(u64, String)>,
     at_ns: Vec<u64>,
+    give_up_ns: u64,
     seed: u64,
     counts: Arc<parking_lot::Mutex<FaultCounts>>,
 ) -> turmoil::Result {
@@ -319,24 +381,31 @@ pub async fn leader_transfers(
         if at > now {
             tokio::time::sleep(Duration::from_nanos(at - now)).await;
         }
-        // Find the leader from any member that answers.
-        let mut leader = None;
-        for (_, ch) in &channels {
-            if let Ok(r) = MaintenanceClient::new(ch.clone()).status(StatusRequest {}).await {
-                leader = Some(r.into_inner().leader);
-                break;
+        let mut moved = false;
+        while !moved && now_ns() < give_up_ns {
+            moved = transfer_once(&channels, &mut rng).await;
+            if !moved {
+                tokio::time::sleep(TRANSFER_RETRY).await;
             }
         }
-        let Some(leader) = leader.filter(|l| *l != 0) else { continue };
-        let Some((_, leader_ch)) = channels.iter().find(|(id, _)| *id == leader) else { continue };
-        let others: Vec<u64> = channels.iter().map(|(id, _)| *id).filter(|id| *id != leader).collect();
-        let target = *pick(&mut rng, &others);
-        *counts.lock().entry(FaultKind::LeaderTransferAsked).or_default() += 1;
-        let moved =
-            MaintenanceClient::new(leader_ch.clone()).move_leader(MoveLeaderRequest { target_id: target }).await;
-        if moved.is_ok() {
-            *counts.lock().entry(FaultKind::LeaderTransfer).or_default() += 1;
-        }
+        counts.lock().entry(FaultKind::LeaderTransfer).or_default().add(moved);
     }
     Ok(())
+}
+
+/// One MoveLeader from the current leader (found from any member that answers) to a random other member;
+/// whether the target then led.
+async fn transfer_once(channels: &[(u64, tonic::transport::Channel)], rng: &mut SimRng) -> bool {
+    let mut leader = None;
+    for (_, ch) in channels {
+        if let Ok(r) = MaintenanceClient::new(ch.clone()).status(StatusRequest {}).await {
+            leader = Some(r.into_inner().leader);
+            break;
+        }
+    }
+    let Some(leader) = leader.filter(|l| *l != 0) else { return false };
+    let Some((_, leader_ch)) = channels.iter().find(|(id, _)| *id == leader) else { return false };
+    let others: Vec<u64> = channels.iter().map(|(id, _)| *id).filter(|id| *id != leader).collect();
+    let target = *pick(rng, &others);
+    MaintenanceClient::new(leader_ch.clone()).move_leader(MoveLeaderRequest { target_id: target }).await.is_ok()
 }

@@ -22,6 +22,17 @@ pub struct History {
     /// absent, so histories recorded before it existed keep their bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_leases: Option<LeaseObservation>,
+    /// How often each kind of fault was scheduled and how often it took effect (left out when empty, like the
+    /// fields below, so older histories keep their bytes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault_effects: Vec<FaultEffect>,
+    /// Every fault that took the leader away from the majority (crashed it, or cut off its datacenter), and when
+    /// a successor was established.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failovers: Vec<FailoverObservation>,
+    /// The planned leadership move made under load once the faults were over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_transfer: Option<PlannedTransfer>,
 }
 
 /// One client request and what the client learned about it.
@@ -238,6 +249,46 @@ pub struct LeaseObservation {
     pub at: u64,
     /// Leases still granted then (empty: every lease had expired).
     pub outstanding: Vec<i64>,
+}
+
+/// One kind of fault in one run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultEffect {
+    /// The kind, by name.
+    pub kind: String,
+    /// How many were scheduled (windows begun, transfers and membership steps due).
+    pub scheduled: u64,
+    /// How many of those changed what they were meant to change (a crash of the leader crashed a leader, a
+    /// transfer moved leadership, a membership step was committed).
+    pub took_effect: u64,
+}
+
+/// A leader lost to a fault, and its successor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverObservation {
+    /// The fault's kind, by name.
+    pub kind: String,
+    /// When the majority lost the leader (for a crash of the majority itself: when it restarted).
+    pub lost_at: u64,
+    /// When a majority of the voters first followed a successor of a later term; `None` if none had by
+    /// `observed_until`.
+    pub elected_at: Option<u64>,
+    /// How long the design allows.
+    pub bound: u64,
+    /// When the runner stopped looking (the fault was healed, or a successor was found).
+    pub observed_until: u64,
+}
+
+/// The planned leadership move after the faults: MoveLeader under a write load, then the placement driver's
+/// failback.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedTransfer {
+    /// When MoveLeader was asked.
+    pub asked_at: u64,
+    /// Whether MoveLeader answered that the target leads.
+    pub moved: bool,
+    /// The clients that wrote during the move; every one of their operations must succeed.
+    pub writers: Vec<u32>,
 }
 
 /// A history that could not be decoded from its canonical bytes.

@@ -7,11 +7,13 @@
 pub mod checker;
 pub mod cluster;
 pub mod display;
+pub mod failover_watch;
 pub mod faults;
 mod fnv;
 pub mod history;
 pub mod key_range;
 pub mod membership;
+pub mod planned_transfer;
 pub mod recorder;
 pub mod restart_readers;
 pub mod rng;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use meridian_server::member::PlantedBug;
 use meridian_sim::checker::CheckResult;
-use meridian_sim::faults::FaultKind;
+use meridian_sim::faults::{FaultKind, Tally};
 use meridian_sim::runner::{self, RunOptions};
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +83,9 @@ struct SeedRecord {
     ops: u64,
     serializable_reads: u64,
     verdict: Verdict,
-    faults: BTreeMap<FaultKind, u64>,
+    faults: BTreeMap<FaultKind, Tally>,
+    /// Each leader the majority lost: the fault's kind and how long until a successor led (`None`: healed first).
+    failovers: Vec<(String, Option<u64>)>,
     /// The checker's report or the simulation error, for failures.
     detail: Option<String>,
     replay_ok: Option<bool>,
@@ -104,7 +106,8 @@ struct Totals {
     ops: u64,
     serializable_reads: u64,
     verdicts: BTreeMap<&'static str, u64>,
-    faults: BTreeMap<FaultKind, u64>,
+    faults: BTreeMap<FaultKind, Tally>,
+    failovers: BTreeMap<String, Vec<Option<u64>>>,
     failures: Vec<(u64, String)>,
     replay_mismatches: Vec<u64>,
 }
@@ -118,8 +121,11 @@ impl Totals {
         self.sim_time += Duration::from_nanos(r.sim_ns);
         self.ops += r.ops;
         self.serializable_reads += r.serializable_reads;
-        for (k, n) in &r.faults {
-            *self.faults.entry(*k).or_default() += n;
+        for (k, tally) in &r.faults {
+            self.faults.entry(*k).or_default().merge(*tally);
+        }
+        for (kind, took) in &r.failovers {
+            self.failovers.entry(kind.clone()).or_default().push(*took);
         }
         if r.replay_ok == Some(false) {
             self.replay_mismatches.push(r.seed);
@@ -190,6 +196,12 @@ fn run_seed(args: &Args, seed: u64) -> SeedRecord {
         serializable_reads: out.report.serializable_checked as u64,
         verdict,
         faults: out.faults,
+        failovers: out
+            .history
+            .failovers
+            .iter()
+            .map(|f| (f.kind.clone(), f.elected_at.map(|at| at.saturating_sub(f.lost_at))))
+            .collect(),
         detail,
         replay_ok,
     }
@@ -289,9 +301,23 @@ fn main() -> ExitCode {
     if args.replay {
         say!("replay mismatches:    {:?}", t.replay_mismatches);
     }
-    say!("faults injected:");
-    for (k, n) in &t.faults {
-        say!("  {k:<16} {n}");
+    say!("faults (scheduled / took effect):");
+    for (k, tally) in &t.faults {
+        say!("  {k:<20} {:>6} / {}", tally.scheduled, tally.took_effect);
+    }
+    say!("failover, leader lost to a successor leading a majority (simulated ms):");
+    for (kind, samples) in &t.failovers {
+        let mut took: Vec<u64> = samples.iter().flatten().map(|ns| ns / 1_000_000).collect();
+        took.sort_unstable();
+        let healed_first = samples.len() - took.len();
+        let at = |q: f64| took.get(((took.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+        say!(
+            "  {kind:<20} {:>5} elected: p50 {:>5}  p99 {:>5}  max {:>5};  {healed_first} healed first",
+            took.len(),
+            at(0.5),
+            at(0.99),
+            took.last().copied().unwrap_or(0)
+        );
     }
     let mut failures = t.failures.clone();
     failures.sort_by_key(|(seed, _)| *seed);

@@ -6,8 +6,8 @@
 //!
 //! Each step starts at its seed-chosen time in the fault phase, is tried at most [`MAX_ATTEMPTS`]
 //! times, and starts no attempt after the plan's deadline (the end of the clients' quiet tail, so the
-//! membership is settled when the liveness check begins). A step that took effect counts as one
-//! [`FaultKind::Membership`]. When the add does not, the sequence stops; a failed promotion still
+//! membership is settled when the liveness check begins). Each step tried counts as one scheduled
+//! [`FaultKind::Membership`], and as one that took effect if it did. When the add does not, the sequence stops; a failed promotion still
 //! leads to the removal.
 
 use std::sync::Arc;
@@ -104,7 +104,7 @@ impl MembershipPlan {
 }
 
 /// The nemesis: runs `plan`, sets `added` once the joiner is a member (its host waits for that),
-/// and counts each step that took effect in `counts`.
+/// and counts each step tried, and whether it took effect, in `counts`.
 pub async fn run(plan: MembershipPlan, added: Arc<AtomicBool>, counts: Arc<Mutex<FaultCounts>>) -> turmoil::Result {
     let channels = client_channels(&plan.endpoints, CALL_TIMEOUT);
     let mut next = 0;
@@ -114,9 +114,7 @@ pub async fn run(plan: MembershipPlan, added: Arc<AtomicBool>, counts: Arc<Mutex
             tokio::time::sleep(Duration::from_nanos(at - now)).await;
         }
         let done = perform(step, &plan, &channels, &mut next).await;
-        if done {
-            *counts.lock().entry(FaultKind::Membership).or_default() += 1;
-        }
+        counts.lock().entry(FaultKind::Membership).or_default().add(done);
         match step {
             Step::Add if done => added.store(true, Ordering::Release),
             // Never added, or unknown: with nothing known to promote or remove, stop.

@@ -5,7 +5,8 @@
 //! [`CLIENTS_START`] to the end of the fault phase plus a quiet tail; faults run inside the fault
 //! phase only; after the heal the run waits up to [`RECOVERY_LIMIT`] for the leader to be in the
 //! preferred datacenter for [`STABLE_FOR`] (the liveness check), then for every lease to run out, since
-//! nobody keeps them alive any more.
+//! nobody keeps them alive any more; then makes a planned leadership move under load
+//! ([`crate::planned_transfer`]) and waits for leadership to settle again.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,9 +17,11 @@ use parking_lot::Mutex;
 
 use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE, SimMember};
+use crate::failover_watch::{self, Pending};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
-use crate::history::{History, LeaderObservation, LeaseObservation};
+use crate::history::{FailoverObservation, FaultEffect, History, LeaderObservation, LeaseObservation, PlannedTransfer};
 use crate::membership::{self, MembershipPlan};
+use crate::planned_transfer::{self, Founder};
 use crate::recorder::Recorder;
 use crate::restart_readers;
 use crate::rng::SimRng;
@@ -40,6 +43,10 @@ const LEASE_EXPIRY_LIMIT: Duration = Duration::from_secs(2 * workload::LEASE_TTL
 const LEASE_PHASE_MAX: Duration = Duration::from_secs(30);
 /// Largest clock drift given to a member, in parts per million.
 const MAX_DRIFT_PPM: u64 = 20_000;
+/// The nemesis stops retrying a scheduled leader transfer this long after the clients stop.
+const TRANSFER_GIVE_UP: Duration = Duration::from_secs(4);
+/// Beyond its window, how long the planned move may take to report before the run calls it not made.
+const PLANNED_MOVE_SLACK: Duration = Duration::from_secs(10);
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -94,6 +101,7 @@ pub struct RunOutcome {
 pub fn run(opts: &RunOptions) -> RunOutcome {
     // openraft's election timeouts draw from this thread's generator: seed it so the run replays.
     meridian_consensus::seed_thread_rng(opts.seed ^ 0x6d65_7269_6469_616e);
+    crate::sim_net::clear_refusing();
     align_task_ids();
     let mut rng = SimRng::new(opts.seed);
     let heal_at = CLIENTS_START + opts.fault_phase;
@@ -101,7 +109,15 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut sim = turmoil::Builder::new()
         .rng_seed(opts.seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
-        .simulation_duration(heal_at + QUIET_TAIL + RECOVERY_LIMIT + LEASE_PHASE_MAX + Duration::from_secs(10))
+        .simulation_duration(
+            heal_at
+                + QUIET_TAIL
+                + 2 * RECOVERY_LIMIT
+                + planned_transfer::WINDOW
+                + PLANNED_MOVE_SLACK
+                + LEASE_PHASE_MAX
+                + Duration::from_secs(10),
+        )
         .tick_duration(Duration::from_millis(1))
         .min_message_latency(Duration::from_micros(200))
         .max_message_latency(Duration::from_millis(2))
@@ -110,7 +126,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
 
     let mut counts = FaultCounts::new();
     let drifts: Vec<i32> = if rng.chance(0.5) {
-        *counts.entry(FaultKind::ClockSkew).or_default() += 1;
+        counts.entry(FaultKind::ClockSkew).or_default().add(true);
         (0..5).map(|_| i32::try_from(rng.below(2 * MAX_DRIFT_PPM + 1)).unwrap_or(0) - MAX_DRIFT_PPM as i32).collect()
     } else {
         vec![0; 5]
@@ -143,6 +159,15 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         sim.client("restart-readers", async move { restart_readers::run(urls, keys, burst_until, rec, until).await });
         hosts.push(("restart-readers".to_owned(), "dc-a".to_owned()));
     }
+    let planned_start = planned_transfer::StartAt::default();
+    let planned_done = planned_transfer::Done::default();
+    {
+        let founders: Vec<Founder> =
+            cluster.members.iter().map(|m| Founder { id: m.id.0, url: m.client_url(), dc: m.dc.clone() }).collect();
+        let (rec, start, done, keys) = (rec.clone(), planned_start.clone(), planned_done.clone(), opts.keys);
+        sim.client("planned-transfer", async move { planned_transfer::run(founders, keys, start, rec, done).await });
+        hosts.push(("planned-transfer".to_owned(), PREFERENCE[0].to_owned()));
+    }
     let shared_counts = Arc::new(Mutex::new(FaultCounts::new()));
     let transfers: Vec<u64> = {
         let n = rng.below(4);
@@ -157,7 +182,8 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let changes = MembershipPlan::draw(opts.seed, &cluster, CLIENTS_START, opts.fault_phase, clients_until);
     let (added, member_counts) = (cluster.joiner_added.clone(), shared_counts.clone());
     sim.client("nemesis", async move {
-        let transfers = faults::leader_transfers(endpoints, transfers, nemesis_seed, nemesis_counts);
+        let give_up = nanos(clients_until + TRANSFER_GIVE_UP);
+        let transfers = faults::leader_transfers(endpoints, transfers, give_up, nemesis_seed, nemesis_counts);
         let members = async move {
             match changes {
                 Some(plan) => membership::run(plan, added, member_counts).await,
@@ -173,18 +199,29 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut windows = faults::plan(&mut rng, &cluster, &hosts, CLIENTS_START, heal_at);
     let mut next_window = 0;
     let mut active: Option<usize> = None;
-    let mut settled_since: Option<Duration> = None;
-    let mut final_leader: Option<LeaderObservation> = None;
     let mut error = None;
-    let expected_dc = PREFERENCE[0].to_owned();
-    loop {
+    let bound = Duration::from_millis(meridian_types::TimingConfig::default().failover_bound_ms());
+    let mut failing_over: Option<Pending> = None;
+    let mut failovers: Vec<FailoverObservation> = Vec::new();
+    while sim.elapsed() < clients_until {
         let now = sim.elapsed();
+        if let Some(pending) = &failing_over
+            && let Some(done) = pending.successor(&cluster, now)
+        {
+            failovers.push(done);
+            failing_over = None;
+        }
         if let Some(i) = active
             && now >= windows[i].end
         {
+            // A leader the fault took and nobody replaced comes back with the heal: stop looking.
+            if let Some(pending) = failing_over.take() {
+                failovers.push(pending.unresolved(now));
+            }
             faults::heal(&mut sim, &cluster, &hosts, &windows[i].fault);
             if windows[i].fault.kind() == FaultKind::CrashLeaderMajority {
                 burst_until.store(nanos(now + restart_readers::BURST), Ordering::Release);
+                failing_over = Some(failover_watch::restarted(&cluster, now, bound));
             }
             active = None;
         }
@@ -194,55 +231,112 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             && faults::ready(&cluster, &w.fault, now - w.start, now)
         {
             let kind = w.fault.kind();
-            faults::apply(&mut sim, &cluster, &mut windows[next_window].fault);
-            *counts.entry(kind).or_default() += 1;
+            if let Some(pending) = failing_over.take() {
+                failovers.push(pending.unresolved(now));
+            }
+            let leader = cluster.leader();
+            let took_effect = faults::apply(&mut sim, &cluster, &mut windows[next_window].fault);
+            counts.entry(kind).or_default().add(took_effect);
+            failing_over = failover_watch::lost(&cluster, &windows[next_window].fault, leader.as_deref(), now, bound);
             active = Some(next_window);
             next_window += 1;
-        }
-        if now >= clients_until {
-            let leader_dc = cluster.leader().map(|name| cluster.member(&name).dc.clone());
-            if leader_dc.as_deref() == Some(expected_dc.as_str()) {
-                let since = *settled_since.get_or_insert(now);
-                if now - since >= STABLE_FOR {
-                    final_leader =
-                        Some(LeaderObservation { at: nanos(now), leader_dc, expected_dc: expected_dc.clone() });
-                    break;
-                }
-            } else {
-                settled_since = None;
-                if now >= clients_until + RECOVERY_LIMIT {
-                    final_leader =
-                        Some(LeaderObservation { at: nanos(now), leader_dc, expected_dc: expected_dc.clone() });
-                    break;
-                }
-            }
         }
         if let Err(e) = sim.step() {
             error = Some(e.to_string());
             break;
         }
     }
-    // Leases are judged only once leadership settled: a run whose leader never did has failed already.
-    let settled = final_leader.as_ref().is_some_and(|o| o.leader_dc.as_deref() == Some(expected_dc.as_str()));
+    if let Some(pending) = failing_over.take() {
+        failovers.push(pending.unresolved(sim.elapsed()));
+    }
+    let expected_dc = PREFERENCE[0].to_owned();
+    let mut final_leader = None;
+    if error.is_none() {
+        match await_settled(&mut sim, &cluster, &expected_dc) {
+            Ok(obs) => final_leader = Some(obs),
+            Err(e) => error = Some(e),
+        }
+    }
+    // Leases are judged only once leadership settled (a run whose leader never did has failed already), and
+    // before the planned move: a new leader re-times every lease it inherits, which would hide a lease that
+    // never expires under the leader that granted it.
+    let settled = |obs: &Option<LeaderObservation>| {
+        obs.as_ref().is_some_and(|o| o.leader_dc.as_deref() == Some(expected_dc.as_str()))
+    };
     let mut final_leases = None;
-    if settled && error.is_none() {
+    if settled(&final_leader) && error.is_none() {
         match await_lease_expiry(&mut sim, &cluster) {
             Ok(obs) => final_leases = Some(obs),
             Err(e) => error = Some(e),
         }
     }
-    for (kind, n) in shared_counts.lock().iter() {
-        *counts.entry(*kind).or_default() += n;
+    // The planned move runs on a settled, healthy cluster, so that anything it costs is its own doing.
+    let mut planned: Option<PlannedTransfer> = None;
+    if settled(&final_leader) && error.is_none() {
+        planned_start.store(nanos(sim.elapsed()), Ordering::Release);
+        let limit = sim.elapsed() + planned_transfer::WINDOW + PLANNED_MOVE_SLACK;
+        while planned_done.lock().is_none() && sim.elapsed() < limit && error.is_none() {
+            if let Err(e) = sim.step() {
+                error = Some(e.to_string());
+            }
+        }
+        planned = Some(planned_done.lock().take().unwrap_or(PlannedTransfer {
+            asked_at: 0,
+            moved: false,
+            writers: Vec::new(),
+        }));
+        if error.is_none() {
+            match await_settled(&mut sim, &cluster, &expected_dc) {
+                Ok(obs) => final_leader = Some(obs),
+                Err(e) => error = Some(e),
+            }
+        }
+    }
+    for (kind, tally) in shared_counts.lock().iter() {
+        counts.entry(*kind).or_default().merge(*tally);
     }
     let sim_time = sim.elapsed();
     drop(sim);
     rec.with_history(|h| {
         h.final_leader = final_leader;
         h.final_leases = final_leases;
+        h.fault_effects = counts
+            .iter()
+            .map(|(kind, t)| FaultEffect { kind: kind.to_string(), scheduled: t.scheduled, took_effect: t.took_effect })
+            .collect();
+        h.failovers = failovers;
+        h.planned_transfer = planned;
     });
     let history = rec.snapshot();
     let report = checker::check(&history, &opts.check);
     RunOutcome { seed: opts.seed, sim_time, history, faults: counts, report, error }
+}
+
+/// Runs the simulation until the leader has been in `expected_dc` for [`STABLE_FOR`], or [`RECOVERY_LIMIT`] has
+/// passed, and reports where it was then.
+fn await_settled(
+    sim: &mut turmoil::Sim<'_>,
+    cluster: &cluster::SimCluster,
+    expected_dc: &str,
+) -> Result<LeaderObservation, String> {
+    let start = sim.elapsed();
+    let mut settled_since: Option<Duration> = None;
+    loop {
+        let now = sim.elapsed();
+        let leader_dc = cluster.leader().map(|name| cluster.member(&name).dc.clone());
+        if leader_dc.as_deref() == Some(expected_dc) {
+            let since = *settled_since.get_or_insert(now);
+            if now - since >= STABLE_FOR {
+                return Ok(LeaderObservation { at: nanos(now), leader_dc, expected_dc: expected_dc.to_owned() });
+            }
+        } else {
+            settled_since = None;
+            if now >= start + RECOVERY_LIMIT {
+                return Ok(LeaderObservation { at: nanos(now), leader_dc, expected_dc: expected_dc.to_owned() });
+            }
+        }
+        sim.step().map_err(|e| e.to_string())?;
+    }
 }
 
 /// Runs the simulation until the leader holds no lease, or until [`LEASE_EXPIRY_LIMIT`] has passed since the

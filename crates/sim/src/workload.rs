@@ -122,7 +122,7 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
         let value = format!("c{}-{seq}", plan.id).into_bytes();
         let roll = rng.below(100);
         let ok = match roll {
-            0..=29 => put(&mut conn, &rec, plan.id, key, value, None).await,
+            0..=29 => put(conn.channel(), &rec, plan.id, key, value, None).await,
             30..=43 => {
                 let (ok, seen) = get(conn.channel(), &rec, plan.id, key).await;
                 if let Some(seen) = seen {
@@ -157,10 +157,18 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
     Ok(())
 }
 
-async fn put(conn: &mut Conn, rec: &Recorder, client: u32, key: Vec<u8>, value: Vec<u8>, lease: Option<i64>) -> bool {
+/// A put at the member behind `channel`; whether it succeeded.
+pub(crate) async fn put(
+    channel: Channel,
+    rec: &Recorder,
+    client: u32,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    lease: Option<i64>,
+) -> bool {
     let op = rec.invoke(client, Call::Put { key: key.clone(), value: value.clone(), lease });
     let req = PutRequest { key, value, lease: lease.unwrap_or(0), ..Default::default() };
-    match KvClient::new(conn.channel()).put(req).await {
+    match KvClient::new(channel).put(req).await {
         Ok(r) => {
             rec.complete(op, Outcome::Put { revision: header_rev(&r.into_inner().header) });
             true
@@ -324,7 +332,7 @@ async fn lease_step(
         0..=2 => {
             let key = format!("{LEASE_PREFIX}{client}/{seq}").into_bytes();
             keys.push(key.clone());
-            let ok = put(conn, rec, client, key, format!("c{client}-{seq}").into_bytes(), Some(id)).await;
+            let ok = put(conn.channel(), rec, client, key, format!("c{client}-{seq}").into_bytes(), Some(id)).await;
             if !ok {
                 // Most likely the lease expired: start over with a new one.
                 *lease = None;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use meridian_sim::faults::FaultKind;
+use meridian_sim::faults::{FaultKind, Tally};
 use meridian_sim::runner::{self, RunOptions};
 
 /// A seed known to change the membership and to complete all three steps.
@@ -15,6 +15,11 @@ fn membership_sequence_completes_and_the_history_is_valid() {
     opts.fault_phase = Duration::from_secs(6);
     let out = runner::run(&opts);
     assert_eq!(out.error, None, "simulation error");
-    assert_eq!(out.faults.get(&FaultKind::Membership), Some(&3), "faults: {:?}", out.faults);
+    assert_eq!(
+        out.faults.get(&FaultKind::Membership),
+        Some(&Tally { scheduled: 3, took_effect: 3 }),
+        "faults: {:?}",
+        out.faults
+    );
     assert!(!out.report.is_invalid(), "{}", out.report);
 }

@@ -23,7 +23,9 @@ fn faulty_runs_are_valid_and_a_seed_replays_byte_for_byte() {
     assert!(first.report.is_valid(), "{}", first.report);
     assert!(first.history.ops.len() > 50, "the workload ran: {} ops", first.history.ops.len());
     assert!(first.report.serializable_checked > 0, "serializable reads were answered and checked");
-    assert!(first.faults.values().sum::<u64>() > 0, "faults were injected");
+    assert!(first.faults.values().map(|t| t.took_effect).sum::<u64>() > 0, "faults took effect");
+    let planned = first.history.planned_transfer.as_ref().expect("the planned move ran");
+    assert!(planned.moved, "the planned move took effect");
     let leader = first.history.final_leader.as_ref().expect("liveness observed");
     assert_eq!(leader.leader_dc.as_deref(), Some("dc-a"), "the leader settled in dc-a");
 

@@ -43,6 +43,15 @@ impl TimingConfig {
         })
     }
 
+    /// The longest a majority may go without a leader after losing it (its leader crashed or cut off), in
+    /// milliseconds: twice the election timeout. A follower campaigns after at most `4E/3` of silence (see
+    /// [`TimingConfig::raft_election_bounds_ms`]); the rest is room for one split vote (another election timer of
+    /// at most `2E/3`) and the round trips of the pre-vote and the vote. A follower that sees the leader's process
+    /// gone campaigns at once, far inside it.
+    pub fn failover_bound_ms(&self) -> u64 {
+        2 * self.election_ms()
+    }
+
     /// Whether the timing can be used: a positive heartbeat, and an election timeout of more than three
     /// heartbeats (openraft's smallest election timer, a third of it, must exceed the heartbeat).
     pub fn is_valid(&self) -> bool {

@@ -1,7 +1,10 @@
 //! Liveness: once the run has healed, leadership settles in the most preferred healthy datacenter, and once
-//! the clients have stopped, every lease runs out.
+//! the clients have stopped, every lease runs out; after a fault takes the leader from the majority, a
+//! successor is established within the design's bound; a planned leadership move costs no client operation; and
+//! every kind of fault the run scheduled took effect at least once (a nemesis whose faults change nothing
+//! tests nothing).
 
-use crate::history::History;
+use crate::history::{History, Outcome};
 
 /// A liveness expectation that was not met.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +27,38 @@ pub enum LivenessViolation {
         /// The leases left.
         leases: Vec<i64>,
     },
+    /// A kind of fault was scheduled but never changed anything.
+    #[error("{kind} was scheduled {scheduled} times and never took effect")]
+    FaultNeverTookEffect {
+        /// The kind.
+        kind: String,
+        /// How often it was scheduled.
+        scheduled: u64,
+    },
+    /// The majority took longer than the bound to follow a new leader.
+    #[error("after {kind} at {lost_at}ns no successor for {waited}ns (bound {bound}ns)")]
+    SlowFailover {
+        /// The fault.
+        kind: String,
+        /// When the leader was lost.
+        lost_at: u64,
+        /// How long the majority went without a leader (until a successor, or until the runner stopped looking).
+        waited: u64,
+        /// The bound.
+        bound: u64,
+    },
+    /// The planned leadership move did not happen.
+    #[error("the planned leadership move asked at {asked_at}ns did not take effect")]
+    PlannedTransferNotMade {
+        /// When it was asked.
+        asked_at: u64,
+    },
+    /// Operations of the writers of the planned move failed or ended with an unknown outcome.
+    #[error("the planned leadership move cost client operations {ops:?}")]
+    PlannedTransferCostOps {
+        /// Their ids.
+        ops: Vec<u64>,
+    },
 }
 
 /// Checks the final leader and lease observations; a history without them has nothing to check.
@@ -42,6 +77,38 @@ pub fn check(history: &History) -> Vec<LivenessViolation> {
         && !obs.outstanding.is_empty()
     {
         violations.push(LivenessViolation::LeasesNeverExpired { at: obs.at, leases: obs.outstanding.clone() });
+    }
+    for effect in history.fault_effects.iter().filter(|e| e.scheduled > 0 && e.took_effect == 0) {
+        violations
+            .push(LivenessViolation::FaultNeverTookEffect { kind: effect.kind.clone(), scheduled: effect.scheduled });
+    }
+    for f in &history.failovers {
+        let waited = f.elected_at.unwrap_or(f.observed_until).saturating_sub(f.lost_at);
+        // Unjudged when the fault was healed before the bound ran out and nobody had been elected yet.
+        if waited > f.bound {
+            violations.push(LivenessViolation::SlowFailover {
+                kind: f.kind.clone(),
+                lost_at: f.lost_at,
+                waited,
+                bound: f.bound,
+            });
+        }
+    }
+    if let Some(t) = &history.planned_transfer {
+        if !t.moved {
+            violations.push(LivenessViolation::PlannedTransferNotMade { asked_at: t.asked_at });
+        }
+        let ops: Vec<u64> = history
+            .ops
+            .iter()
+            .filter(|op| {
+                t.writers.contains(&op.client) && matches!(op.outcome, Outcome::Unknown | Outcome::Failed { .. })
+            })
+            .map(|op| op.id)
+            .collect();
+        if !ops.is_empty() {
+            violations.push(LivenessViolation::PlannedTransferCostOps { ops });
+        }
     }
     violations
 }
