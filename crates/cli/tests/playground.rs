@@ -169,3 +169,39 @@ fn sigterm_stops_every_member_and_removes_the_data() {
     assert!(stdout.iter().any(|l| l.contains("terminated; stopping every member")));
     assert_nothing_left(&stdout);
 }
+
+#[test]
+fn the_move_leader_line_of_the_banner_moves_the_leader() {
+    let mut p = Playground::start(&["--base-ip", &base_ip(2)]);
+    let voters = p.wait_for_line(|l| l.trim_start().starts_with("voters: "));
+    let endpoints = p
+        .stdout
+        .iter()
+        .find_map(|l| l.split("--endpoints=").nth(1).and_then(|rest| rest.split_whitespace().next()))
+        .expect("endpoints printed")
+        .to_owned();
+    p.wait_for_line(|l| l.starts_with("leader: ") && !l.contains("none yet"));
+    // "voters: a1 3f4b... (dc-a), ...": hand leadership to b1, a voter outside the preferred datacenter.
+    let b1 = voters
+        .trim_start()
+        .trim_start_matches("voters: ")
+        .split(", ")
+        .find_map(|v| v.strip_prefix("b1 ").and_then(|rest| rest.split_whitespace().next()))
+        .expect("b1 and its id listed")
+        .to_owned();
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([&format!("--endpoints={endpoints}"), "move-leader", &b1])
+        .output()
+        .expect("run etcdctl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "move-leader failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.trim_end().ends_with(&format!("to {b1}")), "{stdout}");
+    // The status table shows b1 leading (placement brings leadership back to dc-a only after its hold).
+    p.wait_for_line(|l| l.starts_with("b1 ") && l.ends_with('*'));
+    let pid = p.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("run kill").success());
+    let (status, stdout, stderr) = p.finish();
+    assert!(status.success(), "exit {status}\nstderr:\n{stderr}");
+    assert_nothing_left(&stdout);
+}

@@ -56,6 +56,9 @@ struct Placed {
     dc: String,
     client_url: String,
     admin: SocketAddr,
+    /// Member id (etcd's, hex in etcdctl's output), derived from the peer URL.
+    id: u64,
+    voter: bool,
 }
 
 /// Runs the playground until a signal (or, with `--once`, until a leader is agreed).
@@ -133,7 +136,14 @@ fn placements(topology: &Topology) -> anyhow::Result<Vec<Placed>> {
         .map(|m| {
             let admin = m.admin_url.as_deref().unwrap_or_default();
             let addr = admin.trim_start_matches("http://").parse().with_context(|| format!("admin URL {admin}"))?;
-            Ok(Placed { name: m.name.0.clone(), dc: m.dc.0.clone(), client_url: m.client_url.clone(), admin: addr })
+            Ok(Placed {
+                name: m.name.0.clone(),
+                dc: m.dc.0.clone(),
+                client_url: m.client_url.clone(),
+                admin: addr,
+                id: meridian_server::identity::member_id(&m.peer_url).0,
+                voter: m.role == meridian_types::topology::Role::Voter,
+            })
         })
         .collect()
 }
@@ -141,10 +151,18 @@ fn placements(topology: &Topology) -> anyhow::Result<Vec<Placed>> {
 fn banner(placed: &[Placed], no_wan: bool) -> String {
     let endpoints: Vec<&str> = placed.iter().map(|p| p.client_url.as_str()).collect();
     let wan = if no_wan { "WAN emulation off" } else { "WAN emulated from the topology's [wan] links" };
+    let voters: Vec<String> =
+        placed.iter().filter(|p| p.voter).map(|p| format!("{} {:x} ({})", p.name, p.id, p.dc)).collect();
+    let eps = endpoints.join(",");
     format!(
         "etcd endpoints ({wan}; fault injection on at each member's admin /faults):\n  \
-         ETCDCTL_API=3 etcdctl --endpoints={} put foo bar\n",
-        endpoints.join(",")
+         ETCDCTL_API=3 etcdctl --endpoints={eps} put foo bar\n\
+         hand leadership to another voter; leader placement brings it back to the preferred DC after the failback \
+         hold:\n  \
+         ETCDCTL_API=3 etcdctl --endpoints={eps} move-leader <id>\n  \
+         voters: {}\n\
+         kill -9 the leader's pid (above): the survivors see its process gone and elect a successor at once\n",
+        voters.join(", ")
     )
 }
 

@@ -215,6 +215,11 @@ impl Cluster {
         node.child = Some(cmd.spawn().expect("spawn meridian server"));
     }
 
+    /// The process id of member `i`, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].child.as_ref().map(std::process::Child::id)
+    }
+
     /// SIGKILL member `i` (by its PID) and reap it.
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
