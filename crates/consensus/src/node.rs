@@ -412,9 +412,10 @@ impl RaftNode {
         m.current_leader.map(NodeId)
     }
 
-    /// Whether this member is in openraft's Leader state (a candidate, which names itself, is not).
-    pub fn is_leader(&self) -> bool {
-        self.inner.raft.metrics().borrow_watched().state == ServerState::Leader
+    /// Whether this member leads but the isolated-leader watchdog has stopped it (no quorum acknowledgement for
+    /// the maximum election timeout): it refuses requests with `NoLeader` until it hears from a quorum again.
+    pub fn is_isolated_leader(&self) -> bool {
+        matches!(self.inner.watchdog_verdict(), Verdict::Isolated { .. })
     }
 
     /// The leader this member knows of, without building a full status.

@@ -150,12 +150,12 @@ impl Member {
                         Ok(r) => return flatten(r),
                     }
                 }
-                _ => match self.raft.propose(cmd.clone()).await {
-                    Err(e) => match self.after_local_refusal(e).await? {
+                _ => match (self.raft.vote(), self.raft.propose(cmd.clone()).await) {
+                    (seen, Err(e)) => match self.after_local_refusal(seen, e).await? {
                         Retry::With(h, e) => (hint, last) = (h, e),
                         Retry::No(e) => return Err(e),
                     },
-                    Ok(r) => return flatten(r),
+                    (_, Ok(r)) => return flatten(r),
                 },
             }
         }
@@ -189,12 +189,12 @@ impl Member {
                         },
                     }
                 }
-                _ => match self.raft.read_barrier().await {
-                    Err(e) => match self.after_local_refusal(e).await? {
+                _ => match (self.raft.vote(), self.raft.read_barrier().await) {
+                    (seen, Err(e)) => match self.after_local_refusal(seen, e).await? {
                         Retry::With(h, e) => (hint, last) = (h, e),
                         Retry::No(e) => return Err(e),
                     },
-                    Ok(()) => return Ok(()),
+                    (_, Ok(())) => return Ok(()),
                 },
             }
         }
@@ -229,18 +229,21 @@ impl Member {
         })
     }
 
-    /// What to do after this member's own Raft refused a request, before proposing it. A leader handing over
-    /// names its successor before the successor leads: wait until someone else leads, then go there. A member
-    /// that is campaigning (say as a transfer's target) has no leader: wait for one to be established. A leader
-    /// the watchdog stops (still in the Leader state) answers "no leader" at once, so its clients go elsewhere.
-    async fn after_local_refusal(&self, e: ConsensusError) -> Result<Retry, EtcdError> {
+    /// What to do after this member's own Raft refused a request, before proposing it (`seen`: this member's
+    /// vote when it asked). A leader handing over names its successor before the successor leads: wait until
+    /// someone else leads, then go there. A member that is campaigning (say as a transfer's target), or a leader
+    /// stepping down whose successor is not established yet, has no leader: wait for one established since it
+    /// asked (the stepping-down leader still names itself for a moment, so "any established leader" would be
+    /// itself again). A leader the watchdog stops answers "no leader" at once, so its clients go elsewhere.
+    async fn after_local_refusal(&self, seen: Vote, e: ConsensusError) -> Result<Retry, EtcdError> {
         Ok(match e {
             ConsensusError::NotLeader { leader: Some(l) } if l != self.id() => {
                 let next = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
                 Retry::With(next, EtcdError::NotLeader)
             }
-            ConsensusError::NoLeader if !self.raft.is_leader() => {
-                Retry::With(self.elected_or_no_leader().await?, EtcdError::NoLeader)
+            ConsensusError::NoLeader if !self.raft.is_isolated_leader() => {
+                let next = self.raft.established_leader_since(seen, self.request_timeout()).await;
+                Retry::With(Some(next.ok_or(EtcdError::NoLeader)?), EtcdError::NoLeader)
             }
             other => Retry::No(EtcdError::from(other)),
         })

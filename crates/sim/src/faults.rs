@@ -369,13 +369,17 @@ pub async fn leader_transfers(
 ) -> turmoil::Result {
     let net: Arc<dyn Network> = Arc::new(TurmoilNetwork);
     let mut rng = SimRng::new(seed);
-    let channels: Vec<(u64, tonic::transport::Channel)> = endpoints
-        .iter()
-        .map(|(id, url)| {
-            let ep = Endpoint::from_shared(url.clone()).expect("valid URL").timeout(Duration::from_secs(2));
-            (*id, lazy_channel(&net, ep))
-        })
-        .collect();
+    // Fresh connections for every attempt: a simulated partition drops segments for good (there is no
+    // retransmission), so a connection that lost one never answers again.
+    let connect = || -> Vec<(u64, tonic::transport::Channel)> {
+        endpoints
+            .iter()
+            .map(|(id, url)| {
+                let ep = Endpoint::from_shared(url.clone()).expect("valid URL").timeout(Duration::from_secs(2));
+                (*id, lazy_channel(&net, ep))
+            })
+            .collect()
+    };
     for at in at_ns {
         let now = now_ns();
         if at > now {
@@ -383,7 +387,7 @@ pub async fn leader_transfers(
         }
         let mut moved = false;
         while !moved && now_ns() < give_up_ns {
-            moved = transfer_once(&channels, &mut rng).await;
+            moved = transfer_once(&connect(), &mut rng).await;
             if !moved {
                 tokio::time::sleep(TRANSFER_RETRY).await;
             }
