@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use meridian_consensus::{InProcessTransport, NoopObserver, RaftNode, ReadPolicy};
+use meridian_consensus::{InProcessTransport, RaftNode, ReadPolicy};
 use meridian_types::NodeId;
 
 /// Long past the 400 ms lease: a campaign refused because of the lease would have been retried by now if
@@ -23,17 +22,7 @@ struct Cluster {
 }
 
 async fn start(policy: ReadPolicy) -> Cluster {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let net = InProcessTransport::new();
-    let mut nodes = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let id = i as u64 + 1;
-        let mut cfg = config(id, dir.path(), &[1, 2, 3], 0);
-        cfg.read_policy = policy;
-        let node = RaftNode::start(cfg, net.for_node(NodeId(id)), Arc::new(NoopObserver)).await.unwrap();
-        net.register(&node);
-        nodes.push(node);
-    }
+    let (nodes, net, dirs) = start_three(policy).await;
     Cluster { nodes, net, _dirs: dirs }
 }
 

@@ -4,25 +4,12 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
 use meridian_consensus::openraft::ServerState;
-use meridian_consensus::{Error, InProcessTransport, NoopObserver, RaftNode, ReadPolicy};
-use meridian_types::NodeId;
+use meridian_consensus::{Error, ReadPolicy};
 
 async fn transfer_then_read(policy: ReadPolicy) {
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let net = InProcessTransport::new();
-    let mut nodes = Vec::new();
-    for (i, dir) in dirs.iter().enumerate() {
-        let id = i as u64 + 1;
-        let mut cfg = config(id, dir.path(), &[1, 2, 3], 0);
-        cfg.read_policy = policy;
-        let node = RaftNode::start(cfg, net.for_node(NodeId(id)), Arc::new(NoopObserver)).await.unwrap();
-        net.register(&node);
-        nodes.push(node);
-    }
+    let (nodes, _net, _dirs) = start_three(policy).await;
     let a_id = wait_leader(&nodes[0]).await;
     let a = nodes.iter().find(|n| n.id() == a_id).unwrap();
     a.raft().wait(Some(WAIT)).state(ServerState::Leader, "a leads").await.unwrap();

@@ -56,6 +56,23 @@ pub async fn start_single(dir: &Path, snapshot_logs: u64) -> RaftNode {
     RaftNode::start(config(1, dir, &[1], snapshot_logs), transport, Arc::new(NoopObserver)).await.unwrap()
 }
 
+/// Three voters (ids 1 to 3) on one in-process transport, reading with `policy`. The directories must live as long
+/// as the nodes.
+pub async fn start_three(policy: ReadPolicy) -> (Vec<RaftNode>, InProcessTransport, Vec<tempfile::TempDir>) {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let net = InProcessTransport::new();
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let id = i as u64 + 1;
+        let mut cfg = config(id, dir.path(), &[1, 2, 3], 0);
+        cfg.read_policy = policy;
+        let node = RaftNode::start(cfg, net.for_node(NodeId(id)), Arc::new(NoopObserver)).await.unwrap();
+        net.register(&node);
+        nodes.push(node);
+    }
+    (nodes, net, dirs)
+}
+
 /// Wait until `node` sees a leader; return it.
 pub async fn wait_leader(node: &RaftNode) -> NodeId {
     let m = node.raft().wait(Some(WAIT)).metrics(|m| m.current_leader.is_some(), "a leader").await.unwrap();
