@@ -127,6 +127,13 @@ fn workloads_spread_over_every_endpoint_of_a_three_voter_cluster() {
     ] {
         let report = bench(&eps, args);
         assert_eq!(report["endpoints"].as_array().map(Vec::len), Some(3), "{report}");
+        // Every member answered some of the requests.
+        let answered = report["answered_by_endpoint"].as_array().expect("answered_by_endpoint");
+        assert_eq!(answered.len(), 3, "{report}");
+        for (entry, ep) in answered.iter().zip(&eps) {
+            assert_eq!(entry["endpoint"].as_str(), Some(ep.as_str()), "{report}");
+            assert!(entry["ops"].as_u64().is_some_and(|n| n > 0), "{ep} answered nothing: {report}");
+        }
         check(&report, args, workload);
     }
 }

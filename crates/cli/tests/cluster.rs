@@ -7,7 +7,8 @@
 //!   restart every member's HashKV agrees;
 //! - kill of a whole DC: writes go on, the DC rejoins and converges;
 //! - etcdctl with several endpoints;
-//! - RTO after killing the leader (printed, not asserted on time).
+//! - the leader killed again and again (LAN and WAN presets): writes resume each time and none is lost (how fast
+//!   is measured by `bench/failover`, not here).
 
 mod common;
 
@@ -177,18 +178,19 @@ fn etcdctl_with_several_endpoints_puts_gets_and_watches() {
     assert!(ok, "watch output lacks the v1 put: {lines:?}");
 }
 
-/// Kill the leader `runs` times; each time measure from the kill to the first acknowledged write through any
-/// surviving member, then restart the killed member and wait for agreement again.
-fn measure_rto(preset: &str, runs: usize) -> Vec<Duration> {
+/// Kill the leader `runs` times. Each time a write through a surviving member must be acknowledged (within a
+/// generous deadline: how fast is `bench/failover`'s business), then the killed member restarts; at the end every
+/// acknowledged write reads back, through a member that was killed along the way.
+fn kill_the_leader_repeatedly(preset: &str, runs: usize) {
     let mut cluster = Cluster::start(&three_dcs_and_a_learner(), preset);
-    let mut rtos = Vec::new();
+    let mut killed = Vec::new();
     for run in 0..runs {
         let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
         let survivors: Vec<String> =
             (0..cluster.nodes.len()).filter(|i| *i != leader).map(|i| cluster.nodes[i].endpoint()).collect();
-        let start = Instant::now();
         cluster.kill9(leader);
-        let key = format!("rto/{preset}/{run}");
+        killed.push(leader);
+        let (key, value) = (format!("killed/{preset}/{run}"), format!("run-{run}"));
         let wrote = block_on_fresh(move || {
             Box::pin(async move {
                 let deadline = Instant::now() + Duration::from_secs(60);
@@ -196,35 +198,37 @@ fn measure_rto(preset: &str, runs: usize) -> Vec<Duration> {
                 while Instant::now() < deadline {
                     if let Ok(mut c) = try_connect(&survivors[at], Duration::from_secs(1)).await
                         && let Ok(Ok(_)) =
-                            tokio::time::timeout(Duration::from_secs(1), c.put(key.clone(), "x", None)).await
+                            tokio::time::timeout(Duration::from_secs(1), c.put(key.clone(), value.clone(), None)).await
                     {
-                        return Some(start.elapsed());
+                        return true;
                     }
                     at = (at + 1) % survivors.len();
+                    // Retry backoff against a member that is not reachable yet.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                None
+                false
             })
         });
-        let rto = wrote.unwrap_or_else(|| panic!("{preset} run {run}: no write succeeded\n{}", cluster.log_tails(40)));
-        rtos.push(rto);
+        assert!(wrote, "{preset} run {run}: no write succeeded after the kill\n{}", cluster.log_tails(40));
         cluster.spawn(leader);
     }
     cluster.wait_agreed_leader(LEADER_DEADLINE);
-    rtos
+    let reader = cluster.nodes[killed[0]].endpoint();
+    let prefix = format!("killed/{preset}/");
+    let found: Vec<(String, String)> = block_on_fresh(move || {
+        Box::pin(async move {
+            let mut c = connect(&reader).await;
+            let r = c.get(prefix, Some(GetOptions::new().with_prefix())).await.expect("linearizable read");
+            r.kvs().iter().map(|kv| (kv.key_str().unwrap().to_owned(), kv.value_str().unwrap().to_owned())).collect()
+        })
+    });
+    let expected: Vec<(String, String)> =
+        (0..runs).map(|run| (format!("killed/{preset}/{run}"), format!("run-{run}"))).collect();
+    assert_eq!(found, expected, "{preset}: every acknowledged write is there");
 }
 
 #[test]
-fn rto_after_killing_the_leader_lan_and_wan() {
-    for (preset, runs) in [("lan", 5), ("wan", 3)] {
-        let mut rtos = measure_rto(preset, runs);
-        assert_eq!(rtos.len(), runs);
-        rtos.sort();
-        let ms: Vec<u128> = rtos.iter().map(|d| d.as_millis()).collect();
-        eprintln!(
-            "RTO {preset} (kill -9 leader -> first acknowledged write), {runs} runs: median {} ms, max {} ms, all {ms:?}",
-            ms[ms.len() / 2],
-            ms[ms.len() - 1]
-        );
-    }
+fn writes_resume_after_killing_the_leader_and_none_is_lost_lan_and_wan() {
+    kill_the_leader_repeatedly("lan", 5);
+    kill_the_leader_repeatedly("wan", 3);
 }

@@ -71,6 +71,9 @@ impl Report {
             "error_kinds": s.errors.by_count().into_iter()
                 .map(|(kind, count)| json!({"kind": kind, "count": count}))
                 .collect::<Vec<_>>(),
+            "answered_by_endpoint": p.endpoints.iter().enumerate()
+                .map(|(i, e)| json!({"endpoint": e, "ops": s.answered_by.get(&i).copied().unwrap_or(0)}))
+                .collect::<Vec<_>>(),
             "elapsed_s": self.elapsed.as_secs_f64(),
             "ops_per_s": self.ops_per_s(),
             "latency_ms": latency_ms(&s.latency),

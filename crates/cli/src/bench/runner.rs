@@ -148,12 +148,16 @@ async fn run_kv(
     let mut tasks = Vec::with_capacity(plan.clients);
     for c in 0..plan.clients {
         let mut worker = Worker::new(kv(&channels[c % channels.len()]), plan.clone(), c as u64);
+        let endpoint = endpoint_of(plan, c);
         let (dispatcher, bar) = (dispatcher.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
             while let Some((op, from)) = dispatcher.take().await {
                 match worker.run(op).await {
-                    Ok(class) => stats.record(class, micros_since(from)),
+                    Ok(class) => {
+                        stats.record(class, micros_since(from));
+                        stats.answered(endpoint);
+                    }
                     Err(status) => stats.error(&error_kind(&status)),
                 }
                 bar.inc(1);
@@ -183,6 +187,7 @@ async fn run_watch(
     let mut tasks = Vec::with_capacity(plan.clients);
     for c in 0..plan.clients {
         let mut kv = kv(&channels[c % channels.len()]);
+        let endpoint = endpoint_of(plan, c);
         let (dispatcher, bar, log, prefix) = (dispatcher.clone(), bar.clone(), log.clone(), prefix.clone());
         let (key_size, value) = (plan.keys.size, vec![b'v'; plan.val_size]);
         tasks.push(tokio::spawn(async move {
@@ -193,7 +198,10 @@ async fn run_watch(
                 log.sent(op, sent);
                 let req = PutRequest { key, value: value.clone(), ..Default::default() };
                 match kv.put(req).await {
-                    Ok(_) => stats.record_write_only(micros_since(sent)),
+                    Ok(_) => {
+                        stats.record_write_only(micros_since(sent));
+                        stats.answered(endpoint);
+                    }
                     // A put that failed is an error unless its event already arrived (then it took effect and
                     // was measured as an event).
                     Err(status) => {
@@ -213,6 +221,12 @@ async fn run_watch(
     }
     stats.merge(&watcher.finish(plan.timeout).await?);
     Ok((dispatcher.start.elapsed(), stats))
+}
+
+/// The index of the endpoint client `c` talks to: client `c` uses connection `c mod conns`, and connection `i`
+/// goes to endpoint `i mod endpoints` (see [`connect`]).
+fn endpoint_of(plan: &Plan, c: usize) -> usize {
+    (c % plan.conns) % plan.endpoints.len()
 }
 
 fn nanos_now() -> u64 {

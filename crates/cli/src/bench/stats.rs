@@ -111,6 +111,8 @@ pub struct Stats {
     pub txn_succeeded: u64,
     /// Compare-and-sets that found the key changed.
     pub txn_conflicts: u64,
+    /// Requests answered successfully, by the index of the endpoint that answered them.
+    pub answered_by: std::collections::BTreeMap<usize, u64>,
 }
 
 impl Default for Stats {
@@ -122,6 +124,7 @@ impl Default for Stats {
             errors: ErrorCounts::default(),
             txn_succeeded: 0,
             txn_conflicts: 0,
+            answered_by: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -146,6 +149,11 @@ impl Stats {
         self.writes.saturating_record(micros.clamp(1, MAX_MICROS));
     }
 
+    /// Counts a request the endpoint with index `endpoint` answered successfully.
+    pub fn answered(&mut self, endpoint: usize) {
+        *self.answered_by.entry(endpoint).or_default() += 1;
+    }
+
     /// Records a failed operation.
     pub fn error(&mut self, kind: &str) {
         self.errors.add(kind, 1);
@@ -165,6 +173,9 @@ impl Stats {
         self.errors.merge(&other.errors);
         self.txn_succeeded += other.txn_succeeded;
         self.txn_conflicts += other.txn_conflicts;
+        for (endpoint, n) in &other.answered_by {
+            *self.answered_by.entry(*endpoint).or_default() += n;
+        }
     }
 }
 

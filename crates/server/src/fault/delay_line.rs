@@ -104,7 +104,11 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel::<u32>();
         let out = delay_line(UnboundedReceiverStream::new(rx).boxed(), || Ok(Duration::ZERO));
         drop(out);
-        // The reader task notices the closed output and drops the input, closing the channel.
-        tx.closed().await;
+        // The reader task notices the closed output and drops the input, closing the channel. With the clock
+        // paused, the timeout fires at once if nothing else can happen, so a reader that never notices fails the
+        // test instead of hanging it.
+        let closed = tokio::time::timeout(Duration::from_secs(60), tx.closed()).await;
+        assert!(closed.is_ok(), "the input was never dropped");
+        assert!(tx.is_closed());
     }
 }
