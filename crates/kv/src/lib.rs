@@ -47,4 +47,4 @@ pub use response::{Applied, CommandResponse, LeaseInfo};
 pub use revision::RevisionKey;
 pub use snapshot::{snapshot_revision, write_snapshot_of_view};
 pub use store::{KvStore, META_PREFIX};
-pub use txn::{MAX_TXN_DEPTH, MAX_TXN_OPS};
+pub use txn::{MAX_TXN_DEPTH, MAX_TXN_OPS, check_txn_request};

@@ -52,8 +52,10 @@ pub(crate) fn check_delete_request(d: &DeleteRangeRequest) -> Check {
     Ok(())
 }
 
-/// etcd's checkTxnRequest: op counts, then every op of both branches, recursively.
-pub(crate) fn check_txn_request(t: &TxnRequest) -> Check {
+/// etcd's checkTxnRequest: no list (compares, success, failure) longer than [`MAX_TXN_OPS`], nesting at most
+/// [`MAX_TXN_DEPTH`], no compare without a key, then every op of both branches, recursively. The server runs it
+/// before proposing a txn, as etcd does; applying runs it again, so a log entry never bypasses it.
+pub fn check_txn_request(t: &TxnRequest) -> Check {
     check_txn_at(t, 1)
 }
 
@@ -61,6 +63,9 @@ fn check_txn_at(t: &TxnRequest, depth: usize) -> Check {
     let ops = t.compare.len().max(t.success.len()).max(t.failure.len());
     if ops > MAX_TXN_OPS || depth > MAX_TXN_DEPTH {
         return Err(EtcdError::TooManyOps);
+    }
+    if t.compare.iter().any(|c| c.key.is_empty()) {
+        return Err(EtcdError::EmptyKey);
     }
     for op in t.success.iter().chain(&t.failure) {
         match &op.request {

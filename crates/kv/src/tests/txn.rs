@@ -323,3 +323,18 @@ fn txn_put_then_sibling_nested_delete_of_same_key() {
     assert_eq!(get(&s, "a"), None);
     assert_eq!(get_at(&s, "a", 2).unwrap(), None);
 }
+
+#[test]
+fn the_pre_raft_check_is_etcds_check_txn_request() {
+    let many = |n: usize| (0..n).map(|i| op_put(&format!("k{i}"), "v")).collect::<Vec<_>>();
+    let check = crate::check_txn_request;
+    assert_eq!(check(&txn(vec![], many(crate::MAX_TXN_OPS), many(crate::MAX_TXN_OPS))), Ok(()));
+    // Every list counts, compares included.
+    let compares = (0..=crate::MAX_TXN_OPS).map(|_| cmp_version("a", CompareResult::Equal, 0)).collect();
+    assert_eq!(check(&txn(compares, vec![], vec![])), Err(EtcdError::TooManyOps));
+    assert_eq!(check(&txn(vec![], vec![], many(crate::MAX_TXN_OPS + 1))), Err(EtcdError::TooManyOps));
+    // A compare without a key, and an op without a key inside a nested txn.
+    assert_eq!(check(&txn(vec![cmp_version("", CompareResult::Equal, 0)], vec![], vec![])), Err(EtcdError::EmptyKey));
+    let nested = txn(vec![], vec![], vec![op_put("", "v")]);
+    assert_eq!(check(&txn(vec![], vec![op_txn(nested)], vec![])), Err(EtcdError::EmptyKey));
+}

@@ -7,7 +7,7 @@ use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::kv_server::Kv;
 use meridian_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, TxnRequest, TxnResponse, request_op,
+    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
 use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_types::EtcdError;
@@ -15,9 +15,6 @@ use tonic::{Request, Response, Status};
 
 use crate::error::to_status;
 use crate::member::{Member, PlantedBug};
-
-/// etcd's default `--max-txn-ops`.
-pub const MAX_TXN_OPS: usize = 128;
 
 /// The KV service of one member.
 pub struct KvService {
@@ -49,30 +46,6 @@ fn variant_name(resp: &CommandResponse) -> &'static str {
         CommandResponse::LeaseRevoke(_) => "lease revoke",
         CommandResponse::LeaseCheckpoint => "lease checkpoint",
     }
-}
-
-/// Client-side checks etcd performs before a request reaches Raft.
-fn check_txn(txn: &TxnRequest) -> Result<(), EtcdError> {
-    if txn.success.len() > MAX_TXN_OPS || txn.failure.len() > MAX_TXN_OPS {
-        return Err(EtcdError::TooManyOps);
-    }
-    for op in txn.success.iter().chain(&txn.failure) {
-        match &op.request {
-            Some(request_op::Request::RequestRange(r)) if r.key.is_empty() => return Err(EtcdError::EmptyKey),
-            Some(request_op::Request::RequestPut(p)) if p.key.is_empty() => return Err(EtcdError::EmptyKey),
-            Some(request_op::Request::RequestDeleteRange(d)) if d.key.is_empty() => {
-                return Err(EtcdError::EmptyKey);
-            }
-            Some(request_op::Request::RequestTxn(t)) => check_txn(t)?,
-            _ => {}
-        }
-    }
-    for cmp in &txn.compare {
-        if cmp.key.is_empty() {
-            return Err(EtcdError::EmptyKey);
-        }
-    }
-    Ok(())
 }
 
 #[tonic::async_trait]
@@ -139,7 +112,8 @@ impl Kv for KvService {
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
         let req = request.into_inner();
         self.member.check_size(&req).map_err(to_status)?;
-        check_txn(&req).map_err(to_status)?;
+        // etcd's checks before a txn reaches Raft.
+        meridian_kv::check_txn_request(&req).map_err(to_status)?;
         match self.replicate(Cmd::Txn(req)).await? {
             CommandResponse::Txn(mut resp) => {
                 let rev = resp.header.as_ref().map_or(0, |h| h.revision);
@@ -160,37 +134,5 @@ impl Kv for KvService {
             }
             other => Err(unexpected(&other)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use meridian_proto::etcdserverpb::{PutRequest, RequestOp};
-
-    use super::*;
-
-    fn put(key: &str) -> RequestOp {
-        RequestOp {
-            request: Some(request_op::Request::RequestPut(PutRequest { key: key.into(), ..Default::default() })),
-        }
-    }
-
-    #[test]
-    fn txn_with_too_many_ops_is_rejected_before_raft() {
-        let txn =
-            TxnRequest { success: (0..=MAX_TXN_OPS).map(|i| put(&i.to_string())).collect(), ..Default::default() };
-        assert_eq!(check_txn(&txn), Err(EtcdError::TooManyOps));
-        let ok = TxnRequest { success: (0..MAX_TXN_OPS).map(|i| put(&i.to_string())).collect(), ..Default::default() };
-        assert_eq!(check_txn(&ok), Ok(()));
-    }
-
-    #[test]
-    fn txn_with_empty_key_in_nested_txn_is_rejected() {
-        let inner = TxnRequest { failure: vec![put("")], ..Default::default() };
-        let txn = TxnRequest {
-            success: vec![RequestOp { request: Some(request_op::Request::RequestTxn(inner)) }],
-            ..Default::default()
-        };
-        assert_eq!(check_txn(&txn), Err(EtcdError::EmptyKey));
     }
 }
