@@ -7,7 +7,7 @@ use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::kv_server::Kv;
 use meridian_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
-    RangeRequest, RangeResponse, TxnRequest, TxnResponse,
+    RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
 use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_types::EtcdError;
@@ -27,9 +27,25 @@ impl KvService {
         KvService { member }
     }
 
-    async fn replicate(&self, cmd: Cmd) -> Result<CommandResponse, Status> {
-        self.member.propose(RaftCommand { cmd: Some(cmd) }).await.map_err(to_status)
+    /// Replicates `cmd` and answers with the response `pick` takes out of the apply result (any other kind is an
+    /// internal error), its header stamped with this member's identity at the revision the apply produced.
+    async fn replicate<T>(
+        &self,
+        cmd: Cmd,
+        pick: impl FnOnce(CommandResponse) -> Result<T, CommandResponse>,
+        header: impl FnOnce(&mut T) -> &mut Option<ResponseHeader>,
+    ) -> Result<Response<T>, Status> {
+        let applied = self.member.propose(RaftCommand { cmd: Some(cmd) }).await.map_err(to_status)?;
+        let mut resp = pick(applied).map_err(|other| unexpected(&other))?;
+        stamp(&self.member, header(&mut resp));
+        Ok(Response::new(resp))
     }
+}
+
+/// Sets this member's header fields, keeping the revision the response was produced at.
+fn stamp(member: &Member, header: &mut Option<ResponseHeader>) {
+    let rev = header.as_ref().map_or(0, |h| h.revision);
+    *header = Some(member.header(rev));
 }
 
 fn unexpected(resp: &CommandResponse) -> Status {
@@ -69,8 +85,7 @@ impl Kv for KvService {
             }
             .map_err(crate::error::kv_status)?
         };
-        let rev = resp.header.as_ref().map_or(0, |h| h.revision);
-        resp.header = Some(self.member.header(rev));
+        stamp(&self.member, &mut resp.header);
         Ok(Response::new(resp))
     }
 
@@ -80,14 +95,11 @@ impl Kv for KvService {
         if req.key.is_empty() {
             return Err(to_status(EtcdError::EmptyKey));
         }
-        match self.replicate(Cmd::Put(req)).await? {
-            CommandResponse::Put(mut resp) => {
-                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
-                resp.header = Some(self.member.header(rev));
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(&other)),
-        }
+        let pick = |applied| match applied {
+            CommandResponse::Put(resp) => Ok(resp),
+            other => Err(other),
+        };
+        self.replicate(Cmd::Put(req), pick, |resp| &mut resp.header).await
     }
 
     async fn delete_range(
@@ -99,14 +111,11 @@ impl Kv for KvService {
         if req.key.is_empty() {
             return Err(to_status(EtcdError::EmptyKey));
         }
-        match self.replicate(Cmd::DeleteRange(req)).await? {
-            CommandResponse::DeleteRange(mut resp) => {
-                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
-                resp.header = Some(self.member.header(rev));
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(&other)),
-        }
+        let pick = |applied| match applied {
+            CommandResponse::DeleteRange(resp) => Ok(resp),
+            other => Err(other),
+        };
+        self.replicate(Cmd::DeleteRange(req), pick, |resp| &mut resp.header).await
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
@@ -114,25 +123,19 @@ impl Kv for KvService {
         self.member.check_size(&req).map_err(to_status)?;
         // etcd's checks before a txn reaches Raft.
         meridian_kv::check_txn_request(&req).map_err(to_status)?;
-        match self.replicate(Cmd::Txn(req)).await? {
-            CommandResponse::Txn(mut resp) => {
-                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
-                resp.header = Some(self.member.header(rev));
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(&other)),
-        }
+        let pick = |applied| match applied {
+            CommandResponse::Txn(resp) => Ok(resp),
+            other => Err(other),
+        };
+        self.replicate(Cmd::Txn(req), pick, |resp| &mut resp.header).await
     }
 
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         let req = request.into_inner();
-        match self.replicate(Cmd::Compaction(req)).await? {
-            CommandResponse::Compaction(mut resp) => {
-                let rev = resp.header.as_ref().map_or(0, |h| h.revision);
-                resp.header = Some(self.member.header(rev));
-                Ok(Response::new(resp))
-            }
-            other => Err(unexpected(&other)),
-        }
+        let pick = |applied| match applied {
+            CommandResponse::Compaction(resp) => Ok(resp),
+            other => Err(other),
+        };
+        self.replicate(Cmd::Compaction(req), pick, |resp| &mut resp.header).await
     }
 }
