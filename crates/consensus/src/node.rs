@@ -412,12 +412,6 @@ impl RaftNode {
         m.current_leader.map(NodeId)
     }
 
-    /// Whether this member leads but the isolated-leader watchdog has stopped it (no quorum acknowledgement for
-    /// the maximum election timeout): it refuses requests with `NoLeader` until it hears from a quorum again.
-    pub fn is_isolated_leader(&self) -> bool {
-        matches!(self.inner.watchdog_verdict(), Verdict::Isolated { .. })
-    }
-
     /// The leader this member knows of, without building a full status.
     pub fn current_leader(&self) -> Option<NodeId> {
         *self.inner.leader_rx.borrow()

@@ -231,17 +231,19 @@ impl Member {
 
     /// What to do after this member's own Raft refused a request, before proposing it (`seen`: this member's
     /// vote when it asked). A leader handing over names its successor before the successor leads: wait until
-    /// someone else leads, then go there. A member that is campaigning (say as a transfer's target), or a leader
-    /// stepping down whose successor is not established yet, has no leader: wait for one established since it
-    /// asked (the stepping-down leader still names itself for a moment, so "any established leader" would be
-    /// itself again). A leader the watchdog stops answers "no leader" at once, so its clients go elsewhere.
+    /// someone else leads, then go there. A member that is campaigning (say as a transfer's target), a leader
+    /// stepping down whose successor is not established yet, or a leader the watchdog stopped (cut off, or just
+    /// resumed from a pause) has no leader: wait, at most the request timeout, for one established since it
+    /// asked ("any established leader" would be the refusing leader itself again). A paused leader learns of its
+    /// successor with the first heartbeat it hears, and the request goes there; only a leader still cut off when
+    /// the wait ends answers "no leader".
     async fn after_local_refusal(&self, seen: Vote, e: ConsensusError) -> Result<Retry, EtcdError> {
         Ok(match e {
             ConsensusError::NotLeader { leader: Some(l) } if l != self.id() => {
                 let next = self.next_leader(self.id()).await.filter(|h| *h != self.id()).or(Some(l));
                 Retry::With(next, EtcdError::NotLeader)
             }
-            ConsensusError::NoLeader if !self.raft.is_isolated_leader() => {
+            ConsensusError::NoLeader => {
                 let next = self.raft.established_leader_since(seen, self.request_timeout()).await;
                 Retry::With(Some(next.ok_or(EtcdError::NoLeader)?), EtcdError::NoLeader)
             }
