@@ -56,7 +56,7 @@ impl From<Error> for EtcdError {
         match e {
             Error::NotLeader { .. } => EtcdError::NotLeader,
             Error::NoLeader => EtcdError::NoLeader,
-            Error::LeaderChanged => EtcdError::LeaderChanged,
+            Error::LeaderChanged => EtcdError::TimeoutDueToLeaderFail,
             Error::Unavailable(_) => EtcdError::Timeout,
             Error::Shutdown => EtcdError::Stopped,
             Error::Membership(m) => m.into(),
@@ -82,7 +82,7 @@ mod tests {
         let cases = [
             (Error::NotLeader { leader: Some(NodeId(2)) }, EtcdError::NotLeader),
             (Error::NoLeader, EtcdError::NoLeader),
-            (Error::LeaderChanged, EtcdError::LeaderChanged),
+            (Error::LeaderChanged, EtcdError::TimeoutDueToLeaderFail),
             (Error::Unavailable("x".into()), EtcdError::Timeout),
             (Error::Shutdown, EtcdError::Stopped),
             (Error::BadTransferee, EtcdError::BadLeaderTransferee),

@@ -128,6 +128,7 @@ fn etcd_code(e: &EtcdError) -> u8 {
         Internal(_) => 26,
         BadLeaderTransferee => 27,
         TimeoutLeaderTransfer => 28,
+        TimeoutDueToLeaderFail => 29,
     }
 }
 
@@ -162,6 +163,7 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         26 => Internal(text),
         27 => BadLeaderTransferee,
         28 => TimeoutLeaderTransfer,
+        29 => TimeoutDueToLeaderFail,
         _ => return None,
     })
 }

@@ -3,13 +3,21 @@
 //! A crashed process closes its sockets, so a follower sees the leader's append stream end at once. That alone
 //! proves nothing (a leader also ends a stream to open a new one, and a network fault can cut one), so the
 //! follower then dials the leader's peer address: a *refused* connection (or one reset as soon as it is made)
-//! means nothing listens there any more, which is the one case where the leader certainly cannot serve. Only then does the follower stop honouring
-//! the leader's lease (`RaftNode::release_dead_leader`) and, at its turn in the succession order
-//! (`meridian_consensus::succession`), campaign (`RaftNode::campaign`, a pre-vote first). A dial that times out
-//! or succeeds changes nothing: a partition or a paused leader is left to the election timeout, as before.
+//! means nothing listens there any more, which is the one case where the leader certainly cannot serve. Only
+//! then does the follower stop honouring the leader's lease (`RaftNode::release_dead_leader`) and, at its turn
+//! in the succession order (`meridian_consensus::succession`), campaign (`RaftNode::campaign`, a pre-vote
+//! first). A dial that times out or succeeds changes nothing: a partition or a paused leader is left to the
+//! election timeout, as before.
+//!
+//! A leader that ends a stream to open another leaves a gap in which no stream of its is open, and a death in
+//! that gap ends no stream. So after a stream ends, the follower keeps dialing the leader, a few times a
+//! heartbeat, until the leader opens a new stream (or an election timeout has passed). A follower that has a
+//! leader but no stream from it at all (it has just restarted, and the leader is still backing off from the
+//! time it was down) dials the leader once a heartbeat for the same reason.
 
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use meridian_consensus::RaftNode;
@@ -17,17 +25,48 @@ use meridian_consensus::succession::campaign_delay;
 use meridian_types::{DcName, NodeId};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::net::Network;
 
-/// Rings when an append stream from a leader ends, for whatever reason.
+/// The append streams leaders open to this member: how many were ever opened, how many are open, and a bell
+/// that rings when one ends.
 #[derive(Clone, Debug, Default)]
-pub struct StreamEnds(Arc<Notify>);
+pub struct AppendStreams(Arc<Streams>);
 
-impl StreamEnds {
-    /// An append stream from a leader has ended.
-    pub fn ended(&self) {
-        self.0.notify_one();
+#[derive(Debug, Default)]
+struct Streams {
+    opened: AtomicU64,
+    open: AtomicU64,
+    ended: Notify,
+}
+
+/// Held for as long as one append stream is open; dropping it reports the end.
+#[derive(Debug)]
+pub struct OpenStream(AppendStreams);
+
+impl AppendStreams {
+    /// An append stream from a leader has opened.
+    pub fn opened(&self) -> OpenStream {
+        self.0.open.fetch_add(1, Ordering::AcqRel);
+        self.0.opened.fetch_add(1, Ordering::AcqRel);
+        OpenStream(self.clone())
+    }
+
+    fn opened_count(&self) -> u64 {
+        self.0.opened.load(Ordering::Acquire)
+    }
+
+    fn open_count(&self) -> u64 {
+        self.0.open.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        tracing::debug!("append stream ended");
+        self.0.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.0.ended.notify_one();
     }
 }
 
@@ -39,37 +78,83 @@ pub struct LeaderLossWatch {
     pub preference: Vec<DcName>,
     /// The heartbeat interval: how long a dial may take, and the spacing of the survivors' campaigns.
     pub step: Duration,
+    /// How long after a stream ended the leader is dialed again while it opens no new one: the election
+    /// timeout, after which the timer replaces a dead leader anyway.
+    pub patience: Duration,
 }
 
-/// Runs until the Raft node stops: after each append stream end, checks whether the leader is gone and acts.
-pub async fn run(raft: RaftNode, watch: LeaderLossWatch, ends: StreamEnds) {
+/// The Raft node stopped; the watcher ends with it.
+struct Stopped;
+
+/// Runs until the Raft node stops: after each append stream end, and every heartbeat while the leader has no
+/// stream open to this member, checks whether the leader is gone and acts.
+pub async fn run(raft: RaftNode, watch: LeaderLossWatch, streams: AppendStreams) {
     loop {
-        ends.0.notified().await;
-        let Some(leader) = raft.current_leader().filter(|l| *l != raft.id()) else { continue };
-        if !refuses_connections(&raft, &watch, leader).await {
-            tracing::debug!(leader = %format!("{:x}", leader.0), "an append stream ended; the leader still listens");
-            continue;
-        }
-        match raft.release_dead_leader(leader).await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(_) => return,
-        }
-        let Some(delay) = campaign_delay(&watch.preference, &raft.voter_dcs(), leader, raft.id(), watch.step) else {
-            tracing::info!(leader = %format!("{:x}", leader.0), "leader is gone: its lease is released");
-            continue;
+        let ended = tokio::select! {
+            () = streams.0.ended.notified() => true,
+            () = tokio::time::sleep(watch.step) => false,
         };
-        tracing::info!(
-            leader = %format!("{:x}", leader.0),
-            campaign_in_ms = delay.as_millis() as u64,
-            "leader is gone: its lease is released"
-        );
-        tokio::time::sleep(delay).await;
-        // Someone with an earlier turn may have won meanwhile.
-        if raft.current_leader() == Some(leader) && raft.campaign().await.is_err() {
+        let look = if ended {
+            watch_gap(&raft, &watch, &streams).await
+        } else if streams.open_count() == 0 {
+            look_once(&raft, &watch).await
+        } else {
+            Ok(())
+        };
+        if look.is_err() {
             return;
         }
     }
+}
+
+/// Dials the leader once; acts if it is dead.
+async fn look_once(raft: &RaftNode, watch: &LeaderLossWatch) -> Result<(), Stopped> {
+    match raft.current_leader().filter(|l| *l != raft.id()) {
+        Some(leader) if refuses_connections(raft, watch, leader).await => succeed(raft, watch, leader).await,
+        _ => Ok(()),
+    }
+}
+
+/// After a stream ended: dials the leader until it shows itself dead (then acts), opens a new stream, or the
+/// patience runs out.
+async fn watch_gap(raft: &RaftNode, watch: &LeaderLossWatch, streams: &AppendStreams) -> Result<(), Stopped> {
+    let opened = streams.opened_count();
+    let give_up = Instant::now() + watch.patience;
+    loop {
+        let Some(leader) = raft.current_leader().filter(|l| *l != raft.id()) else { return Ok(()) };
+        if refuses_connections(raft, watch, leader).await {
+            return succeed(raft, watch, leader).await;
+        }
+        tracing::debug!(leader = %format!("{:x}", leader.0), "an append stream ended; the leader still listens");
+        tokio::time::sleep(watch.step / 4).await;
+        if streams.opened_count() != opened || Instant::now() >= give_up {
+            return Ok(());
+        }
+    }
+}
+
+/// The leader is dead: releases its lease and, at this member's turn, campaigns.
+async fn succeed(raft: &RaftNode, watch: &LeaderLossWatch, leader: NodeId) -> Result<(), Stopped> {
+    match raft.release_dead_leader(leader).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(_) => return Err(Stopped),
+    }
+    let Some(delay) = campaign_delay(&watch.preference, &raft.voter_dcs(), leader, raft.id(), watch.step) else {
+        tracing::info!(leader = %format!("{:x}", leader.0), "leader is gone: its lease is released");
+        return Ok(());
+    };
+    tracing::info!(
+        leader = %format!("{:x}", leader.0),
+        campaign_in_ms = delay.as_millis() as u64,
+        "leader is gone: its lease is released"
+    );
+    tokio::time::sleep(delay).await;
+    // Someone with an earlier turn may have won meanwhile.
+    if raft.current_leader() == Some(leader) && raft.campaign().await.is_err() {
+        return Err(Stopped);
+    }
+    Ok(())
 }
 
 /// Whether `leader`'s peer address shows that nothing serves there any more: the dial is refused, or it is

@@ -30,7 +30,7 @@ use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
 use crate::h2_authority::AuthorityFix;
-use crate::leader_loss::{self, LeaderLossWatch, StreamEnds};
+use crate::leader_loss::{self, AppendStreams, LeaderLossWatch};
 use crate::lessor::Lessor;
 use crate::member::{HeaderInfo, Member, PlantedBug};
 use crate::net::{Network, TcpNetwork};
@@ -249,18 +249,19 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         planted_bug: env.planted_bug,
     });
 
-    let stream_ends = StreamEnds::default();
+    let append_streams = AppendStreams::default();
     let loss_watch = LeaderLossWatch {
         net: env.net.clone(),
         preference: topology.as_ref().map(|t| t.policy.leader_preference.clone()).unwrap_or_default(),
         step: heartbeat,
+        patience: Duration::from_millis(member.config.timing.election_ms()),
     };
 
     // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
     let date = DateHeader { fixed: env.fixed_date_header };
     let peer_router = tonic::transport::Server::builder()
         .layer(MapResponseLayer::new(move |res| date.apply(res)))
-        .add_service(PeerService::server(member.clone(), stream_ends.clone()));
+        .add_service(PeerService::server(member.clone(), append_streams.clone()));
     let peer_serve = tokio::spawn(async move {
         if let Err(e) = peer_router.serve_with_incoming(peer_incoming).await {
             tracing::error!(error = %e, "peer listener failed");
@@ -273,7 +274,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         peer_serve,
         tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),
-        tokio::spawn(leader_loss::run(member.raft.clone(), loss_watch, stream_ends)),
+        tokio::spawn(leader_loss::run(member.raft.clone(), loss_watch, append_streams)),
     ];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

@@ -1,9 +1,12 @@
 //! Failover times: the runner tells this module when a fault takes the leader away from the majority (crashes
 //! it, or cuts off its datacenter), or when a crashed majority restarts; it then watches, step by step, for
 //! the majority to follow a successor of a later term, and records how long that took against the bound the
-//! timing preset states ([`meridian_types::TimingConfig::failover_bound_ms`]).
+//! timing preset states: [`TimingConfig::dead_leader_failover_bound_ms`] when the leader's process was killed
+//! (its address refuses connections, which the survivors notice), [`TimingConfig::failover_bound_ms`] otherwise.
 
 use std::time::Duration;
+
+use meridian_types::TimingConfig;
 
 use crate::cluster::SimCluster;
 use crate::faults::{Fault, FaultKind};
@@ -29,7 +32,7 @@ pub fn lost(
     fault: &Fault,
     leader: Option<&str>,
     now: Duration,
-    bound: Duration,
+    timing: &TimingConfig,
 ) -> Option<Pending> {
     let leader = leader?;
     let taken = match fault {
@@ -37,23 +40,38 @@ pub fn lost(
         Fault::Partition { kind: FaultKind::IsolateDc, pairs } => pairs.iter().any(|(inside, _)| inside == leader),
         _ => false,
     };
+    let bound = match fault.kind() {
+        FaultKind::KillRestart => timing.dead_leader_failover_bound_ms(),
+        _ => timing.failover_bound_ms(),
+    };
     taken.then(|| Pending {
         kind: fault.kind(),
         lost_at: now,
         term: highest_term(cluster),
         excluded: vec![leader.to_owned()],
-        bound,
+        bound: Duration::from_millis(bound),
     })
 }
 
+/// The failover that starts when a fault in stages kills the leader's process ([`FaultKind::KillLeaderAfterRestart`]).
+pub fn leader_killed(cluster: &SimCluster, leader: &str, now: Duration, timing: &TimingConfig) -> Pending {
+    Pending {
+        kind: FaultKind::KillLeaderAfterRestart,
+        lost_at: now,
+        term: highest_term(cluster),
+        excluded: vec![leader.to_owned()],
+        bound: Duration::from_millis(timing.dead_leader_failover_bound_ms()),
+    }
+}
+
 /// The failover that starts when a crashed majority restarts together.
-pub fn restarted(cluster: &SimCluster, now: Duration, bound: Duration) -> Pending {
+pub fn restarted(cluster: &SimCluster, now: Duration, timing: &TimingConfig) -> Pending {
     Pending {
         kind: FaultKind::CrashLeaderMajority,
         lost_at: now,
         term: highest_term(cluster),
         excluded: Vec::new(),
-        bound,
+        bound: Duration::from_millis(timing.failover_bound_ms()),
     }
 }
 

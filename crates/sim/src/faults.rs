@@ -50,6 +50,9 @@ pub enum FaultKind {
     /// A member's process is killed (its machine's kernel still refuses connections to its ports), losing
     /// unsynced writes, and restarts later.
     KillRestart,
+    /// A follower's process is killed and restarted, and the leader's process is killed as soon as the restarted
+    /// follower follows it again, usually before the leader has reopened its append stream to it.
+    KillLeaderAfterRestart,
     /// The leader and two other voters (a majority) crash together and all restart at once.
     CrashLeaderMajority,
     /// The leader was asked (etcd's MoveLeader) to hand leadership to another member under load; it took effect
@@ -108,6 +111,16 @@ pub enum Fault {
         /// Only its process died: connections to it are refused rather than unanswered.
         killed: bool,
     },
+    /// A follower killed and restarted, then the leader killed once the follower follows it (see
+    /// [`FaultKind::KillLeaderAfterRestart`]).
+    KillAfterRestart {
+        /// Founders in the seed's order: the first that is not the leader is the follower.
+        order: Vec<String>,
+        /// How long the follower stays down.
+        down: Duration,
+        /// How far it got.
+        stage: RestartStage,
+    },
     /// The leader and others with it, chosen when the window starts: the leader as the live members
     /// see it (else the first of `order`), then the next of `order` until `count` members are down.
     CrashWithLeader {
@@ -117,6 +130,26 @@ pub enum Fault {
         count: usize,
         /// Who went down, once applied.
         crashed: Vec<String>,
+    },
+}
+
+/// The stages of a [`Fault::KillAfterRestart`].
+#[derive(Clone, Debug, Default)]
+pub enum RestartStage {
+    /// Not applied, or there was no leader to wait for.
+    #[default]
+    NotStarted,
+    /// The follower is down.
+    FollowerDown {
+        /// The follower.
+        follower: String,
+    },
+    /// The follower is back; waiting for it to follow the leader.
+    FollowerBack,
+    /// The leader is down.
+    LeaderDown {
+        /// The leader.
+        leader: String,
     },
 }
 
@@ -130,8 +163,14 @@ impl Fault {
             Fault::OneWay { .. } => FaultKind::OneWay,
             Fault::Crash { killed: false, .. } => FaultKind::CrashRestart,
             Fault::Crash { killed: true, .. } => FaultKind::KillRestart,
+            Fault::KillAfterRestart { .. } => FaultKind::KillLeaderAfterRestart,
             Fault::CrashWithLeader { .. } => FaultKind::CrashLeaderMajority,
         }
+    }
+
+    /// Whether a fault that takes effect in stages ([`advance`]) got as far as it was meant to.
+    pub fn completed(&self) -> bool {
+        matches!(self, Fault::KillAfterRestart { stage: RestartStage::LeaderDown { .. }, .. })
     }
 }
 
@@ -165,6 +204,9 @@ fn cross(a: &[String], b: &[String]) -> Vec<(String, String)> {
     a.iter().flat_map(|x| b.iter().map(move |y| (x.clone(), y.clone()))).collect()
 }
 
+/// The shortest window of a [`Fault::KillAfterRestart`].
+const KILL_AFTER_RESTART_LEN: Duration = Duration::from_millis(3000);
+
 /// The windows of one run, between `from` and `to`.
 pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duration, to: Duration) -> Vec<Window> {
     let members: Vec<String> = cluster.members.iter().map(|m| m.name.clone()).collect();
@@ -172,9 +214,8 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
     let mut windows = Vec::new();
     let mut t = from;
     while t < to {
-        let len = Duration::from_millis(rng.between(800, 4000));
-        let end = (t + len).min(to);
-        let fault = match rng.below(10) {
+        let mut len = Duration::from_millis(rng.between(800, 4000));
+        let fault = match rng.below(11) {
             0 => {
                 let a = pick(rng, &dcs).clone();
                 let b = pick(rng, &dcs).clone();
@@ -212,8 +253,16 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
                 Fault::CrashWithLeader { count: members.len() / 2 + 1, order, crashed: Vec::new() }
             }
             9 => Fault::Crash { member: pick(rng, &members).clone(), killed: true },
+            // Only where there is room for the follower's restart, the kill of the leader and the failover.
+            10 if t + KILL_AFTER_RESTART_LEN <= to => {
+                len = len.max(KILL_AFTER_RESTART_LEN);
+                let down = Duration::from_millis(rng.between(300, 800));
+                Fault::KillAfterRestart { order: shuffled(rng, members.clone()), down, stage: RestartStage::NotStarted }
+            }
+            10 => Fault::Crash { member: pick(rng, &members).clone(), killed: true },
             _ => Fault::Crash { member: pick(rng, &members).clone(), killed: false },
         };
+        let end = (t + len).min(to);
         windows.push(Window { start: t, end, fault });
         t = end + Duration::from_millis(rng.between(300, 1500));
     }
@@ -223,14 +272,22 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
 /// How long a crash of the leader may wait, past its window's start, for the leader's log sync to be under way.
 const CRASH_ALIGN_LIMIT: Duration = Duration::from_millis(300);
 
-/// Whether `fault`, due since `waited`, should be applied at simulated time `now`. A crash of the leader waits
-/// (at most [`CRASH_ALIGN_LIMIT`]) until the leader's Raft log sync is under way, the moment that costs it
-/// entries its followers may already have acknowledged; every other fault starts on time.
+/// How long a fault aimed at the leader may wait, past its window's start, for a leader to aim at (the last
+/// fault may have left none yet).
+const LEADER_WAIT_LIMIT: Duration = Duration::from_secs(3);
+
+/// Whether `fault`, due since `waited`, should be applied at simulated time `now`. Faults aimed at the leader
+/// wait (at most [`LEADER_WAIT_LIMIT`]) for there to be one among the founders (they never crash the joiner); a crash of the leader then waits (until
+/// [`CRASH_ALIGN_LIMIT`] has passed) for the leader's Raft log sync to be under way, the moment that costs it
+/// entries its followers may already have acknowledged. Every other fault starts on time.
 pub fn ready(cluster: &SimCluster, fault: &Fault, waited: Duration, now: Duration) -> bool {
     match fault {
-        Fault::CrashWithLeader { .. } => {
-            waited >= CRASH_ALIGN_LIMIT
-                || cluster.leader().is_some_and(|l| cluster.member(&l).disk.log_sync_in_flight(now))
+        Fault::CrashWithLeader { order, .. } => match cluster.leader().filter(|l| order.contains(l)) {
+            Some(l) => waited >= CRASH_ALIGN_LIMIT || cluster.member(&l).disk.log_sync_in_flight(now),
+            None => waited >= LEADER_WAIT_LIMIT,
+        },
+        Fault::KillAfterRestart { order, .. } => {
+            cluster.leader().is_some_and(|l| order.contains(&l)) || waited >= LEADER_WAIT_LIMIT
         }
         _ => true,
     }
@@ -273,6 +330,16 @@ pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) -> bool
             crash(sim, cluster, member);
             was_up
         }
+        Fault::KillAfterRestart { order, stage, .. } => {
+            let leader = cluster.leader().filter(|l| order.contains(l));
+            let follower = leader.and_then(|l| order.iter().find(|m| **m != l).cloned());
+            if let Some(follower) = follower {
+                kill(sim, cluster, &follower);
+                *stage = RestartStage::FollowerDown { follower };
+            }
+            // It takes effect only when the leader is killed (see `advance`).
+            false
+        }
         Fault::CrashWithLeader { order, count, crashed } => {
             let leading = cluster.leader().filter(|l| order.contains(l));
             let leader = leading.clone().unwrap_or_else(|| order[0].clone());
@@ -285,6 +352,56 @@ pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) -> bool
             leading.is_some()
         }
     }
+}
+
+/// Moves a fault that acts in stages on, `waited` after its window began; returns the leader it killed, if it
+/// did so now.
+pub fn advance(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault, waited: Duration) -> Option<String> {
+    let Fault::KillAfterRestart { order, down, stage } = fault else { return None };
+    match std::mem::take(stage) {
+        RestartStage::FollowerDown { follower } if waited >= *down => {
+            revive(sim, cluster, &follower);
+            *stage = RestartStage::FollowerBack;
+            None
+        }
+        RestartStage::FollowerBack => {
+            // Every founder that runs names the leader: the restarted follower follows it again.
+            let leader = cluster.leader().filter(|l| order.contains(l) && everyone_follows(cluster, l));
+            match leader {
+                Some(leader) => {
+                    kill(sim, cluster, &leader);
+                    *stage = RestartStage::LeaderDown { leader: leader.clone() };
+                    Some(leader)
+                }
+                None => {
+                    *stage = RestartStage::FollowerBack;
+                    None
+                }
+            }
+        }
+        other => {
+            *stage = other;
+            None
+        }
+    }
+}
+
+fn everyone_follows(cluster: &SimCluster, leader: &str) -> bool {
+    let id = cluster.member(leader).id;
+    let nodes = cluster.registry.lock();
+    cluster.members.iter().all(|m| nodes.get(&m.name).is_some_and(|node| node.status().leader == Some(id)))
+}
+
+/// Kills `member`'s process: its address refuses connections until [`revive`].
+fn kill(sim: &mut Sim<'_>, cluster: &SimCluster, member: &str) {
+    sim_net::set_refusing(cluster.member(member).ip, true);
+    crash(sim, cluster, member);
+}
+
+/// Restarts a member [`kill`] stopped.
+fn revive(sim: &mut Sim<'_>, cluster: &SimCluster, member: &str) {
+    sim_net::set_refusing(cluster.member(member).ip, false);
+    sim.bounce(member);
 }
 
 fn crash(sim: &mut Sim<'_>, cluster: &SimCluster, member: &str) {
@@ -312,6 +429,12 @@ pub fn heal(sim: &mut Sim<'_>, cluster: &SimCluster, hosts: &Hosts, fault: &Faul
             }
         }
         Fault::OneWay { from, to } => sim.repair_oneway(from.as_str(), to.as_str()),
+        Fault::KillAfterRestart { stage, .. } => match stage {
+            RestartStage::FollowerDown { follower: down } | RestartStage::LeaderDown { leader: down } => {
+                revive(sim, cluster, down);
+            }
+            RestartStage::NotStarted | RestartStage::FollowerBack => {}
+        },
         Fault::Crash { member, killed } => {
             if *killed {
                 sim_net::set_refusing(cluster.member(member).ip, false);

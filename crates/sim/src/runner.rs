@@ -200,7 +200,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut next_window = 0;
     let mut active: Option<usize> = None;
     let mut error = None;
-    let bound = Duration::from_millis(meridian_types::TimingConfig::default().failover_bound_ms());
+    let timing = meridian_types::TimingConfig::default();
     let mut failing_over: Option<Pending> = None;
     let mut failovers: Vec<FailoverObservation> = Vec::new();
     while sim.elapsed() < clients_until {
@@ -219,15 +219,19 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
                 failovers.push(pending.unresolved(now));
             }
             faults::heal(&mut sim, &cluster, &hosts, &windows[i].fault);
+            if windows[i].fault.kind() == FaultKind::KillLeaderAfterRestart {
+                counts.entry(FaultKind::KillLeaderAfterRestart).or_default().add(windows[i].fault.completed());
+            }
             if windows[i].fault.kind() == FaultKind::CrashLeaderMajority {
                 burst_until.store(nanos(now + restart_readers::BURST), Ordering::Release);
-                failing_over = Some(failover_watch::restarted(&cluster, now, bound));
+                failing_over = Some(failover_watch::restarted(&cluster, now, &timing));
             }
             active = None;
         }
         if active.is_none()
             && let Some(w) = windows.get(next_window)
             && now >= w.start
+            && now < heal_at
             && faults::ready(&cluster, &w.fault, now - w.start, now)
         {
             let kind = w.fault.kind();
@@ -235,11 +239,27 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
                 failovers.push(pending.unresolved(now));
             }
             let leader = cluster.leader();
+            // A fault that waited for its moment lasts as long as planned all the same, and the ones after it keep
+            // their distance, within the fault phase.
+            let late = now - windows[next_window].start;
+            for w in &mut windows[next_window..] {
+                w.start += late;
+                w.end = (w.end + late).min(heal_at).max(w.start);
+            }
             let took_effect = faults::apply(&mut sim, &cluster, &mut windows[next_window].fault);
-            counts.entry(kind).or_default().add(took_effect);
-            failing_over = failover_watch::lost(&cluster, &windows[next_window].fault, leader.as_deref(), now, bound);
+            // A fault in stages is counted when it is healed, by how far it got.
+            if kind != FaultKind::KillLeaderAfterRestart {
+                counts.entry(kind).or_default().add(took_effect);
+            }
+            failing_over = failover_watch::lost(&cluster, &windows[next_window].fault, leader.as_deref(), now, &timing);
             active = Some(next_window);
             next_window += 1;
+        }
+        if let Some(i) = active
+            && let waited = now - windows[i].start
+            && let Some(leader) = faults::advance(&mut sim, &cluster, &mut windows[i].fault, waited)
+        {
+            failing_over = Some(failover_watch::leader_killed(&cluster, &leader, now, &timing));
         }
         if let Err(e) = sim.step() {
             error = Some(e.to_string());

@@ -83,6 +83,9 @@ pub enum EtcdError {
     /// The request did not finish in time.
     #[error("etcdserver: request timed out")]
     Timeout,
+    /// The proposal's entry was dropped when leadership changed; it may or may not have committed.
+    #[error("etcdserver: request timed out, possibly due to previous leader failure")]
+    TimeoutDueToLeaderFail,
     /// The server is shutting down.
     #[error("etcdserver: server stopped")]
     Stopped,
@@ -126,9 +129,13 @@ impl EtcdError {
             LeaseNotFound | MemberNotFound => StatusCode::NotFound,
             LeaseExists | NotLeader | MemberExists | PeerUrlExists | MemberNotLearner | LearnerNotReady
             | DuplicateWatchId | BadLeaderTransferee => StatusCode::FailedPrecondition,
-            NoLeader | LeaderChanged | Timeout | Stopped | NotSupportedForLearner | TimeoutLeaderTransfer => {
-                StatusCode::Unavailable
-            }
+            NoLeader
+            | LeaderChanged
+            | Timeout
+            | TimeoutDueToLeaderFail
+            | Stopped
+            | NotSupportedForLearner
+            | TimeoutLeaderTransfer => StatusCode::Unavailable,
             Internal(_) => StatusCode::Internal,
         }
     }

@@ -52,6 +52,13 @@ impl TimingConfig {
         2 * self.election_ms()
     }
 
+    /// The longest a majority may go without a leader after the leader's *process* died (its peer address
+    /// refuses connections), in milliseconds: one election timeout. The survivors see the death at once and
+    /// campaign in turn, one every heartbeat, so only a member that missed the death waits out the timer.
+    pub fn dead_leader_failover_bound_ms(&self) -> u64 {
+        self.election_ms()
+    }
+
     /// Whether the timing can be used: a positive heartbeat, and an election timeout of more than three
     /// heartbeats (openraft's smallest election timer, a third of it, must exceed the heartbeat).
     pub fn is_valid(&self) -> bool {

@@ -207,6 +207,8 @@ impl Cluster {
                 cmd.env_remove(&k);
             }
         }
+        // Failover and forwarding in detail, so that a failed run's log tails say why.
+        cmd.env("MERIDIAN_LOG", "info,meridian_server::leader_loss=debug,meridian_server::peer=debug");
         node.starts += 1;
         let mut log = OpenOptions::new().create(true).append(true).open(&log_path).expect("open member log");
         writeln!(log, "===== harness: start #{} of {} =====", node.starts, node.spec.name).ok();

@@ -35,14 +35,17 @@ impl CallError {
     }
 }
 
-/// Whether a failed gRPC call failed because its connection could not be made at all (refused), so that the
-/// request was never written anywhere.
+/// Whether a failed gRPC call certainly never reached the server: its connection could not be made at all
+/// (refused); the connection closed while the request still waited in the client's queue (hyper cancels such
+/// requests and hands them back unsent); or the server refused the HTTP/2 stream before processing it.
 pub fn never_connected(status: &tonic::Status) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = status.source();
     while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<io::Error>()
-            && io.kind() == io::ErrorKind::ConnectionRefused
-        {
+        let refused = e.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::ConnectionRefused);
+        let canceled = e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_canceled);
+        let stream_refused =
+            e.downcast_ref::<h2::Error>().and_then(h2::Error::reason) == Some(h2::Reason::REFUSED_STREAM);
+        if refused || canceled || stream_refused {
             return true;
         }
         cause = e.source();

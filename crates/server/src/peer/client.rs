@@ -45,6 +45,7 @@ pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
         EtcdError::NoLeader,
         EtcdError::LeaderChanged,
         EtcdError::Timeout,
+        EtcdError::TimeoutDueToLeaderFail,
         EtcdError::Stopped,
         EtcdError::LeaseNotFound,
     ] {
@@ -202,7 +203,13 @@ mod tests {
 
     #[test]
     fn leader_errors_pass_through_and_transport_failures_are_timeouts() {
-        for e in [EtcdError::NotLeader, EtcdError::NoLeader, EtcdError::LeaderChanged, EtcdError::LeaseNotFound] {
+        for e in [
+            EtcdError::NotLeader,
+            EtcdError::NoLeader,
+            EtcdError::LeaderChanged,
+            EtcdError::TimeoutDueToLeaderFail,
+            EtcdError::LeaseNotFound,
+        ] {
             assert_eq!(status_to_etcd(&to_status(e.clone())), e);
         }
         assert_eq!(status_to_etcd(&tonic::Status::unavailable("tcp connect error")), EtcdError::Timeout);

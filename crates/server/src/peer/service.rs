@@ -19,20 +19,20 @@ use super::MAX_PEER_MESSAGE_BYTES;
 use super::forward_serve::{self, ReplyStream};
 use crate::error::to_status;
 use crate::grpc::lease;
-use crate::leader_loss::StreamEnds;
+use crate::leader_loss::AppendStreams;
 use crate::member::Member;
 
 /// The peer service of one member.
 pub struct PeerService {
     member: Arc<Member>,
-    stream_ends: StreamEnds,
+    append_streams: AppendStreams,
 }
 
 impl PeerService {
-    /// The tonic server for `member`, with peer-sized message limits; `stream_ends` rings whenever a leader's
-    /// append stream ends.
-    pub fn server(member: Arc<Member>, stream_ends: StreamEnds) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService { member, stream_ends })
+    /// The tonic server for `member`, with peer-sized message limits; every append stream a leader opens is
+    /// reported to `append_streams` while it is open.
+    pub fn server(member: Arc<Member>, append_streams: AppendStreams) -> PeerServer<PeerService> {
+        PeerServer::new(PeerService { member, append_streams })
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
     }
@@ -54,10 +54,9 @@ impl Peer for PeerService {
     ) -> Result<Response<BoxStream<'static, Result<RaftMessage, Status>>>, Status> {
         // A broken request stream ends the input; the answers still owed are sent before the stream closes. The
         // end is reported either way: a leader whose process died ends every stream it had open.
-        let ends = self.stream_ends.clone();
+        let open = self.append_streams.opened();
         let end = stream::once(async move {
-            tracing::debug!("append stream ended");
-            ends.ended();
+            drop(open);
             None
         });
         let requests = request
