@@ -100,7 +100,7 @@ pub(crate) fn decode_replies(
 
 /// Follower side: decode the leader's requests, hand them to openraft's pipelined `stream_append`, encode its
 /// answers. A request that does not decode ends the stream.
-pub(crate) fn serve(raft: &crate::node::Raft, requests: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Vec<u8>> {
+pub(crate) fn serve(raft: &crate::raft::Raft, requests: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Vec<u8>> {
     let requests = requests
         .map(|bytes| decode::<AppendEntriesRequest<TypeConfig>>(&bytes))
         .take_while(|decoded| {

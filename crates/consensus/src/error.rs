@@ -4,8 +4,7 @@
 //! etcd error a client expects.
 
 use meridian_types::{EtcdError, NodeId};
-
-use crate::membership::MembershipError;
+use serde::{Deserialize, Serialize};
 
 /// Result alias of the consensus crate.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -70,6 +69,42 @@ impl From<Error> for EtcdError {
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Storage(e.to_string())
+    }
+}
+
+/// Why a membership change was refused. Each maps onto the etcd error a client expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MembershipError {
+    /// No member has this id.
+    #[error("member not found")]
+    MemberNotFound,
+    /// A member with this id already exists.
+    #[error("member id already exists")]
+    MemberExists,
+    /// Another member already uses this peer URL.
+    #[error("peer URL already exists")]
+    PeerUrlExists,
+    /// Only learners can be promoted.
+    #[error("member is not a learner")]
+    MemberNotLearner,
+    /// The learner has not caught up with the leader.
+    #[error("learner is not in sync with the leader")]
+    LearnerNotReady,
+    /// The peer URL is not `http(s)://host:port`.
+    #[error("invalid peer URL")]
+    MemberBadUrls,
+}
+
+impl From<MembershipError> for EtcdError {
+    fn from(e: MembershipError) -> Self {
+        match e {
+            MembershipError::MemberNotFound => EtcdError::MemberNotFound,
+            MembershipError::MemberExists => EtcdError::MemberExists,
+            MembershipError::PeerUrlExists => EtcdError::PeerUrlExists,
+            MembershipError::MemberNotLearner => EtcdError::MemberNotLearner,
+            MembershipError::LearnerNotReady => EtcdError::LearnerNotReady,
+            MembershipError::MemberBadUrls => EtcdError::MemberBadUrls,
+        }
     }
 }
 

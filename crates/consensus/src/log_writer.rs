@@ -29,21 +29,12 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use openraft::storage::IOFlushed;
-use redb::{Database, Durability, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableTable};
 use tokio::sync::oneshot;
 
 use self::idle_wait::{Batch, IdleWait, SPIN_WINDOW};
-use crate::log_store::Shared;
+use crate::log_state::{ENTRIES, KEY_COMMITTED, KEY_PURGED, KEY_VOTE, META, Shared, sto};
 use crate::types::{LogId, TypeConfig};
-
-/// index -> bincode-encoded entry.
-pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-/// Singletons: vote, committed log id, last purged log id.
-pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-
-pub(crate) const KEY_VOTE: &str = "vote";
-pub(crate) const KEY_COMMITTED: &str = "committed";
-pub(crate) const KEY_PURGED: &str = "last_purged";
 
 /// Upper bound on operations folded into one transaction, so one sync never grows unbounded.
 const MAX_OPS_PER_TXN: usize = 1024;
@@ -97,11 +88,6 @@ impl WriteOp {
             WriteOp::Purge { upto, bytes, done } => (Write::Purge { upto, bytes }, Some(Waiter::Done(done))),
         }
     }
-}
-
-/// Convert any redb error into the `io::Error` openraft expects.
-pub(crate) fn sto<E: Into<redb::Error>>(e: E) -> io::Error {
-    io::Error::other(e.into())
 }
 
 /// Body of the writer thread; returns when every sender is gone.

@@ -19,17 +19,20 @@ use tokio::sync::watch;
 use crate::disk::Disk;
 use crate::error::{Error, Result};
 use crate::fsutil::DropWaiter;
+use crate::inbound::dispatch;
 use crate::kv_backend::RedbBackend;
 use crate::log_store::LogStore;
 use crate::observer::ApplyObserver;
+use crate::raft::Raft;
 use crate::read_policy::ReadPolicy;
 use crate::state_machine::{SharedKv, StateMachine};
-use crate::transport::{NetworkFactory, Transport, dispatch};
-use crate::types::{ApplyResponse, Command, Member, TypeConfig, Vote};
+use crate::transport::Transport;
+use crate::transport::network::NetworkFactory;
+use crate::types::{ApplyResponse, Command, MemberRecord, TypeConfig, Vote};
 use crate::watchdog::{self, Verdict};
 
-/// The concrete openraft handle.
-pub(crate) type Raft = openraft::Raft<TypeConfig, StateMachine>;
+mod leadership;
+mod membership;
 
 /// How long `read_barrier` waits for the local state machine to reach the read index.
 const READ_APPLY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,10 +58,10 @@ pub struct NodeConfig {
     pub snapshot_logs: u64,
     /// Initial voters of a brand-new cluster. The `bootstrapper` (by default the member with the lowest id)
     /// writes it as the first membership (if it has no Raft state yet); the others learn it from that member.
-    pub bootstrap_members: BTreeMap<NodeId, Member>,
+    pub bootstrap_members: BTreeMap<NodeId, MemberRecord>,
     /// Learners of a brand-new cluster. Whichever bootstrap voter, started without Raft state, first
     /// leads adds them (openraft's `initialize` only takes voters). Ignored once they are all members.
-    pub bootstrap_learners: BTreeMap<NodeId, Member>,
+    pub bootstrap_learners: BTreeMap<NodeId, MemberRecord>,
     /// Which of `bootstrap_members` writes the first membership and so leads first (nobody else can campaign
     /// before it hears of a membership); `None`, or an id not among them: the lowest id.
     pub bootstrapper: Option<NodeId>,
@@ -95,7 +98,7 @@ pub struct NodeStatus {
     /// Non-voting members (learners).
     pub learners: Vec<NodeId>,
     /// Every member with its description.
-    pub members: BTreeMap<NodeId, Member>,
+    pub members: BTreeMap<NodeId, MemberRecord>,
 }
 
 /// A running Raft member. Cheap to clone.
@@ -211,7 +214,7 @@ impl RaftNode {
             spawn_learner_bootstrap(&raft, cfg.bootstrap_learners.clone());
         }
         if bootstrapper == Some(cfg.id) && fresh {
-            let members: BTreeMap<u64, Member> =
+            let members: BTreeMap<u64, MemberRecord> =
                 cfg.bootstrap_members.iter().map(|(id, m)| (id.0, m.clone())).collect();
             match raft.initialize(members).await {
                 // NotAllowed: another bootstrapping member already replicated a membership to us.
@@ -418,7 +421,7 @@ impl RaftNode {
     }
 
     /// The description of member `id` in the effective membership.
-    pub fn member(&self, id: NodeId) -> Option<Member> {
+    pub fn member(&self, id: NodeId) -> Option<MemberRecord> {
         let rx = self.inner.raft.metrics();
         let m = rx.borrow_watched();
         m.membership_config.membership().get_node(&id.0).cloned()
@@ -429,8 +432,9 @@ impl RaftNode {
         &self.inner.kv
     }
 
-    /// The openraft handle, for operations this facade does not wrap yet (membership changes,
-    /// leader transfer, triggering snapshots, waiting on metrics).
+    /// The openraft handle itself, for this crate's integration tests (waiting on metrics, triggering
+    /// elections and snapshots). The server uses only the facade's methods.
+    #[doc(hidden)]
     pub fn raft(&self) -> &openraft::Raft<TypeConfig, StateMachine> {
         &self.inner.raft
     }
@@ -556,7 +560,7 @@ impl RaftNode {
 
 /// Add the topology's learners once this member leads a brand-new cluster. Ends when every learner is in
 /// the membership (whoever added them) or openraft shuts down.
-fn spawn_learner_bootstrap(raft: &Raft, learners: BTreeMap<NodeId, Member>) {
+fn spawn_learner_bootstrap(raft: &Raft, learners: BTreeMap<NodeId, MemberRecord>) {
     let raft = raft.clone();
     let mut metrics = raft.metrics();
     tokio::spawn(async move {
@@ -564,7 +568,7 @@ fn spawn_learner_bootstrap(raft: &Raft, learners: BTreeMap<NodeId, Member>) {
             let (leading, missing) = {
                 let m = metrics.borrow_watched();
                 let membership = m.membership_config.membership();
-                let missing: Vec<(NodeId, Member)> = learners
+                let missing: Vec<(NodeId, MemberRecord)> = learners
                     .iter()
                     .filter(|(id, _)| membership.get_node(&id.0).is_none())
                     .map(|(id, m)| (*id, m.clone()))

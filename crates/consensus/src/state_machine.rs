@@ -79,7 +79,7 @@ const MAX_PENDING_BYTES_WHILE_SYNCING: usize = 64 << 20;
 
 /// A snapshot as openraft sees it.
 pub type KvSnapshot =
-    Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>, u64, crate::types::Member, SnapshotData>;
+    Snapshot<openraft::alias::CommittedLeaderIdOf<TypeConfig>, u64, crate::types::MemberRecord, SnapshotData>;
 
 /// The current snapshot, once one was built, installed or asked for since the start.
 type HeldSnapshot = Arc<Mutex<Option<Arc<FrozenView>>>>;

@@ -1,5 +1,5 @@
 //! The openraft type configuration of Meridian and the application types it names: the replicated
-//! command (`Command`), the member description (`Member`) and the apply outcome (`ApplyResponse`).
+//! command (`Command`), the member description (`MemberRecord`) and the apply outcome (`ApplyResponse`).
 //!
 //! openraft's `serde` feature is on because every openraft type we persist or send (entries,
 //! votes, log ids, membership, RPC messages) then has one encoding, bincode, in one place
@@ -21,7 +21,7 @@ openraft::declare_raft_types!(
         D = Command,
         R = ApplyResponse,
         NodeId = u64,
-        Node = Member,
+        Node = MemberRecord,
         AsyncRuntime = crate::runtime::MeridianRuntime,
 );
 
@@ -39,7 +39,7 @@ pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
 /// Where and what a member is. Carried in Raft membership entries so every member learns the
 /// addresses of the others from the log itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
+pub struct MemberRecord {
     /// Human name, unique in the cluster.
     pub name: String,
     /// Datacenter.

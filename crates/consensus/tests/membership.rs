@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use meridian_consensus::openraft::ServerState;
-use meridian_consensus::{Error, InProcessTransport, Member, MembershipError, NoopObserver, RaftNode};
+use meridian_consensus::{Error, InProcessTransport, MemberRecord, MembershipError, NoopObserver, RaftNode};
 use meridian_types::{NodeId, Revision};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -30,8 +30,8 @@ async fn start(id: u64, dir: &Path, voters: &[u64], snapshot_logs: u64, net: &In
 }
 
 /// A member record as MemberAdd creates it: only the peer URL is known.
-fn added(id: u64) -> Member {
-    Member { peer_url: format!("http://127.0.0.{id}:2380"), ..Default::default() }
+fn added(id: u64) -> MemberRecord {
+    MemberRecord { peer_url: format!("http://127.0.0.{id}:2380"), ..Default::default() }
 }
 
 async fn leader_of(nodes: &[RaftNode]) -> RaftNode {
@@ -141,7 +141,7 @@ async fn learner_catches_up_by_snapshot_never_votes_and_is_promoted_then_a_voter
     assert_eq!(refused(leader.add_voter(NodeId(5), added(4)).await), MembershipError::PeerUrlExists);
     assert_eq!(refused(leader.promote_learner(NodeId(2)).await), MembershipError::MemberNotLearner);
     assert_eq!(refused(leader.remove_member(NodeId(99)).await), MembershipError::MemberNotFound);
-    let bad = Member { peer_url: "127.0.0.5".into(), ..Default::default() };
+    let bad = MemberRecord { peer_url: "127.0.0.5".into(), ..Default::default() };
     assert_eq!(refused(leader.add_learner(NodeId(5), bad).await), MembershipError::MemberBadUrls);
 
     // Let the leader purge past everything the learner could get from the log.
@@ -261,9 +261,9 @@ async fn voter_added_before_it_runs_then_joins_publishes_and_is_updated() {
 
     let joined = start(4, dirs[3].path(), &[], 0, &net).await;
     nodes.push(joined.clone());
-    let record = Member { name: "m4".into(), dc: "dc-c".into(), zone: "z9".into(), ..added(4) };
+    let record = MemberRecord { name: "m4".into(), dc: "dc-c".into(), zone: "z9".into(), ..added(4) };
     let published =
-        Member { peer_url: "http://ignored:1".into(), client_url: "http://127.0.0.4:2379".into(), ..record };
+        MemberRecord { peer_url: "http://ignored:1".into(), client_url: "http://127.0.0.4:2379".into(), ..record };
     // It learns the membership from the leader, then publishes its own description through it.
     joined
         .raft()
@@ -272,7 +272,7 @@ async fn voter_added_before_it_runs_then_joins_publishes_and_is_updated() {
         .await
         .unwrap();
     joined.publish_self(published.clone()).await.unwrap();
-    let want = Member { peer_url: added(4).peer_url, ..published };
+    let want = MemberRecord { peer_url: added(4).peer_url, ..published };
     assert_eq!(leader.status().members.get(&NodeId(4)), Some(&want));
 
     leader.update_member(NodeId(4), "http://127.0.0.44:2380".into()).await.unwrap();

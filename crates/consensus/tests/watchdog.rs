@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use meridian_consensus::openraft::ServerState;
-use meridian_consensus::{Error, InProcessTransport, Member, NoopObserver, RaftNode, Transport};
+use meridian_consensus::{Error, InProcessTransport, MemberRecord, NoopObserver, RaftNode, Transport};
 use meridian_types::NodeId;
 
 /// Counts every message a member tries to send, delivered or not. An isolated follower only sends
@@ -22,7 +22,12 @@ struct Counting {
 
 #[async_trait::async_trait]
 impl Transport for Counting {
-    async fn send(&self, target: NodeId, member: &Member, payload: Vec<u8>) -> meridian_consensus::Result<Vec<u8>> {
+    async fn send(
+        &self,
+        target: NodeId,
+        member: &MemberRecord,
+        payload: Vec<u8>,
+    ) -> meridian_consensus::Result<Vec<u8>> {
         self.sent.fetch_add(1, Ordering::SeqCst);
         self.inner.send(target, member, payload).await
     }

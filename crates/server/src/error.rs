@@ -12,8 +12,8 @@ pub enum Error {
     #[error("listener: {0}")]
     Listener(String),
     /// The consensus layer failed to start or stopped.
-    #[error("consensus: {0}")]
-    Consensus(String),
+    #[error("consensus")]
+    Consensus(#[source] meridian_consensus::Error),
 }
 
 /// Result alias of the server crate.
@@ -35,6 +35,28 @@ pub fn to_status(err: EtcdError) -> tonic::Status {
     tonic::Status::new(code, err.to_string())
 }
 
+/// Turns a failed peer call back into the etcd error it carries. The leader answers with etcd's own status codes
+/// and texts (see `crate::peer_service::service`), so those pass through; anything else means the leader could not
+/// be reached or did not answer, and the outcome of a write is then unknown, as with etcd's timeout.
+pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
+    let msg = status.message();
+    for known in [
+        EtcdError::NotLeader,
+        EtcdError::NoLeader,
+        EtcdError::LeaderChanged,
+        EtcdError::Timeout,
+        EtcdError::TimeoutDueToLeaderFail,
+        EtcdError::Stopped,
+        EtcdError::LeaseNotFound,
+    ] {
+        if msg == known.to_string() {
+            return known;
+        }
+    }
+    tracing::debug!(code = ?status.code(), %msg, "peer call failed");
+    EtcdError::Timeout
+}
+
 /// Converts a state-machine read error into a gRPC status.
 pub fn kv_status(err: meridian_kv::Error) -> tonic::Status {
     match err {
@@ -52,5 +74,19 @@ mod tests {
         let s = to_status(EtcdError::Compacted);
         assert_eq!(s.code(), tonic::Code::OutOfRange);
         assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+    }
+
+    #[test]
+    fn leader_errors_pass_through_and_transport_failures_are_timeouts() {
+        for e in [
+            EtcdError::NotLeader,
+            EtcdError::NoLeader,
+            EtcdError::LeaderChanged,
+            EtcdError::TimeoutDueToLeaderFail,
+            EtcdError::LeaseNotFound,
+        ] {
+            assert_eq!(status_to_etcd(&to_status(e.clone())), e);
+        }
+        assert_eq!(status_to_etcd(&tonic::Status::unavailable("tcp connect error")), EtcdError::Timeout);
     }
 }

@@ -4,19 +4,22 @@
 
 pub mod admin;
 pub mod clock;
-pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fault;
+pub mod formation;
 pub mod grpc;
 pub mod h2_authority;
 pub mod identity;
 pub mod leader_loss;
+pub mod lease;
 pub mod lessor;
 pub mod member;
 pub mod net;
-pub mod peer;
+pub mod peer_client;
+pub mod peer_service;
 pub mod placement;
+pub mod planted;
 pub mod publish;
 pub mod run;
 pub mod watch_hub;

@@ -15,8 +15,8 @@ use prost::Message;
 
 use crate::config::ServerConfig;
 use crate::lessor::Lessor;
-use crate::peer::call_error::CallError;
-use crate::peer::client::LeaderClient;
+use crate::peer_client::call_error::CallError;
+use crate::peer_client::client::LeaderClient;
 use crate::placement::PlacementHandle;
 use crate::watch_hub::{HeaderSource, WatchHub};
 
@@ -63,27 +63,6 @@ pub struct Member {
     pub leader_client: LeaderClient,
     /// Why the leader is where it is (leader placement driver), for status.
     pub placement: PlacementHandle,
-    /// A deliberate bug, switched on only by the simulation to prove its checker catches it.
-    pub planted_bug: PlantedBug,
-}
-
-/// Deliberate bugs the simulation can plant to show that its checker finds them. Only code can select
-/// one (no flag or config reaches it); a real server always runs with [`PlantedBug::None`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum PlantedBug {
-    /// The correct server.
-    #[default]
-    None,
-    /// A follower answers "linearizable" reads from its local state without asking the leader.
-    StaleLinearizableReads,
-    /// A serializable read shows the store one revision behind the revision its header reports, as a read
-    /// from a view taken before the latest apply would.
-    SerializableReadsOneBehind,
-    /// The lease clock ignores applied grants, so a lease granted under the current leader never expires.
-    UntimedLeaseGrants,
-    /// A restarted leader resumes the term it led without an election, so it neither commits an entry of a
-    /// new term before answering reads nor gets new log ids for what it appends after losing unsynced ones.
-    ResumedLeaderSkipsElection,
 }
 
 /// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
@@ -165,9 +144,6 @@ impl Member {
     /// Waits until the local state machine reflects every write acknowledged before this call (ReadIndex).
     /// A member that does not lead asks the leader for the read index and waits until it has applied it.
     pub async fn read_barrier(&self) -> Result<(), EtcdError> {
-        if self.planted_bug == PlantedBug::StaleLinearizableReads && self.raft.current_leader() != Some(self.id()) {
-            return Ok(());
-        }
         let mut hint = self.leader_or_wait().await?;
         let mut last = EtcdError::NoLeader;
         for _ in 0..LEADER_ATTEMPTS {
@@ -202,13 +178,13 @@ impl Member {
     }
 
     /// The leader to ask, when it is someone else.
-    pub fn remote_leader(&self) -> Option<meridian_consensus::Member> {
+    pub fn remote_leader(&self) -> Option<meridian_consensus::MemberRecord> {
         self.raft.current_leader().filter(|l| *l != self.id()).and_then(|l| self.raft.member(l))
     }
 
     /// Bound on one forwarded request.
     pub fn request_timeout(&self) -> Duration {
-        crate::peer::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
+        crate::peer_client::channels::PeerTimeouts::from_election_ms(self.config.timing.election_ms()).request
     }
 
     /// What to do after a call to `leader` failed without an answer from the kv store (`seen`: this member's

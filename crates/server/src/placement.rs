@@ -9,10 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_consensus::RaftNode;
-use meridian_consensus::openraft::async_runtime::WatchReceiver;
-use meridian_consensus::openraft::{Instant as _, ServerState};
-use meridian_consensus::placement::{Decision, MemberView, Observation, Placement, PlacementConfig, dc_health};
-use meridian_types::{DcName, NodeId, PlacementPolicy};
+use meridian_consensus::placement::{Decision, Placement, PlacementConfig, dc_health};
+use meridian_types::PlacementPolicy;
 use parking_lot::RwLock;
 
 use crate::clock::Clock;
@@ -94,7 +92,7 @@ pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, h
     loop {
         ticker.tick().await;
         let now_ms = clock.now_ms();
-        let Some(obs) = observe(&raft, now_ms) else {
+        let Some(obs) = raft.placement_observation(now_ms) else {
             placement = None;
             handle.set(follower_reason(&raft));
             handle.set_dc_health(BTreeMap::new());
@@ -107,44 +105,13 @@ pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, h
         handle.set_dc_health(health);
         let decision = placement.get_or_insert_with(|| Placement::new(config.clone())).tick(&obs);
         if let Decision::Transfer { to, .. } = &decision
-            && let Err(e) = raft.raft().trigger().transfer_leader(to.0).await
+            && let Err(e) = raft.request_transfer(*to).await
         {
             tracing::debug!(error = %e, "raft stopped; placement driver exits");
             return;
         }
         handle.set(decision.reason().to_owned());
     }
-}
-
-/// What the leader knows now, or `None` when this member is not the leader.
-fn observe(raft: &RaftNode, now_ms: u64) -> Option<Observation> {
-    let rx = raft.raft().metrics();
-    let m = rx.borrow_watched();
-    if m.state != ServerState::Leader {
-        return None;
-    }
-    let membership = m.membership_config.membership();
-    let members = membership
-        .nodes()
-        .map(|(id, node)| {
-            let acked = m.heartbeat.as_ref().and_then(|h| h.get(id).cloned().flatten());
-            // openraft's instants come from its runtime clock; turn "acked this long ago" into a
-            // timestamp on our epoch.
-            let last_ack_ms = acked.map(|t| {
-                let age = u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
-                now_ms.saturating_sub(age)
-            });
-            let matched = m.replication.as_ref().and_then(|r| r.get(id).cloned().flatten()).map(|l| l.index());
-            MemberView {
-                id: NodeId(*id),
-                dc: DcName(node.dc.clone()),
-                voter: membership.voter_ids().any(|v| v == *id),
-                last_ack_ms,
-                matched,
-            }
-        })
-        .collect();
-    Some(Observation { now_ms, leader: NodeId(m.id), leader_last_index: m.last_log_index.unwrap_or(0), members })
 }
 
 fn follower_reason(raft: &RaftNode) -> String {

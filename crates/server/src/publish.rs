@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_consensus::Member as RaftMember;
+use meridian_consensus::MemberRecord;
 
 use crate::member::Member;
 
@@ -19,9 +19,9 @@ use crate::member::Member;
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What this member should be recorded as.
-pub fn own_record(member: &Member) -> RaftMember {
+pub fn own_record(member: &Member) -> MemberRecord {
     let cfg = &member.config;
-    RaftMember {
+    MemberRecord {
         name: cfg.name.clone(),
         dc: cfg.dc.0.clone(),
         zone: cfg.zone.0.clone(),
@@ -33,7 +33,7 @@ pub fn own_record(member: &Member) -> RaftMember {
 /// Whether the cluster's record of this member lacks what it publishes. `None` (the member has not
 /// received a membership naming it yet) is not a reason to publish: only the leader's log can
 /// introduce a member, so there is nothing to update yet. The peer URL is the cluster's to change.
-pub fn needs_publish(own: &RaftMember, recorded: Option<&RaftMember>) -> bool {
+pub fn needs_publish(own: &MemberRecord, recorded: Option<&MemberRecord>) -> bool {
     recorded
         .is_some_and(|r| (&r.name, &r.dc, &r.zone, &r.client_url) != (&own.name, &own.dc, &own.zone, &own.client_url))
 }
@@ -70,16 +70,16 @@ mod tests {
 
     #[test]
     fn publishes_only_what_is_missing_or_changed() {
-        let own = RaftMember {
+        let own = MemberRecord {
             name: "n4".into(),
             dc: "dc-c".into(),
             zone: "z1".into(),
             peer_url: "http://127.0.0.4:2380".into(),
             client_url: "http://127.0.0.4:2379".into(),
         };
-        let added = RaftMember { peer_url: own.peer_url.clone(), ..Default::default() };
-        let moved_peer = RaftMember { peer_url: "http://127.0.0.44:2380".into(), ..own.clone() };
-        let renamed = RaftMember { name: "old".into(), ..own.clone() };
+        let added = MemberRecord { peer_url: own.peer_url.clone(), ..Default::default() };
+        let moved_peer = MemberRecord { peer_url: "http://127.0.0.44:2380".into(), ..own.clone() };
+        let renamed = MemberRecord { name: "old".into(), ..own.clone() };
         let cases = [
             (None, false, "not in the membership yet"),
             (Some(&added), true, "added by MemberAdd: only the peer URL is known"),

@@ -20,25 +20,26 @@ use tokio_stream::StreamExt;
 use tonic::codegen::http;
 use tower::util::MapResponseLayer;
 
-use crate::admin::{AdminServer, AdminState, StatusSlots};
+use crate::admin::{AdminServer, AdminState};
 use crate::clock::Clock;
-use crate::cluster;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::fault::{FaultGate, FaultState, FaultyTransport};
+use crate::formation::{self, ClusterPlan};
 use crate::grpc::{
     cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
 };
 use crate::h2_authority::AuthorityFix;
 use crate::leader_loss::{self, AppendStreams, LeaderLossWatch};
 use crate::lessor::Lessor;
-use crate::member::{HeaderInfo, Member, PlantedBug};
-use crate::net::{Network, TcpNetwork};
-use crate::peer::channels::{PeerChannels, PeerTimeouts};
-use crate::peer::client::LeaderClient;
-use crate::peer::service::PeerService;
-use crate::peer::transport::GrpcTransport;
+use crate::member::{HeaderInfo, Member};
+use crate::net::{Incoming, Network, TcpNetwork};
+use crate::peer_client::channels::{PeerChannels, PeerTimeouts};
+use crate::peer_client::client::LeaderClient;
+use crate::peer_client::grpc_transport::GrpcTransport;
+use crate::peer_service::service::PeerService;
 use crate::placement::{self, PlacementHandle};
+use crate::planted::{PlantedBug, PlantedKv, UntimedGrants};
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -47,12 +48,53 @@ const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// etcd's default interval for progress notifications on idle watches.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
 
+/// The consensus configuration for this member: its formation `plan`, the timing rules (all in
+/// `TimingConfig`) and the read policy, on `disk`.
+fn node_config(config: &ServerConfig, plan: ClusterPlan, disk: Arc<dyn Disk>, bug: PlantedBug) -> NodeConfig {
+    let (election_min_ms, election_max_ms) = config.timing.raft_election_bounds_ms();
+    NodeConfig {
+        id: plan.id,
+        disk,
+        heartbeat_ms: config.timing.heartbeat_ms(),
+        election_min_ms,
+        election_max_ms,
+        snapshot_logs: config.snapshot_count,
+        bootstrap_members: plan.bootstrap_members,
+        bootstrap_learners: plan.bootstrap_learners,
+        bootstrapper: plan.bootstrapper,
+        read_policy: config.read_policy,
+        resume_leadership_on_restart: bug == PlantedBug::ResumedLeaderSkipsElection,
+    }
+}
+
+/// Serves the peer service on `incoming` until the listener fails. Peer traffic is plain gRPC between our own
+/// processes: no :authority repair needed.
+fn serve_peers(member: Arc<Member>, streams: AppendStreams, date: DateHeader, incoming: Incoming) -> JoinHandle<()> {
+    let router = tonic::transport::Server::builder()
+        .layer(MapResponseLayer::new(move |res| date.apply(res)))
+        .add_service(PeerService::server(member, streams));
+    tokio::spawn(async move {
+        if let Err(e) = router.serve_with_incoming(incoming).await {
+            tracing::error!(error = %e, "peer listener failed");
+        }
+    })
+}
+
 /// Forwards applied events to the watch hub once it exists (the hub needs the Raft node, which needs the
 /// observer), and applied lease grants and revokes to the lessor.
 struct ApplyHooks {
     hub: OnceLock<Arc<WatchHub<RedbBackend>>>,
     lessor: Arc<Lessor>,
-    planted_bug: PlantedBug,
+}
+
+impl ApplyHooks {
+    /// What the Raft node reports applies to: these hooks, or, with a lease bug planted, hooks that miss grants.
+    fn observer(self: &Arc<Self>, bug: PlantedBug) -> Arc<dyn ApplyObserver> {
+        match bug {
+            PlantedBug::UntimedLeaseGrants => Arc::new(UntimedGrants(self.clone())),
+            _ => self.clone(),
+        }
+    }
 }
 
 impl ApplyObserver for ApplyHooks {
@@ -64,7 +106,6 @@ impl ApplyObserver for ApplyHooks {
 
     fn on_lease(&self, change: LeaseChange) {
         match change {
-            LeaseChange::Granted { .. } if self.planted_bug == PlantedBug::UntimedLeaseGrants => {}
             LeaseChange::Granted { id, ttl } => self.lessor.granted(id, ttl),
             LeaseChange::Revoked(id) => self.lessor.revoked(id),
         }
@@ -81,8 +122,6 @@ pub struct RunningServer {
     pub peer_addr: SocketAddr,
     /// The address the admin HTTP API listens on, when enabled.
     pub admin_addr: Option<SocketAddr>,
-    /// Slots shown by the admin `/status` (leader placement reason, DC health) for other components to fill.
-    pub status_slots: StatusSlots,
     /// The emulated network applied to this member's outgoing peer messages.
     pub faults: Arc<FaultState>,
     admin: Option<AdminServer>,
@@ -170,10 +209,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<RunningServer> {
     config.validate()?;
     let topology = match env.topology {
-        Some(topology) => Some(cluster::checked(topology, &config)?),
-        None => cluster::load_topology(&config)?,
+        Some(topology) => Some(formation::checked(topology, &config)?),
+        None => formation::load_topology(&config)?,
     };
-    let plan = cluster::plan(&mut config, topology.as_ref())?;
+    let plan = formation::plan(&mut config, topology.as_ref())?;
     // The topology may have supplied the listen addresses; check them like explicit ones.
     config.validate_resolved()?;
     let disk = match env.disk {
@@ -196,20 +235,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
 
     let id = plan.id;
     let cluster_id = plan.cluster_id;
-    let node_config = NodeConfig {
-        id,
-        disk,
-        heartbeat_ms: config.timing.heartbeat_ms(),
-        // The timing rules live in one place: see `TimingConfig::raft_election_bounds_ms`.
-        election_min_ms: config.timing.raft_election_bounds_ms().0,
-        election_max_ms: config.timing.raft_election_bounds_ms().1,
-        snapshot_logs: config.snapshot_count,
-        bootstrap_members: plan.bootstrap_members,
-        bootstrap_learners: plan.bootstrap_learners,
-        bootstrapper: plan.bootstrapper,
-        read_policy: config.read_policy,
-        resume_leadership_on_restart: env.planted_bug == PlantedBug::ResumedLeaderSkipsElection,
-    };
+    let node_config = node_config(&config, plan, disk, env.planted_bug);
     let heartbeat = Duration::from_millis(node_config.heartbeat_ms);
     let placement_config = placement::placement_config(
         &topology.as_ref().map(|t| t.policy.clone()).unwrap_or_default(),
@@ -228,13 +254,13 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     ));
     let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs(), env.clock));
-    let observer = Arc::new(ApplyHooks { hub: OnceLock::new(), lessor: lessor.clone(), planted_bug: env.planted_bug });
+    let hooks = Arc::new(ApplyHooks { hub: OnceLock::new(), lessor: lessor.clone() });
     let raft =
-        RaftNode::start(node_config, transport, observer.clone()).await.map_err(|e| Error::Consensus(e.to_string()))?;
+        RaftNode::start(node_config, transport, hooks.observer(env.planted_bug)).await.map_err(Error::Consensus)?;
 
     let headers = Arc::new(HeaderInfo { member_id: id, cluster_id, raft: raft.clone() });
     let hub = Arc::new(WatchHub::new(raft.kv().clone(), headers.clone(), config.max_request_bytes));
-    let _ = observer.hub.set(hub.clone());
+    let _ = hooks.hub.set(hub.clone());
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let placement = PlacementHandle::new();
@@ -246,7 +272,6 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         lessor,
         leader_client,
         placement: placement.clone(),
-        planted_bug: env.planted_bug,
     });
 
     let append_streams = AppendStreams::default();
@@ -257,20 +282,12 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         patience: Duration::from_millis(member.config.timing.election_ms()),
     };
 
-    // Peer traffic is plain gRPC between our own processes: no :authority repair needed.
     let date = DateHeader { fixed: env.fixed_date_header };
-    let peer_router = tonic::transport::Server::builder()
-        .layer(MapResponseLayer::new(move |res| date.apply(res)))
-        .add_service(PeerService::server(member.clone(), append_streams.clone()));
-    let peer_serve = tokio::spawn(async move {
-        if let Err(e) = peer_router.serve_with_incoming(peer_incoming).await {
-            tracing::error!(error = %e, "peer listener failed");
-        }
-    });
+    let peer_serve = serve_peers(member.clone(), append_streams.clone(), date, peer_incoming);
 
     let background = vec![
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
-        tokio::spawn(lease_expiry_loop(member.clone())),
+        tokio::spawn(crate::lease::expiry_loop(member.clone())),
         peer_serve,
         tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),
@@ -282,20 +299,23 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         .tcp_nodelay(true)
         .layer(MapResponseLayer::new(move |res| date.apply(res)))
         .layer(MapResponseLayer::new(crate::grpc::oversize::as_grpc_go))
-        .add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(ClusterServer::new(ClusterService::new(member.clone())))
         .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())));
+    let router = match env.planted_bug {
+        PlantedBug::StaleLinearizableReads | PlantedBug::SerializableReadsOneBehind => router.add_service(
+            KvServer::new(PlantedKv::new(member.clone(), env.planted_bug)).max_decoding_message_size(max_decoding),
+        ),
+        _ => router.add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding)),
+    };
     // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
     // connection.
     let incoming = incoming.map(|accepted| accepted.map(AuthorityFix::new));
-    let status_slots = StatusSlots::default();
     let admin = match admin_listener {
         Some(listener) => {
             let state = AdminState {
                 member: member.clone(),
-                slots: status_slots.clone(),
                 faults: member.config.enable_fault_injection.then(|| faults.clone()),
             };
             Some(AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))?)
@@ -312,7 +332,6 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         client_addr,
         peer_addr,
         admin_addr,
-        status_slots,
         faults,
         admin,
         shutdown: Some(shutdown_tx),
@@ -336,59 +355,5 @@ impl DateHeader {
             res.headers_mut().insert(http::header::DATE, http::HeaderValue::from_static(Self::FIXED));
         }
         res
-    }
-}
-
-/// Starts the lease clock on a new leader, from the lease table once everything committed before its term is
-/// applied: a revoke or grant the previous leader committed may still be on its way into the kv store, and a
-/// lessor built from the table without it would keep a revoked lease alive for keep-alives (or never expire a
-/// granted one). Leaves the lessor demoted if the barrier fails; the expiry loop tries again.
-async fn promote_lessor(member: &Member) {
-    if let Err(e) = member.raft.read_barrier().await {
-        tracing::debug!(error = %e, "lease clock not started yet: the new leader's barrier failed");
-        return;
-    }
-    // The kv lock is held until the clock is primary, so a grant or revoke applied after the table was read
-    // reaches the clock (through the apply hooks) only once it is primary and is not lost to the swap.
-    let kv = member.kv();
-    let kv = kv.read();
-    member.lessor.promote(kv.leases().into_iter().map(|l| (l.id, l.ttl)));
-}
-
-/// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.
-async fn lease_expiry_loop(member: Arc<Member>) {
-    let mut leader_rx = member.raft.leader_changes();
-    let mut ticker = tokio::time::interval(Lessor::TICK);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            biased;
-            changed = leader_rx.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let leader = *leader_rx.borrow_and_update();
-                let is_self = leader == Some(member.id());
-                if is_self && !member.lessor.is_leader() {
-                    promote_lessor(&member).await;
-                } else if !is_self && member.lessor.is_leader() {
-                    member.lessor.demote();
-                }
-            }
-            _ = ticker.tick() => {
-                if !member.lessor.is_leader() {
-                    // A promotion whose barrier failed is retried while this member still leads.
-                    if member.raft.current_leader() == Some(member.id()) {
-                        promote_lessor(&member).await;
-                    }
-                    continue;
-                }
-                for id in member.lessor.expired() {
-                    if let Err(e) = lease::revoke(&member, id).await {
-                        tracing::debug!(lease = id.0, error = %e, "revoking an expired lease failed; will retry");
-                    }
-                }
-            }
-        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meridian_consensus::{InProcessTransport, Member, NodeConfig, NoopObserver, RaftNode, ReadPolicy};
+use meridian_consensus::{InProcessTransport, MemberRecord, NodeConfig, NoopObserver, RaftNode, ReadPolicy};
 use meridian_proto::etcdserverpb::PutRequest;
 use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_server::placement::{self, PlacementHandle};
@@ -18,8 +18,8 @@ const HEARTBEAT_MS: u64 = 50;
 const ELECTION_MAX_MS: u64 = 400;
 const DCS: [(u64, &str); 3] = [(1, "dc-b"), (2, "dc-a"), (3, "dc-c")];
 
-fn member(id: u64, dc: &str) -> Member {
-    Member {
+fn member(id: u64, dc: &str) -> MemberRecord {
+    MemberRecord {
         name: format!("m{id}"),
         dc: dc.into(),
         zone: "z1".into(),
@@ -39,7 +39,8 @@ impl Cluster {
     async fn start() -> Cluster {
         let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
         let net = InProcessTransport::new();
-        let bootstrap: BTreeMap<NodeId, Member> = DCS.iter().map(|(id, dc)| (NodeId(*id), member(*id, dc))).collect();
+        let bootstrap: BTreeMap<NodeId, MemberRecord> =
+            DCS.iter().map(|(id, dc)| (NodeId(*id), member(*id, dc))).collect();
         let policy = PlacementPolicy {
             leader_preference: vec![DcName::from("dc-a"), DcName::from("dc-b")],
             failback_hold_ms: 600,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use meridian_consensus::RaftNode;
 use meridian_server::clock::Clock;
-use meridian_server::member::PlantedBug;
+use meridian_server::planted::PlantedBug;
 use meridian_server::{ServerConfig, ServerEnv, start_in};
 use meridian_types::{NodeId, Topology};
 use parking_lot::Mutex;

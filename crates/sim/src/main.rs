@@ -14,7 +14,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use meridian_server::member::PlantedBug;
+use meridian_server::planted::PlantedBug;
 use meridian_sim::checker::CheckResult;
 use meridian_sim::faults::{FaultKind, Tally};
 use meridian_sim::runner::{self, RunOptions};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, UNIX_EPOCH};
 
-use meridian_server::member::PlantedBug;
+use meridian_server::planted::PlantedBug;
 use parking_lot::Mutex;
 
 use crate::checker::{self, CheckOptions, Report};

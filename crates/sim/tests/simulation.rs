@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use meridian_server::member::PlantedBug;
+use meridian_server::planted::PlantedBug;
 use meridian_sim::checker::{LivenessViolation, Report};
 use meridian_sim::runner::{self, RunOptions};
 

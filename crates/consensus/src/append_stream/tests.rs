@@ -15,8 +15,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::*;
 use crate::error::{Error, Result};
-use crate::transport::{PeerClient, PeerReply, Transport};
-use crate::types::{Member, Vote};
+use crate::transport::Transport;
+use crate::transport::network::PeerNetwork;
+use crate::transport::wire::PeerReply;
+use crate::types::{MemberRecord, Vote};
 
 const TTL: Duration = Duration::from_secs(1);
 
@@ -29,7 +31,7 @@ struct FarEnd {
 
 #[async_trait]
 impl Transport for FarEnd {
-    async fn send(&self, _target: NodeId, _member: &Member, _payload: Vec<u8>) -> Result<Vec<u8>> {
+    async fn send(&self, _target: NodeId, _member: &MemberRecord, _payload: Vec<u8>) -> Result<Vec<u8>> {
         self.unary_calls.fetch_add(1, AtomicOrdering::SeqCst);
         Ok(encode(&PeerReply::Append(AppendEntriesResponse::Success)).unwrap())
     }
@@ -41,7 +43,7 @@ impl Transport for FarEnd {
     fn append_stream(
         &self,
         _target: NodeId,
-        _member: &Member,
+        _member: &MemberRecord,
         mut requests: BoxStream<'static, Vec<u8>>,
     ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Vec<u8>>>>> {
         let arrived = self.arrived.clone();
@@ -56,7 +58,7 @@ impl Transport for FarEnd {
 }
 
 struct Harness {
-    client: PeerClient,
+    client: PeerNetwork,
     far: Arc<FarEnd>,
     arrived: mpsc::UnboundedReceiver<AppendEntriesRequest<TypeConfig>>,
     answer: mpsc::UnboundedSender<Result<Vec<u8>>>,
@@ -67,7 +69,7 @@ fn harness() -> Harness {
     let (answer, answers) = mpsc::unbounded_channel();
     let far =
         Arc::new(FarEnd { arrived: arrived_tx, answers: Mutex::new(Some(answers)), unary_calls: AtomicUsize::new(0) });
-    let client = PeerClient::for_tests(NodeId(2), far.clone(), TTL);
+    let client = PeerNetwork::for_tests(NodeId(2), far.clone(), TTL);
     Harness { client, far, arrived, answer }
 }
 

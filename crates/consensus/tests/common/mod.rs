@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meridian_consensus::{InProcessTransport, Member, NodeConfig, NoopObserver, RaftNode, ReadPolicy, Transport};
+use meridian_consensus::{InProcessTransport, MemberRecord, NodeConfig, NoopObserver, RaftNode, ReadPolicy, Transport};
 use meridian_proto::etcdserverpb::{PutRequest, RangeRequest};
 use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_types::NodeId;
@@ -24,8 +24,8 @@ pub fn put(key: &str, value: &str) -> RaftCommand {
     }
 }
 
-pub fn member(id: u64) -> Member {
-    Member {
+pub fn member(id: u64) -> MemberRecord {
+    MemberRecord {
         name: format!("m{id}"),
         dc: "dc-a".into(),
         zone: "z1".into(),

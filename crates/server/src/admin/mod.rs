@@ -8,12 +8,10 @@ mod metrics;
 mod serve;
 mod status;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use parking_lot::RwLock;
 
 pub use faults::FaultSpec;
 pub use serve::AdminServer;
@@ -22,22 +20,11 @@ pub use status::{LeaderInfo, MemberStatus, StatusReport};
 use crate::fault::FaultState;
 use crate::member::Member;
 
-/// Values computed elsewhere (placement, DC health) that `/status` shows. Cloning shares the slots.
-#[derive(Clone, Debug, Default)]
-pub struct StatusSlots {
-    /// Overrides the placement driver's reason for why the leader is where it is; `None` shows the driver's.
-    pub placement_reason: Arc<RwLock<Option<String>>>,
-    /// Datacenter health verdicts by DC name (e.g. `"up"`, `"down"`), when something computes them.
-    pub dc_health: Arc<RwLock<BTreeMap<String, String>>>,
-}
-
 /// Everything the admin handlers read.
 #[derive(Clone)]
 pub struct AdminState {
     /// The running member.
     pub member: Arc<Member>,
-    /// Placement reason and DC health slots.
-    pub slots: StatusSlots,
     /// The emulated network; `Some` only when fault injection is enabled, which is what mounts `/faults`.
     pub faults: Option<Arc<FaultState>>,
 }

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use meridian_types::NodeId;
-use openraft::async_runtime::WatchReceiver;
 use serde::{Deserialize, Serialize};
 
 use super::AdminState;
@@ -94,15 +93,7 @@ impl StatusReport {
         let member = &state.member;
         let status = member.raft.status();
         // Per-follower replication progress exists only on the leader.
-        let replication: BTreeMap<u64, Option<u64>> = {
-            let rx = member.raft.raft().metrics();
-            let metrics = rx.borrow_watched();
-            metrics
-                .replication
-                .as_ref()
-                .map(|r| r.iter().map(|(id, log)| (*id, log.as_ref().map(|l| l.index()))).collect())
-                .unwrap_or_default()
-        };
+        let replication: BTreeMap<u64, Option<u64>> = member.raft.replication_progress();
         let role_of = |id: NodeId| {
             if status.voters.contains(&id) {
                 "voter"
@@ -157,7 +148,7 @@ impl StatusReport {
             role: role_of(status.id).to_owned(),
             is_leader: status.is_leader,
             leader,
-            leader_reason: state.slots.placement_reason.read().clone().unwrap_or_else(|| member.placement.reason()),
+            leader_reason: member.placement.reason(),
             term: status.term,
             last_log_index: status.last_log_index,
             committed: status.committed,
@@ -165,10 +156,7 @@ impl StatusReport {
             revision: member.kv().read().current_revision().0,
             watchers: member.hub.watcher_count(),
             members,
-            dc_health: {
-                let slot = state.slots.dc_health.read().clone();
-                if slot.is_empty() { member.placement.dc_health() } else { slot }
-            },
+            dc_health: member.placement.dc_health(),
         }
     }
 }

@@ -47,11 +47,7 @@ impl Fixture {
 
     fn state(&self, fault_injection: bool) -> AdminState {
         let s = self.server();
-        AdminState {
-            member: s.member.clone(),
-            slots: s.status_slots.clone(),
-            faults: fault_injection.then(|| s.faults.clone()),
-        }
+        AdminState { member: s.member.clone(), faults: fault_injection.then(|| s.faults.clone()) }
     }
 
     async fn stop(mut self) {
@@ -99,13 +95,11 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
 
     let put = PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
     f.server().member.propose(RaftCommand { cmd: Some(Cmd::Put(put)) }).await.unwrap();
-    *f.server().status_slots.placement_reason.write() = Some("dc-a is the most preferred healthy DC".into());
-    f.server().status_slots.dc_health.write().insert("dc-a".into(), "up".into());
     let after = status(f.state(false)).await;
     assert_eq!(after.revision, before.revision + 1, "the put is visible in the revision");
     assert!(after.applied > before.applied && after.committed >= after.applied);
-    assert_eq!(after.leader_reason, "dc-a is the most preferred healthy DC");
-    assert_eq!(after.dc_health.get("dc-a").map(String::as_str), Some("up"));
+    assert_eq!(after.leader_reason, f.server().member.placement.reason());
+    assert_eq!(after.dc_health, f.server().member.placement.dc_health(), "the placement driver's view is shown");
     f.stop().await;
 }
 

@@ -7,14 +7,14 @@
 //! ReadIndex, lease calls) crosses the same gate.
 
 mod delay_line;
+mod faulty_transport;
 mod gate;
 mod state;
-mod transport;
 
+pub use faulty_transport::FaultyTransport;
 pub use gate::{FaultGate, Undelivered};
 pub use meridian_types::wan::{LinkSpec, WanConfig};
 pub use state::{FaultState, Faults, FaultsError, Verdict};
-pub use transport::FaultyTransport;
 
 use meridian_types::topology::Topology;
 

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use meridian_consensus::{Member as RaftMember, NodeStatus, valid_peer_url};
+use meridian_consensus::{MemberRecord, NodeStatus, valid_peer_url};
 use meridian_proto::etcdserverpb::cluster_server::Cluster;
 use meridian_proto::etcdserverpb::{
     Member as PbMember, MemberAddRequest, MemberAddResponse, MemberListRequest, MemberListResponse,
@@ -29,7 +29,7 @@ pub struct ClusterService {
 }
 
 /// One member as etcd lists it.
-fn pb_member(id: NodeId, m: &RaftMember, is_learner: bool) -> PbMember {
+fn pb_member(id: NodeId, m: &MemberRecord, is_learner: bool) -> PbMember {
     let urls = |u: &str| if u.is_empty() { vec![] } else { vec![u.to_owned()] };
     PbMember {
         id: id.0,
@@ -74,7 +74,7 @@ impl Cluster for ClusterService {
         let req = request.into_inner();
         let peer_url = first_valid_url(&req.peer_ur_ls)?;
         let id = identity::member_id(&peer_url);
-        let record = RaftMember { peer_url, ..Default::default() };
+        let record = MemberRecord { peer_url, ..Default::default() };
         let raft = &self.member.raft;
         let added = if req.is_learner {
             raft.add_learner(id, record.clone()).await

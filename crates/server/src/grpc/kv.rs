@@ -14,7 +14,7 @@ use meridian_types::EtcdError;
 use tonic::{Request, Response, Status};
 
 use crate::error::to_status;
-use crate::member::{Member, PlantedBug};
+use crate::member::Member;
 
 /// The KV service of one member.
 pub struct KvService {
@@ -49,7 +49,7 @@ fn stamp(member: &Member, header: &mut Option<ResponseHeader>) {
 }
 
 fn unexpected(resp: &CommandResponse) -> Status {
-    Status::internal(format!("etcdserver: unexpected apply result {}", variant_name(resp)))
+    to_status(EtcdError::Internal(format!("unexpected apply result {}", variant_name(resp))))
 }
 
 fn variant_name(resp: &CommandResponse) -> &'static str {
@@ -76,14 +76,7 @@ impl Kv for KvService {
         }
         let mut resp = {
             let kv = self.member.kv().read();
-            let current = kv.current_revision().0;
-            if self.member.planted_bug == PlantedBug::SerializableReadsOneBehind && req.serializable && current > 1 {
-                // The header still says `current`: a historical read answers with the store's revision.
-                kv.range(&RangeRequest { revision: current - 1, ..req })
-            } else {
-                kv.range(&req)
-            }
-            .map_err(crate::error::kv_status)?
+            kv.range(&req).map_err(crate::error::kv_status)?
         };
         stamp(&self.member, &mut resp.header);
         Ok(Response::new(resp))

@@ -1,6 +1,5 @@
-//! The etcd `Lease` service. Grant and revoke go through Raft; keep-alives and time-to-live are answered by
-//! the leader's [`Lessor`](crate::lessor::Lessor), which alone decides expiry, so a member that does not lead
-//! carries them to the leader over the peer service.
+//! The etcd `Lease` service: a thin adapter over [`crate::lease`], where grant, revoke, keep-alive and
+//! time-to-live are decided.
 
 use std::sync::Arc;
 
@@ -19,6 +18,7 @@ use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::error::to_status;
+use crate::lease::{keep_alive, revoke, time_to_live_local};
 use crate::member::Member;
 
 /// The Lease service of one member.
@@ -30,61 +30,6 @@ impl LeaseService {
     /// Serves leases on `member`.
     pub fn new(member: Arc<Member>) -> Self {
         LeaseService { member }
-    }
-}
-
-/// Proposes a revoke; applying it stops the lease's timer. Used by the service and by the expiry loop.
-pub async fn revoke(member: &Member, id: LeaseId) -> Result<LeaseRevokeResponse, EtcdError> {
-    let cmd = Cmd::LeaseRevoke(LeaseRevokeRequest { id: id.0 });
-    match member.propose(RaftCommand { cmd: Some(cmd) }).await? {
-        CommandResponse::LeaseRevoke(mut r) => {
-            let rev = r.header.as_ref().map_or(0, |h| h.revision);
-            r.header = Some(member.header(rev));
-            Ok(r)
-        }
-        _ => Err(EtcdError::Internal("unexpected apply result for lease revoke".into())),
-    }
-}
-
-/// Renews a lease on this member, which must run the lease clock (be the leader).
-pub fn keep_alive_local(member: &Member, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
-    if !member.lessor.is_leader() {
-        return Err(EtcdError::NotLeader);
-    }
-    // etcd answers an unknown lease with TTL 0 rather than an error.
-    let ttl = member.lessor.renew(LeaseId(id)).unwrap_or(0);
-    Ok(LeaseKeepAliveResponse { header: Some(member.current_header()), id, ttl })
-}
-
-/// Renews a lease wherever the lease clock runs: here when leading, otherwise on the leader.
-pub async fn keep_alive(member: &Member, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
-    if member.lessor.is_leader() {
-        return keep_alive_local(member, id);
-    }
-    let Some(leader) = member.remote_leader() else {
-        return Err(if member.raft.current_leader().is_none() { EtcdError::NoLeader } else { EtcdError::NotLeader });
-    };
-    let mut resp = member.leader_client.keep_alive(&leader, id).await?;
-    resp.header = Some(member.current_header());
-    Ok(resp)
-}
-
-/// A lease's remaining time from this member's view: exact on the leader, the last checkpoint (or the full
-/// TTL) elsewhere.
-pub fn time_to_live_local(member: &Member, req: &LeaseTimeToLiveRequest) -> LeaseTimeToLiveResponse {
-    let info = member.kv().read().lease(LeaseId(req.id));
-    let header = Some(member.current_header());
-    let Some(info) = info else {
-        // etcd reports a lease that does not exist as TTL -1, not as an error.
-        return LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, ..Default::default() };
-    };
-    let remaining = member.lessor.remaining(LeaseId(req.id)).or(info.remaining).unwrap_or(info.ttl);
-    LeaseTimeToLiveResponse {
-        header,
-        id: req.id,
-        ttl: remaining,
-        granted_ttl: info.ttl,
-        keys: if req.keys { info.keys } else { Vec::new() },
     }
 }
 
@@ -103,7 +48,7 @@ impl Lease for LeaseService {
                 r.header = Some(self.member.header(rev));
                 Ok(Response::new(r))
             }
-            _ => Err(Status::internal("etcdserver: unexpected apply result for lease grant")),
+            _ => Err(to_status(EtcdError::Internal("unexpected apply result for lease grant".into()))),
         }
     }
 

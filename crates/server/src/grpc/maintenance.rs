@@ -118,7 +118,7 @@ impl Maintenance for MaintenanceService {
             Ok((file, len))
         })
         .await
-        .map_err(|e| Status::internal(format!("etcdserver: snapshot task failed: {e}")))??;
+        .map_err(|e| to_status(EtcdError::Internal(format!("snapshot task failed: {e}"))))??;
         let header = self.member.current_header();
         let (tx, rx) = mpsc::channel(4);
         tokio::task::spawn_blocking(move || send_snapshot(file, len, header, &tx));
@@ -139,7 +139,7 @@ impl Maintenance for MaintenanceService {
 type SnapshotSender = mpsc::Sender<Result<SnapshotResponse, Status>>;
 
 fn snapshot_io(doing: &str, e: &std::io::Error) -> Status {
-    Status::internal(format!("etcdserver: {doing} the snapshot file: {e}"))
+    to_status(EtcdError::Internal(format!("{doing} the snapshot file: {e}")))
 }
 
 /// Streams the `len`-byte database in `file` from its start, then its SHA-256, as etcd sends a snapshot
@@ -180,7 +180,7 @@ fn send_snapshot(mut file: File, len: u64, header: ResponseHeader, tx: &Snapshot
         }
     }
     if sent != len {
-        return fail(Status::internal(format!("etcdserver: the snapshot file ended at {sent} of {len} bytes")));
+        return fail(to_status(EtcdError::Internal(format!("the snapshot file ended at {sent} of {len} bytes"))));
     }
     let hash = hasher.finalize().to_vec();
     sent += hash.len() as u64;

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use meridian_consensus::Member as RaftMember;
+use meridian_consensus::MemberRecord;
 use meridian_types::{MemberSpec, NodeId, Topology};
 
 use crate::config::ServerConfig;
@@ -25,19 +25,19 @@ pub struct ClusterPlan {
     /// The cluster id reported in every response header.
     pub cluster_id: u64,
     /// This member's description in the Raft membership.
-    pub this: RaftMember,
+    pub this: MemberRecord,
     /// Founding voters (empty when joining).
-    pub bootstrap_members: BTreeMap<NodeId, RaftMember>,
+    pub bootstrap_members: BTreeMap<NodeId, MemberRecord>,
     /// Founding learners (empty when joining).
-    pub bootstrap_learners: BTreeMap<NodeId, RaftMember>,
+    pub bootstrap_learners: BTreeMap<NodeId, MemberRecord>,
     /// The founding voter that writes the first membership, and so is the first leader (no other member
     /// can campaign before it hears of the membership): the lowest-id voter of the most preferred
     /// datacenter that has voters, else the lowest-id voter.
     pub bootstrapper: Option<NodeId>,
 }
 
-fn raft_member(spec: &MemberSpec) -> RaftMember {
-    RaftMember {
+fn raft_member(spec: &MemberSpec) -> MemberRecord {
+    MemberRecord {
         name: spec.name.0.clone(),
         dc: spec.dc.0.clone(),
         zone: spec.zone.0.clone(),
@@ -74,7 +74,7 @@ fn validated(topology: Topology, config: &ServerConfig) -> std::result::Result<T
 pub fn plan(config: &mut ServerConfig, topology: Option<&Topology>) -> Result<ClusterPlan> {
     let Some(topology) = topology else {
         let id = identity::member_id(&config.listen_peer);
-        let this = RaftMember {
+        let this = MemberRecord {
             name: config.name.clone(),
             dc: config.dc.0.clone(),
             zone: config.zone.0.clone(),
@@ -110,9 +110,9 @@ pub fn plan(config: &mut ServerConfig, topology: Option<&Topology>) -> Result<Cl
     config.zone = spec.zone.clone();
     config.timing = topology.timing.clone();
 
-    let voters: BTreeMap<NodeId, RaftMember> =
+    let voters: BTreeMap<NodeId, MemberRecord> =
         topology.voters().map(|m| (identity::member_id(&m.peer_url), raft_member(m))).collect();
-    let learners: BTreeMap<NodeId, RaftMember> =
+    let learners: BTreeMap<NodeId, MemberRecord> =
         topology.learners().map(|m| (identity::member_id(&m.peer_url), raft_member(m))).collect();
     let founders: Vec<NodeId> = voters.keys().copied().collect();
     let preferred = topology

@@ -22,7 +22,7 @@ struct Recorder {
 
 #[async_trait]
 impl Transport for Recorder {
-    async fn send(&self, target: NodeId, _member: &Member, payload: Vec<u8>) -> Result<Vec<u8>> {
+    async fn send(&self, target: NodeId, _member: &MemberRecord, payload: Vec<u8>) -> Result<Vec<u8>> {
         self.calls.lock().push((target, payload.clone(), Instant::now()));
         tokio::time::sleep(self.service_time).await;
         Ok(payload.into_iter().rev().collect())
@@ -36,7 +36,7 @@ impl Transport for Recorder {
     fn append_stream(
         &self,
         target: NodeId,
-        _member: &Member,
+        _member: &MemberRecord,
         requests: BoxStream<'static, Vec<u8>>,
     ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Vec<u8>>>>> {
         let calls = self.calls.clone();
@@ -52,8 +52,8 @@ const ME: NodeId = NodeId(1);
 const PEER_B: NodeId = NodeId(2);
 const PEER_C: NodeId = NodeId(3);
 
-fn member(dc: &str) -> Member {
-    Member { name: format!("in-{dc}"), dc: dc.to_owned(), ..Default::default() }
+fn member(dc: &str) -> MemberRecord {
+    MemberRecord { name: format!("in-{dc}"), dc: dc.to_owned(), ..Default::default() }
 }
 
 fn link(from: &str, to: &str, rtt_ms: u64) -> LinkSpec {

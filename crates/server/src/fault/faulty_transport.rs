@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
-use meridian_consensus::{Error, Member, Result, Transport, until_first_error};
+use meridian_consensus::{Error, MemberRecord, Result, Transport, until_first_error};
 use meridian_types::{DcName, NodeId};
 use tokio::sync::oneshot;
 
@@ -30,7 +30,7 @@ impl FaultyTransport {
 
 #[async_trait]
 impl Transport for FaultyTransport {
-    async fn send(&self, target: NodeId, member: &Member, payload: Vec<u8>) -> Result<Vec<u8>> {
+    async fn send(&self, target: NodeId, member: &MemberRecord, payload: Vec<u8>) -> Result<Vec<u8>> {
         let target_dc = DcName(member.dc.clone());
         self.gate.outbound(target, &target_dc).await.map_err(|e| Error::Transport(e.to_string()))?;
         let reply = self.inner.send(target, member, payload).await?;
@@ -47,7 +47,7 @@ impl Transport for FaultyTransport {
     fn append_stream(
         &self,
         target: NodeId,
-        member: &Member,
+        member: &MemberRecord,
         requests: BoxStream<'static, Vec<u8>>,
     ) -> BoxFuture<'static, Result<BoxStream<'static, Result<Vec<u8>>>>> {
         let target_dc = DcName(member.dc.clone());

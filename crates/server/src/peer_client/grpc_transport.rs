@@ -11,7 +11,7 @@ use futures::stream::{BoxStream, StreamExt};
 use tonic::Status;
 use tonic::transport::Channel;
 
-use meridian_consensus::{Error as ConsensusError, Member, Result as ConsensusResult, Transport};
+use meridian_consensus::{Error as ConsensusError, MemberRecord, Result as ConsensusResult, Transport};
 use meridian_proto::meridianpb::RaftMessage;
 use meridian_proto::meridianpb::peer_client::PeerClient;
 use meridian_types::NodeId;
@@ -30,7 +30,7 @@ impl GrpcTransport {
         GrpcTransport { channels }
     }
 
-    fn client(&self, member: &Member) -> ConsensusResult<PeerClient<Channel>> {
+    fn client(&self, member: &MemberRecord) -> ConsensusResult<PeerClient<Channel>> {
         let channel = self.channels.get(&member.peer_url).map_err(ConsensusError::Transport)?;
         Ok(PeerClient::new(channel)
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
@@ -38,7 +38,7 @@ impl GrpcTransport {
     }
 }
 
-fn peer_error(target: NodeId, member: &Member, status: &Status) -> ConsensusError {
+fn peer_error(target: NodeId, member: &MemberRecord, status: &Status) -> ConsensusError {
     ConsensusError::Transport(format!(
         "peer {} ({:x}) at {}: {}",
         member.name,
@@ -50,7 +50,7 @@ fn peer_error(target: NodeId, member: &Member, status: &Status) -> ConsensusErro
 
 #[tonic::async_trait]
 impl Transport for GrpcTransport {
-    async fn send(&self, target: NodeId, member: &Member, payload: Vec<u8>) -> ConsensusResult<Vec<u8>> {
+    async fn send(&self, target: NodeId, member: &MemberRecord, payload: Vec<u8>) -> ConsensusResult<Vec<u8>> {
         match self.client(member)?.raft(RaftMessage { payload }).await {
             Ok(reply) => Ok(reply.into_inner().payload),
             Err(status) => Err(peer_error(target, member, &status)),
@@ -64,7 +64,7 @@ impl Transport for GrpcTransport {
     fn append_stream(
         &self,
         target: NodeId,
-        member: &Member,
+        member: &MemberRecord,
         requests: BoxStream<'static, Vec<u8>>,
     ) -> BoxFuture<'static, ConsensusResult<BoxStream<'static, ConsensusResult<Vec<u8>>>>> {
         let client = self.client(member);

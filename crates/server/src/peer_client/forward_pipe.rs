@@ -24,7 +24,7 @@ use tonic::Streaming;
 use tonic::transport::Channel;
 
 use super::call_error::{CallError, never_connected};
-use super::client::status_to_etcd;
+use crate::error::status_to_etcd;
 
 /// A batch stops taking more queued commands once it holds this many bytes, so a burst of large writes never
 /// approaches the peer message limit; the rest go in the next batch.
@@ -237,7 +237,7 @@ mod tests {
 
     use futures::future::BoxFuture;
     use futures::stream::{self, StreamExt};
-    use meridian_consensus::{Member as RaftMember, encode_apply_result};
+    use meridian_consensus::{MemberRecord, encode_apply_result};
     use meridian_kv::CommandResponse;
     use meridian_proto::etcdserverpb::{PutRequest, PutResponse};
     use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
@@ -249,9 +249,9 @@ mod tests {
 
     use super::*;
     use crate::error::to_status;
-    use crate::peer::channels::{PeerChannels, PeerTimeouts};
-    use crate::peer::client::LeaderClient;
-    use crate::peer::forward_serve::{self, ReplyStream};
+    use crate::peer_client::channels::{PeerChannels, PeerTimeouts};
+    use crate::peer_client::client::LeaderClient;
+    use crate::peer_service::forward_serve::{self, ReplyStream};
 
     type Propose = Arc<dyn Fn(RaftCommand) -> BoxFuture<'static, Result<Vec<u8>, Status>> + Send + Sync>;
 
@@ -354,8 +354,8 @@ mod tests {
         PeerClient::new(PeerChannels::new(timeouts).get(url).unwrap())
     }
 
-    fn leader_at(url: &str) -> RaftMember {
-        RaftMember { peer_url: url.to_owned(), ..Default::default() }
+    fn leader_at(url: &str) -> MemberRecord {
+        MemberRecord { peer_url: url.to_owned(), ..Default::default() }
     }
 
     async fn eventually(what: &str, cond: impl Fn() -> bool) {

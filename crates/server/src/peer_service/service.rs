@@ -15,12 +15,12 @@ use meridian_proto::meridianpb::{ForwardBatch, RaftMessage, ReadIndexRequest, Re
 use meridian_types::EtcdError;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::MAX_PEER_MESSAGE_BYTES;
 use super::forward_serve::{self, ReplyStream};
 use crate::error::to_status;
-use crate::grpc::lease;
 use crate::leader_loss::AppendStreams;
+use crate::lease;
 use crate::member::Member;
+use crate::peer_client::MAX_PEER_MESSAGE_BYTES;
 
 /// The peer service of one member.
 pub struct PeerService {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use meridian_consensus::{Member as RaftMember, decode_apply_result};
+use meridian_consensus::{MemberRecord, decode_apply_result};
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
@@ -22,6 +22,7 @@ use super::call_error::{CallError, never_connected};
 use super::channels::PeerChannels;
 use super::forward_pipe::ForwardPipe;
 use super::read_index_batch::ReadIndexBatcher;
+use crate::error::status_to_etcd;
 use crate::fault::FaultGate;
 use crate::identity;
 
@@ -33,28 +34,6 @@ pub struct LeaderClient {
     pipes: Mutex<BTreeMap<String, Arc<ForwardPipe>>>,
     /// The rounds of ReadIndex calls to each leader URL.
     read_batches: Mutex<BTreeMap<String, Arc<ReadIndexBatcher>>>,
-}
-
-/// Turns a failed peer call into the etcd error the client sees. The leader answers with etcd's own status
-/// codes and texts (see [`super::service`]), so those pass through; anything else means the leader could not
-/// be reached or did not answer, and the outcome of a write is then unknown, as with etcd's timeout.
-pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
-    let msg = status.message();
-    for known in [
-        EtcdError::NotLeader,
-        EtcdError::NoLeader,
-        EtcdError::LeaderChanged,
-        EtcdError::Timeout,
-        EtcdError::TimeoutDueToLeaderFail,
-        EtcdError::Stopped,
-        EtcdError::LeaseNotFound,
-    ] {
-        if msg == known.to_string() {
-            return known;
-        }
-    }
-    tracing::debug!(code = ?status.code(), %msg, "peer call failed");
-    EtcdError::Timeout
 }
 
 impl LeaderClient {
@@ -79,7 +58,7 @@ impl LeaderClient {
     /// leader gives: etcd's timeout, outcome unknown.
     async fn emulated<T>(
         &self,
-        leader: &RaftMember,
+        leader: &MemberRecord,
         call: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
         let Some(gate) = &self.gate else { return call.await };
@@ -97,7 +76,7 @@ impl LeaderClient {
         out
     }
 
-    fn client(&self, leader: &RaftMember) -> Result<PeerClient<Channel>, EtcdError> {
+    fn client(&self, leader: &MemberRecord) -> Result<PeerClient<Channel>, EtcdError> {
         let channel = self.channels.get(&leader.peer_url).map_err(EtcdError::Internal)?;
         Ok(PeerClient::new(channel)
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
@@ -105,7 +84,7 @@ impl LeaderClient {
     }
 
     /// The open pipe to `leader`, opening a new one if there is none or its stream has failed.
-    fn pipe(&self, leader: &RaftMember) -> Result<Arc<ForwardPipe>, EtcdError> {
+    fn pipe(&self, leader: &MemberRecord) -> Result<Arc<ForwardPipe>, EtcdError> {
         let key = leader.peer_url.trim_end_matches('/');
         let mut pipes = self.pipes.lock();
         if let Some(pipe) = pipes.get(key).filter(|p| !p.is_closed()) {
@@ -127,7 +106,7 @@ impl LeaderClient {
     /// Has the leader propose `cmd`; returns the kv store's answer to it.
     pub async fn forward(
         &self,
-        leader: &RaftMember,
+        leader: &MemberRecord,
         cmd: RaftCommand,
     ) -> Result<meridian_kv::Result<CommandResponse>, CallError> {
         let payload = self
@@ -138,7 +117,7 @@ impl LeaderClient {
 
     /// The leader's read index, obtained after this call was made: concurrent reads share one call (see
     /// [`ReadIndexBatcher`]).
-    pub async fn read_index(&self, leader: &RaftMember) -> Result<u64, CallError> {
+    pub async fn read_index(&self, leader: &MemberRecord) -> Result<u64, CallError> {
         self.emulated(leader, async {
             let client = self.client(leader)?;
             let timeout = self.channels.timeouts().request;
@@ -164,7 +143,7 @@ impl LeaderClient {
     }
 
     /// Renews a lease on the leader.
-    pub async fn keep_alive(&self, leader: &RaftMember, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
+    pub async fn keep_alive(&self, leader: &MemberRecord, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
         let reply = self
             .emulated(leader, async {
                 self.client(leader)?
@@ -180,7 +159,7 @@ impl LeaderClient {
     /// A lease's remaining time, from the leader.
     pub async fn time_to_live(
         &self,
-        leader: &RaftMember,
+        leader: &MemberRecord,
         req: LeaseTimeToLiveRequest,
     ) -> Result<LeaseTimeToLiveResponse, EtcdError> {
         let reply = self
@@ -199,21 +178,6 @@ impl LeaderClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::to_status;
-
-    #[test]
-    fn leader_errors_pass_through_and_transport_failures_are_timeouts() {
-        for e in [
-            EtcdError::NotLeader,
-            EtcdError::NoLeader,
-            EtcdError::LeaderChanged,
-            EtcdError::TimeoutDueToLeaderFail,
-            EtcdError::LeaseNotFound,
-        ] {
-            assert_eq!(status_to_etcd(&to_status(e.clone())), e);
-        }
-        assert_eq!(status_to_etcd(&tonic::Status::unavailable("tcp connect error")), EtcdError::Timeout);
-    }
 
     #[tokio::test(start_paused = true)]
     async fn calls_to_the_leader_cross_the_emulated_wan_both_ways() {
@@ -236,7 +200,7 @@ mod tests {
         let gate = FaultGate::new(NodeId(1), DcName::from("dc-c"), faults.clone(), meridian_types::SplitMix64::new(1));
         let channels = Arc::new(PeerChannels::new(super::super::channels::PeerTimeouts::from_election_ms(1000)));
         let client = LeaderClient::new(channels).with_fault_gate(Arc::new(gate));
-        let leader = RaftMember { dc: "dc-a".into(), peer_url: "http://127.0.0.1:1".into(), ..Default::default() };
+        let leader = MemberRecord { dc: "dc-a".into(), peer_url: "http://127.0.0.1:1".into(), ..Default::default() };
 
         let start = tokio::time::Instant::now();
         let reached_at = client.emulated(&leader, async { Ok::<_, CallError>(start.elapsed()) }).await.unwrap();
