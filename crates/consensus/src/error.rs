@@ -3,6 +3,9 @@
 //! this member (`Storage`, `Fatal`, `Shutdown`); `From<Error> for EtcdError` maps each onto the
 //! etcd error a client expects.
 
+use std::fmt;
+use std::sync::Arc;
+
 use meridian_types::{EtcdError, NodeId};
 use serde::{Deserialize, Serialize};
 
@@ -30,9 +33,15 @@ pub enum Error {
     /// A peer message could not be delivered or decoded.
     #[error("transport: {0}")]
     Transport(String),
-    /// Reading or writing local storage failed.
-    #[error("storage: {0}")]
-    Storage(String),
+    /// Reading or writing local storage failed: what was being done, and why.
+    #[error("storage: {doing}")]
+    Storage {
+        /// What was being done ("opening the kv store").
+        doing: String,
+        /// The failure underneath.
+        #[source]
+        cause: Cause,
+    },
     /// The Raft node stopped because of an unrecoverable error.
     #[error("fatal: {0}")]
     Fatal(String),
@@ -61,16 +70,49 @@ impl From<Error> for EtcdError {
             Error::Membership(m) => m.into(),
             Error::BadTransferee => EtcdError::BadLeaderTransferee,
             Error::TransferTimeout => EtcdError::TimeoutLeaderTransfer,
-            Error::Transport(m) | Error::Storage(m) | Error::Fatal(m) => EtcdError::Internal(m),
+            Error::Storage { doing, cause } => EtcdError::Internal(format!("storage: {doing}: {cause}")),
+            Error::Transport(m) | Error::Fatal(m) => EtcdError::Internal(m),
         }
+    }
+}
+
+impl Error {
+    /// A storage failure while `doing` something.
+    pub(crate) fn storage(doing: &str, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Storage { doing: doing.to_owned(), cause: Cause(Arc::new(cause)) }
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::Storage(e.to_string())
+        Error::storage("file I/O", e)
     }
 }
+
+/// The error underneath another, shared between clones of the error that carries it (consensus errors are
+/// cloned to every waiter of a failed operation). Two causes are equal when they read the same.
+#[derive(Clone, Debug)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Why a membership change was refused. Each maps onto the etcd error a client expects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -123,7 +165,10 @@ mod tests {
             (Error::BadTransferee, EtcdError::BadLeaderTransferee),
             (Error::TransferTimeout, EtcdError::TimeoutLeaderTransfer),
             (Error::Membership(MembershipError::LearnerNotReady), EtcdError::LearnerNotReady),
-            (Error::Storage("disk".into()), EtcdError::Internal("disk".into())),
+            (
+                Error::storage("writing", std::io::Error::other("disk")),
+                EtcdError::Internal("storage: writing: disk".into()),
+            ),
         ];
         for (from, want) in cases {
             assert_eq!(EtcdError::from(from), want);

@@ -52,7 +52,7 @@ pub mod watchdog;
 
 pub use disk::{Disk, OsDisk};
 pub use error::MembershipError;
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use in_process::InProcessTransport;
 pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};

@@ -93,10 +93,6 @@ pub(crate) struct NodeInner {
     stopped: AtomicBool,
 }
 
-fn storage<E: std::fmt::Display>(e: E) -> Error {
-    Error::Storage(e.to_string())
-}
-
 pub(crate) fn fatal(e: Fatal<TypeConfig>) -> Error {
     match e {
         Fatal::Stopped => Error::Shutdown,
@@ -380,8 +376,8 @@ impl RaftNode {
         // Applies left changes pending or committed with Durability::None; leave a clean, durable
         // state behind (the staged applied id is committed with the data).
         let mut kv = self.inner.kv.write();
-        kv.commit(Vec::new()).map_err(storage)?;
-        kv.backend().sync().map_err(storage)
+        kv.commit(Vec::new()).map_err(|e| Error::storage("committing the kv store at shutdown", e))?;
+        kv.backend().sync().map_err(|e| Error::storage("syncing the kv store at shutdown", e))
     }
 
     /// The isolated-leader watchdog (see `watchdog`): a leader that has not been acknowledged by

@@ -12,7 +12,8 @@ pub enum Error {
     /// A deterministic rejection of a request; it goes to the client and changed nothing.
     #[error(transparent)]
     Etcd(#[from] EtcdError),
-    /// The storage backend failed; fatal for the node.
+    /// The storage backend failed; fatal for the node. Text only: it travels in a forwarded write's result to
+    /// another member, where no cause object survives.
     #[error("backend: {0}")]
     Backend(String),
     /// Bytes read from the backend or a snapshot do not decode.

@@ -31,23 +31,23 @@ pub async fn revoke(member: &Member, id: LeaseId) -> Result<LeaseRevokeResponse,
 
 /// Renews a lease on this member, which must run the lease clock (be the leader).
 pub fn keep_alive_local(member: &Member, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
-    if !member.lessor.is_leader() {
+    if !member.lessor().is_leader() {
         return Err(EtcdError::NotLeader);
     }
     // etcd answers an unknown lease with TTL 0 rather than an error.
-    let ttl = member.lessor.renew(LeaseId(id)).unwrap_or(0);
+    let ttl = member.lessor().renew(LeaseId(id)).unwrap_or(0);
     Ok(LeaseKeepAliveResponse { header: Some(member.current_header()), id, ttl })
 }
 
 /// Renews a lease wherever the lease clock runs: here when leading, otherwise on the leader.
 pub async fn keep_alive(member: &Member, id: i64) -> Result<LeaseKeepAliveResponse, EtcdError> {
-    if member.lessor.is_leader() {
+    if member.lessor().is_leader() {
         return keep_alive_local(member, id);
     }
     let Some(leader) = member.remote_leader() else {
-        return Err(if member.raft.current_leader().is_none() { EtcdError::NoLeader } else { EtcdError::NotLeader });
+        return Err(if member.raft().current_leader().is_none() { EtcdError::NoLeader } else { EtcdError::NotLeader });
     };
-    let mut resp = member.leader_client.keep_alive(&leader, id).await?;
+    let mut resp = member.leader_client().keep_alive(&leader, id).await?;
     resp.header = Some(member.current_header());
     Ok(resp)
 }
@@ -61,7 +61,7 @@ pub fn time_to_live_local(member: &Member, req: &LeaseTimeToLiveRequest) -> Leas
         // etcd reports a lease that does not exist as TTL -1, not as an error.
         return LeaseTimeToLiveResponse { header, id: req.id, ttl: -1, ..Default::default() };
     };
-    let remaining = member.lessor.remaining(LeaseId(req.id)).or(info.remaining).unwrap_or(info.ttl);
+    let remaining = member.lessor().remaining(LeaseId(req.id)).or(info.remaining).unwrap_or(info.ttl);
     LeaseTimeToLiveResponse {
         header,
         id: req.id,
@@ -76,7 +76,7 @@ pub fn time_to_live_local(member: &Member, req: &LeaseTimeToLiveRequest) -> Leas
 /// lessor built from the table without it would keep a revoked lease alive for keep-alives (or never expire a
 /// granted one). Leaves the lessor demoted if the barrier fails; the expiry loop tries again.
 async fn promote_lessor(member: &Member) {
-    if let Err(e) = member.raft.read_barrier().await {
+    if let Err(e) = member.raft().read_barrier().await {
         tracing::debug!(error = %e, "lease clock not started yet: the new leader's barrier failed");
         return;
     }
@@ -84,12 +84,12 @@ async fn promote_lessor(member: &Member) {
     // reaches the clock (through the apply hooks) only once it is primary and is not lost to the swap.
     let kv = member.kv();
     let kv = kv.read();
-    member.lessor.promote(kv.leases().into_iter().map(|l| (l.id, l.ttl)));
+    member.lessor().promote(kv.leases().into_iter().map(|l| (l.id, l.ttl)));
 }
 
 /// Follows leadership: the leader runs the lease clock and revokes expired leases through the log.
 pub async fn expiry_loop(member: Arc<Member>) {
-    let mut leader_rx = member.raft.leader_changes();
+    let mut leader_rx = member.raft().leader_changes();
     let mut ticker = tokio::time::interval(Lessor::TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -101,21 +101,21 @@ pub async fn expiry_loop(member: Arc<Member>) {
                 }
                 let leader = *leader_rx.borrow_and_update();
                 let is_self = leader == Some(member.id());
-                if is_self && !member.lessor.is_leader() {
+                if is_self && !member.lessor().is_leader() {
                     promote_lessor(&member).await;
-                } else if !is_self && member.lessor.is_leader() {
-                    member.lessor.demote();
+                } else if !is_self && member.lessor().is_leader() {
+                    member.lessor().demote();
                 }
             }
             _ = ticker.tick() => {
-                if !member.lessor.is_leader() {
+                if !member.lessor().is_leader() {
                     // A promotion whose barrier failed is retried while this member still leads.
-                    if member.raft.current_leader() == Some(member.id()) {
+                    if member.raft().current_leader() == Some(member.id()) {
                         promote_lessor(&member).await;
                     }
                     continue;
                 }
-                for id in member.lessor.expired() {
+                for id in member.lessor().expired() {
                     if let Err(e) = revoke(&member, id).await {
                         tracing::debug!(lease = id.0, error = %e, "revoking an expired lease failed; will retry");
                     }

@@ -47,17 +47,29 @@ impl HeaderSource for HeaderInfo {
     }
 }
 
-/// Everything a request handler needs.
+/// Everything a request handler needs: one request's way to the leader (`propose`, `read_barrier`), and the
+/// parts of this member the handlers read (each through a method; nothing outside replaces a part).
 pub struct Member {
+    config: ServerConfig,
+    headers: Arc<HeaderInfo>,
+    raft: RaftNode,
+    hub: Arc<WatchHub<RedbBackend>>,
+    lessor: Arc<Lessor>,
+    leader_client: LeaderClient,
+    placement: PlacementHandle,
+}
+
+/// The parts a [`Member`] is made of, as `run` assembles them.
+pub struct MemberParts {
     /// The configuration this member runs with.
     pub config: ServerConfig,
-    /// Header fields.
+    /// Response header fields.
     pub headers: Arc<HeaderInfo>,
     /// The Raft node (and through it, the local state machine).
     pub raft: RaftNode,
     /// Watchers on this member.
     pub hub: Arc<WatchHub<RedbBackend>>,
-    /// Lease expiry timer (active on the leader).
+    /// The leader's lease clock (running while this member leads).
     pub lessor: Arc<Lessor>,
     /// Calls to the leader on behalf of clients of this member.
     pub leader_client: LeaderClient,
@@ -81,6 +93,42 @@ fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, E
 }
 
 impl Member {
+    /// A member of these parts.
+    pub fn new(parts: MemberParts) -> Self {
+        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement } = parts;
+        Member { config, headers, raft, hub, lessor, leader_client, placement }
+    }
+
+    /// The configuration this member runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The Raft node: membership changes, status, leadership (the state machine is [`Member::kv`]).
+    pub fn raft(&self) -> &RaftNode {
+        &self.raft
+    }
+
+    /// The watchers on this member.
+    pub fn hub(&self) -> &Arc<WatchHub<RedbBackend>> {
+        &self.hub
+    }
+
+    /// The leader's lease clock, which runs only while this member leads.
+    pub fn lessor(&self) -> &Lessor {
+        &self.lessor
+    }
+
+    /// Calls to the leader on behalf of this member's clients.
+    pub fn leader_client(&self) -> &LeaderClient {
+        &self.leader_client
+    }
+
+    /// Why the leader is where it is, and the leader's view of each datacenter.
+    pub fn placement(&self) -> &PlacementHandle {
+        &self.placement
+    }
+
     /// This member's id.
     pub fn id(&self) -> NodeId {
         self.headers.member_id

@@ -56,7 +56,7 @@ impl Kv for PlantedKv {
         let mut req = request.into_inner();
         match self.bug {
             // No ReadIndex: the follower answers from whatever it has applied.
-            PlantedBug::StaleLinearizableReads if self.member.raft.current_leader() != Some(self.member.id()) => {
+            PlantedBug::StaleLinearizableReads if self.member.raft().current_leader() != Some(self.member.id()) => {
                 req.serializable = true;
             }
             // The header still says the current revision: a historical read answers with the store's revision.

@@ -20,7 +20,7 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What this member should be recorded as.
 pub fn own_record(member: &Member) -> MemberRecord {
-    let cfg = &member.config;
+    let cfg = &member.config();
     MemberRecord {
         name: cfg.name.clone(),
         dc: cfg.dc.0.clone(),
@@ -46,7 +46,7 @@ pub async fn run(member: Arc<Member>) {
     let mut published = false;
     loop {
         ticker.tick().await;
-        let status = member.raft.status();
+        let status = member.raft().status();
         let recorded = status.members.get(&member.id());
         if recorded.is_none() {
             continue;
@@ -57,7 +57,7 @@ pub async fn run(member: Arc<Member>) {
             }
             return;
         }
-        match member.raft.publish_self(own.clone()).await {
+        match member.raft().publish_self(own.clone()).await {
             Ok(()) => published = true,
             Err(e) => tracing::debug!(error = %e, "publishing this member's attributes failed; will retry"),
         }

@@ -32,7 +32,7 @@ use crate::grpc::{
 use crate::h2_authority::AuthorityFix;
 use crate::leader_loss::{self, AppendStreams, LeaderLossWatch};
 use crate::lessor::Lessor;
-use crate::member::{HeaderInfo, Member};
+use crate::member::{HeaderInfo, Member, MemberParts};
 use crate::net::{Incoming, Network, TcpNetwork};
 use crate::peer_client::channels::{PeerChannels, PeerTimeouts};
 use crate::peer_client::client::LeaderClient;
@@ -159,7 +159,7 @@ impl RunningServer {
         for task in self.background.drain(..) {
             task.abort();
         }
-        if let Err(e) = self.member.raft.shutdown().await {
+        if let Err(e) = self.member.raft().shutdown().await {
             tracing::warn!(error = %e, "raft shutdown failed");
         }
     }
@@ -264,7 +264,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let placement = PlacementHandle::new();
-    let member = Arc::new(Member {
+    let member = Arc::new(Member::new(MemberParts {
         config,
         headers,
         raft,
@@ -272,14 +272,14 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         lessor,
         leader_client,
         placement: placement.clone(),
-    });
+    }));
 
     let append_streams = AppendStreams::default();
     let loss_watch = LeaderLossWatch {
         net: env.net.clone(),
         preference: topology.as_ref().map(|t| t.policy.leader_preference.clone()).unwrap_or_default(),
         step: heartbeat,
-        patience: Duration::from_millis(member.config.timing.election_ms()),
+        patience: Duration::from_millis(member.config().timing.election_ms()),
     };
 
     let date = DateHeader { fixed: env.fixed_date_header };
@@ -289,9 +289,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
         tokio::spawn(crate::lease::expiry_loop(member.clone())),
         peer_serve,
-        tokio::spawn(placement::run(member.raft.clone(), placement_config, heartbeat, placement, env.clock)),
+        tokio::spawn(placement::run(member.raft().clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),
-        tokio::spawn(leader_loss::run(member.raft.clone(), loss_watch, append_streams)),
+        tokio::spawn(leader_loss::run(member.raft().clone(), loss_watch, append_streams)),
     ];
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -316,7 +316,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         Some(listener) => {
             let state = AdminState {
                 member: member.clone(),
-                faults: member.config.enable_fault_injection.then(|| faults.clone()),
+                faults: member.config().enable_fault_injection.then(|| faults.clone()),
             };
             Some(AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))?)
         }

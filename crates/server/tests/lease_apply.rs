@@ -20,14 +20,14 @@ async fn a_lease_granted_without_the_lease_service_still_expires() {
     let dir = tempfile::tempdir().unwrap();
     let server = meridian_server::start(common::solo(dir.path())).await.unwrap();
     let member = server.member.clone();
-    tokio::time::timeout(Duration::from_secs(10), member.lessor.wait_leader())
+    tokio::time::timeout(Duration::from_secs(10), member.lessor().wait_leader())
         .await
         .expect("the lease clock never started");
 
     // Straight into the log, as a grant whose proposer never reported back would be.
     let grant = RaftCommand { cmd: Some(Cmd::LeaseGrant(LeaseGrantRequest { ttl: 1, id: LEASE })) };
-    member.raft.propose(grant).await.expect("proposed").expect("granted");
-    assert!(member.lessor.remaining(LeaseId(LEASE)).is_some(), "the applied grant did not reach the lease clock");
+    member.raft().propose(grant).await.expect("proposed").expect("granted");
+    assert!(member.lessor().remaining(LeaseId(LEASE)).is_some(), "the applied grant did not reach the lease clock");
 
     let endpoint = format!("http://{}", server.client_addr);
     let mut watch = WatchClient::connect(endpoint.clone()).await.unwrap();

@@ -226,7 +226,7 @@ fn host_member(
                 fixed_date_header: true,
             };
             let server = start_in(config, env).await?;
-            registry.lock().insert(name, server.member.raft.clone());
+            registry.lock().insert(name, server.member.raft().clone());
             server.wait().await?;
             Ok(())
         }

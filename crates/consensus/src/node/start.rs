@@ -15,7 +15,7 @@ use openraft::{Config, ServerState, SnapshotPolicy};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
-use super::{NodeInner, RaftNode, fatal, storage};
+use super::{NodeInner, RaftNode, fatal};
 use crate::disk::Disk;
 use crate::error::{Error, Result};
 use crate::kv_backend::RedbBackend;
@@ -105,8 +105,9 @@ impl RaftNode {
     ) -> Result<Self> {
         let config = raft_config(&cfg)?;
         let (log_store, log_released) = LogStore::open_with_waiter(&*cfg.disk)?;
-        let backend = RedbBackend::open_on(cfg.disk.clone()).map_err(storage)?;
-        let kv: SharedKv = Arc::new(RwLock::new(KvStore::open(backend).map_err(storage)?));
+        let backend = RedbBackend::open_on(cfg.disk.clone()).map_err(|e| Error::storage("opening the kv store", e))?;
+        let kv: SharedKv =
+            Arc::new(RwLock::new(KvStore::open(backend).map_err(|e| Error::storage("loading the kv store", e))?));
         let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), cfg.disk.clone(), observer);
 
         let raft = Raft::new(

@@ -39,7 +39,7 @@ fn bad_request(error: String) -> Response {
 
 /// Member names (or hex ids) to ids, through this member's view of the membership.
 fn resolve(state: &AdminState, names: &[String]) -> Result<Vec<NodeId>, String> {
-    let members = state.member.raft.status().members;
+    let members = state.member.raft().status().members;
     names
         .iter()
         .map(|n| {
@@ -55,7 +55,7 @@ fn resolve(state: &AdminState, names: &[String]) -> Result<Vec<NodeId>, String> 
 
 /// The current faults as a [`FaultSpec`], members by name where known.
 fn current(state: &AdminState, faults: &Faults) -> FaultSpec {
-    let members = state.member.raft.status().members;
+    let members = state.member.raft().status().members;
     FaultSpec {
         links: faults.wan.links.clone(),
         isolated_members: faults

@@ -91,9 +91,9 @@ impl StatusReport {
     /// Builds the report from the member's current state.
     pub fn collect(state: &AdminState) -> StatusReport {
         let member = &state.member;
-        let status = member.raft.status();
+        let status = member.raft().status();
         // Per-follower replication progress exists only on the leader.
-        let replication: BTreeMap<u64, Option<u64>> = member.raft.replication_progress();
+        let replication: BTreeMap<u64, Option<u64>> = member.raft().replication_progress();
         let role_of = |id: NodeId| {
             if status.voters.contains(&id) {
                 "voter"
@@ -142,21 +142,21 @@ impl StatusReport {
         });
         StatusReport {
             id: hex_id(status.id),
-            name: member.config.name.clone(),
-            dc: member.config.dc.0.clone(),
-            zone: member.config.zone.0.clone(),
+            name: member.config().name.clone(),
+            dc: member.config().dc.0.clone(),
+            zone: member.config().zone.0.clone(),
             role: role_of(status.id).to_owned(),
             is_leader: status.is_leader,
             leader,
-            leader_reason: member.placement.reason(),
+            leader_reason: member.placement().reason(),
             term: status.term,
             last_log_index: status.last_log_index,
             committed: status.committed,
             applied: status.applied,
             revision: member.kv().read().current_revision().0,
-            watchers: member.hub.watcher_count(),
+            watchers: member.hub().watcher_count(),
             members,
-            dc_health: member.placement.dc_health(),
+            dc_health: member.placement().dc_health(),
         }
     }
 }
@@ -183,6 +183,6 @@ pub(super) fn health(leader: Option<NodeId>) -> (StatusCode, Health) {
 
 /// `GET /health`.
 pub(super) async fn get_health(State(state): State<AdminState>) -> (StatusCode, Json<Health>) {
-    let (code, body) = health(state.member.raft.status().leader);
+    let (code, body) = health(state.member.raft().status().leader);
     (code, Json(body))
 }

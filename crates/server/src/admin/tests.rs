@@ -34,7 +34,7 @@ impl Fixture {
         let server = crate::start(config).await.unwrap();
         let fixture = Fixture { server: Some(server), _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !fixture.server().member.raft.status().is_leader {
+        while !fixture.server().member.raft().status().is_leader {
             assert!(Instant::now() < deadline, "single member never became leader");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -83,7 +83,7 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     assert!(before.is_leader);
     let leader = before.leader.clone().expect("leader known");
     assert_eq!((leader.id.as_str(), leader.name.as_str(), leader.dc.as_str()), (before.id.as_str(), "a1", "dc-a"));
-    assert_eq!(before.leader_reason, f.server().member.placement.reason(), "the placement driver's reason is shown");
+    assert_eq!(before.leader_reason, f.server().member.placement().reason(), "the placement driver's reason is shown");
     assert!(!before.leader_reason.is_empty());
     assert!(before.term >= 1);
     // The placement driver's view of a lone leader: its own DC is up (once it has ticked).
@@ -98,8 +98,8 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     let after = status(f.state(false)).await;
     assert_eq!(after.revision, before.revision + 1, "the put is visible in the revision");
     assert!(after.applied > before.applied && after.committed >= after.applied);
-    assert_eq!(after.leader_reason, f.server().member.placement.reason());
-    assert_eq!(after.dc_health, f.server().member.placement.dc_health(), "the placement driver's view is shown");
+    assert_eq!(after.leader_reason, f.server().member.placement().reason());
+    assert_eq!(after.dc_health, f.server().member.placement().dc_health(), "the placement driver's view is shown");
     f.stop().await;
 }
 

@@ -64,7 +64,7 @@ impl ClusterService {
     }
 
     fn members(&self) -> Vec<PbMember> {
-        members_of(&self.member.raft.status())
+        members_of(&self.member.raft().status())
     }
 }
 
@@ -75,7 +75,7 @@ impl Cluster for ClusterService {
         let peer_url = first_valid_url(&req.peer_ur_ls)?;
         let id = identity::member_id(&peer_url);
         let record = MemberRecord { peer_url, ..Default::default() };
-        let raft = &self.member.raft;
+        let raft = &self.member.raft();
         let added = if req.is_learner {
             raft.add_learner(id, record.clone()).await
         } else {
@@ -96,7 +96,7 @@ impl Cluster for ClusterService {
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
         let id = NodeId(request.into_inner().id);
-        self.member.raft.remove_member(id).await.map_err(consensus_status)?;
+        self.member.raft().remove_member(id).await.map_err(consensus_status)?;
         let members = self.members().into_iter().filter(|m| m.id != id.0).collect();
         Ok(Response::new(MemberRemoveResponse { header: Some(self.member.header(0)), members }))
     }
@@ -107,7 +107,7 @@ impl Cluster for ClusterService {
     ) -> Result<Response<MemberUpdateResponse>, Status> {
         let req = request.into_inner();
         let peer_url = first_valid_url(&req.peer_ur_ls)?;
-        self.member.raft.update_member(NodeId(req.id), peer_url).await.map_err(consensus_status)?;
+        self.member.raft().update_member(NodeId(req.id), peer_url).await.map_err(consensus_status)?;
         Ok(Response::new(MemberUpdateResponse { header: Some(self.member.header(0)), members: self.members() }))
     }
 
@@ -121,7 +121,7 @@ impl Cluster for ClusterService {
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
         let id = NodeId(request.into_inner().id);
-        self.member.raft.promote_learner(id).await.map_err(consensus_status)?;
+        self.member.raft().promote_learner(id).await.map_err(consensus_status)?;
         Ok(Response::new(MemberPromoteResponse { header: Some(self.member.header(0)), members: self.members() }))
     }
 }

@@ -40,7 +40,7 @@ impl Lease for LeaseService {
         if req.ttl > 9_000_000_000 {
             return Err(to_status(EtcdError::LeaseTtlTooLarge));
         }
-        req.ttl = self.member.lessor.effective_ttl(req.ttl);
+        req.ttl = self.member.lessor().effective_ttl(req.ttl);
         let resp = self.member.propose(RaftCommand { cmd: Some(Cmd::LeaseGrant(req)) }).await.map_err(to_status)?;
         match resp {
             CommandResponse::LeaseGrant(mut r) => {
@@ -86,8 +86,8 @@ impl Lease for LeaseService {
         let req = request.into_inner();
         let member = &self.member;
         match member.remote_leader() {
-            Some(leader) if !member.lessor.is_leader() => {
-                let mut resp = member.leader_client.time_to_live(&leader, req).await.map_err(to_status)?;
+            Some(leader) if !member.lessor().is_leader() => {
+                let mut resp = member.leader_client().time_to_live(&leader, req).await.map_err(to_status)?;
                 resp.header = Some(member.current_header());
                 Ok(Response::new(resp))
             }

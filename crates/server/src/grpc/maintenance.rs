@@ -54,7 +54,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
-        let status = self.member.raft.status();
+        let status = self.member.raft().status();
         let db_size = i64::try_from(self.member.kv().read().backend().size_bytes()).unwrap_or(i64::MAX);
         let leader_dc = status.leader.and_then(|l| status.members.get(&l)).map(|m| m.dc.clone()).unwrap_or_default();
         let mut response = Response::new(StatusResponse {
@@ -72,7 +72,7 @@ impl Maintenance for MaintenanceService {
         });
         // etcd's StatusResponse has no field for placement, so it travels as response metadata: invisible to
         // etcdctl, readable by any gRPC client (and shown by the admin API's /status).
-        for (key, value) in [(LEADER_DC_METADATA, leader_dc), (PLACEMENT_METADATA, self.member.placement.reason())] {
+        for (key, value) in [(LEADER_DC_METADATA, leader_dc), (PLACEMENT_METADATA, self.member.placement().reason())] {
             if let Ok(value) = value.parse() {
                 response.metadata_mut().insert(key, value);
             }
@@ -106,7 +106,7 @@ impl Maintenance for MaintenanceService {
         _request: Request<SnapshotRequest>,
     ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
         let kv = self.member.kv().clone();
-        let dir = self.member.config.data_dir.clone();
+        let dir = self.member.config().data_dir.clone();
         // The kv write lock is held only to commit what is pending and freeze a view; the database is
         // written from that view on a blocking thread while applies go on, into an unnamed file in the data
         // dir (gone once closed, even after a crash) rather than memory, since it is as big as the store.
@@ -128,7 +128,7 @@ impl Maintenance for MaintenanceService {
     async fn move_leader(&self, request: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
         let target = NodeId(request.into_inner().target_id);
         self.member
-            .raft
+            .raft()
             .move_leader(target, self.member.request_timeout())
             .await
             .map_err(|e| to_status(EtcdError::from(e)))?;

@@ -38,7 +38,7 @@ impl Watch for WatchService {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let member = self.member.clone();
         tokio::spawn(async move {
-            let hub = member.hub.clone();
+            let hub = member.hub().clone();
             let stream = hub.open_stream();
             while let Ok(Some(msg)) = inbound.message().await {
                 let Some(req) = msg.request_union else { continue };

@@ -42,7 +42,7 @@ impl PeerService {
 impl Peer for PeerService {
     async fn raft(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
         let payload = request.into_inner().payload;
-        match self.member.raft.handle_peer_message(payload).await {
+        match self.member.raft().handle_peer_message(payload).await {
             Ok(payload) => Ok(Response::new(RaftMessage { payload })),
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
@@ -71,7 +71,8 @@ impl Peer for PeerService {
             .chain(end)
             .filter_map(std::future::ready)
             .boxed();
-        let replies = self.member.raft.serve_append_stream(requests).map_err(|e| Status::unavailable(e.to_string()))?;
+        let replies =
+            self.member.raft().serve_append_stream(requests).map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(replies.map(|payload| Ok(RaftMessage { payload })).boxed()))
     }
 
@@ -81,7 +82,7 @@ impl Peer for PeerService {
             let member = member.clone();
             // Proposed here only: a forwarded write never hops on, so a stale hint cannot make it loop.
             async move {
-                match member.raft.propose(cmd).await {
+                match member.raft().propose(cmd).await {
                     Ok(result) => Ok(encode_apply_result(&result)),
                     Err(e) => Err(to_status(EtcdError::from(e))),
                 }
@@ -91,7 +92,7 @@ impl Peer for PeerService {
     }
 
     async fn read_index(&self, _request: Request<ReadIndexRequest>) -> Result<Response<ReadIndexResponse>, Status> {
-        let index = self.member.raft.read_index().await.map_err(|e| to_status(EtcdError::from(e)))?;
+        let index = self.member.raft().read_index().await.map_err(|e| to_status(EtcdError::from(e)))?;
         Ok(Response::new(ReadIndexResponse { index }))
     }
 
@@ -108,7 +109,7 @@ impl Peer for PeerService {
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
         let req = request.into_inner();
-        if !self.member.lessor.is_leader() {
+        if !self.member.lessor().is_leader() {
             return Err(to_status(EtcdError::NotLeader));
         }
         Ok(Response::new(lease::time_to_live_local(&self.member, &req)))
