@@ -80,6 +80,44 @@ fn serve_peers(member: Arc<Member>, streams: AppendStreams, date: DateHeader, in
     })
 }
 
+/// The listeners a member serves on, bound before anything else starts so that a taken port fails fast.
+struct Listeners {
+    client_addr: SocketAddr,
+    incoming: Incoming,
+    peer_addr: SocketAddr,
+    peer_incoming: Incoming,
+    admin: Option<tokio::net::TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(config: &ServerConfig, net: &dyn Network) -> Result<Listeners> {
+        let client_addr = config.client_addr()?;
+        let (client_addr, incoming) =
+            net.bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
+        let peer_addr = config.peer_addr()?;
+        let (peer_addr, peer_incoming) =
+            net.bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
+        let admin = match config.admin_addr()? {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Listeners { client_addr, incoming, peer_addr, peer_incoming, admin })
+    }
+}
+
+/// Serves the admin HTTP API on `listener`; `/faults` only when fault injection is enabled.
+fn serve_admin(
+    listener: tokio::net::TcpListener,
+    member: &Arc<Member>,
+    faults: &Arc<FaultState>,
+) -> Result<AdminServer> {
+    let state =
+        AdminState { member: member.clone(), faults: member.config().enable_fault_injection.then(|| faults.clone()) };
+    AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))
+}
+
 /// Forwards applied events to the watch hub once it exists (the hub needs the Raft node, which needs the
 /// observer), and applied lease grants and revokes to the lessor.
 struct ApplyHooks {
@@ -220,18 +258,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         None => OsDisk::shared(&config.data_dir)
             .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?,
     };
-    let client_addr = config.client_addr()?;
-    let (client_addr, incoming) =
-        env.net.bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
-    let peer_addr = config.peer_addr()?;
-    let (peer_addr, peer_incoming) =
-        env.net.bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
-    let admin_listener = match config.admin_addr()? {
-        Some(addr) => {
-            Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?)
-        }
-        None => None,
-    };
+    let Listeners { client_addr, incoming, peer_addr, peer_incoming, admin: admin_listener } =
+        Listeners::bind(&config, &*env.net).await?;
 
     let id = plan.id;
     let cluster_id = plan.cluster_id;
@@ -312,16 +340,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
     // connection.
     let incoming = incoming.map(|accepted| accepted.map(AuthorityFix::new));
-    let admin = match admin_listener {
-        Some(listener) => {
-            let state = AdminState {
-                member: member.clone(),
-                faults: member.config().enable_fault_injection.then(|| faults.clone()),
-            };
-            Some(AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))?)
-        }
-        None => None,
-    };
+    let admin = admin_listener.map(|listener| serve_admin(listener, &member, &faults)).transpose()?;
     let admin_addr = admin.as_ref().map(|a| a.addr);
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = shutdown_rx.await;
