@@ -42,6 +42,15 @@ pub struct ServerArgs {
     /// Applied entries between snapshots.
     #[arg(long, env = "MERIDIAN_SNAPSHOT_COUNT")]
     snapshot_count: Option<u64>,
+    /// Size the state machine's database may reach before the NOSPACE alarm stops writes (0: 2 GiB).
+    #[arg(long, env = "MERIDIAN_QUOTA_BACKEND_BYTES")]
+    quota_backend_bytes: Option<u64>,
+    /// Auto-compaction mode: periodic (keep a span of time) or revision (keep a number of revisions).
+    #[arg(long, env = "MERIDIAN_AUTO_COMPACTION_MODE")]
+    auto_compaction_mode: Option<String>,
+    /// Auto-compaction retention: hours or a duration such as 30m (periodic), revisions (revision); 0 is off.
+    #[arg(long, env = "MERIDIAN_AUTO_COMPACTION_RETENTION")]
+    auto_compaction_retention: Option<String>,
     /// Allow non-loopback listeners without TLS and auth.
     #[arg(long, env = "MERIDIAN_INSECURE_ALLOW_REMOTE")]
     insecure_allow_remote: bool,
@@ -116,6 +125,15 @@ impl ServerArgs {
         }
         if let Some(v) = self.snapshot_count {
             cfg.snapshot_count = v;
+        }
+        if let Some(v) = self.quota_backend_bytes {
+            cfg.quota_backend_bytes = v;
+        }
+        if let Some(v) = self.auto_compaction_mode {
+            cfg.auto_compaction_mode = v;
+        }
+        if let Some(v) = self.auto_compaction_retention {
+            cfg.auto_compaction_retention = v;
         }
         if self.insecure_allow_remote {
             cfg.insecure_allow_remote = true;

@@ -47,6 +47,7 @@ fn options() -> Options {
         leader_preference: vec!["dc-a".into(), "dc-b".into()],
         failback_hold_ms: Some(u64::try_from(HOLD.as_millis()).expect("hold fits")),
         fault_injection: true,
+        extra_args: Vec::new(),
     }
 }
 

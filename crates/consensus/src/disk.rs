@@ -54,6 +54,12 @@ pub trait Disk: Debug + Send + Sync + 'static {
     /// Size in bytes of the file called `name` (0 when missing).
     fn file_size(&self, name: &str) -> u64;
 
+    /// Durably renames the file `from` to `to`, replacing `to`. Handles open on the old `to` go on reading it.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+
+    /// Durably removes the file called `name`, if there is one. Open handles go on reading it.
+    fn remove_file(&self, name: &str) -> io::Result<()>;
+
     /// Whether blocking storage work may run on other threads (`false`: run it inline on the
     /// calling task, as the deterministic simulation needs).
     fn blocking_on_threads(&self) -> bool {
@@ -162,6 +168,19 @@ impl Disk for OsDisk {
 
     fn file_size(&self, name: &str) -> u64 {
         std::fs::metadata(self.dir.join(name)).map(|m| m.len()).unwrap_or(0)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        std::fs::rename(self.dir.join(from), self.dir.join(to))?;
+        fsync_dir(&self.dir)
+    }
+
+    fn remove_file(&self, name: &str) -> io::Result<()> {
+        match std::fs::remove_file(self.dir.join(name)) {
+            Ok(()) => fsync_dir(&self.dir),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {

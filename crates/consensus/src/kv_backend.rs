@@ -10,22 +10,30 @@
 //!
 //! `view` opens a redb read transaction (`RedbView`): MVCC-isolated, so a snapshot dump reads one
 //! instant while later commits go ahead.
+//!
+//! A defragmentation (`defrag`) copies the database into a fresh file and swaps it in: `start_recording`
+//! opens the instant it copies and records every later commit, `finish_recording` replays them into the copy and
+//! puts it in place. Views opened before keep reading the old file, which the file system frees when the last
+//! of them closes.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use meridian_kv::{Backend, BackendView, RevisionKey, WriteBatch};
+use parking_lot::{Mutex, RwLock};
 use redb::{Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::disk::{Disk, OsDisk};
 
 /// File name of the state-machine database inside the data directory.
 pub const STATE_FILE: &str = "state.redb";
+/// The name of a defragmentation's copy while it is written (see `defrag`).
+pub const DEFRAG_FILE: &str = "state.redb.defrag";
 
-const RECORDS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("records");
-const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("leases");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const RECORDS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("records");
+pub(crate) const LEASES: TableDefinition<i64, &[u8]> = TableDefinition::new("leases");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// A redb-backed [`Backend`]. Cloning shares the same open database.
 #[derive(Clone)]
@@ -34,13 +42,24 @@ pub struct RedbBackend {
 }
 
 struct Inner {
-    db: Database,
+    /// Replaced by a defragmentation; readers take a reference for the length of one call.
+    db: RwLock<Arc<Database>>,
+    /// While a defragmentation copies: the batches committed since the instant it copies.
+    recording: Mutex<Option<Recording>>,
     /// Where `state.redb` lives, for its size.
     disk: Arc<dyn Disk>,
     /// true = `Durability::Immediate` for `commit`.
     durable: AtomicBool,
     /// A commit since the last durable one is not yet on disk.
     unsynced: AtomicBool,
+}
+
+/// The commits a defragmentation must replay into its copy.
+#[derive(Default)]
+struct Recording {
+    batches: Vec<WriteBatch>,
+    /// The whole store was replaced (a snapshot install): the copy is worthless.
+    replaced: bool,
 }
 
 fn be<E: std::fmt::Display>(e: E) -> meridian_kv::Error {
@@ -57,17 +76,50 @@ impl RedbBackend {
     /// Open (or create) `state.redb` on `disk`, durable like [`RedbBackend::open`].
     pub fn open_on(disk: Arc<dyn Disk>) -> meridian_kv::Result<RedbBackend> {
         let db = disk.open_database(STATE_FILE).map_err(be)?;
-        // Create the tables so read transactions never find them missing.
-        let txn = db.begin_write().map_err(be)?;
-        {
-            txn.open_table(RECORDS).map_err(be)?;
-            txn.open_table(LEASES).map_err(be)?;
-            txn.open_table(META).map_err(be)?;
-        }
-        txn.commit().map_err(be)?;
+        create_tables(&db).map_err(be)?;
+        // A copy a crash interrupted: the old file is still the database.
+        disk.remove_file(DEFRAG_FILE).map_err(be)?;
         Ok(RedbBackend {
-            inner: Arc::new(Inner { db, disk, durable: AtomicBool::new(true), unsynced: AtomicBool::new(false) }),
+            inner: Arc::new(Inner {
+                db: RwLock::new(Arc::new(db)),
+                recording: Mutex::new(None),
+                disk,
+                durable: AtomicBool::new(true),
+                unsynced: AtomicBool::new(false),
+            }),
         })
+    }
+
+    /// The open database (the one in place now, should a defragmentation swap it meanwhile).
+    pub(crate) fn db(&self) -> Arc<Database> {
+        self.inner.db.read().clone()
+    }
+
+    /// The disk `state.redb` lives on.
+    pub(crate) fn disk(&self) -> &Arc<dyn Disk> {
+        &self.inner.disk
+    }
+
+    /// Opens the instant a defragmentation copies and starts recording every commit after it. The caller must
+    /// keep commits out while this runs (it holds the kv store's write lock).
+    pub(crate) fn start_recording(&self) -> meridian_kv::Result<ReadTransaction> {
+        let txn = self.db().begin_read().map_err(be)?;
+        *self.inner.recording.lock() = Some(Recording::default());
+        Ok(txn)
+    }
+
+    /// Stops recording; returns the commits since [`RedbBackend::start_recording`], or `None` when the store
+    /// was replaced meanwhile.
+    pub(crate) fn stop_recording(&self) -> Option<Vec<WriteBatch>> {
+        let recording = self.inner.recording.lock().take()?;
+        (!recording.replaced).then_some(recording.batches)
+    }
+
+    /// Puts `db` in place of the open database (a defragmented copy with every commit replayed into it). The
+    /// caller keeps commits out meanwhile and has made `db` durable.
+    pub(crate) fn swap_database(&self, db: Database) {
+        *self.inner.db.write() = Arc::new(db);
+        self.inner.unsynced.store(false, Ordering::SeqCst);
     }
 
     /// Choose whether `commit` fsyncs (`true`) or leaves the data to the next durable commit.
@@ -84,7 +136,7 @@ impl RedbBackend {
             return Ok(());
         }
         let res = (|| {
-            let mut txn = self.inner.db.begin_write().map_err(be)?;
+            let mut txn = self.db().begin_write().map_err(be)?;
             txn.set_durability(Durability::Immediate).map_err(be)?;
             txn.commit().map_err(be)
         })();
@@ -154,7 +206,7 @@ impl Backend for RedbBackend {
     type View = RedbView;
 
     fn get_records(&self, revs: &[RevisionKey]) -> meridian_kv::Result<Vec<Option<Vec<u8>>>> {
-        let txn = self.inner.db.begin_read().map_err(be)?;
+        let txn = self.db().begin_read().map_err(be)?;
         let table = txn.open_table(RECORDS).map_err(be)?;
         revs.iter().map(|rev| Ok(table.get(rev.to_bytes()).map_err(be)?.map(|v| v.value().to_vec()))).collect()
     }
@@ -164,17 +216,17 @@ impl Backend for RedbBackend {
         from: RevisionKey,
         visit: &mut dyn FnMut(RevisionKey, &[u8]) -> meridian_kv::Result<bool>,
     ) -> meridian_kv::Result<()> {
-        let txn = self.inner.db.begin_read().map_err(be)?;
+        let txn = self.db().begin_read().map_err(be)?;
         scan(&txn.open_table(RECORDS).map_err(be)?, from, visit)
     }
 
     fn leases(&self) -> meridian_kv::Result<Vec<(i64, Vec<u8>)>> {
-        let txn = self.inner.db.begin_read().map_err(be)?;
+        let txn = self.db().begin_read().map_err(be)?;
         all_leases(&txn.open_table(LEASES).map_err(be)?)
     }
 
     fn meta(&self, key: &str) -> meridian_kv::Result<Option<Vec<u8>>> {
-        let txn = self.inner.db.begin_read().map_err(be)?;
+        let txn = self.db().begin_read().map_err(be)?;
         let table = txn.open_table(META).map_err(be)?;
         Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
     }
@@ -190,7 +242,7 @@ impl Backend for RedbBackend {
     }
 
     fn view(&self) -> meridian_kv::Result<RedbView> {
-        let txn = self.inner.db.begin_read().map_err(be)?;
+        let txn = self.db().begin_read().map_err(be)?;
         Ok(RedbView {
             records: txn.open_table(RECORDS).map_err(be)?,
             leases: txn.open_table(LEASES).map_err(be)?,
@@ -202,40 +254,32 @@ impl Backend for RedbBackend {
     fn size_bytes(&self) -> u64 {
         self.inner.disk.file_size(STATE_FILE)
     }
+
+    /// redb's allocated pages, read in a write transaction that is then dropped (redb has no read-side count).
+    fn size_in_use_bytes(&self) -> u64 {
+        let stats = self.db().begin_write().and_then(|txn| Ok(txn.stats()?));
+        match stats {
+            Ok(s) => s.allocated_pages() * s.page_size() as u64,
+            Err(e) => {
+                tracing::warn!("reading the kv store's page statistics: {e}");
+                self.size_bytes()
+            }
+        }
+    }
 }
 
 impl RedbBackend {
     /// One write transaction: optionally clear every table, then apply `batch`.
     fn write(&self, batch: &WriteBatch, clear_first: bool, durable: bool) -> meridian_kv::Result<()> {
-        let mut txn = self.inner.db.begin_write().map_err(be)?;
-        let durability = if durable { Durability::Immediate } else { Durability::None };
-        txn.set_durability(durability).map_err(be)?;
-        {
-            let mut records = txn.open_table(RECORDS).map_err(be)?;
-            let mut leases = txn.open_table(LEASES).map_err(be)?;
-            let mut meta = txn.open_table(META).map_err(be)?;
+        write_batch(&self.db(), batch, clear_first, durable)?;
+        if let Some(recording) = &mut *self.inner.recording.lock() {
             if clear_first {
-                records.retain(|_, _| false).map_err(be)?;
-                leases.retain(|_, _| false).map_err(be)?;
-                meta.retain(|_, _| false).map_err(be)?;
-            }
-            for rev in &batch.delete_records {
-                records.remove(rev.to_bytes()).map_err(be)?;
-            }
-            for (rev, bytes) in &batch.put_records {
-                records.insert(rev.to_bytes(), bytes.as_slice()).map_err(be)?;
-            }
-            for id in &batch.delete_leases {
-                leases.remove(*id).map_err(be)?;
-            }
-            for (id, bytes) in &batch.put_leases {
-                leases.insert(*id, bytes.as_slice()).map_err(be)?;
-            }
-            for (key, bytes) in &batch.put_meta {
-                meta.insert(key.as_str(), bytes.as_slice()).map_err(be)?;
+                recording.replaced = true;
+                recording.batches.clear();
+            } else if !recording.replaced {
+                recording.batches.push(batch.clone());
             }
         }
-        txn.commit().map_err(be)?;
         if durable {
             self.inner.unsynced.store(false, Ordering::SeqCst);
         } else {
@@ -243,6 +287,57 @@ impl RedbBackend {
         }
         Ok(())
     }
+}
+
+/// Creates the tables, so read transactions never find them missing.
+pub(crate) fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(RECORDS)?;
+        txn.open_table(LEASES)?;
+        txn.open_table(META)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// One write transaction on `db`: optionally clear every table, then apply `batch`.
+pub(crate) fn write_batch(
+    db: &Database,
+    batch: &WriteBatch,
+    clear_first: bool,
+    durable: bool,
+) -> meridian_kv::Result<()> {
+    let mut txn = db.begin_write().map_err(be)?;
+    let durability = if durable { Durability::Immediate } else { Durability::None };
+    txn.set_durability(durability).map_err(be)?;
+    {
+        let mut records = txn.open_table(RECORDS).map_err(be)?;
+        let mut leases = txn.open_table(LEASES).map_err(be)?;
+        let mut meta = txn.open_table(META).map_err(be)?;
+        if clear_first {
+            records.retain(|_, _| false).map_err(be)?;
+            leases.retain(|_, _| false).map_err(be)?;
+            meta.retain(|_, _| false).map_err(be)?;
+        }
+        for rev in &batch.delete_records {
+            records.remove(rev.to_bytes()).map_err(be)?;
+        }
+        for (rev, bytes) in &batch.put_records {
+            records.insert(rev.to_bytes(), bytes.as_slice()).map_err(be)?;
+        }
+        for id in &batch.delete_leases {
+            leases.remove(*id).map_err(be)?;
+        }
+        for (id, bytes) in &batch.put_leases {
+            leases.insert(*id, bytes.as_slice()).map_err(be)?;
+        }
+        for (key, bytes) in &batch.put_meta {
+            meta.insert(key.as_str(), bytes.as_slice()).map_err(be)?;
+        }
+    }
+    txn.commit().map_err(be)?;
+    Ok(())
 }
 
 #[cfg(test)]

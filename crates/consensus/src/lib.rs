@@ -8,6 +8,7 @@
 //!   transactions one sequential, synced journal write, and tells the writer the moment it is durable;
 //! - `kv_backend`: `RedbBackend`, the kv crate's storage seam over `state.redb`;
 //! - `kv_sync`: when and how `state.redb` is made durable without stalling the apply path;
+//! - `defrag`: copying `state.redb` into a fresh file to give freed space back, while applies go on;
 //! - `state_machine`: applies committed entries to the kv store, builds and installs snapshots
 //!   (`snapshot.bin`);
 //! - `transport`: the byte-level peer seam and openraft's network on top of it;
@@ -20,6 +21,7 @@
 
 mod append_stream;
 mod codec;
+mod defrag;
 pub mod disk;
 mod error;
 mod fsutil;
@@ -50,11 +52,12 @@ mod transport;
 mod types;
 pub mod watchdog;
 
+pub use defrag::DefragReport;
 pub use disk::{Disk, OsDisk};
 pub use error::MembershipError;
 pub use error::{Cause, Error, Result};
 pub use in_process::InProcessTransport;
-pub use kv_backend::{RedbBackend, RedbView, STATE_FILE};
+pub use kv_backend::{DEFRAG_FILE, RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
 pub use membership::{learner_ready, valid_peer_url};
 pub use node::{NodeConfig, NodeStatus, RaftNode};
@@ -64,7 +67,9 @@ pub use response_codec::{decode_apply_result, encode_apply_result};
 pub use runtime::{MeridianRuntime, seed_thread_rng};
 pub use snapshot_data::{FrozenView, SnapshotData};
 pub use snapshot_file::SNAPSHOT_FILE;
-pub use state_machine::{KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine};
+pub use state_machine::{
+    Defragmenter, KvSnapshot, META_APPLIED, META_MEMBERSHIP, SharedKv, SnapshotBuilder, StateMachine,
+};
 pub use transport::{Transport, until_first_error};
 pub use types::{ApplyResponse, Command, Entry, LogId, MemberRecord, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 

@@ -17,13 +17,14 @@ use openraft::error::{ClientWriteError, Fatal, ForwardReason, LinearizableReadEr
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
+use crate::defrag::DefragReport;
 use crate::error::{Error, Result};
 use crate::fsutil::DropWaiter;
 use crate::inbound::dispatch;
 use crate::kv_backend::RedbBackend;
 use crate::raft::Raft;
 use crate::read_policy::ReadPolicy;
-use crate::state_machine::{SharedKv, StateMachine};
+use crate::state_machine::{Defragmenter, SharedKv, StateMachine};
 use crate::transport::Transport;
 use crate::types::{ApplyResponse, Command, MemberRecord, TypeConfig, Vote};
 use crate::watchdog::Verdict;
@@ -79,6 +80,8 @@ pub(crate) struct NodeInner {
     /// The peer transport, also used to forward membership changes to the leader.
     pub(crate) transport: Arc<dyn Transport>,
     kv: SharedKv,
+    /// Defragments the kv store (`Maintenance.Defragment`).
+    pub(crate) defragmenter: Defragmenter,
     leader_rx: watch::Receiver<Option<NodeId>>,
     /// How long a new leader may take to get its first quorum acknowledgement.
     lease_wait: Duration,
@@ -294,6 +297,12 @@ impl RaftNode {
     /// The local kv store (serializable reads, watches, status).
     pub fn kv(&self) -> &Arc<RwLock<KvStore<RedbBackend>>> {
         &self.inner.kv
+    }
+
+    /// Rewrites this member's kv store into a fresh file so the space compaction freed goes back to the file
+    /// system (see `defrag`); applies and reads go on meanwhile.
+    pub async fn defragment(&self) -> Result<DefragReport> {
+        self.inner.defragmenter.run().await.map_err(|e| Error::storage("defragmenting the kv store", e))
     }
 
     /// The openraft handle itself, for this crate's integration tests (waiting on metrics, triggering

@@ -7,7 +7,8 @@
 
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, TxnResponse,
+    AlarmResponse, CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse,
+    TxnResponse,
 };
 use meridian_types::EtcdError;
 use prost::Message;
@@ -33,6 +34,7 @@ pub fn encode_apply_result(result: &meridian_kv::Result<CommandResponse>) -> Vec
                 CommandResponse::LeaseGrant(r) => (5, r.encode_to_vec()),
                 CommandResponse::LeaseRevoke(r) => (6, r.encode_to_vec()),
                 CommandResponse::LeaseCheckpoint => (7, Vec::new()),
+                CommandResponse::Alarm(r) => (8, r.encode_to_vec()),
             };
             let mut out = Vec::with_capacity(body.len() + 2);
             out.extend([TAG_OK, kind]);
@@ -75,6 +77,7 @@ pub fn decode_apply_result(bytes: &[u8]) -> Result<meridian_kv::Result<CommandRe
                 5 => CommandResponse::LeaseGrant(LeaseGrantResponse::decode(body).map_err(dec)?),
                 6 => CommandResponse::LeaseRevoke(LeaseRevokeResponse::decode(body).map_err(dec)?),
                 7 => CommandResponse::LeaseCheckpoint,
+                8 => CommandResponse::Alarm(AlarmResponse::decode(body).map_err(dec)?),
                 _ => return Err(bad("unknown response kind")),
             };
             Ok(Ok(resp))
@@ -129,6 +132,7 @@ fn etcd_code(e: &EtcdError) -> u8 {
         BadLeaderTransferee => 27,
         TimeoutLeaderTransfer => 28,
         TimeoutDueToLeaderFail => 29,
+        NoSpace => 30,
     }
 }
 
@@ -164,6 +168,7 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         27 => BadLeaderTransferee,
         28 => TimeoutLeaderTransfer,
         29 => TimeoutDueToLeaderFail,
+        30 => NoSpace,
         _ => return None,
     })
 }

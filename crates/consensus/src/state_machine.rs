@@ -51,6 +51,7 @@ use openraft::{EntryPayload, OptionalSend};
 use parking_lot::{Mutex, RwLock};
 
 use crate::codec::{decode, encode};
+use crate::defrag::{self, DefragReport};
 use crate::disk::{Disk, run_blocking};
 use crate::fsutil::{DropSignal, DropWaiter};
 use crate::kv_backend::RedbBackend;
@@ -437,6 +438,47 @@ impl StateMachine {
             sync: self.sync.clone(),
             alive: self.dropped.clone(),
         }
+    }
+}
+
+/// Defragments the state machine's kv store (see `defrag`) from outside openraft, taking turns with its syncs.
+#[derive(Clone)]
+pub struct Defragmenter {
+    kv: SharedKv,
+    disk: Arc<dyn Disk>,
+    current: HeldSnapshot,
+    sync: KvSync,
+    /// Weak: a defragmenter must not keep a stopped state machine's files open.
+    alive: std::sync::Weak<DropSignal>,
+}
+
+impl StateMachine {
+    /// A handle that defragments this state machine's kv store.
+    pub fn defragmenter(&self) -> Defragmenter {
+        Defragmenter {
+            kv: self.kv.clone(),
+            disk: self.disk.clone(),
+            current: self.current.clone(),
+            sync: self.sync.clone(),
+            alive: Arc::downgrade(&self.dropped),
+        }
+    }
+}
+
+impl Defragmenter {
+    /// Copies the kv store into a fresh file and swaps it in; then, if a snapshot is held, freezes a new one,
+    /// since the held one reads the old file and keeps the file system from getting it back.
+    pub async fn run(&self) -> io::Result<DefragReport> {
+        let this = self.clone();
+        run_blocking(&*self.disk.clone(), move || {
+            let alive = this.alive.upgrade().ok_or_else(|| io::Error::other("the state machine has stopped"))?;
+            let report = defrag::defragment(&this.kv, &this.sync)?;
+            if this.current.lock().is_some() {
+                hold(&this.current, freeze(&this.kv, &this.sync, this.disk.clone(), alive)?);
+            }
+            Ok(report)
+        })
+        .await
     }
 }
 

@@ -81,6 +81,12 @@ impl Disk for HookedDisk {
     fn file_size(&self, name: &str) -> u64 {
         self.inner.file_size(name)
     }
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, name: &str) -> io::Result<()> {
+        self.inner.remove_file(name)
+    }
 }
 
 #[derive(Debug)]

@@ -69,6 +69,7 @@ impl fmt::Display for Command {
             Some(Cmd::LeaseGrant(_)) => "lease_grant",
             Some(Cmd::LeaseRevoke(_)) => "lease_revoke",
             Some(Cmd::LeaseCheckpoint(_)) => "lease_checkpoint",
+            Some(Cmd::Alarm(_)) => "alarm",
             None => "empty",
         };
         f.write_str(kind)

@@ -17,6 +17,7 @@ use meridian_proto::mvccpb::event::EventType;
 use meridian_proto::mvccpb::{Event, KeyValue};
 use meridian_types::{EtcdError, Revision};
 
+use crate::alarm;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::key_index::LiveMeta;
@@ -65,6 +66,10 @@ impl<B: Backend> KvStore<B> {
         let Some(cmd) = &cmd.cmd else {
             return Err(EtcdError::Internal("empty raft command".into()).into());
         };
+        // etcd's capped applier: under NOSPACE only what frees space or changes no data goes through.
+        if self.alarms.no_space() && alarm::adds_data(cmd) {
+            return Err(EtcdError::NoSpace.into());
+        }
         match cmd {
             Cmd::Put(p) => self.apply_put(p),
             Cmd::DeleteRange(d) => self.apply_delete_range(d),
@@ -73,6 +78,15 @@ impl<B: Backend> KvStore<B> {
             Cmd::LeaseGrant(g) => self.apply_lease_grant(g),
             Cmd::LeaseRevoke(r) => self.apply_lease_revoke(r),
             Cmd::LeaseCheckpoint(c) => self.apply_lease_checkpoint(c),
+            Cmd::Alarm(a) => {
+                let resp = self.alarms.apply(a)?;
+                self.pending.meta_dirty = true;
+                Ok(Applied {
+                    response: CommandResponse::Alarm(resp),
+                    events: Vec::new(),
+                    revision: Revision(self.current),
+                })
+            }
         }
     }
 

@@ -75,4 +75,9 @@ pub trait Backend: Send + Sync + 'static {
     fn view(&self) -> Result<Self::View>;
     /// Approximate bytes on disk (Maintenance.Status dbSize).
     fn size_bytes(&self) -> u64;
+    /// Bytes of the pages in use, the rest being free space a defragmentation would return (Maintenance.Status
+    /// dbSizeInUse). May read the whole database's structure: call it off the async threads.
+    fn size_in_use_bytes(&self) -> u64 {
+        self.size_bytes()
+    }
 }

@@ -12,7 +12,9 @@
 //! [`write_snapshot_of_view`] for a Raft snapshot or [`write_etcd_db_of_view`] for etcd's format), so writers are not
 //! held up while the whole store is read.
 
+mod alarm;
 mod apply;
+mod auto_compaction;
 mod backend;
 mod bbolt;
 mod compaction;
@@ -37,6 +39,8 @@ mod txn;
 #[cfg(test)]
 mod tests;
 
+pub use alarm::{AlarmTable, adds_data, quota_cost};
+pub use auto_compaction::{AutoCompaction, AutoCompactor, REVISION_MODE_INTERVAL, Tick};
 pub use backend::{Backend, BackendView, WriteBatch};
 pub use error::{Error, Result};
 pub use etcd_db::write_etcd_db_of_view;

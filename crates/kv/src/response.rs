@@ -2,8 +2,8 @@
 //! `LeaseInfo`, the read-side view of one lease.
 
 use meridian_proto::etcdserverpb::{
-    CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse, ResponseHeader,
-    TxnResponse,
+    AlarmResponse, CompactionResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseRevokeResponse, PutResponse,
+    ResponseHeader, TxnResponse,
 };
 use meridian_proto::mvccpb::Event;
 use meridian_types::{LeaseId, Revision};
@@ -38,6 +38,8 @@ pub enum CommandResponse {
     LeaseRevoke(LeaseRevokeResponse),
     /// A lease checkpoint was recorded (or ignored for an unknown lease, as etcd does).
     LeaseCheckpoint,
+    /// Response to an alarm ACTIVATE or DEACTIVATE: the alarm, when it changed or (activating) was active.
+    Alarm(AlarmResponse),
 }
 
 /// One lease as the replicated state knows it.

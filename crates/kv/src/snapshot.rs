@@ -3,8 +3,9 @@
 //! Format (all integers big-endian):
 //! `"MKVS"` magic, format version byte (1), current revision (i64), compact revision (i64), next lease
 //! id (i64), record count (u64) then per record: revision key (16 bytes), length (u32), stored bytes;
-//! lease count (u64) then per lease: id (i64), length (u32), stored bytes; finally a CRC-32C (u32) of
-//! everything before it. Restore checks every part and every record before touching the backend.
+//! lease count (u64) then per lease: id (i64), length (u32), stored bytes; from version 2 the alarm table
+//! (length (u32), stored bytes); finally a CRC-32C (u32) of everything before it. Version 1 (no alarms) is
+//! still read. Restore checks every part and every record before touching the backend.
 //!
 //! A dump is written either from the live store (`KvStore::snapshot`, pending changes included) or from a
 //! frozen backend view (`write_snapshot_of_view`, streaming into any writer), which lets the caller release
@@ -14,16 +15,17 @@ use std::io::Write;
 
 use meridian_types::Revision;
 
+use crate::alarm::AlarmTable;
 use crate::backend::{Backend, BackendView, WriteBatch};
 use crate::error::{Error, Result};
 use crate::hash::{Crc32c, crc32c};
 use crate::lease::decode_lease;
 use crate::record::Record;
 use crate::revision::RevisionKey;
-use crate::store::{KvStore, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX, meta_i64};
+use crate::store::{KvStore, META_ALARMS, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX, meta_i64};
 
 const MAGIC: &[u8; 4] = b"MKVS";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 impl<B: Backend> KvStore<B> {
     /// Full logical dump (records, leases, revisions, lease counter), including applied but uncommitted
@@ -33,7 +35,12 @@ impl<B: Backend> KvStore<B> {
         let mut leases = self.backend.leases()?;
         leases.retain(|(id, _)| !self.pending.leases.contains_key(id));
         leases.extend(self.pending.leases.iter().filter_map(|(id, b)| b.as_ref().map(|b| (*id, b.clone()))));
-        let header = Header { current: self.current, compact: self.compact, next_lease: self.next_lease_id };
+        let header = Header {
+            current: self.current,
+            compact: self.compact,
+            next_lease: self.next_lease_id,
+            alarms: self.alarms.encode(),
+        };
         let mut out = Vec::new();
         encode(header, &mut |visit| self.scan_merged(RevisionKey::MIN, visit), leases, &mut out)?;
         Ok(out)
@@ -64,16 +71,19 @@ pub fn write_snapshot_of_view<V: BackendView>(view: &V, out: &mut dyn Write) -> 
         current: meta_i64(META_CURRENT, view.meta(META_CURRENT)?)?.unwrap_or(1).max(1),
         compact: meta_i64(META_COMPACT, view.meta(META_COMPACT)?)?.unwrap_or(0).max(0),
         next_lease: meta_i64(META_NEXT_LEASE, view.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1),
+        alarms: view.meta(META_ALARMS)?.unwrap_or_default(),
     };
     encode(header, &mut |visit| view.scan_records(RevisionKey::MIN, visit), view.leases()?, out)
 }
 
-/// The revisions and lease counter a dump starts with.
-#[derive(Clone, Copy)]
+/// The revisions, lease counter and alarms of a dump.
+#[derive(Clone)]
 struct Header {
     current: i64,
     compact: i64,
     next_lease: i64,
+    /// The stored alarm table (`AlarmTable::encode`).
+    alarms: Vec<u8>,
 }
 
 /// Visits every record in revision order (a scan of a store or of a view).
@@ -119,6 +129,7 @@ fn encode(
         w.put(&id.to_be_bytes())?;
         w.put_bytes(bytes)?;
     }
+    w.put_bytes(&header.alarms)?;
     let crc = std::mem::replace(&mut w.crc, Crc32c::new()).finish();
     w.put(&crc.to_be_bytes())?;
     Ok(w.written)
@@ -168,7 +179,7 @@ fn parse(snapshot: &[u8]) -> Result<WriteBatch> {
         return Err(Error::corrupt("snapshot: bad magic"));
     }
     let version = r.u8()?;
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(Error::corrupt(format!("snapshot: unsupported format version {version}")));
     }
     let want = u32::from_be_bytes(trailer.try_into().map_err(|_| Error::corrupt("snapshot: too short"))?);
@@ -201,6 +212,7 @@ fn parse(snapshot: &[u8]) -> Result<WriteBatch> {
         decode_lease(id, bytes)?;
         batch.put_leases.push((id, bytes.to_vec()));
     }
+    let alarms = if version >= 2 { AlarmTable::decode(r.bytes()?)?.encode() } else { Vec::new() };
     if !r.rest.is_empty() {
         return Err(Error::corrupt("snapshot: trailing bytes"));
     }
@@ -208,6 +220,7 @@ fn parse(snapshot: &[u8]) -> Result<WriteBatch> {
         (META_CURRENT.to_owned(), current.to_be_bytes().to_vec()),
         (META_COMPACT.to_owned(), compact.to_be_bytes().to_vec()),
         (META_NEXT_LEASE.to_owned(), next_lease.to_be_bytes().to_vec()),
+        (META_ALARMS.to_owned(), alarms),
     ];
     Ok(batch)
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use meridian_proto::mvccpb::KeyValue;
 use meridian_types::Revision;
 
+use crate::alarm::AlarmTable;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::key_index::{KeyIndex, LiveMeta};
@@ -22,6 +23,7 @@ pub const META_PREFIX: &str = "kv/";
 pub(crate) const META_CURRENT: &str = "kv/current_revision";
 pub(crate) const META_COMPACT: &str = "kv/compact_revision";
 pub(crate) const META_NEXT_LEASE: &str = "kv/next_lease_id";
+pub(crate) const META_ALARMS: &str = "kv/alarms";
 
 /// The MVCC state machine over a storage backend.
 #[derive(Debug)]
@@ -33,6 +35,8 @@ pub struct KvStore<B: Backend> {
     pub(crate) leases: LeaseTable,
     /// Next id tried for a LeaseGrant with id 0; only grows, so auto ids are never reused.
     pub(crate) next_lease_id: i64,
+    /// The active alarms (see `alarm`).
+    pub(crate) alarms: AlarmTable,
     pub(crate) pending: Pending,
 }
 
@@ -43,6 +47,10 @@ impl<B: Backend> KvStore<B> {
             current: meta_i64(META_CURRENT, backend.meta(META_CURRENT)?)?.unwrap_or(1).max(1),
             compact: meta_i64(META_COMPACT, backend.meta(META_COMPACT)?)?.unwrap_or(0).max(0),
             next_lease_id: meta_i64(META_NEXT_LEASE, backend.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1),
+            alarms: match backend.meta(META_ALARMS)? {
+                Some(bytes) => AlarmTable::decode(&bytes)?,
+                None => AlarmTable::default(),
+            },
             backend,
             index: BTreeMap::new(),
             leases: LeaseTable::default(),
@@ -89,6 +97,11 @@ impl<B: Backend> KvStore<B> {
     /// The revision of the last compaction; 0 if never compacted.
     pub fn compact_revision(&self) -> Revision {
         Revision(self.compact)
+    }
+
+    /// The active alarms.
+    pub fn alarms(&self) -> &AlarmTable {
+        &self.alarms
     }
 
     /// Whether changes were applied since the last commit.
@@ -147,6 +160,7 @@ impl<B: Backend> KvStore<B> {
             (META_CURRENT.to_owned(), self.current.to_be_bytes().to_vec()),
             (META_COMPACT.to_owned(), self.compact.to_be_bytes().to_vec()),
             (META_NEXT_LEASE.to_owned(), self.next_lease_id.to_be_bytes().to_vec()),
+            (META_ALARMS.to_owned(), self.alarms.encode()),
         ]
     }
 

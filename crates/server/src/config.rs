@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use meridian_consensus::ReadPolicy;
+use meridian_kv::AutoCompaction;
 use meridian_types::{DcName, ZoneName};
 pub use meridian_types::{TimingConfig, TimingPreset};
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,10 @@ use crate::error::{Error, Result};
 
 /// etcd's default limit on the encoded size of one request.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_572_864;
+/// etcd's default backend quota: 2 GiB.
+pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 << 30;
+/// Above this quota etcd warns that the backend may perform poorly; so does Meridian.
+pub const MAX_RECOMMENDED_QUOTA_BACKEND_BYTES: u64 = 8 << 30;
 
 /// Everything one server process needs to start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +43,15 @@ pub struct ServerConfig {
     /// 100 000: a snapshot dumps the whole store, so at a million keys a 10 000-entry interval meant writing
     /// ~300 MB per 10 000 writes.
     pub snapshot_count: u64,
+    /// The size `state.redb` may reach before the NOSPACE alarm stops writes that add data (etcd's
+    /// `--quota-backend-bytes`; 0 means the default, 2 GiB).
+    pub quota_backend_bytes: u64,
+    /// `periodic` (keep a time span of history) or `revision` (keep a number of revisions), as etcd's
+    /// `--auto-compaction-mode`.
+    pub auto_compaction_mode: String,
+    /// What auto-compaction keeps: hours or a duration (`30m`) in periodic mode, revisions in revision mode; `0`
+    /// (the default) turns it off. etcd's `--auto-compaction-retention`.
+    pub auto_compaction_retention: String,
     /// Allow listening on non-loopback addresses without TLS and auth. Never on by default.
     pub insecure_allow_remote: bool,
     /// Topology file listing every member and the placement policy. Without it the member forms a
@@ -71,6 +85,9 @@ impl Default for ServerConfig {
             timing: TimingConfig::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             snapshot_count: 100_000,
+            quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
+            auto_compaction_mode: "periodic".to_owned(),
+            auto_compaction_retention: "0".to_owned(),
             insecure_allow_remote: false,
             topology: None,
             force_topology: false,
@@ -87,6 +104,16 @@ impl ServerConfig {
     /// Parses a TOML config file's text; unknown keys are an error.
     pub fn from_toml(text: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// The backend quota in bytes (0 in the file or flags means etcd's default).
+    pub fn quota_bytes(&self) -> u64 {
+        if self.quota_backend_bytes == 0 { DEFAULT_QUOTA_BACKEND_BYTES } else { self.quota_backend_bytes }
+    }
+
+    /// The auto-compaction policy the two settings describe.
+    pub fn auto_compaction(&self) -> Result<AutoCompaction> {
+        AutoCompaction::parse(&self.auto_compaction_mode, &self.auto_compaction_retention).map_err(Error::Config)
     }
 
     /// The socket address of the client listener.
@@ -151,6 +178,7 @@ impl ServerConfig {
         if self.max_request_bytes == 0 {
             return Err(Error::Config("max-request-bytes must be positive".into()));
         }
+        self.auto_compaction()?;
         if self.worker_threads == Some(0) {
             return Err(Error::Config(
                 "worker-threads must be positive (leave it unset for half the CPUs, at least one)".into(),
@@ -217,6 +245,19 @@ mod tests {
         cfg.validate().unwrap();
         let zero = ServerConfig::from_toml("worker_threads = 0").unwrap();
         assert!(zero.validate().unwrap_err().to_string().contains("worker-threads"));
+    }
+
+    #[test]
+    fn quota_and_auto_compaction_follow_etcd_flags() {
+        let default = ServerConfig::default();
+        assert_eq!(default.quota_bytes(), 2 << 30);
+        assert_eq!(default.auto_compaction().unwrap(), AutoCompaction::Off);
+        let cfg = ServerConfig::from_toml("quota_backend_bytes = 0\nauto_compaction_retention = \"30m\"").unwrap();
+        assert_eq!(cfg.quota_bytes(), 2 << 30, "0 means the default, as in etcd");
+        assert_eq!(cfg.auto_compaction().unwrap(), AutoCompaction::Periodic(std::time::Duration::from_secs(1800)));
+        let cfg =
+            ServerConfig::from_toml("auto_compaction_mode = \"revision\"\nauto_compaction_retention = \"1h\"").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("revision count"));
     }
 
     #[test]

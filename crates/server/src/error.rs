@@ -48,6 +48,7 @@ pub fn status_to_etcd(status: &tonic::Status) -> EtcdError {
         EtcdError::TimeoutDueToLeaderFail,
         EtcdError::Stopped,
         EtcdError::LeaseNotFound,
+        EtcdError::NoSpace,
     ] {
         if msg == known.to_string() {
             return known;

@@ -3,6 +3,7 @@
 //! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
 
 pub mod admin;
+pub mod auto_compact;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -21,7 +22,9 @@ pub mod peer_service;
 pub mod placement;
 pub mod planted;
 pub mod publish;
+pub mod quota;
 pub mod run;
+pub mod space_watch;
 pub mod watch_hub;
 
 pub use config::ServerConfig;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_consensus::{Error as ConsensusError, RaftNode, RedbBackend, Vote};
-use meridian_kv::{CommandResponse, KvStore};
+use meridian_kv::{Backend, CommandResponse, KvStore};
 use meridian_proto::etcdserverpb::ResponseHeader;
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_types::{EtcdError, NodeId};
@@ -18,6 +18,7 @@ use crate::lessor::Lessor;
 use crate::peer_client::call_error::CallError;
 use crate::peer_client::client::LeaderClient;
 use crate::placement::PlacementHandle;
+use crate::quota::Quota;
 use crate::watch_hub::{HeaderSource, WatchHub};
 
 /// How many times a request follows a changed leader before giving up.
@@ -57,6 +58,7 @@ pub struct Member {
     lessor: Arc<Lessor>,
     leader_client: LeaderClient,
     placement: PlacementHandle,
+    quota: Arc<Quota>,
 }
 
 /// The parts a [`Member`] is made of, as `run` assembles them.
@@ -75,6 +77,8 @@ pub struct MemberParts {
     pub leader_client: LeaderClient,
     /// Why the leader is where it is (leader placement driver), for status.
     pub placement: PlacementHandle,
+    /// The backend quota writes are checked against.
+    pub quota: Arc<Quota>,
 }
 
 /// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
@@ -95,8 +99,13 @@ fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, E
 impl Member {
     /// A member of these parts.
     pub fn new(parts: MemberParts) -> Self {
-        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement } = parts;
-        Member { config, headers, raft, hub, lessor, leader_client, placement }
+        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota } = parts;
+        Member { config, headers, raft, hub, lessor, leader_client, placement, quota }
+    }
+
+    /// The backend quota.
+    pub fn quota(&self) -> &Arc<Quota> {
+        &self.quota
     }
 
     /// The configuration this member runs with.
@@ -162,6 +171,7 @@ impl Member {
     /// forwards the command to the leader. While no leader is known (an election), the request waits for one,
     /// up to the request timeout, as etcd's do; only then is the answer etcd's "no leader".
     pub async fn propose(&self, cmd: RaftCommand) -> Result<CommandResponse, EtcdError> {
+        self.quota.admit(&cmd, || self.kv().read().backend().size_bytes())?;
         let mut hint = self.leader_or_wait().await?;
         let mut last = EtcdError::NoLeader;
         for _ in 0..LEADER_ATTEMPTS {

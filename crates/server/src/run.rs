@@ -40,6 +40,7 @@ use crate::peer_client::grpc_transport::GrpcTransport;
 use crate::peer_service::service::PeerService;
 use crate::placement::{self, PlacementHandle};
 use crate::planted::{PlantedBug, PlantedKv, UntimedGrants};
+use crate::quota::Quota;
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -292,6 +293,11 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let placement = PlacementHandle::new();
+    let quota_bytes = config.quota_bytes();
+    let auto_compaction = config.auto_compaction()?;
+    if quota_bytes > crate::config::MAX_RECOMMENDED_QUOTA_BACKEND_BYTES {
+        tracing::warn!(quota = quota_bytes, "quota-backend-bytes above 8 GiB: a database that large may be slow");
+    }
     let member = Arc::new(Member::new(MemberParts {
         config,
         headers,
@@ -300,6 +306,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         lessor,
         leader_client,
         placement: placement.clone(),
+        quota: Arc::new(Quota::new(quota_bytes)),
     }));
 
     let append_streams = AppendStreams::default();
@@ -319,6 +326,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         peer_serve,
         tokio::spawn(placement::run(member.raft().clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),
+        tokio::spawn(crate::space_watch::watch(member.clone())),
+        tokio::spawn(crate::auto_compact::run(member.clone(), auto_compaction)),
         tokio::spawn(leader_loss::run(member.raft().clone(), loss_watch, append_streams)),
     ];
 

@@ -9,6 +9,10 @@
 //! The disk outlives the simulated host: the runner keeps it across crash and restart. Handles
 //! opened before a crash are fenced by a generation number, so a database object still being
 //! dropped by the dead host's runtime cannot touch the files its successor opens.
+//!
+//! Names point at files as a directory's entries point at inodes: a handle keeps the file it opened
+//! after a rename or removal takes its name away, and renames and removals are durable at once (as
+//! `OsDisk` syncs the directory after each).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,7 +53,11 @@ impl SimFile {
 
 #[derive(Default)]
 struct Files {
-    files: BTreeMap<String, SimFile>,
+    /// The directory: name to file number.
+    names: BTreeMap<String, u64>,
+    /// Every file with a name or an open handle, by number.
+    files: BTreeMap<u64, SimFile>,
+    next_file: u64,
     /// Bumped by every crash; handles from an older generation are dead.
     generation: u64,
     /// Syncs performed, for the report.
@@ -98,7 +106,10 @@ impl SimDisk {
     pub fn crash(&self) {
         let mut inner = self.inner.lock();
         inner.generation += 1;
-        inner.files.retain(|_, f| f.durable.is_some());
+        let Files { names, files, .. } = &mut *inner;
+        // Handles die with the host: only named files that were durable survive.
+        names.retain(|_, n| files.get(n).is_some_and(|f| f.durable.is_some()));
+        files.retain(|n, _| names.values().any(|named| named == n));
         for file in inner.files.values_mut() {
             file.current = file.durable.clone().unwrap_or_default();
             file.dirty.clear();
@@ -109,8 +120,9 @@ impl SimDisk {
     /// makes it) if missing.
     fn backend(&self, name: &str) -> SimBackend {
         let mut inner = self.inner.lock();
-        inner.files.entry(name.to_owned()).or_default().durable.get_or_insert_with(Vec::new);
-        SimBackend { disk: self.clone(), name: name.to_owned(), generation: inner.generation }
+        let file = inner.file_named(name);
+        inner.files.entry(file).or_default().durable.get_or_insert_with(Vec::new);
+        SimBackend { disk: self.clone(), name: name.to_owned(), file, generation: inner.generation }
     }
 
     /// Syncs performed so far.
@@ -119,10 +131,30 @@ impl SimDisk {
     }
 }
 
+impl Files {
+    /// The number of the file called `name`, a new empty one if there is none.
+    fn file_named(&mut self, name: &str) -> u64 {
+        if let Some(&n) = self.names.get(name) {
+            return n;
+        }
+        let n = self.next_file;
+        self.next_file += 1;
+        self.names.insert(name.to_owned(), n);
+        self.files.insert(n, SimFile::default());
+        n
+    }
+
+    fn named(&self, name: &str) -> Option<&SimFile> {
+        self.names.get(name).and_then(|n| self.files.get(n))
+    }
+}
+
 /// A redb storage backend over one simulated file.
 struct SimBackend {
     disk: SimDisk,
+    /// The name it was opened by, for debugging.
     name: String,
+    file: u64,
     generation: u64,
 }
 
@@ -139,7 +171,7 @@ impl SimBackend {
             return Err(io::Error::other("simulated host crashed; handle is dead"));
         }
         let Files { files, syncs, .. } = &mut *inner;
-        let file = files.entry(self.name.clone()).or_default();
+        let file = files.entry(self.file).or_default();
         f(file, syncs)
     }
 }
@@ -209,7 +241,7 @@ impl Disk for SimDisk {
 
     fn open_file(&self, name: &str) -> io::Result<Option<Box<dyn Read + Send>>> {
         let inner = self.inner.lock();
-        Ok(inner.files.get(name).map(|f| Box::new(Cursor::new(f.current.clone())) as Box<dyn Read + Send>))
+        Ok(inner.named(name).map(|f| Box::new(Cursor::new(f.current.clone())) as Box<dyn Read + Send>))
     }
 
     fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
@@ -217,14 +249,30 @@ impl Disk for SimDisk {
         write(&mut bytes)?;
         let mut inner = self.inner.lock();
         inner.syncs += 1;
-        inner
-            .files
-            .insert(name.to_owned(), SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new() });
+        // A new file under the old name, as a rename of a temporary file gives. Nothing keeps such files
+        // open (`open_file` reads a copy), so the old one goes.
+        if let Some(old) = inner.names.remove(name) {
+            inner.files.remove(&old);
+        }
+        let n = inner.file_named(name);
+        inner.files.insert(n, SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new() });
         Ok(())
     }
 
     fn file_size(&self, name: &str) -> u64 {
-        self.inner.lock().files.get(name).map_or(0, |f| f.current.len() as u64)
+        self.inner.lock().named(name).map_or(0, |f| f.current.len() as u64)
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let mut inner = self.inner.lock();
+        let n = inner.names.remove(from).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        inner.names.insert(to.to_owned(), n);
+        Ok(())
+    }
+
+    fn remove_file(&self, name: &str) -> io::Result<()> {
+        self.inner.lock().names.remove(name);
+        Ok(())
     }
 
     fn blocking_on_threads(&self) -> bool {

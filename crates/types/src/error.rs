@@ -89,6 +89,10 @@ pub enum EtcdError {
     /// The server is shutting down.
     #[error("etcdserver: server stopped")]
     Stopped,
+    /// The NOSPACE alarm is active (the backend quota was exceeded, or a member's disk is full): writes that
+    /// add data are refused until an operator frees space and disarms it.
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
     /// The member does not exist.
     #[error("etcdserver: member not found")]
     MemberNotFound,
@@ -127,6 +131,7 @@ impl EtcdError {
             | MemberBadUrls => StatusCode::InvalidArgument,
             Compacted | FutureRevision | LeaseTtlTooLarge => StatusCode::OutOfRange,
             LeaseNotFound | MemberNotFound => StatusCode::NotFound,
+            NoSpace => StatusCode::ResourceExhausted,
             LeaseExists | NotLeader | MemberExists | PeerUrlExists | MemberNotLearner | LearnerNotReady
             | DuplicateWatchId | BadLeaderTransferee => StatusCode::FailedPrecondition,
             NoLeader
@@ -150,6 +155,12 @@ mod tests {
         let e = EtcdError::Compacted;
         assert_eq!(e.code(), StatusCode::OutOfRange);
         assert_eq!(e.to_string(), "etcdserver: mvcc: required revision has been compacted");
+    }
+
+    #[test]
+    fn no_space_is_resource_exhausted_with_etcd_text() {
+        assert_eq!(EtcdError::NoSpace.code(), StatusCode::ResourceExhausted);
+        assert_eq!(EtcdError::NoSpace.to_string(), "etcdserver: mvcc: database space exceeded");
     }
 
     #[test]

@@ -69,12 +69,20 @@ pub struct Options {
     pub failback_hold_ms: Option<u64>,
     /// Start every member with `--enable-fault-injection` (mounts `PUT /faults`).
     pub fault_injection: bool,
+    /// More flags for every member's `meridian server`.
+    pub extra_args: Vec<String>,
 }
 
 impl Options {
     /// Only a timing preset: no placement policy, no fault injection.
     pub fn preset(preset: &str) -> Options {
-        Options { preset: preset.into(), leader_preference: Vec::new(), failback_hold_ms: None, fault_injection: false }
+        Options {
+            preset: preset.into(),
+            leader_preference: Vec::new(),
+            failback_hold_ms: None,
+            fault_injection: false,
+            extra_args: Vec::new(),
+        }
     }
 }
 
@@ -115,6 +123,7 @@ pub struct Cluster {
     /// The members, in topology order.
     pub nodes: Vec<Node>,
     fault_injection: bool,
+    extra_args: Vec<String>,
 }
 
 impl Cluster {
@@ -161,7 +170,8 @@ impl Cluster {
             );
         }
         std::fs::write(dir.path().join("topology.toml"), toml).expect("write topology");
-        let mut cluster = Cluster { dir, nodes, fault_injection: opts.fault_injection };
+        let mut cluster =
+            Cluster { dir, nodes, fault_injection: opts.fault_injection, extra_args: opts.extra_args.clone() };
         for i in 0..cluster.nodes.len() {
             cluster.spawn(i);
         }
@@ -202,6 +212,7 @@ impl Cluster {
         if self.fault_injection {
             cmd.arg("--enable-fault-injection");
         }
+        cmd.args(&self.extra_args);
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("MERIDIAN_") {
                 cmd.env_remove(&k);

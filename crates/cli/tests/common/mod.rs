@@ -105,13 +105,33 @@ pub struct Server {
     peer_port: u16,
     child: Option<Child>,
     starts: u32,
+    /// More flags for the server process (etcd and Meridian share the names of those tests use).
+    extra_args: Vec<String>,
 }
 
 impl Server {
     /// Start a fresh single-node server of `kind` and wait until it serves linearizable reads.
     pub fn start(kind: Kind) -> Server {
+        Server::start_with_args(kind, &[])
+    }
+
+    /// As [`Server::start`], with more flags for the server process.
+    pub fn start_with_args(kind: Kind, args: &[&str]) -> Server {
         let dir = tempfile::Builder::new().prefix(&format!("{}-it-", kind.label())).tempdir().expect("tempdir");
-        let mut server = Server { kind, dir, client_port: free_port(), peer_port: free_port(), child: None, starts: 0 };
+        Server::start_in(kind, dir, args)
+    }
+
+    /// As [`Server::start_with_args`], with the server's directory (data dir and log) in `dir`.
+    pub fn start_in(kind: Kind, dir: tempfile::TempDir, args: &[&str]) -> Server {
+        let mut server = Server {
+            kind,
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+            starts: 0,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+        };
         server.spawn();
         server.wait_ready();
         server
@@ -122,8 +142,15 @@ impl Server {
     /// if the restore fails.
     pub fn start_etcd_restored(snapshot: &Path) -> Server {
         let dir = tempfile::Builder::new().prefix("etcd-restored-it-").tempdir().expect("tempdir");
-        let mut server =
-            Server { kind: Kind::Etcd, dir, client_port: free_port(), peer_port: free_port(), child: None, starts: 0 };
+        let mut server = Server {
+            kind: Kind::Etcd,
+            dir,
+            client_port: free_port(),
+            peer_port: free_port(),
+            child: None,
+            starts: 0,
+            extra_args: Vec::new(),
+        };
         let peer = format!("http://127.0.0.1:{}", server.peer_port);
         let data = server.data_dir();
         let restore = etcdctl(
@@ -227,6 +254,7 @@ impl Server {
                 c
             }
         };
+        cmd.args(&self.extra_args);
         self.starts += 1;
         let mut log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
         writeln!(log, "===== harness: start #{} of {} ({:?}) =====", self.starts, self.kind.label(), cmd).ok();

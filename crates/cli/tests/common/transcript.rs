@@ -7,6 +7,7 @@
 //! - lease ids (mapped to `L1`, `L2`... in order of appearance; hex and decimal forms), and the
 //!   order of `lease list` (etcd lists leases in Go map order);
 //! - the remaining TTL of `lease timetolive` (wall-clock dependent; scripts assert its range);
+//! - the member id of an alarm (`memberID:<n>`, as `alarm list` and status errors print it);
 //! - loopback ports, scratch paths, and timing/size fields of etcdctl's own client-side log lines
 //!   (`ts`, `target`, `took`, `size`), and `took = ...` of `endpoint health`.
 //!
@@ -84,6 +85,7 @@ static FIELDS_NUM: LazyLock<Regex> = LazyLock::new(|| {
 static FIELDS_VERSION: LazyLock<Regex> = LazyLock::new(|| re(r#"(?m)^"Version" : "[^"]*"$"#));
 static SIMPLE_LEASE: LazyLock<Regex> =
     LazyLock::new(|| re(r"lease ([0-9a-f]+) (granted|keepalived|revoked|already expired)"));
+static ALARM_MEMBER: LazyLock<Regex> = LazyLock::new(|| re(r"memberID:(\d+)"));
 static REMAINING: LazyLock<Regex> = LazyLock::new(|| re(r"remaining\((-?\d+)s\)"));
 
 /// Normalisation state for one server's transcript.
@@ -171,6 +173,9 @@ impl Normaliser {
             .join("\n")
             + if text.ends_with('\n') { "\n" } else { "" };
         t = HEALTH_TOOK.replace_all(&t, "took = <T>").into_owned();
+        t = ALARM_MEMBER
+            .replace_all(&t, |c: &Captures| format!("memberID:{}", self.members.label_dec(&c[1])))
+            .into_owned();
         t = ZAP_TOOK.replace_all(&t, "\"took\":\"<T>\"").into_owned();
 
         // JSON output.
@@ -620,9 +625,14 @@ impl<'a> Session<'a> {
 /// Run `script` against a fresh etcd and a fresh subject (in parallel) and assert that the
 /// normalised transcripts are identical and that every absolute expectation held on both.
 pub fn differential(test: &str, script: impl Fn(&mut Session) + Sync) {
+    differential_with_args(test, &[], script)
+}
+
+/// As [`differential`], with both servers started with `args` (flags etcd and Meridian name alike).
+pub fn differential_with_args(test: &str, args: &[&str], script: impl Fn(&mut Session) + Sync) {
     let subject_kind = Kind::subject();
     let run_one = |kind: Kind| {
-        let server = Server::start(kind);
+        let server = Server::start_with_args(kind, args);
         let mut s = Session::new(&server);
         script(&mut s);
         let result = s.finish();

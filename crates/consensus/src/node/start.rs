@@ -109,6 +109,7 @@ impl RaftNode {
         let kv: SharedKv =
             Arc::new(RwLock::new(KvStore::open(backend).map_err(|e| Error::storage("loading the kv store", e))?));
         let (sm, sm_released) = StateMachine::with_waiter(kv.clone(), cfg.disk.clone(), observer);
+        let defragmenter = sm.defragmenter();
 
         let raft = Raft::new(
             cfg.id.0,
@@ -150,6 +151,7 @@ impl RaftNode {
             raft,
             transport,
             kv,
+            defragmenter,
             leader_rx,
             lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
             quorum_timeout: Duration::from_millis(cfg.election_max_ms),

@@ -1,5 +1,6 @@
 //! Behaviour tests of `KvStore`, one file per concern, on `MemBackend`.
 
+mod alarm;
 mod compaction;
 mod etcd_db;
 mod lease;

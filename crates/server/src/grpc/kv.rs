@@ -61,6 +61,7 @@ fn variant_name(resp: &CommandResponse) -> &'static str {
         CommandResponse::LeaseGrant(_) => "lease grant",
         CommandResponse::LeaseRevoke(_) => "lease revoke",
         CommandResponse::LeaseCheckpoint => "lease checkpoint",
+        CommandResponse::Alarm(_) => "alarm",
     }
 }
 

@@ -1,18 +1,22 @@
 //! The etcd `Maintenance` service: status, hashes for comparing members, streamed snapshots (etcd's own
 //! format, a bbolt database built from a frozen backend view off the kv lock, so `etcdctl snapshot status`
-//! and `restore` read them), and the housekeeping calls (`Alarm`, `Defragment`) that tools expect to succeed.
+//! and `restore` read them), alarms (listed from the replicated table after a read barrier, raised and cleared
+//! through the log), and defragmentation.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use meridian_kv::Backend;
+use meridian_kv::{Backend, CommandResponse};
+use meridian_proto::etcdserverpb::alarm_request::AlarmAction;
 use meridian_proto::etcdserverpb::maintenance_server::Maintenance;
 use meridian_proto::etcdserverpb::{
-    AlarmRequest, AlarmResponse, DefragmentRequest, DefragmentResponse, HashKvRequest, HashKvResponse, HashRequest,
-    HashResponse, MoveLeaderRequest, MoveLeaderResponse, ResponseHeader, SnapshotRequest, SnapshotResponse,
-    StatusRequest, StatusResponse,
+    AlarmMember, AlarmRequest, AlarmResponse, AlarmType, DefragmentRequest, DefragmentResponse, HashKvRequest,
+    HashKvResponse, HashRequest, HashResponse, MoveLeaderRequest, MoveLeaderResponse, ResponseHeader, SnapshotRequest,
+    SnapshotResponse, StatusRequest, StatusResponse,
 };
+use meridian_proto::meridianpb::RaftCommand;
+use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_types::{EtcdError, NodeId, Revision};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -48,25 +52,53 @@ impl MaintenanceService {
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
-    async fn alarm(&self, _request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
-        // No alarm (such as NOSPACE) is ever raised yet, so there is nothing to list, activate or disarm.
-        Ok(Response::new(AlarmResponse { header: Some(self.member.current_header()), alarms: Vec::new() }))
+    async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let req = request.into_inner();
+        let alarms = match AlarmAction::try_from(req.action) {
+            Ok(AlarmAction::Get) => {
+                self.member.read_barrier().await.map_err(to_status)?;
+                let alarm = AlarmType::try_from(req.alarm).unwrap_or(AlarmType::None);
+                self.member.kv().read().alarms().get(alarm)
+            }
+            Ok(AlarmAction::Activate | AlarmAction::Deactivate) => {
+                match self.member.propose(RaftCommand { cmd: Some(Cmd::Alarm(req)) }).await.map_err(to_status)? {
+                    CommandResponse::Alarm(resp) => resp.alarms,
+                    _ => return Err(to_status(EtcdError::Internal("unexpected apply result for an alarm".into()))),
+                }
+            }
+            // etcd answers an action it does not know with no alarms.
+            Err(_) => Vec::new(),
+        };
+        Ok(Response::new(AlarmResponse { header: Some(self.member.current_header()), alarms }))
     }
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let status = self.member.raft().status();
-        let db_size = i64::try_from(self.member.kv().read().backend().size_bytes()).unwrap_or(i64::MAX);
+        let backend = self.member.kv().read().backend().clone();
+        let (db_size, in_use) =
+            tokio::task::spawn_blocking(move || (backend.size_bytes(), backend.size_in_use_bytes()))
+                .await
+                .map_err(|e| to_status(EtcdError::Internal(format!("status task failed: {e}"))))?;
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        // etcd lists "no leader" and every active alarm, in the alarm's protobuf text form.
+        let mut errors = Vec::new();
+        if status.leader.is_none() {
+            errors.push(EtcdError::NoLeader.to_string());
+        }
+        for alarm in self.member.kv().read().alarms().get(AlarmType::None) {
+            errors.push(alarm_text(&alarm));
+        }
         let leader_dc = status.leader.and_then(|l| status.members.get(&l)).map(|m| m.dc.clone()).unwrap_or_default();
         let mut response = Response::new(StatusResponse {
             header: Some(self.member.current_header()),
             version: ETCD_COMPAT_VERSION.to_owned(),
-            db_size,
+            db_size: as_i64(db_size),
             leader: status.leader.map_or(0, |l| l.0),
             raft_index: status.last_log_index,
             raft_term: status.term,
             raft_applied_index: status.applied,
-            errors: Vec::new(),
-            db_size_in_use: db_size,
+            errors,
+            db_size_in_use: as_i64(in_use),
             is_learner: status.learners.contains(&status.id),
             ..Default::default()
         });
@@ -81,7 +113,15 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn defragment(&self, _request: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
-        // redb reuses freed pages itself; there is nothing to rewrite.
+        let report = self.member.raft().defragment().await.map_err(|e| to_status(EtcdError::from(e)))?;
+        tracing::info!(
+            before = report.before,
+            after = report.after,
+            replayed = report.replayed,
+            took_ms = report.took.as_millis() as u64,
+            swap_ms = report.swap.as_millis() as u64,
+            "defragmented the kv store"
+        );
         Ok(Response::new(DefragmentResponse { header: Some(self.member.current_header()) }))
     }
 
@@ -134,6 +174,13 @@ impl Maintenance for MaintenanceService {
             .map_err(|e| to_status(EtcdError::from(e)))?;
         Ok(Response::new(MoveLeaderResponse { header: Some(self.member.current_header()) }))
     }
+}
+
+/// An alarm as etcd's Status lists it (gogoproto's compact text form).
+fn alarm_text(alarm: &AlarmMember) -> String {
+    let name =
+        AlarmType::try_from(alarm.alarm).map_or_else(|_| alarm.alarm.to_string(), |a| a.as_str_name().to_owned());
+    format!("memberID:{} alarm:{name} ", alarm.member_id)
 }
 
 type SnapshotSender = mpsc::Sender<Result<SnapshotResponse, Status>>;
