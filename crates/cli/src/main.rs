@@ -32,7 +32,7 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MERIDIAN_LOG")
@@ -41,9 +41,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Server(args) => server_cmd::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Playground(args) => playground::run(args),
+    };
+    // One line with the whole chain of causes, never a backtrace.
+    if let Err(e) = result {
+        eprintln!("meridian: {e:#}");
+        std::process::exit(1);
     }
 }

@@ -45,6 +45,9 @@ pub struct ServerArgs {
     /// Size the state machine's database may reach before the NOSPACE alarm stops writes (0: 2 GiB).
     #[arg(long, env = "MERIDIAN_QUOTA_BACKEND_BYTES")]
     quota_backend_bytes: Option<u64>,
+    /// Free space the data dir's file system must keep; below it the disk counts as full (default 64 MiB).
+    #[arg(long, env = "MERIDIAN_DISK_RESERVE_BYTES")]
+    disk_reserve_bytes: Option<u64>,
     /// Auto-compaction mode: periodic (keep a span of time) or revision (keep a number of revisions).
     #[arg(long, env = "MERIDIAN_AUTO_COMPACTION_MODE")]
     auto_compaction_mode: Option<String>,
@@ -129,6 +132,9 @@ impl ServerArgs {
         if let Some(v) = self.quota_backend_bytes {
             cfg.quota_backend_bytes = v;
         }
+        if let Some(v) = self.disk_reserve_bytes {
+            cfg.disk_reserve_bytes = v;
+        }
         if let Some(v) = self.auto_compaction_mode {
             cfg.auto_compaction_mode = v;
         }
@@ -172,14 +178,33 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         .worker_threads(cfg.worker_threads_for(cpus))
         .enable_all()
         .build()?;
+    let (data_dir, reserve) = (cfg.data_dir.clone(), cfg.disk_reserve_bytes);
     runtime.block_on(async move {
-        let server = meridian_server::start(cfg).await?;
+        let server = meridian_server::start(cfg).await.map_err(|e| explain_full_disk(e.into(), &data_dir, reserve))?;
         eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
         wait_for_signal().await?;
         tracing::info!("shutting down");
         server.stop().await?;
         Ok(())
     })
+}
+
+/// A start that failed because the data dir's file system is full becomes one line saying so, with what is free
+/// and what is needed; any other error is left as it is.
+fn explain_full_disk(e: anyhow::Error, data_dir: &std::path::Path, reserve: u64) -> anyhow::Error {
+    let text = format!("{e:#}");
+    if !text.contains("No space left on device") && !text.contains("os error 28") {
+        return e;
+    }
+    use meridian_consensus::Disk as _;
+    let free = meridian_consensus::OsDisk::open(data_dir).ok().and_then(|d| d.free_bytes());
+    let free = free.map_or_else(|| "unknown".to_owned(), |f| format!("{f} bytes"));
+    anyhow::anyhow!(
+        "cannot start: the file system holding {} is full ({free} free); opening the Raft log and the kv store \
+         needs at least {reserve} bytes free (disk_reserve_bytes). Free space there (nothing acknowledged is lost) \
+         and start again",
+        data_dir.display()
+    )
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

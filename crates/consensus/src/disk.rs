@@ -60,6 +60,11 @@ pub trait Disk: Debug + Send + Sync + 'static {
     /// Durably removes the file called `name`, if there is one. Open handles go on reading it.
     fn remove_file(&self, name: &str) -> io::Result<()>;
 
+    /// Bytes an unprivileged writer may still add to the file system the files are on (`None`: not known).
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether blocking storage work may run on other threads (`false`: run it inline on the
     /// calling task, as the deterministic simulation needs).
     fn blocking_on_threads(&self) -> bool {
@@ -173,6 +178,11 @@ impl Disk for OsDisk {
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         std::fs::rename(self.dir.join(from), self.dir.join(to))?;
         fsync_dir(&self.dir)
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        let stats = rustix::fs::statvfs(&self.dir).ok()?;
+        Some(stats.f_bavail.saturating_mul(stats.f_frsize))
     }
 
     fn remove_file(&self, name: &str) -> io::Result<()> {

@@ -70,10 +70,22 @@ impl From<Error> for EtcdError {
             Error::Membership(m) => m.into(),
             Error::BadTransferee => EtcdError::BadLeaderTransferee,
             Error::TransferTimeout => EtcdError::TimeoutLeaderTransfer,
+            Error::Storage { cause, .. } if disk_full(&cause.to_string()) => EtcdError::NoSpace,
             Error::Storage { doing, cause } => EtcdError::Internal(format!("storage: {doing}: {cause}")),
-            Error::Transport(m) | Error::Fatal(m) => EtcdError::Internal(m),
+            Error::Fatal(m) if disk_full(&m) => EtcdError::NoSpace,
+            // openraft's fatal errors carry its internal state in debug form; the member's log has them.
+            Error::Fatal(_) => {
+                EtcdError::Internal("this member's Raft node stopped after an unrecoverable error; see its log".into())
+            }
+            Error::Transport(m) => EtcdError::Internal(m),
         }
     }
+}
+
+/// Whether an error's text says the file system is full (ENOSPC reaches here only as text: openraft keeps the
+/// storage errors it stops on as strings).
+fn disk_full(text: &str) -> bool {
+    text.contains("No space left on device") || text.contains("os error 28")
 }
 
 impl Error {
@@ -169,7 +181,14 @@ mod tests {
                 Error::storage("writing", std::io::Error::other("disk")),
                 EtcdError::Internal("storage: writing: disk".into()),
             ),
+            (Error::storage("writing", std::io::Error::from_raw_os_error(28)), EtcdError::NoSpace),
+            (
+                Error::Fatal("when Write Apply(LogId { index: 9 }): No space left on device (os error 28)".into()),
+                EtcdError::NoSpace,
+            ),
         ];
+        let fatal = EtcdError::from(Error::Fatal("StorageError { subject: Apply(LogId { .. }) }".into())).to_string();
+        assert!(!fatal.contains('{'), "no debug output reaches a client: {fatal}");
         for (from, want) in cases {
             assert_eq!(EtcdError::from(from), want);
         }

@@ -82,6 +82,8 @@ pub(crate) struct NodeInner {
     kv: SharedKv,
     /// Defragments the kv store (`Maintenance.Defragment`).
     pub(crate) defragmenter: Defragmenter,
+    /// Where the member's files are.
+    pub(crate) disk: Arc<dyn crate::disk::Disk>,
     leader_rx: watch::Receiver<Option<NodeId>>,
     /// How long a new leader may take to get its first quorum acknowledgement.
     lease_wait: Duration,
@@ -297,6 +299,11 @@ impl RaftNode {
     /// The local kv store (serializable reads, watches, status).
     pub fn kv(&self) -> &Arc<RwLock<KvStore<RedbBackend>>> {
         &self.inner.kv
+    }
+
+    /// Bytes still free on the file system of this member's data dir (`None`: not known).
+    pub fn free_disk_bytes(&self) -> Option<u64> {
+        self.inner.disk.free_bytes()
     }
 
     /// Rewrites this member's kv store into a fresh file so the space compaction freed goes back to the file

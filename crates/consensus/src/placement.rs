@@ -54,6 +54,8 @@ pub struct MemberView {
     pub last_ack_ms: Option<u64>,
     /// The highest log index known replicated to it, if any.
     pub matched: Option<u64>,
+    /// It raised the NOSPACE alarm (its disk or its database is full): never a leadership target.
+    pub no_space: bool,
 }
 
 /// One tick's input.
@@ -267,11 +269,11 @@ impl Placement {
     }
 }
 
-/// The healthy voter of `dc` with the highest matched index (lowest id on ties).
+/// The healthy voter of `dc` without NOSPACE with the highest matched index (lowest id on ties).
 fn best_voter(obs: &Observation, dc: &DcName, healthy: &[NodeId]) -> Option<NodeId> {
     obs.members
         .iter()
-        .filter(|m| m.voter && &m.dc == dc && healthy.contains(&m.id))
+        .filter(|m| m.voter && !m.no_space && &m.dc == dc && healthy.contains(&m.id))
         .max_by(|a, b| a.matched.cmp(&b.matched).then(b.id.cmp(&a.id)))
         .map(|m| m.id)
 }

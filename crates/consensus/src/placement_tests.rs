@@ -50,6 +50,7 @@ fn observation(s: &Step) -> Observation {
                 dc: DcName::from(*dc),
                 voter: *voter,
                 last_ack_ms: if down { s.now.checked_sub(10_000) } else { Some(s.now.saturating_sub(50)) },
+                no_space: false,
                 // Member 4 is always a little further ahead than 3, so it is the preferred dc-b target.
                 matched: Some(if s.lagging.contains(id) {
                     LAST / 2
@@ -216,6 +217,7 @@ fn dc_health_is_up_for_the_leaders_dc_and_any_dc_with_a_fresh_ack() {
         voter,
         last_ack_ms,
         matched: Some(10),
+        no_space: false,
     };
     let obs = Observation {
         now_ms: 10_000,
@@ -232,4 +234,25 @@ fn dc_health_is_up_for_the_leaders_dc_and_any_dc_with_a_fresh_ack() {
     let health = dc_health(&obs, 1_000);
     let got: Vec<(&str, bool)> = health.iter().map(|(dc, up)| (dc.0.as_str(), *up)).collect();
     assert_eq!(got, vec![("dc-a", true), ("dc-b", true), ("dc-c", false), ("dc-d", true)]);
+}
+
+#[test]
+fn a_member_that_raised_nospace_is_never_the_target() {
+    let obs = |now: u64, full: &[usize]| {
+        let mut o = observation(&step(now, 3, &[], Want::Stay("")));
+        for &i in full {
+            o.members[i].no_space = true;
+        }
+        o
+    };
+    let mut p = Placement::new(cfg());
+    p.tick(&obs(0, &[0]));
+    match p.tick(&obs(5_000, &[0])) {
+        Decision::Transfer { to, .. } => assert_eq!(to, NodeId(2), "member 1 is full: its dc-a peer instead"),
+        other => panic!("expected a failback to member 2, got {other:?}"),
+    }
+    let mut p = Placement::new(cfg());
+    p.tick(&obs(0, &[0, 1]));
+    let got = p.tick(&obs(5_000, &[0, 1]));
+    assert!(!matches!(got, Decision::Transfer { .. }), "both dc-a voters are full: no failback, got {got:?}");
 }

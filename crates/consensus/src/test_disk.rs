@@ -87,6 +87,9 @@ impl Disk for HookedDisk {
     fn remove_file(&self, name: &str) -> io::Result<()> {
         self.inner.remove_file(name)
     }
+    fn free_bytes(&self) -> Option<u64> {
+        self.inner.free_bytes()
+    }
 }
 
 #[derive(Debug)]

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_572_864;
 /// etcd's default backend quota: 2 GiB.
 pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 << 30;
+/// Free space on the data dir's file system below which a member counts its disk as full.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 64 << 20;
 /// Above this quota etcd warns that the backend may perform poorly; so does Meridian.
 pub const MAX_RECOMMENDED_QUOTA_BACKEND_BYTES: u64 = 8 << 30;
 
@@ -46,6 +48,10 @@ pub struct ServerConfig {
     /// The size `state.redb` may reach before the NOSPACE alarm stops writes that add data (etcd's
     /// `--quota-backend-bytes`; 0 means the default, 2 GiB).
     pub quota_backend_bytes: u64,
+    /// Free space the data dir's file system must keep. Below it the member treats its disk as full before a
+    /// write can fail: it raises NOSPACE, refuses writes, hands leadership over, and resumes by itself once
+    /// space is back. Covers the Raft log's and the kv store's next writes (a journal checkpoint, a commit).
+    pub disk_reserve_bytes: u64,
     /// `periodic` (keep a time span of history) or `revision` (keep a number of revisions), as etcd's
     /// `--auto-compaction-mode`.
     pub auto_compaction_mode: String,
@@ -86,6 +92,7 @@ impl Default for ServerConfig {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             snapshot_count: 100_000,
             quota_backend_bytes: DEFAULT_QUOTA_BACKEND_BYTES,
+            disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES,
             auto_compaction_mode: "periodic".to_owned(),
             auto_compaction_retention: "0".to_owned(),
             insecure_allow_remote: false,

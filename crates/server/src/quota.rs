@@ -1,6 +1,7 @@
 //! The backend quota (etcd's `--quota-backend-bytes`): a write that would take `state.redb` past it is refused
 //! with etcd's "database space exceeded" before it is proposed, and asks for the NOSPACE alarm, which
-//! `space_watch` raises through the log.
+//! `space_watch` raises through the log. While `space_watch` finds the disk itself nearly full, every write that
+//! adds data is refused the same way.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,13 +16,15 @@ pub struct Quota {
     limit: u64,
     /// A write was refused: raise NOSPACE even if the database itself is not past the limit yet.
     refused: AtomicBool,
+    /// The data dir's file system is below its reserve.
+    disk_low: AtomicBool,
     wake: Notify,
 }
 
 impl Quota {
     /// A quota of `limit` bytes.
     pub fn new(limit: u64) -> Self {
-        Quota { limit, refused: AtomicBool::new(false), wake: Notify::new() }
+        Quota { limit, refused: AtomicBool::new(false), disk_low: AtomicBool::new(false), wake: Notify::new() }
     }
 
     /// The limit in bytes.
@@ -33,12 +36,28 @@ impl Quota {
     /// asks [`watch`] to raise NOSPACE and refuses with etcd's error. Commands that add nothing always pass.
     pub fn admit(&self, cmd: &RaftCommand, db_size: impl FnOnce() -> u64) -> Result<(), EtcdError> {
         let cost = cmd.cmd.as_ref().map_or(0, quota_cost);
-        if cost == 0 || db_size().saturating_add(cost) <= self.limit {
+        if cost == 0 {
+            return Ok(());
+        }
+        if self.disk_low.load(Ordering::Relaxed) {
+            return Err(EtcdError::NoSpace);
+        }
+        if db_size().saturating_add(cost) <= self.limit {
             return Ok(());
         }
         self.refused.store(true, Ordering::Relaxed);
         self.wake.notify_one();
         Err(EtcdError::NoSpace)
+    }
+
+    /// Records whether the disk is below its reserve (see `space_watch`).
+    pub fn set_disk_low(&self, low: bool) {
+        self.disk_low.store(low, Ordering::Relaxed);
+    }
+
+    /// Whether the disk is below its reserve.
+    pub fn disk_low(&self) -> bool {
+        self.disk_low.load(Ordering::Relaxed)
     }
 
     /// Whether a write was refused since the last call.
@@ -81,5 +100,16 @@ mod tests {
         assert!(quota.take_refused());
         let delete = RaftCommand { cmd: Some(Cmd::DeleteRange(DeleteRangeRequest::default())) };
         assert_eq!(quota.admit(&delete, || 1 << 40), Ok(()), "deletes free space");
+    }
+
+    #[test]
+    fn a_disk_below_its_reserve_refuses_what_adds_data() {
+        let quota = Quota::new(10_000);
+        quota.set_disk_low(true);
+        assert_eq!(quota.admit(&put(1), || 0), Err(EtcdError::NoSpace));
+        let delete = RaftCommand { cmd: Some(Cmd::DeleteRange(DeleteRangeRequest::default())) };
+        assert_eq!(quota.admit(&delete, || 0), Ok(()));
+        quota.set_disk_low(false);
+        assert_eq!(quota.admit(&put(1), || 0), Ok(()));
     }
 }

@@ -62,6 +62,9 @@ pub enum FaultKind {
     ClockSkew,
     /// The joiner was added as a learner, promoted to voter, or removed (one per step that took effect).
     Membership,
+    /// A member's disk falls below its free-space reserve (other tenants filled it): it must refuse writes,
+    /// raise NOSPACE and hand leadership over, keep serving reads, and take writes again once space is back.
+    DiskLow,
 }
 
 impl fmt::Display for FaultKind {
@@ -121,6 +124,13 @@ pub enum Fault {
         /// How far it got.
         stage: RestartStage,
     },
+    /// A member's disk reports this little free space.
+    DiskLow {
+        /// The member.
+        member: String,
+        /// The free bytes it reports.
+        free: u64,
+    },
     /// The leader and others with it, chosen when the window starts: the leader as the live members
     /// see it (else the first of `order`), then the next of `order` until `count` members are down.
     CrashWithLeader {
@@ -165,6 +175,7 @@ impl Fault {
             Fault::Crash { killed: true, .. } => FaultKind::KillRestart,
             Fault::KillAfterRestart { .. } => FaultKind::KillLeaderAfterRestart,
             Fault::CrashWithLeader { .. } => FaultKind::CrashLeaderMajority,
+            Fault::DiskLow { .. } => FaultKind::DiskLow,
         }
     }
 
@@ -215,7 +226,7 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
     let mut t = from;
     while t < to {
         let mut len = Duration::from_millis(rng.between(800, 4000));
-        let fault = match rng.below(11) {
+        let fault = match rng.below(12) {
             0 => {
                 let a = pick(rng, &dcs).clone();
                 let b = pick(rng, &dcs).clone();
@@ -260,6 +271,8 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
                 Fault::KillAfterRestart { order: shuffled(rng, members.clone()), down, stage: RestartStage::NotStarted }
             }
             10 => Fault::Crash { member: pick(rng, &members).clone(), killed: true },
+            // Below the default 64 MiB reserve.
+            11 => Fault::DiskLow { member: pick(rng, &members).clone(), free: rng.between(0, 32 << 20) },
             _ => Fault::Crash { member: pick(rng, &members).clone(), killed: false },
         };
         let end = (t + len).min(to);
@@ -339,6 +352,10 @@ pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) -> bool
             }
             // It takes effect only when the leader is killed (see `advance`).
             false
+        }
+        Fault::DiskLow { member, free } => {
+            cluster.member(member).disk.set_free_bytes(Some(*free));
+            cluster.registry.lock().contains_key(member.as_str())
         }
         Fault::CrashWithLeader { order, count, crashed } => {
             let leading = cluster.leader().filter(|l| order.contains(l));
@@ -441,6 +458,7 @@ pub fn heal(sim: &mut Sim<'_>, cluster: &SimCluster, hosts: &Hosts, fault: &Faul
             }
             sim.bounce(member.as_str())
         }
+        Fault::DiskLow { member, .. } => cluster.member(member).disk.set_free_bytes(None),
         // All at once, in one step: the restarted members race each other as they would after a power cut.
         Fault::CrashWithLeader { crashed, .. } => {
             for member in crashed {

@@ -72,6 +72,9 @@ pub struct SimDisk {
     sync_rng: Option<Arc<Mutex<SimRng>>>,
     /// When the Raft log sync under way ends, in simulated time since the start (none yet: `None`).
     sync_until: Arc<Mutex<Option<Duration>>>,
+    /// Free space reported over what the files take (`None`: plenty). Writes still succeed: the fault it
+    /// models is a disk nearly full, which the member must notice before a write fails.
+    headroom: Arc<Mutex<Option<u64>>>,
 }
 
 /// Shortest and longest Raft log sync on a disk with latencies (an SSD's fsync under load). Spread wide
@@ -123,6 +126,11 @@ impl SimDisk {
         let file = inner.file_named(name);
         inner.files.entry(file).or_default().durable.get_or_insert_with(Vec::new);
         SimBackend { disk: self.clone(), name: name.to_owned(), file, generation: inner.generation }
+    }
+
+    /// Makes the disk report only `bytes` free (`None`: plenty again).
+    pub fn set_free_bytes(&self, bytes: Option<u64>) {
+        *self.headroom.lock() = bytes;
     }
 
     /// Syncs performed so far.
@@ -261,6 +269,10 @@ impl Disk for SimDisk {
 
     fn file_size(&self, name: &str) -> u64 {
         self.inner.lock().named(name).map_or(0, |f| f.current.len() as u64)
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        Some(self.headroom.lock().unwrap_or(u64::MAX / 2))
     }
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {

@@ -85,9 +85,13 @@ impl Conn {
 fn write_fate(status: &tonic::Status) -> Outcome {
     use tonic::Code;
     match status.code() {
-        Code::InvalidArgument | Code::NotFound | Code::OutOfRange | Code::AlreadyExists | Code::PermissionDenied => {
-            Outcome::Failed { reason: status.message().to_owned() }
-        }
+        // ResourceExhausted is NOSPACE: refused before the proposal, or rejected by the state machine.
+        Code::InvalidArgument
+        | Code::NotFound
+        | Code::OutOfRange
+        | Code::AlreadyExists
+        | Code::PermissionDenied
+        | Code::ResourceExhausted => Outcome::Failed { reason: status.message().to_owned() },
         _ => Outcome::Unknown,
     }
 }

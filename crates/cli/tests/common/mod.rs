@@ -313,6 +313,32 @@ impl Server {
         }
     }
 
+    /// Start again on the same data dir and ports (killing first if still running) and wait until it serves
+    /// (`Ok`) or exits (`Err` with its exit status), for up to [`READY_DEADLINE`].
+    pub fn restart_or_exit(&mut self) -> Result<(), std::process::ExitStatus> {
+        self.kill9();
+        self.spawn();
+        let deadline = Instant::now() + READY_DEADLINE;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(status);
+            }
+            if block_on_fresh({
+                let ep = self.endpoint();
+                move || Box::pin(async move { probe_ready(&ep).await })
+            })
+            .is_ok()
+            {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{} neither served nor exited\n{}", self.kind.label(), self.log_tail(80));
+    }
+
     /// Start again on the same data dir and ports (killing first if still running), wait ready.
     pub fn restart(&mut self) {
         self.kill9();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use meridian_proto::etcdserverpb::AlarmType;
 use meridian_types::{DcName, NodeId};
 use openraft::async_runtime::WatchReceiver;
 use openraft::{Instant as _, ServerState};
@@ -16,6 +17,9 @@ impl RaftNode {
     /// lead: every member of the effective membership with its datacenter, whether it votes, when it last
     /// acknowledged this leader and how far its log matches.
     pub fn placement_observation(&self, now_ms: u64) -> Option<Observation> {
+        // Read before borrowing the metrics, so no lock is held across the other.
+        let full: Vec<u64> =
+            self.inner.kv.read().alarms().get(AlarmType::Nospace).iter().map(|a| a.member_id).collect();
         let rx = self.inner.raft.metrics();
         let m = rx.borrow_watched();
         if m.state != ServerState::Leader {
@@ -39,6 +43,7 @@ impl RaftNode {
                     voter: membership.voter_ids().any(|v| v == *id),
                     last_ack_ms,
                     matched,
+                    no_space: full.contains(id),
                 }
             })
             .collect();

@@ -152,6 +152,7 @@ impl RaftNode {
             transport,
             kv,
             defragmenter,
+            disk: cfg.disk.clone(),
             leader_rx,
             lease_wait: Duration::from_millis(cfg.election_max_ms.saturating_mul(2)),
             quorum_timeout: Duration::from_millis(cfg.election_max_ms),

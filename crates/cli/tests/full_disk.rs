@@ -1,0 +1,167 @@
+//! A full disk degrades a member, it does not kill it. The data dir lives on a small tmpfs the test mounts;
+//! another "tenant" (a filler file) takes the free space below the member's reserve. The member must refuse
+//! writes with etcd's NOSPACE error and raise the alarm, keep serving reads, take writes again by itself once
+//! the filler is gone, and lose no acknowledged write. Restarted on a disk with no space at all, it either serves
+//! reads with the alarm up or exits with one line saying what is full.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Kind, Server, poll_until};
+
+/// The tmpfs's size and the member's reserve.
+const DISK_BYTES: u64 = 96 << 20;
+const RESERVE_BYTES: u64 = 32 << 20;
+
+/// A tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(bytes: u64) -> Tmpfs {
+        let dir = tempfile::Builder::new().prefix("meridian-tmpfs-").tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a tmpfs (it needs CAP_SYS_ADMIN, as CI's root has): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Bytes free on it, as `df` reports them.
+    fn free(&self) -> u64 {
+        let out = Command::new("df").args(["-B1", "--output=avail"]).arg(self.path()).output().expect("df");
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).expect("df output")
+    }
+
+    /// Writes a filler file until at most `leave` bytes are free (or the disk is full); returns its path.
+    fn fill(&self, leave: u64) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("filler");
+        let chunk = vec![0xa5u8; 1 << 20];
+        while self.free() > leave {
+            let want = (self.free() - leave).min(chunk.len() as u64) as usize;
+            if file.write_all(&chunk[..want.max(4096)]).is_err() {
+                break;
+            }
+        }
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+    }
+}
+
+fn keys(server: &Server) -> Vec<String> {
+    let out = server.etcdctl(&["get", "k", "--prefix", "--keys-only"]);
+    assert!(out.ok(), "reads work: {out:?}");
+    out.stdout.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+fn no_space(out: &common::Output) -> bool {
+    !out.ok() && out.stderr.contains("etcdserver: mvcc: database space exceeded")
+}
+
+#[test]
+fn a_full_disk_refuses_writes_keeps_reads_and_resumes_by_itself() {
+    let disk = Tmpfs::mount(DISK_BYTES);
+    // The server's log stays off the small disk; only the data dir is on it.
+    let dir = tempfile::Builder::new().prefix("meridian-full-disk-").tempdir().expect("tempdir");
+    std::fs::create_dir(disk.path().join("data")).expect("data dir");
+    std::os::unix::fs::symlink(disk.path().join("data"), dir.path().join("data")).expect("symlink");
+    let mut server = Server::start_in(Kind::Meridian, dir, &["--disk-reserve-bytes", &RESERVE_BYTES.to_string()]);
+
+    let value = "v".repeat(1024);
+    let mut acked: Vec<String> = Vec::new();
+    for i in 0..20 {
+        let key = format!("k{i:02}");
+        assert!(server.etcdctl(&["put", &key, &value]).ok());
+        acked.push(key);
+    }
+
+    // Another tenant leaves less than the reserve free.
+    let filler = disk.fill(RESERVE_BYTES / 2);
+    // Until the member notices (it checks once a second), a write may still be acknowledged: keep those.
+    let mut attempt = 0;
+    let refused = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        attempt += 1;
+        let key = format!("k-late-{attempt:03}");
+        let out = server.etcdctl(&["put", &key, "x"]);
+        if out.ok() {
+            acked.push(key);
+        }
+        no_space(&out)
+    });
+    assert!(refused, "writes are refused with NOSPACE once the disk is below its reserve\n{}", server.log_tail(30));
+    let alarms = server.etcdctl(&["alarm", "list"]);
+    assert!(alarms.stdout.contains("alarm:NOSPACE"), "{alarms:?}");
+    acked.sort();
+    assert_eq!(keys(&server), acked, "linearizable reads go on and nothing acknowledged is lost");
+    let serializable = server.etcdctl(&["get", "k00", "--consistency=s", "--print-value-only"]);
+    assert_eq!(serializable.stdout.trim(), value);
+
+    // The tenant goes away: the member takes writes again by itself.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let resumed = poll_until(Duration::from_secs(15), Duration::from_millis(200), || {
+        server.etcdctl(&["put", "k-after", "x"]).ok()
+    });
+    assert!(resumed, "writes resume once space is back\n{}", server.log_tail(30));
+    acked.push("k-after".into());
+    let alarms = server.etcdctl(&["alarm", "list"]);
+    assert!(!alarms.stdout.contains("NOSPACE"), "the alarm raised for the disk is cleared: {alarms:?}");
+
+    // No space at all, then a restart.
+    server.kill9();
+    let filler = disk.fill(0);
+    match server.restart_or_exit() {
+        Ok(()) => {
+            let mut want = acked.clone();
+            want.sort();
+            assert_eq!(keys(&server), want, "restarted on a full disk, it serves what it has");
+            let refused = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+                no_space(&server.etcdctl(&["put", "k-full", "x"]))
+            });
+            assert!(refused, "and refuses writes\n{}", server.log_tail(30));
+            std::fs::remove_file(&filler).expect("remove filler");
+        }
+        Err(status) => {
+            let log = server.log_tail(40);
+            let start = log.rsplit("harness: start").next().unwrap_or("");
+            let said: Vec<&str> = start.lines().filter(|l| l.starts_with("meridian: ")).collect();
+            assert!(!status.success(), "{status}");
+            assert!(
+                said.len() == 1 && said[0].contains("is full") && said[0].contains("bytes free"),
+                "one clear line says what is full and what is needed: {log}"
+            );
+            assert!(!start.contains("panicked") && !start.contains("backtrace"), "{start}");
+            std::fs::remove_file(&filler).expect("remove filler");
+            server.restart();
+        }
+    }
+    let resumed =
+        poll_until(Duration::from_secs(15), Duration::from_millis(200), || server.etcdctl(&["put", "k-end", "x"]).ok());
+    assert!(resumed, "writes resume after the restart once space is back\n{}", server.log_tail(30));
+    acked.push("k-end".into());
+    let mut want = acked.clone();
+    want.sort();
+    assert_eq!(keys(&server), want, "every acknowledged write survived");
+    drop(server);
+}
