@@ -153,6 +153,7 @@ fn once_elects_a_leader_shows_every_member_and_cleans_up() {
     let learner = rows.iter().find(|r| r.starts_with("sg1")).unwrap();
     assert!(learner.contains("learner"), "sg1 is a learner: {learner}");
     assert!(stdout.iter().any(|l| l.contains("etcdctl --endpoints=http://")), "endpoints printed");
+    assert!(stdout.iter().any(|l| l == "alarms: none"), "the alarm line shows a healthy cluster");
     assert_nothing_left(&stdout);
 }
 

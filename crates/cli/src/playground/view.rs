@@ -37,8 +37,8 @@ pub fn render(rows: &[Row<'_>]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5}  LEADER",
-        "MEMBER", "DC", "ROLE", "TERM", "APPLIED", "REVISION", "LAG"
+        "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5} {:>8}  LEADER",
+        "MEMBER", "DC", "ROLE", "TERM", "APPLIED", "REVISION", "LAG", "DB MiB"
     );
     for r in rows {
         match r.status {
@@ -49,17 +49,18 @@ pub fn render(rows: &[Row<'_>]) -> String {
                     .map(|l| l.to_string())
                     .unwrap_or_else(|| "-".into());
                 let mark = if s.is_leader { "*" } else { "" };
+                let db = format!("{:.1}", s.db_size as f64 / f64::from(1 << 20));
                 let _ = writeln!(
                     out,
-                    "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5}  {}",
-                    r.name, r.dc, s.role, s.term, s.applied, s.revision, lag, mark
+                    "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5} {:>8}  {}",
+                    r.name, r.dc, s.role, s.term, s.applied, s.revision, lag, db, mark
                 );
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5}",
-                    r.name, r.dc, "down", "-", "-", "-", "-"
+                    "{:<8} {:<6} {:<8} {:>5} {:>9} {:>9} {:>5} {:>8}",
+                    r.name, r.dc, "down", "-", "-", "-", "-", "-"
                 );
             }
         }
@@ -80,6 +81,16 @@ pub fn render(rows: &[Row<'_>]) -> String {
         }
         None => {
             let _ = writeln!(out, "dc health: not reported");
+        }
+    }
+    // Alarms are replicated: any member's list will do, the leader's first.
+    let alarms = leader.or_else(|| rows.iter().find_map(|r| r.status)).map(|s| &s.alarms);
+    match alarms {
+        Some(a) if !a.is_empty() => {
+            let _ = writeln!(out, "alarms: {} (writes refused; free space, then `etcdctl alarm disarm`)", a.join(", "));
+        }
+        _ => {
+            let _ = writeln!(out, "alarms: none");
         }
     }
     out
@@ -111,6 +122,9 @@ mod tests {
             watchers: 0,
             members: Vec::new(),
             dc_health: BTreeMap::new(),
+            db_size: 3 << 20,
+            free_disk: Some(1 << 30),
+            alarms: Vec::new(),
         }
     }
 
@@ -146,6 +160,12 @@ mod tests {
         assert!(lines[3].starts_with("c1") && lines[3].contains("down"), "{text}");
         assert!(text.contains("leader: a1 (dc-a), term 4: dc-a is preferred"), "{text}");
         assert!(text.contains("dc health: dc-a up"), "{text}");
+        assert!(lines[1].contains(" 3.0 "), "the kv store's size in MiB: {text}");
+        assert!(text.contains("alarms: none"), "{text}");
+        let mut full = a1.clone();
+        full.alarms = vec!["NOSPACE (a1)".into()];
+        let text = render(&[Row { name: "a1", dc: "dc-a", status: Some(&full) }]);
+        assert!(text.contains("alarms: NOSPACE (a1) (writes refused"), "{text}");
         assert_eq!(settled_leader(&rows), None, "c1 did not answer");
     }
 

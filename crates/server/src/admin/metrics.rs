@@ -31,6 +31,15 @@ pub fn render(report: &StatusReport, fault_injection: bool) -> String {
     gauge("meridian_is_leader", "1 if this member is the Raft leader.", u8::from(report.is_leader).to_string());
     gauge("meridian_has_leader", "1 if this member knows a leader.", u8::from(report.leader.is_some()).to_string());
     gauge("meridian_watchers", "Watchers open on this member.", report.watchers.to_string());
+    gauge("meridian_db_size_bytes", "Size of this member's kv store file.", report.db_size.to_string());
+    if let Some(free) = report.free_disk {
+        gauge("meridian_disk_free_bytes", "Bytes free on the file system of the data dir.", free.to_string());
+    }
+    gauge(
+        "meridian_alarms_active",
+        "Alarms active in the cluster (NOSPACE, CORRUPT).",
+        report.alarms.len().to_string(),
+    );
     gauge(
         "meridian_fault_injection_enabled",
         "1 if the fault-injection endpoints are on.",

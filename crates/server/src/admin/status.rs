@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use meridian_kv::Backend;
+use meridian_proto::etcdserverpb::AlarmType;
 use meridian_types::NodeId;
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +82,12 @@ pub struct StatusReport {
     pub members: Vec<MemberStatus>,
     /// Datacenter health verdicts, when something computes them.
     pub dc_health: BTreeMap<String, String>,
+    /// Size of this member's kv store file (`state.redb`), in bytes.
+    pub db_size: u64,
+    /// Bytes free on the file system of its data dir, when known.
+    pub free_disk: Option<u64>,
+    /// Active alarms, as `NOSPACE (member name)`.
+    pub alarms: Vec<String>,
 }
 
 /// Hex member id, as etcd prints member ids.
@@ -140,6 +148,21 @@ impl StatusReport {
                 dc: m.map(|m| m.dc.clone()).unwrap_or_default(),
             }
         });
+        let (db_size, alarms) = {
+            let kv = member.kv().read();
+            (kv.backend().size_bytes(), kv.alarms().get(AlarmType::None))
+        };
+        let alarms = alarms
+            .iter()
+            .map(|a| {
+                let kind = AlarmType::try_from(a.alarm).map_or("UNKNOWN", |t| t.as_str_name());
+                let who = status
+                    .members
+                    .get(&NodeId(a.member_id))
+                    .map_or_else(|| hex_id(NodeId(a.member_id)), |m| m.name.clone());
+                format!("{kind} ({who})")
+            })
+            .collect();
         StatusReport {
             id: hex_id(status.id),
             name: member.config().name.clone(),
@@ -157,6 +180,9 @@ impl StatusReport {
             watchers: member.hub().watcher_count(),
             members,
             dc_health: member.placement().dc_health(),
+            db_size,
+            free_disk: member.raft().free_disk_bytes(),
+            alarms,
         }
     }
 }

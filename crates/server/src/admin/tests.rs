@@ -156,6 +156,9 @@ fn metric_label_values_are_escaped() {
         watchers: 2,
         members: Vec::new(),
         dc_health: Default::default(),
+        db_size: 1 << 20,
+        free_disk: Some(1 << 30),
+        alarms: Vec::new(),
     };
     report.members.push(MemberStatus {
         id: "2".into(),
