@@ -61,6 +61,9 @@ impl Maintenance for MaintenanceService {
                 self.member.kv().read().alarms().get(alarm)
             }
             Ok(AlarmAction::Activate | AlarmAction::Deactivate) => {
+                if AlarmType::try_from(req.alarm).is_err() {
+                    return Err(Status::invalid_argument(format!("etcdserver: unknown alarm type {}", req.alarm)));
+                }
                 match self.member.propose(RaftCommand { cmd: Some(Cmd::Alarm(req)) }).await.map_err(to_status)? {
                     CommandResponse::Alarm(resp) => resp.alarms,
                     _ => return Err(to_status(EtcdError::Internal("unexpected apply result for an alarm".into()))),
