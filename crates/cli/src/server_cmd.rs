@@ -180,20 +180,90 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         .build()?;
     let (data_dir, reserve) = (cfg.data_dir.clone(), cfg.disk_reserve_bytes);
     runtime.block_on(async move {
-        let server = meridian_server::start(cfg).await.map_err(|e| explain_full_disk(e.into(), &data_dir, reserve))?;
-        eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
-        wait_for_signal().await?;
-        tracing::info!("shutting down");
-        server.stop().await?;
-        Ok(())
+        let signal = wait_for_signal();
+        tokio::pin!(signal);
+        let mut restarting = false;
+        loop {
+            let server = match meridian_server::start(cfg.clone()).await {
+                Ok(server) => server,
+                // After a stop on a full disk, a start that finds it full again waits for room and tries again.
+                Err(e) if restarting && is_disk_full(&chain(&e)) => {
+                    wait_for_space(&data_dir, reserve).await;
+                    continue;
+                }
+                Err(e) => return Err(explain_full_disk(e.into(), &data_dir, reserve)),
+            };
+            eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
+            let raft = server.member.raft().clone();
+            tokio::select! {
+                done = &mut signal => {
+                    done?;
+                    tracing::info!("shutting down");
+                    server.stop().await?;
+                    return Ok(());
+                }
+                why = stopped_by_full_disk(&raft) => {
+                    // redb refuses every operation on a file after a failed write, so the member starts again
+                    // on its files (nothing acknowledged is lost) once there is room.
+                    tracing::error!(%why, "the disk filled up and the Raft node stopped; restarting once {reserve} bytes are free");
+                    server.stop().await?;
+                    wait_for_space(&data_dir, reserve).await;
+                    restarting = true;
+                }
+            }
+        }
     })
+}
+
+/// Completes only if the Raft node stops because the disk is full (other fatal errors leave the member up, as
+/// before, answering errors).
+async fn stopped_by_full_disk(raft: &meridian_consensus::RaftNode) -> String {
+    let why = raft.stopped().await;
+    if is_disk_full(&why) {
+        return why;
+    }
+    tracing::error!(%why, "the Raft node stopped");
+    std::future::pending().await
+}
+
+/// An error and its causes on one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+fn is_disk_full(text: &str) -> bool {
+    text.contains("No space left on device") || text.contains("os error 28")
+}
+
+/// Free space a member waits for before it starts again after its disk filled up, when its reserve is smaller.
+const RESTART_SPACE_BYTES: u64 = 16 << 20;
+
+/// Waits until the data dir's file system has `reserve` bytes free, and at least [`RESTART_SPACE_BYTES`]
+/// (checking once a second).
+async fn wait_for_space(data_dir: &std::path::Path, reserve: u64) {
+    use meridian_consensus::Disk as _;
+    let disk = meridian_consensus::OsDisk::open(data_dir).ok();
+    let needed = reserve.max(RESTART_SPACE_BYTES);
+    loop {
+        let free = disk.as_ref().and_then(|d| d.free_bytes());
+        if free.is_none_or(|f| f >= needed) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// A start that failed because the data dir's file system is full becomes one line saying so, with what is free
 /// and what is needed; any other error is left as it is.
 fn explain_full_disk(e: anyhow::Error, data_dir: &std::path::Path, reserve: u64) -> anyhow::Error {
-    let text = format!("{e:#}");
-    if !text.contains("No space left on device") && !text.contains("os error 28") {
+    if !is_disk_full(&format!("{e:#}")) {
         return e;
     }
     use meridian_consensus::Disk as _;

@@ -136,8 +136,16 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_by_itself() {
             let mut want = acked.clone();
             want.sort();
             assert_eq!(keys(&server), want, "restarted on a full disk, it serves what it has");
+            // Until its first check of the disk a write may still go through: keep those.
+            let mut attempt = 0;
             let refused = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
-                no_space(&server.etcdctl(&["put", "k-full", "x"]))
+                attempt += 1;
+                let key = format!("k-full-{attempt:03}");
+                let out = server.etcdctl(&["put", &key, "x"]);
+                if out.ok() {
+                    acked.push(key);
+                }
+                no_space(&out)
             });
             assert!(refused, "and refuses writes\n{}", server.log_tail(30));
             std::fs::remove_file(&filler).expect("remove filler");
@@ -164,4 +172,69 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_by_itself() {
     want.sort();
     assert_eq!(keys(&server), want, "every acknowledged write survived");
     drop(server);
+}
+
+#[test]
+fn a_disk_that_fills_at_once_stops_the_raft_node_and_the_member_restarts_by_itself() {
+    let disk = Tmpfs::mount(DISK_BYTES);
+    let dir = tempfile::Builder::new().prefix("meridian-full-disk-").tempdir().expect("tempdir");
+    std::fs::create_dir(disk.path().join("data")).expect("data dir");
+    std::os::unix::fs::symlink(disk.path().join("data"), dir.path().join("data")).expect("symlink");
+    // No reserve: nothing stops writes before the file system itself is full.
+    let mut server = Server::start_in(Kind::Meridian, dir, &["--disk-reserve-bytes", "0"]);
+    let value = vec![b'w'; 1 << 20];
+    let mut acked: Vec<String> = Vec::new();
+    let filler = disk.fill(0);
+    let mut failure = None;
+    for i in 0..200 {
+        let key = format!("k{i:03}");
+        let out = common::etcdctl(&server.endpoint(), &["put", &key], Some(&value));
+        if out.ok() {
+            acked.push(key);
+        } else {
+            failure = Some(out);
+            break;
+        }
+    }
+    let failure = failure.expect("a full disk stops writes");
+    assert!(!failure.stderr.contains("LogId {"), "no debug output reaches the client: {failure:?}");
+    std::fs::remove_file(&filler).expect("remove filler");
+    let resumed = poll_until(Duration::from_secs(30), Duration::from_millis(250), || {
+        common::etcdctl(&server.endpoint(), &["put", "k-after", "x"], None).ok()
+    });
+    assert!(resumed, "the member restarts by itself once space is back\n{}", server.log_tail(40));
+    acked.push("k-after".into());
+    acked.sort();
+    assert_eq!(keys(&server), acked, "no acknowledged write was lost");
+    let log = server.log_tail(200);
+    assert!(log.contains("the disk filled up and the Raft node stopped"), "it was the restart in place: {log}");
+    assert!(!log.contains("harness: start #2"), "the same process, never started again by the test");
+    server.kill9();
+}
+
+#[test]
+fn a_start_on_a_full_disk_says_so_in_one_line() {
+    let disk = Tmpfs::mount(8 << 20);
+    disk.fill(0);
+    let port = |_| common::free_port().to_string();
+    let (client, peer) = (port(0), port(1));
+    // Bounded: a server that started after all would be stopped after 20 s (exit 124).
+    let out = Command::new("timeout")
+        .args(["20", env!("CARGO_BIN_EXE_meridian"), "server", "--data-dir"])
+        .arg(disk.path().join("data"))
+        .args(["--listen-client", &format!("http://127.0.0.1:{client}"), "--listen-peer"])
+        .arg(format!("http://127.0.0.1:{peer}"))
+        .env("MERIDIAN_LOG", "off")
+        .output()
+        .expect("run meridian server");
+    assert!(!out.status.success(), "it cannot start: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with("meridian: cannot start: the file system holding")
+            && lines[0].contains("is full (0 bytes free)")
+            && lines[0].contains("67108864 bytes free"),
+        "{stderr}"
+    );
 }

@@ -15,11 +15,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::backends::FileBackend;
 use redb::{Database, StorageBackend};
 
 use crate::fsutil::{SyncingWriter, ensure_dir, fsync_dir};
 use crate::page_journal::{CommitHook, DEFAULT_JOURNAL_BUDGET, JournaledBackend};
+use crate::prealloc::{ALLOCATE_AHEAD, Preallocated};
 
 /// redb's page cache per database. redb's default (1 GiB each) let a member's heap grow with its data set
 /// to several times etcd's resident size; the operating system's page cache keeps serving cold pages, and
@@ -145,7 +145,7 @@ impl OsDisk {
 
     /// Opens (or creates, durably in the directory) the file called `name`, locked by this process
     /// alone, as redb storage.
-    fn file_backend(&self, name: &str) -> io::Result<FileBackend> {
+    fn file_backend(&self, name: &str) -> io::Result<Preallocated> {
         let path = self.dir.join(name);
         let existed = path.exists();
         let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
@@ -158,7 +158,9 @@ impl OsDisk {
         if !existed {
             fsync_dir(&self.dir)?;
         }
-        FileBackend::new(file).map_err(|e| io::Error::other(redb::Error::from(e)))
+        // A page journal preallocates itself (see `page_journal`); redb's files get space ahead.
+        let ahead = if name.ends_with(".journal") { 0 } else { ALLOCATE_AHEAD };
+        Preallocated::new(file, ahead)
     }
 }
 

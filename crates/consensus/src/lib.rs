@@ -38,6 +38,7 @@ mod node;
 mod observer;
 mod page_journal;
 pub mod placement;
+mod prealloc;
 mod raft;
 mod read_policy;
 mod response_codec;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 
 use parking_lot::Mutex;
 use redb::{Database, TableDefinition};
@@ -121,8 +121,9 @@ pub(crate) struct Shared {
     pub(crate) txns: AtomicU64,
     /// Where the writer arms the completion of each transaction (see `log_writer`).
     pub(crate) hook: Arc<CommitHook>,
-    /// A transaction failed after its callers were told it was durable (see `log_writer`).
-    pub(crate) failed_after_durable: AtomicBool,
+    /// Set once a commit failed after it was made durable (see `log_writer::flush`), with that failure's text:
+    /// every later write is refused with it.
+    pub(crate) failed_after_durable: Mutex<Option<String>>,
     /// Entries up to this index are purged but may still be on disk (see `log_writer`).
     pub(crate) purge_backlog: Mutex<Option<u64>>,
     /// Last field: fires once the database above has been closed.

@@ -19,7 +19,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -79,7 +79,7 @@ impl LogStore {
             mem: Mutex::new(mem),
             txns: AtomicU64::new(0),
             hook,
-            failed_after_durable: AtomicBool::new(false),
+            failed_after_durable: Mutex::new(None),
             purge_backlog: Mutex::new(purge_backlog),
             _dropped: signal,
         });

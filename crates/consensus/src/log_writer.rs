@@ -202,8 +202,8 @@ pub(crate) fn flush(shared: &Shared, batch: Vec<WriteOp>) {
         }
         (writes, waiters)
     };
-    if shared.failed_after_durable.load(Ordering::SeqCst) {
-        complete(waiters, Err(io::Error::other(FAILED_AFTER_DURABLE)));
+    if let Some(cause) = shared.failed_after_durable.lock().clone() {
+        complete(waiters, Err(io::Error::other(format!("{FAILED_AFTER_DURABLE} ({cause})"))));
         return;
     }
     shared.txns.fetch_add(1, Ordering::Relaxed);
@@ -226,7 +226,10 @@ pub(crate) fn flush(shared: &Shared, batch: Vec<WriteOp>) {
         None if res.is_ok() => release_flushed(shared, &writes),
         // Answered as durable, which it is (a restart replays the journal), but redb failed
         // afterwards and its state here can no longer be trusted: refuse everything from now on.
-        None => shared.failed_after_durable.store(true, Ordering::SeqCst),
+        None => {
+            let cause = res.err().map_or_else(String::new, |e| e.to_string());
+            *shared.failed_after_durable.lock() = Some(cause);
+        }
     }
 }
 

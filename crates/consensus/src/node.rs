@@ -301,6 +301,19 @@ impl RaftNode {
         &self.inner.kv
     }
 
+    /// Completes when openraft stops on an unrecoverable error (a storage failure), with that error's text.
+    pub async fn stopped(&self) -> String {
+        let mut rx = self.inner.raft.metrics();
+        loop {
+            if let Err(e) = &rx.borrow_watched().running_state {
+                return e.to_string();
+            }
+            if rx.changed().await.is_err() {
+                return "the Raft node shut down".to_owned();
+            }
+        }
+    }
+
     /// Bytes still free on the file system of this member's data dir (`None`: not known).
     pub fn free_disk_bytes(&self) -> Option<u64> {
         self.inner.disk.free_bytes()
