@@ -53,7 +53,11 @@ impl Tmpfs {
         let path = self.path().join("filler");
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("filler");
         let chunk = vec![0xa5u8; 1 << 20];
-        while self.free() > leave {
+        // Bounded: one chunk per MiB the disk can hold, and a few more.
+        for _ in 0..(DISK_BYTES >> 20) + 8 {
+            if self.free() <= leave {
+                break;
+            }
             let want = (self.free() - leave).min(chunk.len() as u64) as usize;
             if file.write_all(&chunk[..want.max(4096)]).is_err() {
                 break;

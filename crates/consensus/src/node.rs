@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use meridian_kv::{CommandResponse, KvStore};
+use meridian_kv::{Backend, CommandResponse, KvStore};
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_types::NodeId;
 use openraft::ServerState;
@@ -312,6 +312,16 @@ impl RaftNode {
                 return "the Raft node shut down".to_owned();
             }
         }
+    }
+
+    /// The kv store's file size and the bytes of its pages in use (`Maintenance.Status`). The second reads redb's
+    /// page statistics, so it runs as the disk runs blocking work: on a thread, or inline in the simulation, whose
+    /// runs must not depend on a thread's timing.
+    pub async fn db_sizes(&self) -> (u64, u64) {
+        let backend = self.inner.kv.read().backend().clone();
+        let size = backend.size_bytes();
+        let in_use = crate::disk::run_blocking(&*self.inner.disk, move || Ok(backend.size_in_use_bytes())).await;
+        (size, in_use.unwrap_or(size))
     }
 
     /// Bytes still free on the file system of this member's data dir (`None`: not known).

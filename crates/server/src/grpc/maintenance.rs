@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use meridian_kv::{Backend, CommandResponse};
+use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::alarm_request::AlarmAction;
 use meridian_proto::etcdserverpb::maintenance_server::Maintenance;
 use meridian_proto::etcdserverpb::{
@@ -77,11 +77,7 @@ impl Maintenance for MaintenanceService {
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let status = self.member.raft().status();
-        let backend = self.member.kv().read().backend().clone();
-        let (db_size, in_use) =
-            tokio::task::spawn_blocking(move || (backend.size_bytes(), backend.size_in_use_bytes()))
-                .await
-                .map_err(|e| to_status(EtcdError::Internal(format!("status task failed: {e}"))))?;
+        let (db_size, in_use) = self.member.raft().db_sizes().await;
         let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         // etcd lists "no leader" and every active alarm, in the alarm's protobuf text form.
         let mut errors = Vec::new();
