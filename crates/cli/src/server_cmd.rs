@@ -187,7 +187,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             let server = match meridian_server::start(cfg.clone()).await {
                 Ok(server) => server,
                 // After a stop on a full disk, a start that finds it full again waits for room and tries again.
-                Err(e) if restarting && is_disk_full(&chain(&e)) => {
+                Err(e) if restarting && meridian_consensus::says_disk_full(&chain(&e)) => {
                     wait_for_space(&data_dir, reserve).await;
                     continue;
                 }
@@ -219,7 +219,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 /// before, answering errors).
 async fn stopped_by_full_disk(raft: &meridian_consensus::RaftNode) -> String {
     let why = raft.stopped().await;
-    if is_disk_full(&why) {
+    if meridian_consensus::says_disk_full(&why) {
         return why;
     }
     tracing::error!(%why, "the Raft node stopped");
@@ -236,10 +236,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cause = c.source();
     }
     text
-}
-
-fn is_disk_full(text: &str) -> bool {
-    text.contains("No space left on device") || text.contains("os error 28")
 }
 
 /// Free space a member waits for before it starts again after its disk filled up, when its reserve is smaller.
@@ -263,7 +259,7 @@ async fn wait_for_space(data_dir: &std::path::Path, reserve: u64) {
 /// A start that failed because the data dir's file system is full becomes one line saying so, with what is free
 /// and what is needed; any other error is left as it is.
 fn explain_full_disk(e: anyhow::Error, data_dir: &std::path::Path, reserve: u64) -> anyhow::Error {
-    if !is_disk_full(&format!("{e:#}")) {
+    if !meridian_consensus::says_disk_full(&format!("{e:#}")) {
         return e;
     }
     use meridian_consensus::Disk as _;

@@ -84,6 +84,21 @@ fn no_space(out: &common::Output) -> bool {
     !out.ok() && out.stderr.contains("etcdserver: mvcc: database space exceeded")
 }
 
+/// Puts `<prefix>-NNN` keys until one is refused with NOSPACE (up to 10 s). Until the member's next check of its
+/// disk (once a second) a write may still be acknowledged: those join `acked`.
+fn put_until_refused(server: &Server, prefix: &str, acked: &mut Vec<String>) -> bool {
+    let mut attempt = 0;
+    poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        attempt += 1;
+        let key = format!("{prefix}-{attempt:03}");
+        let out = server.etcdctl(&["put", &key, "x"]);
+        if out.ok() {
+            acked.push(key);
+        }
+        no_space(&out)
+    })
+}
+
 #[test]
 fn a_full_disk_refuses_writes_keeps_reads_and_resumes_by_itself() {
     let disk = Tmpfs::mount(DISK_BYTES);
@@ -103,17 +118,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_by_itself() {
 
     // Another tenant leaves less than the reserve free.
     let filler = disk.fill(RESERVE_BYTES / 2);
-    // Until the member notices (it checks once a second), a write may still be acknowledged: keep those.
-    let mut attempt = 0;
-    let refused = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        attempt += 1;
-        let key = format!("k-late-{attempt:03}");
-        let out = server.etcdctl(&["put", &key, "x"]);
-        if out.ok() {
-            acked.push(key);
-        }
-        no_space(&out)
-    });
+    let refused = put_until_refused(&server, "k-late", &mut acked);
     assert!(refused, "writes are refused with NOSPACE once the disk is below its reserve\n{}", server.log_tail(30));
     let alarms = server.etcdctl(&["alarm", "list"]);
     assert!(alarms.stdout.contains("alarm:NOSPACE"), "{alarms:?}");
@@ -140,17 +145,7 @@ fn a_full_disk_refuses_writes_keeps_reads_and_resumes_by_itself() {
             let mut want = acked.clone();
             want.sort();
             assert_eq!(keys(&server), want, "restarted on a full disk, it serves what it has");
-            // Until its first check of the disk a write may still go through: keep those.
-            let mut attempt = 0;
-            let refused = poll_until(Duration::from_secs(10), Duration::from_millis(100), || {
-                attempt += 1;
-                let key = format!("k-full-{attempt:03}");
-                let out = server.etcdctl(&["put", &key, "x"]);
-                if out.ok() {
-                    acked.push(key);
-                }
-                no_space(&out)
-            });
+            let refused = put_until_refused(&server, "k-full", &mut acked);
             assert!(refused, "and refuses writes\n{}", server.log_tail(30));
             std::fs::remove_file(&filler).expect("remove filler");
         }

@@ -70,9 +70,9 @@ impl From<Error> for EtcdError {
             Error::Membership(m) => m.into(),
             Error::BadTransferee => EtcdError::BadLeaderTransferee,
             Error::TransferTimeout => EtcdError::TimeoutLeaderTransfer,
-            Error::Storage { cause, .. } if disk_full(&cause.to_string()) => EtcdError::NoSpace,
+            Error::Storage { cause, .. } if says_disk_full(&cause.to_string()) => EtcdError::NoSpace,
             Error::Storage { doing, cause } => EtcdError::Internal(format!("storage: {doing}: {cause}")),
-            Error::Fatal(m) if disk_full(&m) => EtcdError::NoSpace,
+            Error::Fatal(m) if says_disk_full(&m) => EtcdError::NoSpace,
             // openraft's fatal errors carry its internal state in debug form; the member's log has them.
             Error::Fatal(_) => {
                 EtcdError::Internal("this member's Raft node stopped after an unrecoverable error; see its log".into())
@@ -84,7 +84,7 @@ impl From<Error> for EtcdError {
 
 /// Whether an error's text says the file system is full (ENOSPC reaches here only as text: openraft keeps the
 /// storage errors it stops on as strings).
-fn disk_full(text: &str) -> bool {
+pub fn says_disk_full(text: &str) -> bool {
     text.contains("No space left on device") || text.contains("os error 28")
 }
 

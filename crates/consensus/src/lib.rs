@@ -56,7 +56,7 @@ pub mod watchdog;
 pub use defrag::DefragReport;
 pub use disk::{Disk, OsDisk};
 pub use error::MembershipError;
-pub use error::{Cause, Error, Result};
+pub use error::{Cause, Error, Result, says_disk_full};
 pub use in_process::InProcessTransport;
 pub use kv_backend::{DEFRAG_FILE, RedbBackend, RedbView, STATE_FILE};
 pub use log_store::{LOG_FILE, LogReader, LogStore};
