@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one cluster member serving the etcd v3 API.
-    Server(server_cmd::ServerArgs),
+    Server(Box<server_cmd::ServerArgs>),
     /// Start the canonical 3-DC cluster locally, with emulated WAN, and show its live status.
     Playground(playground::PlaygroundArgs),
     /// Load an etcd v3 endpoint and report throughput and latency.
@@ -42,7 +42,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server_cmd::run(args),
+        Command::Server(args) => server_cmd::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Playground(args) => playground::run(args),
     };

@@ -128,3 +128,8 @@ impl Connected for Conn {
 
     fn connect_info(&self) -> Self::ConnectInfo {}
 }
+
+/// The verified client certificate's common name of the connection `req` arrived on, if any.
+pub fn client_cert_name<T>(_req: &tonic::Request<T>) -> Option<String> {
+    None
+}
