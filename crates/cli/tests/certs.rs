@@ -1,10 +1,16 @@
 //! `meridian certs` as a real process: the files and their modes, a refused rerun, a forced rerun that keeps the
-//! CA, a member added later signed by the same CA, clear errors, and a `--help` that explains every file.
+//! CA, a member added later signed by the same CA, clear errors, and a `--help` that explains every file; and
+//! the files as Go's TLS stack sees them, with a real etcd 3.4 and etcdctl.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+mod common;
+
+use common::{free_port, poll_until};
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -74,6 +80,7 @@ fn certs_writes_every_file_with_private_modes_and_reuses_the_ca() {
         format!("--key {}", out.join("clients/root.key").display()),
         format!("--cert-file {}", out.join("m1/server.crt").display()),
         format!("--peer-trusted-ca-file {}", out.join("peer-ca.crt").display()),
+        "--endpoints https://127.0.0.2:2379,https://127.0.0.3:2379".to_owned(),
     ] {
         assert!(summary.contains(&flag), "summary lacks {flag:?}:\n{summary}");
     }
@@ -176,4 +183,81 @@ fn certs_help_explains_every_file() {
     for flag in ["--topology", "--out-dir", "--client", "--days", "--force"] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
+}
+
+/// Kills and reaps the etcd this test started (by its own handle), whatever the test's outcome.
+struct Etcd(Child);
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn etcdctl(endpoint: &str, tls: &[&str], args: &[&str]) -> Output {
+    Command::new("/usr/bin/etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", endpoint, "--dial-timeout", "1s", "--command-timeout", "2s"])
+        .args(tls)
+        .args(args)
+        .output()
+        .expect("run etcdctl")
+}
+
+/// Another TLS stack than rustls judges the files: a real etcd 3.4 serves its client port with a member's
+/// server certificate, requires client certificates from ca.crt, and runs its peer listener on the peer
+/// certificate and the peer CA; etcdctl with clients/root reads and writes, and is refused without a client
+/// certificate or with a peer certificate (signed by the peer CA).
+#[test]
+fn etcd_and_etcdctl_accept_the_generated_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (client_port, peer_port) = (free_port(), free_port());
+    let client_url = format!("https://127.0.0.1:{client_port}");
+    let peer_url = format!("https://127.0.0.1:{peer_port}");
+    let topo = tmp.path().join("topology.toml");
+    let member = format!(
+        "[[members]]\nname = \"e1\"\ndc = \"dc-a\"\nzone = \"a-1\"\npeer_url = \"{peer_url}\"\nclient_url = \"{client_url}\"\n"
+    );
+    fs::write(&topo, member).unwrap();
+    let pki = tmp.path().join("pki");
+    let run = certs(&["--topology", topo.to_str().unwrap(), "--out-dir", pki.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run));
+    let file = |name: &str| pki.join(name).to_str().unwrap().to_owned();
+
+    let log = fs::File::create(tmp.path().join("etcd.log")).unwrap();
+    let child = Command::new("/usr/bin/etcd")
+        .args(["--name", "e1", "--data-dir", tmp.path().join("data").to_str().unwrap()])
+        .args(["--listen-client-urls", &client_url, "--advertise-client-urls", &client_url])
+        .args(["--listen-peer-urls", &peer_url, "--initial-advertise-peer-urls", &peer_url])
+        .args(["--initial-cluster", &format!("e1={peer_url}")])
+        .args(["--cert-file", &file("e1/server.crt"), "--key-file", &file("e1/server.key")])
+        .args(["--trusted-ca-file", &file("ca.crt"), "--client-cert-auth"])
+        .args(["--peer-cert-file", &file("e1/peer.crt"), "--peer-key-file", &file("e1/peer.key")])
+        .args(["--peer-trusted-ca-file", &file("peer-ca.crt"), "--peer-client-cert-auth"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start etcd");
+    let _etcd = Etcd(child);
+
+    let (ca, root_crt, root_key) = (file("ca.crt"), file("clients/root.crt"), file("clients/root.key"));
+    let root = ["--cacert", &ca, "--cert", &root_crt, "--key", &root_key];
+    let put_ok = poll_until(Duration::from_secs(30), Duration::from_millis(100), || {
+        etcdctl(&client_url, &root, &["put", "greeting", "hello"]).status.success()
+    });
+    let etcd_log = || fs::read_to_string(tmp.path().join("etcd.log")).unwrap_or_default();
+    assert!(put_ok, "etcdctl with clients/root never got through; etcd log:\n{}", etcd_log());
+    let get = etcdctl(&client_url, &root, &["get", "greeting", "--print-value-only"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "hello", "{}", text(&get));
+
+    let no_cert = etcdctl(&client_url, &["--cacert", &ca], &["get", "greeting"]);
+    assert!(!no_cert.status.success(), "a client without a certificate got through");
+    let (peer_crt, peer_key) = (file("e1/peer.crt"), file("e1/peer.key"));
+    let as_peer =
+        etcdctl(&client_url, &["--cacert", &ca, "--cert", &peer_crt, "--key", &peer_key], &["get", "greeting"]);
+    assert!(!as_peer.status.success(), "a peer certificate (peer CA) was accepted on the client port");
+    let log = etcd_log();
+    assert!(log.contains("client didn't provide a certificate"), "{log}");
 }

@@ -48,7 +48,7 @@ pub fn run(args: CertsArgs) -> anyhow::Result<()> {
     opts.peer_ca = peer_ca;
     let bundle = generate_for_topology(&topology, &opts)?;
     let written = write_bundle(&paths, &bundle, args.force)?;
-    print!("{}", summary::render(&paths, &bundle, &written));
+    print!("{}", summary::render(&topology, &paths, &bundle, &written));
     Ok(())
 }
 

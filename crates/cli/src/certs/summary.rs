@@ -3,12 +3,14 @@
 
 use std::fmt::Write;
 
+use meridian_types::Topology;
+
 use super::CertBundle;
 use super::paths::Paths;
 use super::write::{Action, Written};
 
-/// The report for a run that wrote `written`.
-pub fn render(paths: &Paths, bundle: &CertBundle, written: &[Written]) -> String {
+/// The report for a run over `topology` that wrote `written`.
+pub fn render(topology: &Topology, paths: &Paths, bundle: &CertBundle, written: &[Written]) -> String {
     let mut out = String::new();
     let dir = paths.dir().display();
     let _ = writeln!(out, "Certificates in {dir}:");
@@ -27,13 +29,15 @@ pub fn render(paths: &Paths, bundle: &CertBundle, written: &[Written]) -> String
     let (peer_ca, _) = paths.peer_ca();
     if let Some(client) = bundle.clients.iter().find(|c| c.name == "root").or(bundle.clients.first()) {
         let (cert, key) = paths.client(&client.name);
+        let endpoints: Vec<&str> = topology.members.iter().map(|m| m.client_url.as_str()).collect();
         let _ = writeln!(
             out,
-            "\netcdctl as {}:\n  etcdctl --cacert {} --cert {} --key {} --endpoints https://...",
+            "\netcdctl as {}:\n  etcdctl --cacert {} --cert {} --key {} --endpoints {}",
             client.name,
             ca.display(),
             cert.display(),
-            key.display()
+            key.display(),
+            endpoints.join(",")
         );
     }
     if let Some(m) = bundle.members.first() {
