@@ -7,7 +7,7 @@
 //! be accepted as a member. A peer certificate carries exactly the host of its member's peer URL, because that
 //! SAN is the member's identity on the peer link.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::SystemTime;
 
 use meridian_types::topology::{MemberSpec, Topology};
@@ -138,6 +138,7 @@ pub fn generate_for_topology(topology: &Topology, opts: &CertOptions) -> Result<
         let peer = leaf.issue(name, vec![peer_san], &peer_ekus, &peer_ca)?;
         members.push(MemberCerts { name: name.clone(), server, peer });
     }
+    notes.extend(shared_peer_hosts(topology));
     let mut clients = Vec::with_capacity(opts.clients.len());
     for name in &opts.clients {
         let pems = leaf.issue(name, Vec::new(), &[ExtendedKeyUsagePurpose::ClientAuth], &client_ca)?;
@@ -167,6 +168,29 @@ fn check_names(topology: &Topology, clients: &[String]) -> Result<(), CertError>
         }
     }
     Ok(())
+}
+
+/// Members whose peer URLs share a host get peer certificates with the same SAN, so on the peer link each can
+/// pass for the others: worth a note (the URLs were already checked when this runs, so unreadable ones are
+/// skipped here).
+fn shared_peer_hosts(topology: &Topology) -> Vec<String> {
+    let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in &topology.members {
+        if let Ok(host) = url_host(&m.peer_url) {
+            by_host.entry(host).or_default().push(&m.name.0);
+        }
+    }
+    by_host
+        .into_iter()
+        .filter(|(_, members)| members.len() > 1)
+        .map(|(host, members)| {
+            format!(
+                "{} share the peer host {host}: their peer certificates are interchangeable on the peer link; \
+                 give each member a host of its own (e.g. 127.0.0.x) for distinct peer identities",
+                members.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// The SANs of a member's server certificate: the hosts of its client and admin URLs, `localhost` and

@@ -151,3 +151,13 @@ fn bad_input_is_refused_with_the_reason() {
     topo.members.clear();
     assert!(err(&topo, &opts).contains("no members"));
 }
+
+#[test]
+fn members_sharing_a_peer_host_are_noted() {
+    assert!(bundle().notes.is_empty(), "every fixture member has its own peer host");
+    let mut topo = topology();
+    topo.members[2].peer_url = "https://127.0.0.1:2480".into();
+    let b = generate_for_topology(&topo, &CertOptions::new(now())).unwrap();
+    assert_eq!(b.notes.len(), 1, "{:?}", b.notes);
+    assert!(b.notes[0].starts_with("a1, c1 share the peer host 127.0.0.1"), "{}", b.notes[0]);
+}
