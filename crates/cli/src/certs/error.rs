@@ -66,6 +66,12 @@ pub enum CertError {
         /// The file that is missing.
         missing: PathBuf,
     },
+    /// The bundle carries a new CA where a CA exists already (an in-process caller did not pass the old one).
+    #[error(
+        "{0} exists and would be replaced by a new CA, which would untrust everything the old one signed; \
+         reuse it (read_existing_cas) or remove it first"
+    )]
+    CaExists(PathBuf),
     /// A certificate or key the run would write exists already.
     #[error("{0} already exists; pass --force to replace it")]
     Exists(PathBuf),

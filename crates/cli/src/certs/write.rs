@@ -66,8 +66,8 @@ fn read_ca((cert, key): (PathBuf, PathBuf)) -> Result<Option<ExistingCa>, CertEr
     }
 }
 
-/// Writes `bundle` under `paths`, keeping reused CAs as they are. Without `force`, refuses (naming the file)
-/// if any file it would write exists, before writing anything.
+/// Writes `bundle` under `paths`, keeping reused CAs as they are. Refuses, naming the file and before writing
+/// anything, to put a new CA over an existing one, and without `force` to write over any existing file.
 pub fn write_bundle(paths: &Paths, bundle: &CertBundle, force: bool) -> Result<Vec<Written>, CertError> {
     let mut kept = Vec::new();
     let mut files: Vec<(PathBuf, &PemPair)> = Vec::new();
@@ -80,6 +80,7 @@ pub fn write_bundle(paths: &Paths, bundle: &CertBundle, force: bool) -> Result<V
             files.push((key, pems));
         }
     }
+    let first_leaf = files.len();
     for m in &bundle.members {
         for ((cert, key), pems) in [(paths.server(&m.name), &m.server), (paths.peer(&m.name), &m.peer)] {
             files.push((cert, pems));
@@ -90,6 +91,10 @@ pub fn write_bundle(paths: &Paths, bundle: &CertBundle, force: bool) -> Result<V
         let (cert, key) = paths.client(&c.name);
         files.push((cert, &c.pems));
         files.push((key, &c.pems));
+    }
+    // A CA is never replaced, not even with `force`: everything it signed would stop being trusted.
+    if let Some((path, _)) = files[..first_leaf].iter().find(|(path, _)| path.exists()) {
+        return Err(CertError::CaExists(path.clone()));
     }
     if !force && let Some((path, _)) = files.iter().find(|(path, _)| path.exists()) {
         return Err(CertError::Exists(path.clone()));

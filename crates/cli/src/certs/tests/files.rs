@@ -75,3 +75,19 @@ fn half_a_ca_is_an_error_naming_both_files() {
     let msg = read_existing_cas(&paths).unwrap_err().to_string();
     assert!(msg.contains("peer-ca.crt exists but") && msg.contains("peer-ca.key does not"), "{msg}");
 }
+
+#[test]
+fn a_new_ca_never_replaces_an_existing_one_even_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = Paths::new(tmp.path());
+    let first = bundle();
+    write_bundle(&paths, &first, false).unwrap();
+    // A second bundle made without reading the CAs back carries new CAs.
+    let second = bundle();
+    match write_bundle(&paths, &second, true) {
+        Err(CertError::CaExists(path)) => assert_eq!(path, paths.client_ca().0),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fs::read_to_string(paths.client_ca().0).unwrap(), first.client_ca.pems.cert_pem);
+    assert_eq!(fs::read_to_string(paths.server("a1").0).unwrap(), first.members[0].server.cert_pem);
+}
