@@ -2,6 +2,7 @@
 //! and sets up logging.
 
 mod bench;
+mod certs;
 mod playground;
 mod server_cmd;
 
@@ -30,6 +31,8 @@ enum Command {
     Playground(playground::PlaygroundArgs),
     /// Load an etcd v3 endpoint and report throughput and latency.
     Bench(bench::BenchArgs),
+    #[command(about = certs::ABOUT, long_about = certs::LONG_ABOUT)]
+    Certs(certs::CertsArgs),
 }
 
 fn main() {
@@ -45,6 +48,7 @@ fn main() {
         Command::Server(args) => server_cmd::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Playground(args) => playground::run(args),
+        Command::Certs(args) => certs::run(args),
     };
     // One line with the whole chain of causes, never a backtrace.
     if let Err(e) = result {
