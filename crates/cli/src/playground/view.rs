@@ -100,7 +100,7 @@ pub fn render(rows: &[Row<'_>]) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use meridian_server::admin::{LeaderInfo, MemberStatus};
+    use meridian_server::admin::{AuthSummary, LeaderInfo, MemberStatus};
 
     use super::*;
 
@@ -125,6 +125,7 @@ mod tests {
             db_size: 3 << 20,
             free_disk: Some(1 << 30),
             alarms: Vec::new(),
+            auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
         }
     }
 

@@ -79,6 +79,12 @@ impl AuthStore {
         self.users.get(name).is_some_and(|u| u.roles.iter().any(|r| r == ROOT))
     }
 
+    /// A checksum of the whole store (CRC-32C of its stored form): equal on members that applied the same auth
+    /// changes, so members can be compared as HashKV compares their keys.
+    pub fn hash(&self) -> u32 {
+        crate::hash::crc32c(&self.encode())
+    }
+
     /// The stored form (an `AuthState` message).
     pub(crate) fn encode(&self) -> Vec<u8> {
         AuthState {

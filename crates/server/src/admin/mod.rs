@@ -15,7 +15,7 @@ use axum::routing::get;
 
 pub use faults::FaultSpec;
 pub use serve::AdminServer;
-pub use status::{LeaderInfo, MemberStatus, StatusReport};
+pub use status::{AuthSummary, LeaderInfo, MemberStatus, StatusReport};
 
 use crate::fault::FaultState;
 use crate::member::Member;

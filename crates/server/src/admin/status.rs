@@ -47,6 +47,17 @@ pub struct MemberStatus {
     pub lag: Option<u64>,
 }
 
+/// The auth store as this member has applied it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSummary {
+    /// Whether authentication is on.
+    pub enabled: bool,
+    /// The auth revision.
+    pub revision: u64,
+    /// Checksum of users, roles and permissions: members that agree have the same.
+    pub hash: u32,
+}
+
 /// The body of `GET /status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -88,6 +99,8 @@ pub struct StatusReport {
     pub free_disk: Option<u64>,
     /// Active alarms, as `NOSPACE (member name)`.
     pub alarms: Vec<String>,
+    /// Users and roles as applied here.
+    pub auth: AuthSummary,
 }
 
 /// Hex member id, as etcd prints member ids.
@@ -148,9 +161,11 @@ impl StatusReport {
                 dc: m.map(|m| m.dc.clone()).unwrap_or_default(),
             }
         });
-        let (db_size, alarms) = {
+        let (db_size, alarms, auth) = {
             let kv = member.kv().read();
-            (kv.backend().size_bytes(), kv.alarms().get(AlarmType::None))
+            let a = kv.auth();
+            let auth = AuthSummary { enabled: a.enabled(), revision: a.revision(), hash: a.hash() };
+            (kv.backend().size_bytes(), kv.alarms().get(AlarmType::None), auth)
         };
         let alarms = alarms
             .iter()
@@ -183,6 +198,7 @@ impl StatusReport {
             db_size,
             free_disk: member.raft().free_disk_bytes(),
             alarms,
+            auth,
         }
     }
 }

@@ -70,7 +70,7 @@ impl Watch for WatchService {
                             watch_id: -1,
                             created: true,
                             canceled: true,
-                            cancel_reason: e.to_string(),
+                            cancel_reason: cancel_reason(&e),
                             ..Default::default()
                         },
                     },
@@ -106,4 +106,13 @@ impl Watch for WatchService {
 fn permitted(member: &Member, source: &CallerSource, create: &WatchCreateRequest) -> Result<(), EtcdError> {
     let who = member.caller(source)?;
     member.kv().read().auth().check_range(&who, &create.key, &create.range_end, PermKind::Read)
+}
+
+/// The reason a refused watch is cancelled with: etcd puts the whole gRPC error text there for permission
+/// errors (what etcdctl prints), its bare message for the others.
+fn cancel_reason(e: &EtcdError) -> String {
+    match e {
+        EtcdError::PermissionDenied => format!("rpc error: code = PermissionDenied desc = {e}"),
+        other => other.to_string(),
+    }
 }
