@@ -125,6 +125,8 @@ mod tests {
             db_size: 3 << 20,
             free_disk: Some(1 << 30),
             alarms: Vec::new(),
+            certificates: Vec::new(),
+            insecure_allow_remote: false,
         }
     }
 
