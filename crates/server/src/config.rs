@@ -338,6 +338,8 @@ mod tests {
         assert_eq!(cfg.timing.preset, TimingPreset::Lan);
         assert_eq!(cfg.read_policy, ReadPolicy::ReadIndex);
         assert_eq!(cfg.snapshot_count, ServerConfig::default().snapshot_count, "the example shows the default");
+        assert!(!cfg.client_cert_auth && cfg.admin_open_health_metrics, "the TLS and admin keys show their defaults");
+        assert_eq!((cfg.cert_file, cfg.admin_token), (None, None), "certificates and the token are commented out");
     }
 
     #[test]
