@@ -4,6 +4,7 @@
 mod bench;
 mod playground;
 mod server_cmd;
+mod tls_client;
 
 use clap::{Parser, Subcommand};
 
