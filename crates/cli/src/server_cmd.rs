@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use meridian_server::ServerConfig;
-use meridian_server::config::{ReadPolicy, TimingPreset};
+use meridian_server::config::{AdminToken, ReadPolicy, TimingPreset};
 use meridian_types::{DcName, ZoneName};
 
 /// Flags of `meridian server`. Each overrides the same key of the config file.
@@ -87,6 +87,30 @@ pub struct ServerArgs {
     /// Threads running the async tasks (default: half the CPUs, at least one).
     #[arg(long, env = "MERIDIAN_WORKER_THREADS")]
     worker_threads: Option<usize>,
+    /// Server certificate (PEM) of the client and admin listeners (used when they are https://).
+    #[arg(long, env = "MERIDIAN_CERT_FILE")]
+    cert_file: Option<PathBuf>,
+    /// Private key of --cert-file.
+    #[arg(long, env = "MERIDIAN_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// CA bundle client certificates are verified against.
+    #[arg(long, env = "MERIDIAN_TRUSTED_CA_FILE")]
+    trusted_ca_file: Option<PathBuf>,
+    /// Require a client certificate signed by --trusted-ca-file.
+    #[arg(long, env = "MERIDIAN_CLIENT_CERT_AUTH")]
+    client_cert_auth: bool,
+    /// Peer certificate (PEM), presented to other members (peer TLS is always mutual).
+    #[arg(long, env = "MERIDIAN_PEER_CERT_FILE")]
+    peer_cert_file: Option<PathBuf>,
+    /// Private key of --peer-cert-file.
+    #[arg(long, env = "MERIDIAN_PEER_KEY_FILE")]
+    peer_key_file: Option<PathBuf>,
+    /// The peer CA bundle.
+    #[arg(long, env = "MERIDIAN_PEER_TRUSTED_CA_FILE")]
+    peer_trusted_ca_file: Option<PathBuf>,
+    /// Bearer token of the admin HTTP API (prefer the environment variable: flags show in `ps`).
+    #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 fn parse_read_policy(s: &str) -> Result<ReadPolicy, String> {
@@ -183,6 +207,24 @@ impl ServerArgs {
         if let Some(v) = self.worker_threads {
             cfg.worker_threads = Some(v);
         }
+        for (flag, key) in [
+            (self.cert_file, &mut cfg.cert_file),
+            (self.key_file, &mut cfg.key_file),
+            (self.trusted_ca_file, &mut cfg.trusted_ca_file),
+            (self.peer_cert_file, &mut cfg.peer_cert_file),
+            (self.peer_key_file, &mut cfg.peer_key_file),
+            (self.peer_trusted_ca_file, &mut cfg.peer_trusted_ca_file),
+        ] {
+            if flag.is_some() {
+                *key = flag;
+            }
+        }
+        if self.client_cert_auth {
+            cfg.client_cert_auth = true;
+        }
+        if let Some(v) = self.admin_token {
+            cfg.admin_token = Some(AdminToken(v));
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -211,8 +253,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(explain_full_disk(e.into(), &data_dir, reserve)),
             };
-            eprintln!("meridian: serving the etcd v3 API on http://{}", server.client_addr);
+            let scheme = if meridian_server::config::is_https(&server.member.config().listen_client) { "https" } else { "http" };
+            eprintln!("meridian: serving the etcd v3 API on {scheme}://{}", server.client_addr);
             let raft = server.member.raft().clone();
+            let _insecure_warning = warn_insecure_listeners(server.member.config())?;
+            let _reload_on_hup = reload_tls_on_sighup(server.tls.clone())?;
             tokio::select! {
                 done = &mut signal => {
                     done?;
@@ -289,6 +334,46 @@ fn explain_full_disk(e: anyhow::Error, data_dir: &std::path::Path, reserve: u64)
          and start again",
         data_dir.display()
     )
+}
+
+/// With `--insecure-allow-remote` and a plain listener beyond loopback, a warning every minute (the task ends
+/// when the returned guard drops).
+fn warn_insecure_listeners(cfg: &ServerConfig) -> anyhow::Result<Option<AbortOnDrop>> {
+    let listeners = cfg.insecure_remote_listeners()?;
+    if listeners.is_empty() {
+        return Ok(None);
+    }
+    let text = listeners.iter().map(|(what, addr)| format!("{what} {addr}")).collect::<Vec<_>>().join(", ");
+    Ok(Some(AbortOnDrop(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            tracing::warn!(listeners = %text, "listening beyond loopback without TLS (--insecure-allow-remote): \
+                traffic and credentials cross the network in clear text");
+        }
+    }))))
+}
+
+/// Re-reads the TLS files on every SIGHUP (they are also polled every few seconds).
+fn reload_tls_on_sighup(
+    tls: Option<std::sync::Arc<meridian_server::tls::TlsReloader>>,
+) -> anyhow::Result<Option<AbortOnDrop>> {
+    let Some(tls) = tls else { return Ok(None) };
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    Ok(Some(AbortOnDrop(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!(outcome = ?tls.reload(), "SIGHUP: TLS files re-read");
+        }
+    }))))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

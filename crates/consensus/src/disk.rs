@@ -12,6 +12,7 @@
 
 use std::fmt::Debug;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ const REDB_CACHE_BYTES: usize = 64 << 20;
 /// A file written through `replace_file_with` is synced after every this many bytes (see
 /// `SyncingWriter`).
 const REPLACE_SYNC_EVERY_BYTES: u64 = 2 << 20;
+/// Files the server creates in its data dir are readable by its own user only.
+const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// Where a member's storage lives.
 pub trait Disk: Debug + Send + Sync + 'static {
@@ -148,7 +151,14 @@ impl OsDisk {
     fn file_backend(&self, name: &str) -> io::Result<Preallocated> {
         let path = self.dir.join(name);
         let existed = path.exists();
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        // Private to the server's user (0600), whatever the umask.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PRIVATE_FILE_MODE)
+            .open(&path)?;
         file.try_lock().map_err(|e| match e {
             std::fs::TryLockError::WouldBlock => {
                 io::Error::other(format!("{} is in use by another process", path.display()))
@@ -208,12 +218,41 @@ impl Disk for OsDisk {
     fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
         let tmp = self.dir.join(format!("{name}.tmp"));
         {
-            let file = SyncingWriter::new(std::fs::File::create(&tmp)?, REPLACE_SYNC_EVERY_BYTES);
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(PRIVATE_FILE_MODE)
+                .open(&tmp)?;
+            let file = SyncingWriter::new(created, REPLACE_SYNC_EVERY_BYTES);
             let mut f = io::BufWriter::with_capacity(1 << 20, file);
             write(&mut f)?;
             f.into_inner().map_err(io::IntoInnerError::into_error)?.finish()?;
         }
         std::fs::rename(&tmp, self.dir.join(name))?;
         fsync_dir(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod permission_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_data_dir_and_its_files_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let disk = OsDisk::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        drop(disk.open_database("state.redb").unwrap());
+        disk.replace_file_with("snapshot.bin", &mut |w| w.write_all(b"x")).unwrap();
+        assert_eq!(mode(&dir.join("state.redb")), 0o600);
+        assert_eq!(mode(&dir.join("snapshot.bin")), 0o600);
     }
 }

@@ -19,10 +19,11 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Create `dir` (and parents) if needed, making the new entries durable.
+/// Create `dir` (and parents) if needed, private to the server's user (0700), making the new entries durable.
 pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
     if !dir.exists() {
-        std::fs::create_dir_all(dir)?;
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsync_dir(parent)?;
         }

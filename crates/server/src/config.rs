@@ -84,6 +84,38 @@ pub struct ServerConfig {
     /// Threads running the server's async tasks (gRPC, Raft, watches); unset means half the CPUs, at least
     /// one (see [`ServerConfig::worker_threads_for`]).
     pub worker_threads: Option<usize>,
+    /// The member's server certificate (PEM) for the client listener and the admin listener (etcd's
+    /// `--cert-file`). Used when those listen on `https://`.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (etcd's `--key-file`).
+    pub key_file: Option<PathBuf>,
+    /// CA bundle client certificates are verified against (etcd's `--trusted-ca-file`).
+    pub trusted_ca_file: Option<PathBuf>,
+    /// Require a client certificate signed by the trusted CA on the client listener (etcd's `--client-cert-auth`).
+    pub client_cert_auth: bool,
+    /// The member's peer certificate (PEM), presented to peers both as server and as client
+    /// (etcd's `--peer-cert-file`). Peer TLS is always mutual.
+    pub peer_cert_file: Option<PathBuf>,
+    /// Its private key (etcd's `--peer-key-file`).
+    pub peer_key_file: Option<PathBuf>,
+    /// The peer CA bundle (etcd's `--peer-trusted-ca-file`).
+    pub peer_trusted_ca_file: Option<PathBuf>,
+    /// Bearer token the admin HTTP API requires (`Authorization: Bearer ...`). Unset: the admin API needs none
+    /// (allowed only on a loopback listener without TLS).
+    pub admin_token: Option<AdminToken>,
+    /// Leave `/health` and `/metrics` open without a token (default on).
+    pub admin_open_health_metrics: bool,
+}
+
+/// The admin API's bearer token; never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
 }
 
 impl Default for ServerConfig {
@@ -113,6 +145,15 @@ impl Default for ServerConfig {
             enable_fault_injection: false,
             read_policy: ReadPolicy::ReadIndex,
             worker_threads: None,
+            cert_file: None,
+            key_file: None,
+            trusted_ca_file: None,
+            client_cert_auth: false,
+            peer_cert_file: None,
+            peer_key_file: None,
+            peer_trusted_ca_file: None,
+            admin_token: None,
+            admin_open_health_metrics: true,
         }
     }
 }
@@ -184,6 +225,75 @@ impl ServerConfig {
                 "--enable-fault-injection needs an admin listener (--listen-admin or the topology's admin_url)".into(),
             ));
         }
+        let admin_https = self.listen_admin.as_deref().is_some_and(is_https);
+        if self.cert_file.is_some() && !is_https(&self.listen_client) && !admin_https {
+            return Err(Error::Config(format!(
+                "--cert-file is set but neither listen-client ({}) nor listen-admin is https://",
+                self.listen_client
+            )));
+        }
+        if self.peer_cert_file.is_some() && !is_https(&self.listen_peer) {
+            return Err(Error::Config(format!(
+                "--peer-cert-file is set but listen-peer ({}) is not https://",
+                self.listen_peer
+            )));
+        }
+        Ok(())
+    }
+
+    /// The listeners on a non-loopback address without TLS (refused unless `insecure_allow_remote`).
+    pub fn insecure_remote_listeners(&self) -> Result<Vec<(&'static str, SocketAddr)>> {
+        let mut listeners = vec![
+            ("listen-client", self.client_addr()?, is_https(&self.listen_client)),
+            ("listen-peer", self.peer_addr()?, is_https(&self.listen_peer)),
+        ];
+        if let (Some(url), Some(addr)) = (&self.listen_admin, self.admin_addr()?) {
+            listeners.push(("listen-admin", addr, is_https(url)));
+        }
+        Ok(listeners
+            .into_iter()
+            .filter(|(_, addr, tls)| !addr.ip().is_loopback() && !tls)
+            .map(|(w, a, _)| (w, a))
+            .collect())
+    }
+
+    /// The TLS settings that make sense only together.
+    fn validate_tls(&self) -> Result<()> {
+        let err = |msg: String| Err(Error::Config(msg));
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return err("--cert-file and --key-file go together: give both or neither".into());
+        }
+        if self.peer_cert_file.is_some() != self.peer_key_file.is_some() {
+            return err("--peer-cert-file and --peer-key-file go together: give both or neither".into());
+        }
+        if self.client_cert_auth && self.trusted_ca_file.is_none() {
+            return err(
+                "--client-cert-auth needs --trusted-ca-file (the CA client certificates are checked against)".into()
+            );
+        }
+        if self.peer_cert_file.is_some() && self.peer_trusted_ca_file.is_none() {
+            return err("peer TLS is always mutual: --peer-cert-file needs --peer-trusted-ca-file".into());
+        }
+        if is_https(&self.listen_client) && self.cert_file.is_none() {
+            return err(format!(
+                "listen-client {} is https:// but no --cert-file/--key-file is given",
+                self.listen_client
+            ));
+        }
+        if is_https(&self.listen_peer) && self.peer_cert_file.is_none() {
+            return err(format!(
+                "listen-peer {} is https:// but no --peer-cert-file/--peer-key-file/--peer-trusted-ca-file is given",
+                self.listen_peer
+            ));
+        }
+        if let Some(admin) = self.listen_admin.as_deref().filter(|u| is_https(u))
+            && self.cert_file.is_none()
+        {
+            return err(format!("listen-admin {admin} is https:// but no --cert-file/--key-file is given"));
+        }
+        if self.admin_token.as_ref().is_some_and(|t| t.0.is_empty()) {
+            return err("admin-token must not be empty".into());
+        }
         Ok(())
     }
 
@@ -192,15 +302,14 @@ impl ServerConfig {
         if self.name.is_empty() {
             return Err(Error::Config("name must not be empty".into()));
         }
-        let mut listeners = vec![("listen-client", self.client_addr()?), ("listen-peer", self.peer_addr()?)];
-        listeners.extend(self.admin_addr()?.map(|a| ("listen-admin", a)));
-        for (what, addr) in listeners {
-            if !addr.ip().is_loopback() && !self.insecure_allow_remote {
-                return Err(Error::Config(format!(
-                    "{what} {addr} is not a loopback address; TLS and auth are not available yet, so \
-                     listening beyond loopback needs --insecure-allow-remote"
-                )));
-            }
+        self.validate_tls()?;
+        if let Some((what, addr)) = self.insecure_remote_listeners()?.first()
+            && !self.insecure_allow_remote
+        {
+            return Err(Error::Config(format!(
+                "{what} {addr} is not a loopback address and does not use TLS (https:// with certificates); \
+                 use TLS or pass --insecure-allow-remote"
+            )));
         }
         if !self.timing.is_valid() {
             return Err(Error::Config(format!(
@@ -223,15 +332,14 @@ impl ServerConfig {
     }
 }
 
-/// Accepts `http://host:port`, `https://host:port` is refused until TLS exists, and a bare `host:port`.
+/// Whether `url` asks for TLS.
+pub fn is_https(url: &str) -> bool {
+    url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+/// Accepts `http://host:port`, `https://host:port` (TLS) and a bare `host:port`.
 fn parse_listen_url(url: &str) -> Result<SocketAddr> {
-    let rest = if let Some(rest) = url.strip_prefix("http://") {
-        rest
-    } else if url.starts_with("https://") {
-        return Err(Error::Config(format!("{url}: TLS listeners are not supported yet")));
-    } else {
-        url
-    };
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")).unwrap_or(url);
     let rest = rest.trim_end_matches('/');
     let rest = rest.replace("localhost", "127.0.0.1");
     rest.parse().map_err(|_| Error::Config(format!("{url}: expected http://IP:PORT")))
@@ -258,6 +366,8 @@ mod tests {
         assert_eq!(cfg.timing.preset, TimingPreset::Lan);
         assert_eq!(cfg.read_policy, ReadPolicy::ReadIndex);
         assert_eq!(cfg.snapshot_count, ServerConfig::default().snapshot_count, "the example shows the default");
+        assert!(!cfg.client_cert_auth && cfg.admin_open_health_metrics, "the TLS and admin keys show their defaults");
+        assert_eq!((cfg.cert_file, cfg.admin_token), (None, None), "certificates and the token are commented out");
     }
 
     #[test]
@@ -330,5 +440,55 @@ mod tests {
     fn bad_listen_url_is_a_clear_error() {
         let cfg = ServerConfig { listen_client: "http://nowhere".into(), ..Default::default() };
         assert!(cfg.validate().unwrap_err().to_string().contains("expected http://IP:PORT"));
+    }
+
+    #[test]
+    fn tls_settings_that_belong_together_are_checked() {
+        let base = ServerConfig::default();
+        let with = |f: &dyn Fn(&mut ServerConfig)| {
+            let mut c = base.clone();
+            f(&mut c);
+            c.validate_resolved().map_err(|e| e.to_string())
+        };
+        let e = with(&|c| c.cert_file = Some("s.crt".into())).unwrap_err();
+        assert!(e.contains("--cert-file and --key-file go together"), "{e}");
+        let e = with(&|c| c.listen_client = "https://127.0.0.1:2379".into()).unwrap_err();
+        assert!(e.contains("is https:// but no --cert-file"), "{e}");
+        let e = with(&|c| c.client_cert_auth = true).unwrap_err();
+        assert!(e.contains("--client-cert-auth needs --trusted-ca-file"), "{e}");
+        let e = with(&|c| {
+            c.peer_cert_file = Some("p.crt".into());
+            c.peer_key_file = Some("p.key".into());
+        })
+        .unwrap_err();
+        assert!(e.contains("always mutual"), "{e}");
+        let e = with(&|c| {
+            c.cert_file = Some("s.crt".into());
+            c.key_file = Some("s.key".into());
+        })
+        .unwrap_err();
+        assert!(e.contains("neither listen-client"), "{e}");
+        with(&|c| {
+            c.listen_client = "https://127.0.0.1:2379".into();
+            c.cert_file = Some("s.crt".into());
+            c.key_file = Some("s.key".into());
+        })
+        .unwrap();
+        assert!(format!("{:?}", AdminToken("secret".into())).contains("redacted"));
+    }
+
+    #[test]
+    fn a_remote_listener_is_allowed_with_tls() {
+        let cfg = ServerConfig {
+            listen_client: "https://0.0.0.0:2379".into(),
+            cert_file: Some("s.crt".into()),
+            key_file: Some("s.key".into()),
+            ..Default::default()
+        };
+        cfg.validate().unwrap();
+        assert!(cfg.insecure_remote_listeners().unwrap().is_empty());
+        let plain = ServerConfig { listen_peer: "http://0.0.0.0:2380".into(), ..cfg };
+        let e = plain.validate().unwrap_err().to_string();
+        assert!(e.contains("listen-peer 0.0.0.0:2380 is not a loopback address and does not use TLS"), "{e}");
     }
 }

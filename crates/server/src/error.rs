@@ -11,6 +11,9 @@ pub enum Error {
     /// A listener could not be bound or served.
     #[error("listener: {0}")]
     Listener(String),
+    /// The TLS files could not be loaded.
+    #[error("TLS")]
+    Tls(#[source] Box<crate::tls::TlsError>),
     /// The consensus layer failed to start or stopped.
     #[error("consensus")]
     Consensus(#[source] meridian_consensus::Error),

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod auto_compact;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod fault;
 pub mod formation;
@@ -27,6 +28,7 @@ pub mod publish;
 pub mod quota;
 pub mod run;
 pub mod space_watch;
+pub mod tls;
 pub mod watch_hub;
 
 pub use config::ServerConfig;

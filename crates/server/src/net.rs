@@ -23,13 +23,48 @@ use tonic::transport::{Channel, Endpoint, Uri};
 pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for T {}
 
+/// The verified client certificate's Common Name of a TLS connection (`None` on a plain connection, or when
+/// the client presented no certificate). With `--client-cert-auth` the auth layer takes it as the etcd user.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCertName(pub Option<String>);
+
+/// What the request handlers may know of the connection a request came on; tonic puts it into every request's
+/// extensions (read it with [`client_cert_name`] and [`remote_addr`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The remote end, when the network knows it (TCP does; the simulation does not say).
+    pub remote_addr: Option<SocketAddr>,
+    /// The verified client certificate's Common Name.
+    pub client_cert_name: ClientCertName,
+}
+
+/// The verified client certificate's Common Name of the connection `req` came on.
+pub fn client_cert_name<T>(req: &tonic::Request<T>) -> Option<String> {
+    req.extensions().get::<ConnInfo>().and_then(|info| info.client_cert_name.0.clone())
+}
+
+/// The remote address of the connection `req` came on, when known.
+pub fn remote_addr<T>(req: &tonic::Request<T>) -> Option<SocketAddr> {
+    req.extensions().get::<ConnInfo>().and_then(|info| info.remote_addr)
+}
+
 /// One accepted or dialled connection.
-pub struct Conn(Box<dyn ByteStream>);
+pub struct Conn(Box<dyn ByteStream>, ConnInfo);
 
 impl Conn {
     /// Wraps any byte stream.
     pub fn new(stream: impl ByteStream) -> Self {
-        Conn(Box::new(stream))
+        Conn(Box::new(stream), ConnInfo::default())
+    }
+
+    /// Wraps a byte stream whose remote end is known.
+    pub fn with_info(stream: impl ByteStream, info: ConnInfo) -> Self {
+        Conn(Box::new(stream), info)
+    }
+
+    /// What is known of the connection.
+    pub fn info(&self) -> &ConnInfo {
+        &self.1
     }
 }
 
@@ -73,7 +108,8 @@ impl Network for TcpNetwork {
                 .map(|accepted| {
                     accepted.map(|stream| {
                         let _ = stream.set_nodelay(true);
-                        Conn::new(stream)
+                        let info = ConnInfo { remote_addr: stream.peer_addr().ok(), ..ConnInfo::default() };
+                        Conn::with_info(stream, info)
                     })
                 })
                 .boxed();
@@ -122,14 +158,11 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// No connection metadata is used by the services.
+/// Handlers find the remote address and the client certificate's name in the request extensions.
 impl Connected for Conn {
-    type ConnectInfo = ();
+    type ConnectInfo = ConnInfo;
 
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
-
-/// The verified client certificate's common name of the connection `req` arrived on, if any.
-pub fn client_cert_name<T>(_req: &tonic::Request<T>) -> Option<String> {
-    None
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.1.clone()
+    }
 }

@@ -21,7 +21,7 @@ use tokio_stream::StreamExt;
 use tonic::codegen::http;
 use tower::util::MapResponseLayer;
 
-use crate::admin::{AdminServer, AdminState};
+use crate::admin::{AdminAuthorizer, AdminServer, AdminState, IncomingListener, TokenAuthorizer};
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
@@ -44,6 +44,10 @@ use crate::peer_service::service::PeerService;
 use crate::placement::{self, PlacementHandle};
 use crate::planted::{PlantedBug, PlantedKv, UntimedGrants};
 use crate::quota::Quota;
+use crate::tls::acceptor::{Listener, tls_incoming};
+use crate::tls::reload::Reloaded;
+use crate::tls::verifier::MembershipHosts;
+use crate::tls::{TlsReloader, TlsSettings};
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -71,8 +75,8 @@ fn node_config(config: &ServerConfig, plan: ClusterPlan, disk: Arc<dyn Disk>, bu
     }
 }
 
-/// Serves the peer service on `incoming` until the listener fails. Peer traffic is plain gRPC between our own
-/// processes: no :authority repair needed.
+/// Serves the peer service on `incoming` until the listener fails. Peer traffic is gRPC between our own
+/// processes (TLS, when configured, is below it, in `incoming`): no :authority repair needed.
 fn serve_peers(member: Arc<Member>, streams: AppendStreams, date: DateHeader, incoming: Incoming) -> JoinHandle<()> {
     let router = tonic::transport::Server::builder()
         .layer(MapResponseLayer::new(move |res| date.apply(res)))
@@ -90,11 +94,26 @@ struct Listeners {
     incoming: Incoming,
     peer_addr: SocketAddr,
     peer_incoming: Incoming,
-    admin: Option<tokio::net::TcpListener>,
+    admin: Option<(SocketAddr, Incoming)>,
 }
 
 impl Listeners {
-    async fn bind(config: &ServerConfig, net: &dyn Network) -> Result<Listeners> {
+    /// Binds every listener; those whose URL is `https://` handshake TLS with `tls`'s current configuration.
+    async fn bind(config: &ServerConfig, net: &dyn Network, tls: Option<&Arc<TlsReloader>>) -> Result<Listeners> {
+        let mut bound = Self::bind_plain(config, net).await?;
+        let Some(tls) = tls else { return Ok(bound) };
+        let settings = tls.settings().clone();
+        let wrap = |incoming: Incoming, on: bool, listener: Listener| {
+            if on { tls_incoming(incoming, tls.clone(), listener) } else { incoming }
+        };
+        bound.incoming = wrap(bound.incoming, settings.client_listener, Listener::Client);
+        bound.peer_incoming = wrap(bound.peer_incoming, settings.peer_listener, Listener::Peer);
+        bound.admin =
+            bound.admin.map(|(addr, incoming)| (addr, wrap(incoming, settings.admin_listener, Listener::Admin)));
+        Ok(bound)
+    }
+
+    async fn bind_plain(config: &ServerConfig, net: &dyn Network) -> Result<Listeners> {
         let client_addr = config.client_addr()?;
         let (client_addr, incoming) =
             net.bind(client_addr).await.map_err(|e| Error::Listener(format!("{client_addr}: {e}")))?;
@@ -102,24 +121,43 @@ impl Listeners {
         let (peer_addr, peer_incoming) =
             net.bind(peer_addr).await.map_err(|e| Error::Listener(format!("peer {peer_addr}: {e}")))?;
         let admin = match config.admin_addr()? {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?,
-            ),
+            Some(addr) => Some(TcpNetwork.bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?),
             None => None,
         };
         Ok(Listeners { client_addr, incoming, peer_addr, peer_incoming, admin })
     }
 }
 
-/// Serves the admin HTTP API on `listener`; `/faults` only when fault injection is enabled.
+/// Serves the admin HTTP API on `listener`; `/faults` only when fault injection is enabled. A token, TLS or a
+/// non-loopback listener puts the API behind the bearer token (`/health` and `/metrics` may stay open).
 fn serve_admin(
-    listener: tokio::net::TcpListener,
+    (addr, incoming): (SocketAddr, Incoming),
     member: &Arc<Member>,
     faults: &Arc<FaultState>,
+    tls: Option<Arc<TlsReloader>>,
 ) -> Result<AdminServer> {
-    let state =
-        AdminState { member: member.clone(), faults: member.config().enable_fault_injection.then(|| faults.clone()) };
-    AdminServer::spawn(listener, state).map_err(|e| Error::Listener(format!("admin: {e}")))
+    let config = member.config();
+    let guarded = config.admin_token.is_some()
+        || config.listen_admin.as_deref().is_some_and(crate::config::is_https)
+        || !addr.ip().is_loopback();
+    if guarded && config.admin_token.is_none() {
+        tracing::warn!(
+            "the admin API is behind TLS or beyond loopback but has no --admin-token: it refuses every \
+            request except /health and /metrics"
+        );
+    }
+    let token = config.admin_token.as_ref().map(|t| t.0.clone());
+    let authorizer: Option<Arc<dyn AdminAuthorizer>> =
+        guarded.then(|| Arc::new(TokenAuthorizer::new(token)) as Arc<dyn AdminAuthorizer>);
+    let state = AdminState {
+        member: member.clone(),
+        faults: config.enable_fault_injection.then(|| faults.clone()),
+        tls,
+        insecure_allow_remote: config.insecure_allow_remote && !config.insecure_remote_listeners()?.is_empty(),
+        authorizer,
+        open_health_metrics: config.admin_open_health_metrics,
+    };
+    AdminServer::spawn(IncomingListener::new(incoming, addr), state).map_err(|e| Error::Listener(format!("admin: {e}")))
 }
 
 /// Forwards applied events to the watch hub once it exists (the hub needs the Raft node, which needs the
@@ -166,6 +204,8 @@ pub struct RunningServer {
     pub admin_addr: Option<SocketAddr>,
     /// The emulated network applied to this member's outgoing peer messages.
     pub faults: Arc<FaultState>,
+    /// The member's TLS configuration, when any link uses TLS ([`RunningServer::reload_tls`] re-reads it).
+    pub tls: Option<Arc<TlsReloader>>,
     admin: Option<AdminServer>,
     shutdown: Option<oneshot::Sender<()>>,
     serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
@@ -182,6 +222,11 @@ impl RunningServer {
             Ok(Err(e)) => Err(Error::Listener(e.to_string())),
             Err(e) => Err(Error::Listener(e.to_string())),
         }
+    }
+
+    /// Re-reads the TLS files now (as on SIGHUP); `None` without TLS.
+    pub fn reload_tls(&self) -> Option<Reloaded> {
+        self.tls.as_ref().map(|tls| tls.reload())
     }
 
     /// Stops serving and shuts the Raft node down cleanly.
@@ -263,11 +308,25 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     config.validate_resolved()?;
     let disk = match env.disk {
         Some(disk) => disk,
-        None => OsDisk::shared(&config.data_dir)
-            .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?,
+        None => {
+            crate::data_dir::prepare(&config.data_dir)
+                .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
+            OsDisk::shared(&config.data_dir)
+                .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?
+        }
+    };
+    // Before this member knows a membership, the peers it accepts are the topology's.
+    let peer_hosts =
+        Arc::new(MembershipHosts::new(topology.iter().flat_map(|t| t.members.iter().map(|m| m.peer_url.clone()))));
+    let tls_settings = TlsSettings::of(&config);
+    let tls = match tls_settings.any() {
+        true => {
+            Some(Arc::new(TlsReloader::load(tls_settings, peer_hosts.clone()).map_err(|e| Error::Tls(Box::new(e)))?))
+        }
+        false => None,
     };
     let Listeners { client_addr, incoming, peer_addr, peer_incoming, admin: admin_listener } =
-        Listeners::bind(&config, &*env.net).await?;
+        Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
 
     let id = plan.id;
     let cluster_id = plan.cluster_id;
@@ -277,8 +336,10 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         &topology.as_ref().map(|t| t.policy.clone()).unwrap_or_default(),
         node_config.election_max_ms,
     );
-    let channels =
-        Arc::new(PeerChannels::over(PeerTimeouts::from_election_ms(config.timing.election_ms()), env.net.clone()));
+    let channels = Arc::new(
+        PeerChannels::over(PeerTimeouts::from_election_ms(config.timing.election_ms()), env.net.clone())
+            .with_tls(tls.clone()),
+    );
     let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
     // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
     let faults = Arc::new(crate::fault::initial_faults(topology.as_ref())?);
@@ -294,6 +355,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let raft =
         RaftNode::start(node_config, transport, hooks.observer(env.planted_bug)).await.map_err(Error::Consensus)?;
 
+    peer_hosts.set_raft(raft.clone());
     let headers = Arc::new(HeaderInfo { member_id: id, cluster_id, raft: raft.clone() });
     let hub = Arc::new(WatchHub::new(raft.kv().clone(), headers.clone(), config.max_request_bytes));
     let _ = hooks.hub.set(hub.clone());
@@ -330,7 +392,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let date = DateHeader { fixed: env.fixed_date_header };
     let peer_serve = serve_peers(member.clone(), append_streams.clone(), date, peer_incoming);
 
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
         tokio::spawn(crate::lease::expiry_loop(member.clone())),
         peer_serve,
@@ -340,6 +402,11 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         tokio::spawn(crate::auto_compact::run(member.clone(), auto_compaction)),
         tokio::spawn(leader_loss::run(member.raft().clone(), loss_watch, append_streams)),
     ];
+    // Wall-clock tasks, only with TLS (never in the simulation).
+    if let Some(tls) = &tls {
+        background.push(tokio::spawn(tls.clone().watch(crate::tls::reload::POLL_EVERY)));
+        background.push(tokio::spawn(crate::tls::expiry::warn_daily(tls.clone())));
+    }
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
@@ -360,7 +427,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
     // connection.
     let incoming = incoming.map(|accepted| accepted.map(AuthorityFix::new));
-    let admin = admin_listener.map(|listener| serve_admin(listener, &member, &faults)).transpose()?;
+    let admin = admin_listener.map(|listener| serve_admin(listener, &member, &faults, tls.clone())).transpose()?;
     let admin_addr = admin.as_ref().map(|a| a.addr);
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = shutdown_rx.await;
@@ -372,6 +439,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         peer_addr,
         admin_addr,
         faults,
+        tls,
         admin,
         shutdown: Some(shutdown_tx),
         serve,

@@ -200,9 +200,13 @@ impl fmt::Display for TopologyWarning {
     }
 }
 
-/// Checks that `url` is `http://HOST:PORT` with a non-empty host and a numeric, non-zero port.
+/// Checks that `url` is `http://HOST:PORT` or `https://HOST:PORT` (TLS on that link) with a non-empty host and
+/// a numeric, non-zero port.
 pub fn check_url(url: &str) -> Result<(), &'static str> {
-    let rest = url.strip_prefix("http://").ok_or("scheme must be http://")?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("scheme must be http:// or https://")?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.contains('/') {
         return Err("must not have a path");

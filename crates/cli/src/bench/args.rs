@@ -4,6 +4,7 @@
 //! (positive counts, a bounded run, keys that fit their size, loopback endpoints unless allowed) or an error
 //! that names the flag at fault.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -11,6 +12,7 @@ use clap::{Args, ValueEnum};
 
 use super::keys::{KeyOrder, KeySpec};
 use super::schedule::Budget;
+use crate::tls_client::ClientTlsFiles;
 
 /// Longest run `--duration` accepts, so a run always ends by itself in reasonable time.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
@@ -129,6 +131,15 @@ pub struct BenchArgs {
     /// Allow endpoints outside loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// CA bundle of the server certificates of `https://` endpoints (etcdctl's flag).
+    #[arg(long)]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate for servers that require one.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// Private key of --cert.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
 }
 
 /// A validated benchmark run.
@@ -160,6 +171,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// JSON output.
     pub json: bool,
+    /// TLS files for `https://` endpoints.
+    pub tls: Option<ClientTlsFiles>,
 }
 
 impl Plan {
@@ -168,6 +181,10 @@ impl Plan {
         ensure!(!args.endpoints.is_empty(), "--endpoints: give at least one endpoint");
         for ep in &args.endpoints {
             check_endpoint(ep, args.allow_remote)?;
+        }
+        let tls = ClientTlsFiles::from_flags(args.cacert.as_deref(), args.cert.as_deref(), args.key.as_deref())?;
+        if let Some(ep) = args.endpoints.iter().find(|ep| ep.starts_with("https://")) {
+            ensure!(tls.is_some(), "{ep} is https://: give --cacert (and --cert/--key if the server wants them)");
         }
         ensure!(args.clients > 0, "--clients must be at least 1");
         ensure!(args.conns > 0, "--conns must be at least 1");
@@ -230,6 +247,7 @@ impl Plan {
             read_ratio,
             timeout: args.timeout,
             json: args.json,
+            tls,
         })
     }
 
@@ -246,12 +264,11 @@ impl Plan {
     }
 }
 
-/// Refuses endpoints that are not `http://HOST:PORT`, and hosts beyond loopback unless `allow_remote`.
+/// Refuses endpoints that are not `http://HOST:PORT` or `https://HOST:PORT`, and hosts beyond loopback unless
+/// `allow_remote`.
 pub fn check_endpoint(endpoint: &str, allow_remote: bool) -> anyhow::Result<()> {
-    let rest = match endpoint.strip_prefix("http://") {
-        Some(rest) => rest,
-        None if endpoint.starts_with("https://") => bail!("{endpoint}: TLS endpoints are not supported yet"),
-        None => bail!("{endpoint}: endpoints look like http://127.0.0.1:2379"),
+    let Some(rest) = endpoint.strip_prefix("http://").or_else(|| endpoint.strip_prefix("https://")) else {
+        bail!("{endpoint}: endpoints look like http://127.0.0.1:2379 or https://127.0.0.1:2379")
     };
     let authority = rest.split('/').next().unwrap_or_default();
     let host = if let Some(v6) = authority.strip_prefix('[') {
@@ -382,7 +399,12 @@ mod tests {
             assert!(check_endpoint(bad, false).is_err(), "{bad}");
         }
         assert!(check_endpoint("127.0.0.1:2379", false).is_err());
-        assert!(check_endpoint("https://127.0.0.1:2379", true).is_err());
+        assert!(check_endpoint("https://127.0.0.1:2379", false).is_ok());
+        assert!(check_endpoint("ftp://127.0.0.1:2379", true).is_err());
+        let e = err("put --total 1 --endpoints https://127.0.0.1:2379");
+        assert!(e.contains("--cacert"), "{e}");
+        assert!(plan("put --total 1 --endpoints https://127.0.0.1:2379 --cacert ca.crt").is_ok());
+        assert!(err("put --total 1 --cacert ca.crt --cert c.crt").contains("--cert and --key go together"));
     }
 
     #[test]

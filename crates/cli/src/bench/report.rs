@@ -164,6 +164,7 @@ mod tests {
             read_ratio: 0.0,
             timeout: Duration::from_secs(1),
             json: true,
+            tls: None,
         }
     }
 

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meridian_proto::etcdserverpb::PutRequest;
 use meridian_proto::etcdserverpb::kv_client::KvClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::args::{Plan, Workload};
 use super::report::Report;
@@ -80,17 +80,13 @@ fn micros_since(t: Instant) -> u64 {
 async fn connect(plan: &Plan) -> anyhow::Result<Vec<Channel>> {
     let mut out = Vec::with_capacity(plan.conns);
     for i in 0..plan.conns {
-        out.push(channel(&plan.endpoints[i % plan.endpoints.len()], Some(plan.timeout)).await?);
+        out.push(channel(plan, &plan.endpoints[i % plan.endpoints.len()], Some(plan.timeout)).await?);
     }
     Ok(out)
 }
 
-async fn channel(endpoint: &str, timeout: Option<Duration>) -> anyhow::Result<Channel> {
-    let mut ep = Endpoint::from_shared(endpoint.to_owned())?.tcp_nodelay(true).connect_timeout(Duration::from_secs(5));
-    if let Some(t) = timeout {
-        ep = ep.timeout(t);
-    }
-    ep.connect().await.with_context(|| format!("connecting to {endpoint}"))
+async fn channel(plan: &Plan, endpoint: &str, timeout: Option<Duration>) -> anyhow::Result<Channel> {
+    crate::tls_client::grpc_channel(endpoint, plan.tls.as_ref(), timeout).await
 }
 
 fn kv(channel: &Channel) -> KvClient<Channel> {
@@ -181,7 +177,7 @@ async fn run_watch(
     let prefix = Arc::new(run_prefix(SplitMix64::new(u64::from(std::process::id())).next_u64() ^ nanos_now()));
     let log = Arc::new(SendLog::default());
     // The watcher has a connection of its own (no per-request timeout: the stream lives for the whole run).
-    let watch_channel = channel(&plan.endpoints[0], None).await?;
+    let watch_channel = channel(plan, &plan.endpoints[0], None).await?;
     let watcher = Watcher::start(watch_channel, prefix.to_vec(), log.clone(), plan.timeout).await?;
     let dispatcher = Arc::new(Dispatcher::new(schedule));
     let mut tasks = Vec::with_capacity(plan.clients);

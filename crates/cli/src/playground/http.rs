@@ -1,25 +1,47 @@
-//! A minimal HTTP/1.1 GET for the members' admin `/status`, on a fresh loopback connection each time. The
-//! playground needs nothing more, so no HTTP client crate.
+//! A minimal HTTP/1.1 GET for the members' admin `/status`, on a fresh loopback connection each time, over TLS
+//! for an `https://` admin URL (with the CA the playground was given) and with a bearer token when one is set.
+//! The playground needs nothing more, so no HTTP client crate.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use meridian_server::admin::StatusReport;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// How the playground reaches admin APIs: TLS (for `https://` admin URLs) and a bearer token, each optional.
+#[derive(Clone, Default)]
+pub struct AdminClient {
+    /// TLS configuration (trusting the CA of the members' certificates).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// `Authorization: Bearer` token.
+    pub token: Option<String>,
+}
 
 /// Largest response accepted, far above any status report.
 const MAX_RESPONSE_BYTES: u64 = 4 << 20;
 
-/// `GET path` on `addr` within `timeout`; returns the body of a 200 answer.
-pub async fn get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<String> {
+/// `GET path` on `addr` within `timeout` (TLS when `tls` is set: `https://` admin URLs); returns the body of a
+/// 200 answer.
+pub async fn get(
+    client: &AdminClient,
+    https: bool,
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     tokio::time::timeout(timeout, async {
-        let mut stream = TcpStream::connect(addr).await?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(req.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.take(MAX_RESPONSE_BYTES).read_to_end(&mut raw).await?;
+        let auth = client.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+        let raw = if https {
+            let config = client.tls.clone().with_context(|| format!("{addr} is https://: give --cacert"))?;
+            let stream = crate::tls_client::connect(&addr.to_string(), &addr.ip().to_string(), config).await?;
+            exchange(stream, &req).await?
+        } else {
+            exchange(TcpStream::connect(addr).await?, &req).await?
+        };
         let text = String::from_utf8(raw).context("response is not UTF-8")?;
         let (head, body) = text.split_once("\r\n\r\n").context("response without a header end")?;
         let code = head.split_whitespace().nth(1).unwrap_or("");
@@ -32,8 +54,83 @@ pub async fn get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Res
     .with_context(|| format!("{addr}{path}: no answer within {timeout:?}"))?
 }
 
+/// Sends `req` and reads the whole answer (the server closes: `Connection: close`).
+async fn exchange(mut stream: impl AsyncRead + AsyncWrite + Unpin, req: &str) -> anyhow::Result<Vec<u8>> {
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    let read = (&mut stream).take(MAX_RESPONSE_BYTES).read_to_end(&mut raw).await;
+    // A TLS peer closing without close_notify after the whole answer is no error for a Connection: close reply.
+    if let Err(e) = read
+        && raw.is_empty()
+    {
+        return Err(e.into());
+    }
+    Ok(raw)
+}
+
 /// A member's `/status`.
-pub async fn status(addr: SocketAddr, timeout: Duration) -> anyhow::Result<StatusReport> {
-    let body = get(addr, "/status", timeout).await?;
+pub async fn status(
+    client: &AdminClient,
+    https: bool,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<StatusReport> {
+    let body = get(client, https, addr, "/status", timeout).await?;
     serde_json::from_str(&body).with_context(|| format!("{addr}/status: unexpected body"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::tls_client::{ClientTlsFiles, HTTP11};
+
+    /// A one-shot HTTPS server on loopback answering `body`; returns its address and the request it got.
+    async fn https_server(body: &'static str) -> (SocketAddr, tokio::task::JoinHandle<String>, tempfile::TempDir) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().self_signed(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), cert.pem()).unwrap();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config)).accept(tcp).await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = tls.read(&mut buf).await.unwrap();
+            let answer =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            tls.write_all(answer.as_bytes()).await.unwrap();
+            tls.shutdown().await.unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        (addr, task, dir)
+    }
+
+    #[tokio::test]
+    async fn status_polls_work_over_https_with_the_ca_and_send_the_token() {
+        let (addr, request, dir) = https_server("{\"ok\":true}").await;
+        let tls = ClientTlsFiles { cacert: dir.path().join("ca.crt"), identity: None }.config(&[HTTP11]).unwrap();
+        let client = AdminClient { tls: Some(tls), token: Some("tok".into()) };
+        let body = get(&client, true, addr, "/status", Duration::from_secs(5)).await.unwrap();
+        assert_eq!(body, "{\"ok\":true}");
+        assert!(request.await.unwrap().contains("Authorization: Bearer tok\r\n"));
+        let no_ca = get(&AdminClient::default(), true, addr, "/status", Duration::from_secs(5)).await.unwrap_err();
+        assert!(no_ca.to_string().contains("--cacert"), "{no_ca}");
+    }
 }

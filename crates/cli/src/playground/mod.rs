@@ -21,6 +21,8 @@ use meridian_types::topology::Topology;
 use tokio::signal::unix::{SignalKind, signal};
 
 use procs::Fleet;
+
+use crate::tls_client::{self, ClientTlsFiles};
 use view::Row;
 
 /// The canonical topology: 3 DCs with voters 2+2+1 plus a far learner, and the WAN matrix.
@@ -48,6 +50,9 @@ pub struct PlaygroundArgs {
     /// With --once: how long to wait for the leader, in seconds.
     #[arg(long, default_value_t = 60)]
     leader_timeout_secs: u64,
+    /// CA of the members' certificates, to poll `https://` admin URLs of the topology.
+    #[arg(long)]
+    cacert: Option<PathBuf>,
 }
 
 /// A member's place in the playground.
@@ -56,6 +61,8 @@ struct Placed {
     dc: String,
     client_url: String,
     admin: SocketAddr,
+    /// The admin URL is `https://`.
+    admin_https: bool,
     /// Member id (etcd's, hex in etcdctl's output), derived from the peer URL.
     id: u64,
     voter: bool,
@@ -135,12 +142,19 @@ fn placements(topology: &Topology) -> anyhow::Result<Vec<Placed>> {
         .iter()
         .map(|m| {
             let admin = m.admin_url.as_deref().unwrap_or_default();
-            let addr = admin.trim_start_matches("http://").parse().with_context(|| format!("admin URL {admin}"))?;
+            let admin_https = admin.starts_with("https://");
+            let addr = admin
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/')
+                .parse()
+                .with_context(|| format!("admin URL {admin}"))?;
             Ok(Placed {
                 name: m.name.0.clone(),
                 dc: m.dc.0.clone(),
                 client_url: m.client_url.clone(),
                 admin: addr,
+                admin_https,
                 id: meridian_server::identity::member_id(&m.peer_url).0,
                 voter: m.role == meridian_types::topology::Role::Voter,
             })
@@ -173,6 +187,14 @@ async fn watch(placed: &[Placed], fleet: &mut Fleet, args: &PlaygroundArgs, bann
     let deadline = Instant::now() + Duration::from_secs(args.leader_timeout_secs);
     let tty = std::io::stdout().is_terminal();
     let mut last = String::new();
+    // The members inherit MERIDIAN_ADMIN_TOKEN from the playground's environment, so it is theirs too.
+    let client = http::AdminClient {
+        tls: match &args.cacert {
+            Some(ca) => Some(ClientTlsFiles { cacert: ca.clone(), identity: None }.config(&[tls_client::HTTP11])?),
+            None => None,
+        },
+        token: std::env::var("MERIDIAN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+    };
     loop {
         if let Some((name, log, status)) = fleet.first_exit() {
             bail!(
@@ -181,7 +203,7 @@ async fn watch(placed: &[Placed], fleet: &mut Fleet, args: &PlaygroundArgs, bann
                 procs::tail(&log, 30)
             );
         }
-        let reports = fetch_all(placed).await;
+        let reports = fetch_all(&client, placed).await;
         let rows: Vec<Row<'_>> =
             placed.iter().zip(&reports).map(|(p, r)| Row { name: &p.name, dc: &p.dc, status: r.as_ref() }).collect();
         let table = view::render(&rows);
@@ -220,11 +242,11 @@ async fn watch(placed: &[Placed], fleet: &mut Fleet, args: &PlaygroundArgs, bann
 }
 
 /// Every member's `/status`, concurrently; `None` for those that did not answer.
-async fn fetch_all(placed: &[Placed]) -> Vec<Option<meridian_server::admin::StatusReport>> {
+async fn fetch_all(client: &http::AdminClient, placed: &[Placed]) -> Vec<Option<meridian_server::admin::StatusReport>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, p) in placed.iter().enumerate() {
-        let addr = p.admin;
-        tasks.spawn(async move { (i, http::status(addr, STATUS_TIMEOUT).await.ok()) });
+        let (addr, https, client) = (p.admin, p.admin_https, client.clone());
+        tasks.spawn(async move { (i, http::status(&client, https, addr, STATUS_TIMEOUT).await.ok()) });
     }
     let mut out = vec![None; placed.len()];
     while let Some(joined) = tasks.join_next().await {

@@ -126,6 +126,8 @@ mod tests {
             free_disk: Some(1 << 30),
             alarms: Vec::new(),
             auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
+            certificates: Vec::new(),
+            insecure_allow_remote: false,
         }
     }
 

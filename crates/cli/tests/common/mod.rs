@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod http;
 pub mod leader_trace;
 pub mod load;
+pub mod tls;
 pub mod transcript;
 
 /// Path of the etcd server binary used as the reference implementation.

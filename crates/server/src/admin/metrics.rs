@@ -45,6 +45,20 @@ pub fn render(report: &StatusReport, fault_injection: bool) -> String {
         "1 if the fault-injection endpoints are on.",
         u8::from(fault_injection).to_string(),
     );
+    if !report.certificates.is_empty() {
+        let _ =
+            writeln!(out, "# HELP meridian_cert_expiry_seconds End of validity of a TLS certificate, Unix seconds.");
+        let _ = writeln!(out, "# TYPE meridian_cert_expiry_seconds gauge");
+        for c in &report.certificates {
+            let _ = writeln!(
+                out,
+                "meridian_cert_expiry_seconds{{file=\"{}\",role=\"{}\"}} {}",
+                escape(&c.file),
+                escape(&c.role),
+                c.not_after
+            );
+        }
+    }
     if report.is_leader {
         let _ = writeln!(out, "# HELP meridian_follower_lag_entries Log entries a member is behind the leader.");
         let _ = writeln!(out, "# TYPE meridian_follower_lag_entries gauge");

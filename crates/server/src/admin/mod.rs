@@ -3,7 +3,9 @@
 //! `GET /metrics` (Prometheus text), and, only with `--enable-fault-injection`, `GET`/`PUT /faults` to read and
 //! replace the emulated WAN and partitions. Without the flag those routes do not exist (404).
 
+mod auth;
 mod faults;
+mod listener;
 mod metrics;
 mod serve;
 mod status;
@@ -13,12 +15,15 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
+pub use auth::{AdminAuthorizer, TokenAuthorizer};
 pub use faults::FaultSpec;
+pub use listener::IncomingListener;
 pub use serve::AdminServer;
 pub use status::{AuthSummary, LeaderInfo, MemberStatus, StatusReport};
 
 use crate::fault::FaultState;
 use crate::member::Member;
+use crate::tls::TlsReloader;
 
 /// Everything the admin handlers read.
 #[derive(Clone)]
@@ -27,6 +32,28 @@ pub struct AdminState {
     pub member: Arc<Member>,
     /// The emulated network; `Some` only when fault injection is enabled, which is what mounts `/faults`.
     pub faults: Option<Arc<FaultState>>,
+    /// The member's TLS files, for the certificate expiry in `/status` and `/metrics`.
+    pub tls: Option<Arc<TlsReloader>>,
+    /// Shown in `/status`: a non-loopback listener runs without TLS by `--insecure-allow-remote`.
+    pub insecure_allow_remote: bool,
+    /// Who may call the admin API; `None` leaves it open (a loopback listener without TLS and token).
+    pub authorizer: Option<Arc<dyn AdminAuthorizer>>,
+    /// `/health` and `/metrics` need no token.
+    pub open_health_metrics: bool,
+}
+
+impl AdminState {
+    /// An open admin API (no TLS, no token) over `member`.
+    pub fn open(member: Arc<Member>, faults: Option<Arc<FaultState>>) -> AdminState {
+        AdminState {
+            member,
+            faults,
+            tls: None,
+            insecure_allow_remote: false,
+            authorizer: None,
+            open_health_metrics: true,
+        }
+    }
 }
 
 /// The admin API's routes over `state`.
@@ -38,7 +65,7 @@ pub fn router(state: AdminState) -> Router {
     if state.faults.is_some() {
         router = router.route("/faults", get(faults::get_faults).put(faults::put_faults));
     }
-    router.with_state(state)
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_admin)).with_state(state)
 }
 
 #[cfg(test)]

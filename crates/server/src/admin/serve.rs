@@ -2,11 +2,10 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{AdminState, router};
+use super::{AdminState, IncomingListener, router};
 
 /// A running admin HTTP server.
 pub struct AdminServer {
@@ -18,8 +17,8 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Serves the admin API for `state` on `listener` until [`AdminServer::stop`].
-    pub fn spawn(listener: TcpListener, state: AdminState) -> std::io::Result<AdminServer> {
-        let addr = listener.local_addr()?;
+    pub fn spawn(listener: IncomingListener, state: AdminState) -> std::io::Result<AdminServer> {
+        let addr = axum::serve::Listener::local_addr(&listener)?;
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router(state))

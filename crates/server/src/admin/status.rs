@@ -12,6 +12,7 @@ use meridian_types::NodeId;
 use serde::{Deserialize, Serialize};
 
 use super::AdminState;
+use crate::tls::expiry::{self, CertificateStatus};
 
 /// The leader as this member knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +102,12 @@ pub struct StatusReport {
     pub alarms: Vec<String>,
     /// Users and roles as applied here.
     pub auth: AuthSummary,
+    /// The TLS certificates and CAs this member loaded, with their expiry.
+    #[serde(default)]
+    pub certificates: Vec<CertificateStatus>,
+    /// The member runs a non-loopback listener without TLS, allowed by `--insecure-allow-remote`.
+    #[serde(default)]
+    pub insecure_allow_remote: bool,
 }
 
 /// Hex member id, as etcd prints member ids.
@@ -199,6 +206,8 @@ impl StatusReport {
             free_disk: member.raft().free_disk_bytes(),
             alarms,
             auth,
+            certificates: state.tls.as_deref().map(|tls| expiry::report(tls, expiry::unix_now())).unwrap_or_default(),
+            insecure_allow_remote: state.insecure_allow_remote,
         }
     }
 }

@@ -47,7 +47,7 @@ impl Fixture {
 
     fn state(&self, fault_injection: bool) -> AdminState {
         let s = self.server();
-        AdminState { member: s.member.clone(), faults: fault_injection.then(|| s.faults.clone()) }
+        AdminState::open(s.member.clone(), fault_injection.then(|| s.faults.clone()))
     }
 
     async fn stop(mut self) {
@@ -160,6 +160,8 @@ fn metric_label_values_are_escaped() {
         free_disk: Some(1 << 30),
         alarms: Vec::new(),
         auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
+        certificates: Vec::new(),
+        insecure_allow_remote: false,
     };
     report.members.push(MemberStatus {
         id: "2".into(),

@@ -40,7 +40,7 @@ impl CallerSource {
             .find_map(|k| req.metadata().get(*k))
             .and_then(|v| v.to_str().ok())
             .map(|t| t.strip_prefix("Bearer ").unwrap_or(t).to_owned());
-        CallerSource { token, cert_name: crate::net::client_cert_name(req), remote: req.remote_addr() }
+        CallerSource { token, cert_name: crate::net::client_cert_name(req), remote: crate::net::remote_addr(req) }
     }
 }
 

@@ -8,7 +8,11 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::config::is_https;
 use crate::net::{Network, TcpNetwork, lazy_channel};
+use crate::tls::TlsReloader;
+use crate::tls::connector::tls_lazy_channel;
+use crate::tls::identity::url_host;
 
 /// Timeouts of peer connections, derived from the Raft election timeout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +39,7 @@ impl PeerTimeouts {
 pub struct PeerChannels {
     timeouts: PeerTimeouts,
     net: Arc<dyn Network>,
+    tls: Option<Arc<TlsReloader>>,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
@@ -46,7 +51,13 @@ impl PeerChannels {
 
     /// An empty pool dialling over `net`.
     pub fn over(timeouts: PeerTimeouts, net: Arc<dyn Network>) -> Self {
-        PeerChannels { timeouts, net, channels: Mutex::new(HashMap::new()) }
+        PeerChannels { timeouts, net, tls: None, channels: Mutex::new(HashMap::new()) }
+    }
+
+    /// Dials `https://` peer URLs with the peer TLS configuration of `tls`.
+    pub fn with_tls(mut self, tls: Option<Arc<TlsReloader>>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The timeouts in force.
@@ -61,7 +72,10 @@ impl PeerChannels {
         if let Some(ch) = channels.get(key) {
             return Ok(ch.clone());
         }
-        let endpoint = Endpoint::from_shared(key.to_owned())
+        // TLS is below tonic (in the connector), so tonic always sees http://.
+        let https = is_https(key);
+        let plain = if https { format!("http://{}", &key[8..]) } else { key.to_owned() };
+        let endpoint = Endpoint::from_shared(plain)
             .map_err(|e| format!("bad peer URL {key}: {e}"))?
             .connect_timeout(self.timeouts.connect)
             .tcp_nodelay(true)
@@ -69,7 +83,14 @@ impl PeerChannels {
             .http2_keep_alive_interval(Duration::from_secs(1))
             .keep_alive_timeout(self.timeouts.connect.max(Duration::from_secs(1)))
             .keep_alive_while_idle(true);
-        let channel = lazy_channel(&self.net, endpoint);
+        let channel = match (https, &self.tls) {
+            (false, _) => lazy_channel(&self.net, endpoint),
+            (true, Some(tls)) if tls.settings().peer.is_some() => {
+                let host = url_host(key).ok_or_else(|| format!("bad peer URL {key}: no host"))?;
+                tls_lazy_channel(&self.net, endpoint, tls.clone(), host)
+            }
+            (true, _) => return Err(format!("peer URL {key} is https:// but this member has no peer TLS configured")),
+        };
         channels.insert(key.to_owned(), channel.clone());
         Ok(channel)
     }

@@ -103,7 +103,7 @@ fn invalid_topologies_name_the_problem() {
             |t| t.members[1].peer_url = t.members[0].client_url.clone(),
             "by a client_url and by b peer_url",
         ),
-        ("bad scheme", |t| t.members[0].peer_url = "https://127.0.0.1:5".into(), "scheme must be http://"),
+        ("bad scheme", |t| t.members[0].peer_url = "ftp://127.0.0.1:5".into(), "scheme must be http:// or https://"),
         ("missing port", |t| t.members[0].client_url = "http://127.0.0.1".into(), "missing :PORT"),
         ("bad port", |t| t.members[0].client_url = "http://127.0.0.1:99999".into(), "port must be 1-65535"),
         ("bad admin url", |t| t.members[0].admin_url = Some("127.0.0.1:7".into()), "admin_url"),

@@ -1,0 +1,78 @@
+//! The typed TLS settings of a member, read off its [`ServerConfig`] once it is validated: which listeners speak
+//! TLS and from which files. An `https://` listen URL means TLS on that listener; `http://` means plain.
+
+use std::path::PathBuf;
+
+use crate::config::{ServerConfig, is_https};
+
+/// TLS of the client listener (and of the admin listener, which serves the same certificate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTlsFiles {
+    /// The member's server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// CA bundle client certificates are verified against.
+    pub trusted_ca: Option<PathBuf>,
+    /// Require a client certificate (otherwise one is verified only if offered).
+    pub client_cert_auth: bool,
+}
+
+/// TLS between members: always mutual, both ends verified against the peer CA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerTlsFiles {
+    /// The member's peer certificate chain (PEM); presented as server and as client.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// The peer CA bundle.
+    pub trusted_ca: PathBuf,
+}
+
+/// Which links of a member use TLS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Client certificate files, when configured (used by the client listener and the admin listener).
+    pub server: Option<ServerTlsFiles>,
+    /// Peer certificate files, when configured (used by the peer listener and every dial of a peer).
+    pub peer: Option<PeerTlsFiles>,
+    /// The client listener is `https://`.
+    pub client_listener: bool,
+    /// The peer listener is `https://`.
+    pub peer_listener: bool,
+    /// The admin listener is `https://`.
+    pub admin_listener: bool,
+}
+
+impl TlsSettings {
+    /// The settings of a validated config (see `ServerConfig::validate_resolved`).
+    pub fn of(config: &ServerConfig) -> TlsSettings {
+        let server = match (&config.cert_file, &config.key_file) {
+            (Some(cert), Some(key)) => Some(ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                trusted_ca: config.trusted_ca_file.clone(),
+                client_cert_auth: config.client_cert_auth,
+            }),
+            _ => None,
+        };
+        let peer = match (&config.peer_cert_file, &config.peer_key_file, &config.peer_trusted_ca_file) {
+            (Some(cert), Some(key), Some(ca)) => {
+                Some(PeerTlsFiles { cert: cert.clone(), key: key.clone(), trusted_ca: ca.clone() })
+            }
+            _ => None,
+        };
+        TlsSettings {
+            server,
+            peer,
+            client_listener: is_https(&config.listen_client),
+            peer_listener: is_https(&config.listen_peer),
+            admin_listener: config.listen_admin.as_deref().is_some_and(is_https),
+        }
+    }
+
+    /// Whether any TLS is configured at all (no file watching, no TLS code otherwise).
+    pub fn any(&self) -> bool {
+        self.server.is_some() || self.peer.is_some()
+    }
+}
