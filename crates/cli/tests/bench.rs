@@ -149,3 +149,40 @@ fn non_loopback_endpoints_are_refused_before_connecting() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("http://10.1.2.3:2379") && stderr.contains("--allow-remote"), "{stderr}");
 }
+
+#[test]
+fn workloads_run_as_an_etcd_user_and_logins_are_measured_on_both_servers() {
+    for kind in [Kind::Meridian, Kind::Etcd] {
+        let server = Server::start(kind);
+        let eps = [server.endpoint()];
+        for args in ["user add root:rootpw", "user add bench:benchpw", "role add bench", "user grant-role bench bench"]
+        {
+            let out = server.etcdctl(&args.split_whitespace().collect::<Vec<_>>());
+            assert!(out.ok(), "{args}: {out:?}");
+        }
+        // The bench role may write and read the bench's zero-padded decimal keys only.
+        let out = server.etcdctl(&["role", "grant-permission", "bench", "readwrite", "0", ":"]);
+        assert!(out.ok(), "{out:?}");
+        assert!(server.etcdctl(&["auth", "enable"]).ok());
+        for (args, workload) in [
+            ("put --clients 4 --conns 2 --user bench:benchpw", "put"),
+            ("range --clients 2 --user bench --password benchpw", "range-l"),
+        ] {
+            check(&bench(&eps, args), args, workload);
+        }
+        // Logins cost a bcrypt each (~50 ms at etcd's cost): a few suffice to show they are counted.
+        let report = bench_raw(&eps, "authenticate --clients 2 --total 20 --user bench:benchpw");
+        assert_eq!(report["workload"], "authenticate", "{report}");
+        assert_eq!((report["ops"].as_u64(), report["errors"].as_u64()), (Some(20), Some(0)), "{kind:?}: {report}");
+        // Without credentials every request is refused, and counted as such.
+        let report = bench(&eps, "put --clients 2");
+        assert_eq!(report["errors"].as_u64(), Some(TOTAL), "{kind:?}: {report}");
+        // A wrong password fails the login before any load.
+        let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["bench", "put", "--total", "1", "--user", "bench:wrong", "--endpoints", &eps[0]])
+            .output()
+            .expect("run meridian bench");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("authentication failed"), "{kind:?}: {stderr}");
+    }
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use clap::{Args, ValueEnum};
 
+use super::credentials::Credentials;
 use super::keys::{KeyOrder, KeySpec};
 use super::schedule::Budget;
 use crate::tls_client::ClientTlsFiles;
@@ -36,6 +37,8 @@ pub enum Workload {
     WatchLatency,
     /// Ranges and puts of random keys, `--read-ratio` of them ranges.
     Mixed,
+    /// Logins: Authenticate calls as the `--user` (bcrypt on the member each time).
+    Authenticate,
 }
 
 impl Workload {
@@ -47,13 +50,14 @@ impl Workload {
             Workload::Txn => "txn",
             Workload::WatchLatency => "watch-latency",
             Workload::Mixed => "mixed",
+            Workload::Authenticate => "authenticate",
         }
     }
 
     /// Key space used when `--key-space` is not given (0: every put writes a new key).
     pub fn default_key_space(self) -> u64 {
         match self {
-            Workload::Put | Workload::WatchLatency => 0,
+            Workload::Put | Workload::WatchLatency | Workload::Authenticate => 0,
             Workload::Range => 1,
             Workload::Txn => 1000,
             Workload::Mixed => 10_000,
@@ -140,6 +144,12 @@ pub struct BenchArgs {
     /// Private key of --cert.
     #[arg(long)]
     pub key: Option<PathBuf>,
+    /// Run as this etcd user: NAME:PASSWORD, or NAME with --password (etcdctl's flags).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The password of --user.
+    #[arg(long)]
+    pub password: Option<String>,
 }
 
 /// A validated benchmark run.
@@ -173,6 +183,8 @@ pub struct Plan {
     pub json: bool,
     /// TLS files for `https://` endpoints.
     pub tls: Option<ClientTlsFiles>,
+    /// The etcd user the clients run as.
+    pub user: Option<Credentials>,
 }
 
 impl Plan {
@@ -185,6 +197,10 @@ impl Plan {
         let tls = ClientTlsFiles::from_flags(args.cacert.as_deref(), args.cert.as_deref(), args.key.as_deref())?;
         if let Some(ep) = args.endpoints.iter().find(|ep| ep.starts_with("https://")) {
             ensure!(tls.is_some(), "{ep} is https://: give --cacert (and --cert/--key if the server wants them)");
+        }
+        let user = Credentials::from_flags(args.user.as_deref(), args.password.as_deref())?;
+        if args.workload == Workload::Authenticate {
+            ensure!(user.is_some(), "authenticate logs in as --user NAME:PASSWORD: give one");
         }
         ensure!(args.clients > 0, "--clients must be at least 1");
         ensure!(args.conns > 0, "--conns must be at least 1");
@@ -248,6 +264,7 @@ impl Plan {
             timeout: args.timeout,
             json: args.json,
             tls,
+            user,
         })
     }
 

@@ -13,6 +13,7 @@
 //! - `runner`: connections, clients, progress, merging.
 
 mod args;
+mod credentials;
 mod keys;
 mod report;
 mod runner;

@@ -165,6 +165,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             json: true,
             tls: None,
+            user: None,
         }
     }
 

@@ -14,9 +14,9 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meridian_proto::etcdserverpb::PutRequest;
 use meridian_proto::etcdserverpb::kv_client::KvClient;
-use tonic::transport::Channel;
 
 use super::args::{Plan, Workload};
+use super::credentials::{Conn, authorize};
 use super::report::Report;
 use super::schedule::{Admit, Schedule};
 use super::stats::{Stats, error_kind};
@@ -77,7 +77,7 @@ fn micros_since(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-async fn connect(plan: &Plan) -> anyhow::Result<Vec<Channel>> {
+async fn connect(plan: &Plan) -> anyhow::Result<Vec<Conn>> {
     let mut out = Vec::with_capacity(plan.conns);
     for i in 0..plan.conns {
         out.push(channel(plan, &plan.endpoints[i % plan.endpoints.len()], Some(plan.timeout)).await?);
@@ -85,12 +85,14 @@ async fn connect(plan: &Plan) -> anyhow::Result<Vec<Channel>> {
     Ok(out)
 }
 
-async fn channel(plan: &Plan, endpoint: &str, timeout: Option<Duration>) -> anyhow::Result<Channel> {
-    crate::tls_client::grpc_channel(endpoint, plan.tls.as_ref(), timeout).await
+/// A connection to `endpoint`, logged in as the plan's user if it has one.
+async fn channel(plan: &Plan, endpoint: &str, timeout: Option<Duration>) -> anyhow::Result<Conn> {
+    let channel = crate::tls_client::grpc_channel(endpoint, plan.tls.as_ref(), timeout).await?;
+    authorize(channel, plan.user.as_ref(), plan.timeout).await
 }
 
-fn kv(channel: &Channel) -> KvClient<Channel> {
-    KvClient::new(channel.clone()).max_decoding_message_size(64 << 20)
+fn kv(conn: &Conn) -> KvClient<Conn> {
+    KvClient::new(conn.clone()).max_decoding_message_size(64 << 20)
 }
 
 fn progress_bar(plan: &Plan, schedule: &Schedule) -> anyhow::Result<ProgressBar> {
@@ -109,12 +111,12 @@ fn progress_bar(plan: &Plan, schedule: &Schedule) -> anyhow::Result<ProgressBar>
 }
 
 /// Writes every key of the key space, untimed, so reads find values.
-async fn prefill(plan: &Arc<Plan>, channels: &[Channel]) -> anyhow::Result<()> {
+async fn prefill(plan: &Arc<Plan>, channels: &[Conn]) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let space = plan.keys.space;
     let mut tasks = Vec::new();
     for c in 0..PREFILL_CLIENTS.min(space as usize).max(1) {
-        let mut worker = Worker::new(kv(&channels[c % channels.len()]), plan.clone(), c as u64);
+        let mut worker = Worker::new(&channels[c % channels.len()], plan.clone(), c as u64);
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -136,14 +138,14 @@ async fn prefill(plan: &Arc<Plan>, channels: &[Channel]) -> anyhow::Result<()> {
 
 async fn run_kv(
     plan: &Arc<Plan>,
-    channels: &[Channel],
+    channels: &[Conn],
     schedule: Schedule,
     bar: &ProgressBar,
 ) -> anyhow::Result<(Duration, Stats)> {
     let dispatcher = Arc::new(Dispatcher::new(schedule));
     let mut tasks = Vec::with_capacity(plan.clients);
     for c in 0..plan.clients {
-        let mut worker = Worker::new(kv(&channels[c % channels.len()]), plan.clone(), c as u64);
+        let mut worker = Worker::new(&channels[c % channels.len()], plan.clone(), c as u64);
         let endpoint = endpoint_of(plan, c);
         let (dispatcher, bar) = (dispatcher.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
@@ -170,7 +172,7 @@ async fn run_kv(
 
 async fn run_watch(
     plan: &Arc<Plan>,
-    channels: &[Channel],
+    channels: &[Conn],
     schedule: Schedule,
     bar: &ProgressBar,
 ) -> anyhow::Result<(Duration, Stats)> {

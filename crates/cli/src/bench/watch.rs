@@ -18,8 +18,8 @@ use meridian_proto::mvccpb::event::EventType;
 use tokio::sync::watch;
 use tokio_stream::StreamExt as _;
 use tonic::Streaming;
-use tonic::transport::Channel;
 
+use super::credentials::Conn;
 use super::stats::{OpClass, Stats, error_kind};
 
 /// Error kind of a put that was acknowledged (or still unresolved) but whose event never arrived.
@@ -88,12 +88,7 @@ pub struct Watcher {
 
 impl Watcher {
     /// Opens the watch on `channel` and waits until the server confirms it (so no put can precede it).
-    pub async fn start(
-        channel: Channel,
-        prefix: Vec<u8>,
-        log: Arc<SendLog>,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
+    pub async fn start(channel: Conn, prefix: Vec<u8>, log: Arc<SendLog>, timeout: Duration) -> anyhow::Result<Self> {
         let create = WatchRequest {
             request_union: Some(RequestUnion::CreateRequest(WatchCreateRequest {
                 key: prefix.clone(),

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
+use meridian_proto::etcdserverpb::auth_client::AuthClient;
 use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use meridian_proto::etcdserverpb::kv_client::KvClient;
 use meridian_proto::etcdserverpb::request_op::Request;
-use meridian_proto::etcdserverpb::{Compare, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use meridian_proto::etcdserverpb::{AuthenticateRequest, Compare, PutRequest, RangeRequest, RequestOp, TxnRequest};
 use tonic::Status;
-use tonic::transport::Channel;
 
 use super::args::{Consistency, Plan, Workload};
+use super::credentials::Conn;
 use meridian_types::SplitMix64;
 
 use super::keys::client_rng;
@@ -18,7 +19,8 @@ use super::stats::OpClass;
 
 /// One client of a key-value workload.
 pub struct Worker {
-    kv: KvClient<Channel>,
+    kv: KvClient<Conn>,
+    auth: AuthClient<Conn>,
     plan: Arc<Plan>,
     value: Vec<u8>,
     rng: SplitMix64,
@@ -26,9 +28,10 @@ pub struct Worker {
 
 impl Worker {
     /// A client on connection `kv`; `seed` makes its random draws its own.
-    pub fn new(kv: KvClient<Channel>, plan: Arc<Plan>, seed: u64) -> Worker {
+    pub fn new(conn: &Conn, plan: Arc<Plan>, seed: u64) -> Worker {
         let value = vec![b'v'; plan.val_size];
-        Worker { kv, plan, value, rng: client_rng(seed) }
+        let kv = KvClient::new(conn.clone()).max_decoding_message_size(64 << 20);
+        Worker { kv, auth: AuthClient::new(conn.clone()), plan, value, rng: client_rng(seed) }
     }
 
     /// Runs operation `op` of the plan's workload and says what it was.
@@ -36,6 +39,7 @@ impl Worker {
         let index = self.plan.keys.index(op, &mut self.rng);
         match self.plan.workload {
             Workload::Put | Workload::WatchLatency => self.put(index).await,
+            Workload::Authenticate => self.login().await,
             Workload::Range => self.range(index).await.map(|_| OpClass::Read),
             Workload::Txn => self.compare_and_set(index).await,
             Workload::Mixed => {
@@ -52,6 +56,13 @@ impl Worker {
     pub async fn put(&mut self, index: u64) -> Result<OpClass, Status> {
         let req = PutRequest { key: self.plan.keys.key(index), value: self.value.clone(), ..Default::default() };
         self.kv.put(req).await.map(|_| OpClass::Write)
+    }
+
+    /// Logs in as the plan's user (counted as a write: etcd replicates a login, Meridian reads after a barrier).
+    async fn login(&mut self) -> Result<OpClass, Status> {
+        let creds = self.plan.user.as_ref().ok_or_else(|| Status::invalid_argument("authenticate needs --user"))?;
+        let req = AuthenticateRequest { name: creds.name.clone(), password: creds.password.clone() };
+        self.auth.authenticate(req).await.map(|_| OpClass::Write)
     }
 
     /// Reads key `index`; returns its mod_revision (0 when it does not exist).
