@@ -19,6 +19,22 @@ stop_pid() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# TLS_DIR (set by the caller to a `meridian certs` output dir) runs both servers with TLS on every link, as etcd's
+# flags name it (client certificates required, peer TLS mutual), on https:// URLs.
+scheme() { if [ -n "${TLS_DIR:-}" ]; then echo https; else echo http; fi; }
+etcd_tls() {
+    [ -n "${TLS_DIR:-}" ] || return 0
+    echo "--cert-file $TLS_DIR/bench/server.crt --key-file $TLS_DIR/bench/server.key --trusted-ca-file $TLS_DIR/ca.crt" \
+        "--client-cert-auth --peer-cert-file $TLS_DIR/bench/peer.crt --peer-key-file $TLS_DIR/bench/peer.key" \
+        "--peer-trusted-ca-file $TLS_DIR/peer-ca.crt --peer-client-cert-auth"
+}
+meridian_tls() {
+    [ -n "${TLS_DIR:-}" ] || return 0
+    echo "--cert-file $TLS_DIR/bench/server.crt --key-file $TLS_DIR/bench/server.key --trusted-ca-file $TLS_DIR/ca.crt" \
+        "--client-cert-auth --peer-cert-file $TLS_DIR/bench/peer.crt --peer-key-file $TLS_DIR/bench/peer.key" \
+        "--peer-trusted-ca-file $TLS_DIR/peer-ca.crt"
+}
+
 # PRESET (lan or wan, default lan) picks the timing of both servers: etcd's defaults (100 ms heartbeat, 1 s election
 # timeout) or 250 ms / 2.5 s, and Meridian's preset of the same name.
 etcd_timing() {
@@ -30,16 +46,16 @@ etcd_timing() {
 start_etcd() {
     local tag=$1 n=$2 base=$3 cluster="" i
     for i in $(seq 0 $((n - 1))); do
-        cluster+="${cluster:+,}e$i=http://127.0.0.1:$((base + 50 + i))"
+        cluster+="${cluster:+,}e$i=$(scheme)://127.0.0.1:$((base + 50 + i))"
     done
     EPS=""
     GROUP=()
     for i in $(seq 0 $((n - 1))); do
-        local client=http://127.0.0.1:$((base + i)) peer=http://127.0.0.1:$((base + 50 + i))
+        local client=$(scheme)://127.0.0.1:$((base + i)) peer=$(scheme)://127.0.0.1:$((base + 50 + i))
         port_free $((base + i)) && port_free $((base + 50 + i)) || { log "port $((base + i)) or $((base + 50 + i)) busy"; exit 1; }
         etcd --name "e$i" --data-dir "$WORK/$tag-e$i" --listen-client-urls "$client" --advertise-client-urls "$client" \
             --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "$cluster" \
-            --initial-cluster-state new --initial-cluster-token "$tag" --log-level error $(etcd_timing) \
+            --initial-cluster-state new --initial-cluster-token "$tag" --log-level error $(etcd_timing) $(etcd_tls) \
             >"$WORK/$tag-e$i.log" 2>&1 &
         PIDS+=($!)
         GROUP+=($!)
@@ -59,11 +75,12 @@ start_meridian() {
         port_free $((base + i)) && port_free $((base + 50 + i)) || { log "port $((base + i)) or $((base + 50 + i)) busy"; exit 1; }
     done
     if [ "$n" = 1 ]; then
-        MERIDIAN_LOG=warn $BIN server --name m0 --data-dir "$WORK/$tag-m0" --listen-client "http://127.0.0.1:$base" \
-            --listen-peer "http://127.0.0.1:$((base + 50))" >"$WORK/$tag-m0.log" 2>&1 &
+        # shellcheck disable=SC2046
+        MERIDIAN_LOG=warn $BIN server --name m0 --data-dir "$WORK/$tag-m0" --listen-client "$(scheme)://127.0.0.1:$base" \
+            --listen-peer "$(scheme)://127.0.0.1:$((base + 50))" $(meridian_tls) >"$WORK/$tag-m0.log" 2>&1 &
         PIDS+=($!)
         GROUP+=($!)
-        EPS="http://127.0.0.1:$base"
+        EPS="$(scheme)://127.0.0.1:$base"
         return
     fi
     local topo="$WORK/$tag-topology.toml"
@@ -71,18 +88,32 @@ start_meridian() {
     local dcs=(a a a) extra=(--force)
     [ "${SPREAD:-0}" = 1 ] && dcs=(a b c) && extra=()
     for i in $(seq 0 $((n - 1))); do
-        printf '\n[[members]]\nname = "m%d"\ndc = "dc-%s"\nzone = "%s-%d"\nrole = "voter"\npeer_url = "http://127.0.0.1:%d"\nclient_url = "http://127.0.0.1:%d"\n' \
-            "$i" "${dcs[$i]}" "${dcs[$i]}" "$i" $((base + 50 + i)) $((base + i)) >>"$topo"
+        printf '\n[[members]]\nname = "m%d"\ndc = "dc-%s"\nzone = "%s-%d"\nrole = "voter"\npeer_url = "%s://127.0.0.1:%d"\nclient_url = "%s://127.0.0.1:%d"\n' \
+            "$i" "${dcs[$i]}" "${dcs[$i]}" "$i" "$(scheme)" $((base + 50 + i)) "$(scheme)" $((base + i)) >>"$topo"
     done
     for i in $(seq 0 $((n - 1))); do
         local admin=()
         [ "${SPREAD:-0}" = 1 ] && admin=(--listen-admin "http://127.0.0.1:$((base + 80 + i))" --enable-fault-injection)
+        # shellcheck disable=SC2046
         MERIDIAN_LOG=warn $BIN server --topology "$topo" "${extra[@]}" "${admin[@]}" --name "m$i" --data-dir "$WORK/$tag-m$i" \
-            >"$WORK/$tag-m$i.log" 2>&1 &
+            $(meridian_tls) >"$WORK/$tag-m$i.log" 2>&1 &
         PIDS+=($!)
         GROUP+=($!)
-        EPS+="${EPS:+,}http://127.0.0.1:$((base + i))"
+        EPS+="${EPS:+,}$(scheme)://127.0.0.1:$((base + i))"
     done
+}
+
+# AUTH_USER=1 (set by the caller): after wait_ready, enable_auth EPS adds root and the user `bench` (read-write
+# on every key from "0", which holds the benchmark's decimal keys and its watch prefix), enables auth, and from
+# then on etcdctl runs as root.
+enable_auth() {
+    local ep=${1%%,*} cmd
+    for cmd in "user add root:rootpw" "user add bench:benchpw" "role add bench" \
+        "role grant-permission bench readwrite 0 --from-key" "user grant-role bench bench" "auth enable"; do
+        # shellcheck disable=SC2086
+        ETCDCTL_API=3 etcdctl --endpoints "$ep" --command-timeout=10s $cmd >/dev/null
+    done
+    export ETCDCTL_USER=root:rootpw
 }
 
 # Waits (at most 60 s) until every endpoint of EPS takes a write.

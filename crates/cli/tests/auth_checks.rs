@@ -239,3 +239,36 @@ fn jwt_tokens_survive_a_leader_change_and_other_keys_are_refused() {
         "the token works after the leader is gone"
     );
 }
+
+/// `GET /status` on the admin API with `Authorization: Bearer <bearer>`: the status code.
+fn admin_status_code(addr: std::net::SocketAddr, bearer: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect admin");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let req =
+        format!("GET /status HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {bearer}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status code")
+}
+
+#[test]
+fn the_admin_api_takes_its_token_or_a_root_users_token() {
+    let port = common::free_port();
+    let admin_url = format!("http://127.0.0.1:{port}");
+    let server =
+        Server::start_with_args(Kind::Meridian, &["--listen-admin", &admin_url, "--admin-token", "configured-secret"]);
+    let ep = server.endpoint();
+    secure(&ep);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (root, alice) =
+        rt.block_on(async { (token(&ep, "root", "rootpw").await, token(&ep, "alice", "alicepw").await) });
+    assert_eq!(admin_status_code(addr, "configured-secret"), 200);
+    assert_eq!(admin_status_code(addr, &root), 200, "a root user's etcd token");
+    assert_eq!(admin_status_code(addr, &alice), 401, "a user without the root role");
+    assert_eq!(admin_status_code(addr, "forged"), 401);
+    let log = std::fs::read_to_string(server.log_path()).expect("log");
+    assert!(!log.contains(&root) && !log.contains("configured-secret"), "no token in the log");
+}

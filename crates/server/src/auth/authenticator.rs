@@ -203,3 +203,56 @@ impl Authenticator {
         tokio::task::spawn_blocking(work).await.map_err(|e| EtcdError::Internal(format!("auth: {e}")))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn authenticator(remote_needs_auth: bool) -> Authenticator {
+        let settings = AuthSettings { bcrypt_cost: password::MIN_COST, ..AuthSettings::default() };
+        Authenticator::new(settings, false, remote_needs_auth, Clock::new(), Some(7)).expect("authenticator")
+    }
+
+    fn from(addr: &str) -> CallerSource {
+        CallerSource { remote: Some(addr.parse().expect("addr")), ..CallerSource::default() }
+    }
+
+    #[tokio::test]
+    async fn a_remote_client_waits_for_auth_on_an_open_remote_listener() {
+        let store = AuthStore::default();
+        let guarded = authenticator(true);
+        assert_eq!(guarded.caller(&from("10.0.0.7:5000"), &store), Err(EtcdError::RemoteNeedsAuth));
+        assert!(guarded.caller(&from("127.0.0.1:5000"), &store).is_ok(), "loopback sets auth up");
+        assert!(authenticator(false).caller(&from("10.0.0.7:5000"), &store).is_ok(), "client certificates gate it");
+    }
+
+    /// An auth store with root (root role) and auth on, applied through the log as members do.
+    fn enabled_store() -> AuthStore {
+        use meridian_proto::etcdserverpb::{AuthEnableRequest, AuthUserAddRequest, AuthUserGrantRoleRequest};
+        use meridian_proto::meridianpb::auth_command::Op;
+        use meridian_proto::meridianpb::raft_command::Cmd;
+        use meridian_proto::meridianpb::{AuthCommand, RaftCommand};
+        let mut kv = meridian_kv::KvStore::open(meridian_kv::MemBackend::new()).expect("store");
+        let add = AuthUserAddRequest { name: "root".into(), hashed_password: "aA==".into(), ..Default::default() };
+        let grant = AuthUserGrantRoleRequest { user: "root".into(), role: "root".into() };
+        for op in [Op::UserAdd(add), Op::UserGrantRole(grant), Op::Enable(AuthEnableRequest {})] {
+            let cmd = RaftCommand { auth: None, cmd: Some(Cmd::AuthChange(AuthCommand { op: Some(op) })) };
+            kv.apply(&cmd).expect("applied");
+        }
+        kv.auth().clone()
+    }
+
+    #[tokio::test]
+    async fn a_certificate_names_its_user_only_with_client_cert_auth() {
+        let store = enabled_store();
+        let src = CallerSource { cert_name: Some("alice".into()), ..CallerSource::default() };
+        let plain = authenticator(false);
+        assert_eq!(plain.caller(&src, &store).unwrap().username, "", "without --client-cert-auth the CN is ignored");
+        let settings = AuthSettings { bcrypt_cost: password::MIN_COST, ..AuthSettings::default() };
+        let by_cert = Authenticator::new(settings, true, false, Clock::new(), Some(7)).unwrap();
+        let who = by_cert.caller(&src, &store).unwrap();
+        assert_eq!((who.username.as_str(), who.auth_revision), ("alice", store.revision()));
+        let forged = CallerSource { token: Some("nope".into()), ..src };
+        assert_eq!(by_cert.caller(&forged, &store), Err(EtcdError::InvalidAuthToken), "a bad token is not ignored");
+    }
+}
