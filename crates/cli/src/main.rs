@@ -2,6 +2,7 @@
 //! and sets up logging.
 
 mod bench;
+mod certs;
 mod playground;
 mod server_cmd;
 mod tls_client;
@@ -28,11 +29,13 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one cluster member serving the etcd v3 API.
-    Server(server_cmd::ServerArgs),
+    Server(Box<server_cmd::ServerArgs>),
     /// Start the canonical 3-DC cluster locally, with emulated WAN, and show its live status.
     Playground(playground::PlaygroundArgs),
     /// Load an etcd v3 endpoint and report throughput and latency.
     Bench(bench::BenchArgs),
+    #[command(about = certs::ABOUT, long_about = certs::LONG_ABOUT)]
+    Certs(certs::CertsArgs),
 }
 
 fn main() {
@@ -45,9 +48,10 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server_cmd::run(args),
+        Command::Server(args) => server_cmd::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Playground(args) => playground::run(args),
+        Command::Certs(args) => certs::run(args),
     };
     // One line with the whole chain of causes, never a backtrace.
     if let Err(e) = result {

@@ -54,6 +54,15 @@ pub struct ServerArgs {
     /// Auto-compaction retention: hours or a duration such as 30m (periodic), revisions (revision); 0 is off.
     #[arg(long, env = "MERIDIAN_AUTO_COMPACTION_RETENTION")]
     auto_compaction_retention: Option<String>,
+    /// Tokens Authenticate issues: simple (default) or jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256[,ttl=5m].
+    #[arg(long, env = "MERIDIAN_AUTH_TOKEN")]
+    auth_token: Option<String>,
+    /// Seconds a simple token lives without use (default 300).
+    #[arg(long, env = "MERIDIAN_AUTH_TOKEN_TTL")]
+    auth_token_ttl: Option<u64>,
+    /// bcrypt cost of password hashes, 4..=31 (default 10).
+    #[arg(long, env = "MERIDIAN_BCRYPT_COST")]
+    bcrypt_cost: Option<u32>,
     /// Allow non-loopback listeners without TLS and auth.
     #[arg(long, env = "MERIDIAN_INSECURE_ALLOW_REMOTE")]
     insecure_allow_remote: bool,
@@ -164,6 +173,15 @@ impl ServerArgs {
         }
         if let Some(v) = self.auto_compaction_retention {
             cfg.auto_compaction_retention = v;
+        }
+        if let Some(v) = self.auth_token {
+            cfg.auth_token = v;
+        }
+        if let Some(v) = self.auth_token_ttl {
+            cfg.auth_token_ttl = v;
+        }
+        if let Some(v) = self.bcrypt_cost {
+            cfg.bcrypt_cost = v;
         }
         if self.insecure_allow_remote {
             cfg.insecure_allow_remote = true;

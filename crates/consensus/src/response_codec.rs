@@ -35,6 +35,7 @@ pub fn encode_apply_result(result: &meridian_kv::Result<CommandResponse>) -> Vec
                 CommandResponse::LeaseRevoke(r) => (6, r.encode_to_vec()),
                 CommandResponse::LeaseCheckpoint => (7, Vec::new()),
                 CommandResponse::Alarm(r) => (8, r.encode_to_vec()),
+                CommandResponse::Auth => (9, Vec::new()),
             };
             let mut out = Vec::with_capacity(body.len() + 2);
             out.extend([TAG_OK, kind]);
@@ -78,6 +79,7 @@ pub fn decode_apply_result(bytes: &[u8]) -> Result<meridian_kv::Result<CommandRe
                 6 => CommandResponse::LeaseRevoke(LeaseRevokeResponse::decode(body).map_err(dec)?),
                 7 => CommandResponse::LeaseCheckpoint,
                 8 => CommandResponse::Alarm(AlarmResponse::decode(body).map_err(dec)?),
+                9 => CommandResponse::Auth,
                 _ => return Err(bad("unknown response kind")),
             };
             Ok(Ok(resp))
@@ -133,6 +135,25 @@ fn etcd_code(e: &EtcdError) -> u8 {
         TimeoutLeaderTransfer => 28,
         TimeoutDueToLeaderFail => 29,
         NoSpace => 30,
+        RootUserNotExist => 31,
+        RootRoleNotExist => 32,
+        UserAlreadyExist => 33,
+        UserEmpty => 34,
+        UserNotFound => 35,
+        RoleAlreadyExist => 36,
+        RoleNotFound => 37,
+        RoleEmpty => 38,
+        AuthFailed => 39,
+        PermissionDenied => 40,
+        RoleNotGranted => 41,
+        PermissionNotGranted => 42,
+        PermissionNotGiven => 43,
+        AuthNotEnabled => 44,
+        InvalidAuthToken => 45,
+        InvalidAuthMgmt => 46,
+        AuthOldRevision => 47,
+        PasswordEmpty => 48,
+        TooManyRequests => 49,
     }
 }
 
@@ -169,6 +190,25 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         28 => TimeoutLeaderTransfer,
         29 => TimeoutDueToLeaderFail,
         30 => NoSpace,
+        31 => RootUserNotExist,
+        32 => RootRoleNotExist,
+        33 => UserAlreadyExist,
+        34 => UserEmpty,
+        35 => UserNotFound,
+        36 => RoleAlreadyExist,
+        37 => RoleNotFound,
+        38 => RoleEmpty,
+        39 => AuthFailed,
+        40 => PermissionDenied,
+        41 => RoleNotGranted,
+        42 => PermissionNotGranted,
+        43 => PermissionNotGiven,
+        44 => AuthNotEnabled,
+        45 => InvalidAuthToken,
+        46 => InvalidAuthMgmt,
+        47 => AuthOldRevision,
+        48 => PasswordEmpty,
+        49 => TooManyRequests,
         _ => return None,
     })
 }

@@ -70,6 +70,7 @@ impl fmt::Display for Command {
             Some(Cmd::LeaseRevoke(_)) => "lease_revoke",
             Some(Cmd::LeaseCheckpoint(_)) => "lease_checkpoint",
             Some(Cmd::Alarm(_)) => "alarm",
+            Some(Cmd::AuthChange(_)) => "auth_change",
             None => "empty",
         };
         f.write_str(kind)

@@ -110,9 +110,12 @@ pub fn adds_data(cmd: &Cmd) -> bool {
     match cmd {
         Cmd::Put(_) | Cmd::LeaseGrant(_) => true,
         Cmd::Txn(t) => txn_puts(t),
-        Cmd::DeleteRange(_) | Cmd::Compaction(_) | Cmd::LeaseRevoke(_) | Cmd::LeaseCheckpoint(_) | Cmd::Alarm(_) => {
-            false
-        }
+        Cmd::DeleteRange(_)
+        | Cmd::Compaction(_)
+        | Cmd::LeaseRevoke(_)
+        | Cmd::LeaseCheckpoint(_)
+        | Cmd::Alarm(_)
+        | Cmd::AuthChange(_) => false,
     }
 }
 

@@ -18,6 +18,7 @@ use meridian_proto::mvccpb::{Event, KeyValue};
 use meridian_types::{EtcdError, Revision};
 
 use crate::alarm;
+use crate::auth;
 use crate::backend::Backend;
 use crate::error::Result;
 use crate::key_index::LiveMeta;
@@ -63,6 +64,21 @@ impl<B: Backend> KvStore<B> {
     /// A rejected command (Err(Error::Etcd)) changes nothing and is still "applied" (the log index
     /// advances). Err(Error::Backend | Error::Corrupt) is fatal for the node.
     pub fn apply(&mut self, cmd: &RaftCommand) -> Result<Applied> {
+        let Some(who) = &cmd.auth else {
+            return self.apply_cmd(cmd);
+        };
+        let Some(inner) = &cmd.cmd else {
+            return Err(EtcdError::Internal("empty raft command".into()).into());
+        };
+        // etcd's auth applier: the caller's permissions are judged against the auth store as of this entry, so
+        // a role revoked before the command committed stops it, on every member alike.
+        let lease_keys =
+            |id: i64| self.leases.leases.get(&id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default();
+        auth::check_command(&self.auth, who, inner, &lease_keys)?;
+        self.apply_cmd(cmd)
+    }
+
+    fn apply_cmd(&mut self, cmd: &RaftCommand) -> Result<Applied> {
         let Some(cmd) = &cmd.cmd else {
             return Err(EtcdError::Internal("empty raft command".into()).into());
         };
@@ -86,6 +102,11 @@ impl<B: Backend> KvStore<B> {
                     events: Vec::new(),
                     revision: Revision(self.current),
                 })
+            }
+            Cmd::AuthChange(a) => {
+                self.auth.apply(a)?;
+                self.pending.meta_dirty = true;
+                Ok(Applied { response: CommandResponse::Auth, events: Vec::new(), revision: Revision(self.current) })
             }
         }
     }

@@ -14,6 +14,7 @@
 
 mod alarm;
 mod apply;
+mod auth;
 mod auto_compaction;
 mod backend;
 mod bbolt;
@@ -40,6 +41,7 @@ mod txn;
 mod tests;
 
 pub use alarm::{AlarmTable, adds_data, quota_cost};
+pub use auth::{AuthStore, PermKind, ROOT, needs_admin};
 pub use auto_compaction::{AutoCompaction, AutoCompactor, REVISION_MODE_INTERVAL, Tick};
 pub use backend::{Backend, BackendView, WriteBatch};
 pub use error::{Error, Result};

@@ -40,6 +40,8 @@ pub enum CommandResponse {
     LeaseCheckpoint,
     /// Response to an alarm ACTIVATE or DEACTIVATE: the alarm, when it changed or (activating) was active.
     Alarm(AlarmResponse),
+    /// An auth store change was applied (every Auth write answers with a header only).
+    Auth,
 }
 
 /// One lease as the replicated state knows it.

@@ -4,8 +4,8 @@
 //! `"MKVS"` magic, format version byte (1), current revision (i64), compact revision (i64), next lease
 //! id (i64), record count (u64) then per record: revision key (16 bytes), length (u32), stored bytes;
 //! lease count (u64) then per lease: id (i64), length (u32), stored bytes; from version 2 the alarm table
-//! (length (u32), stored bytes); finally a CRC-32C (u32) of everything before it. Version 1 (no alarms) is
-//! still read. Restore checks every part and every record before touching the backend.
+//! (length (u32), stored bytes); from version 3 the auth store (length (u32), stored bytes); finally a CRC-32C
+//! (u32) of everything before it. Versions 1 (no alarms) and 2 (no auth store) are still read. Restore checks every part and every record before touching the backend.
 //!
 //! A dump is written either from the live store (`KvStore::snapshot`, pending changes included) or from a
 //! frozen backend view (`write_snapshot_of_view`, streaming into any writer), which lets the caller release
@@ -16,16 +16,19 @@ use std::io::Write;
 use meridian_types::Revision;
 
 use crate::alarm::AlarmTable;
+use crate::auth::AuthStore;
 use crate::backend::{Backend, BackendView, WriteBatch};
 use crate::error::{Error, Result};
 use crate::hash::{Crc32c, crc32c};
 use crate::lease::decode_lease;
 use crate::record::Record;
 use crate::revision::RevisionKey;
-use crate::store::{KvStore, META_ALARMS, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX, meta_i64};
+use crate::store::{
+    KvStore, META_ALARMS, META_AUTH, META_COMPACT, META_CURRENT, META_NEXT_LEASE, META_PREFIX, meta_i64,
+};
 
 const MAGIC: &[u8; 4] = b"MKVS";
-const FORMAT_VERSION: u8 = 2;
+const FORMAT_VERSION: u8 = 3;
 
 impl<B: Backend> KvStore<B> {
     /// Full logical dump (records, leases, revisions, lease counter), including applied but uncommitted
@@ -40,6 +43,7 @@ impl<B: Backend> KvStore<B> {
             compact: self.compact,
             next_lease: self.next_lease_id,
             alarms: self.alarms.encode(),
+            auth: self.auth.encode(),
         };
         let mut out = Vec::new();
         encode(header, &mut |visit| self.scan_merged(RevisionKey::MIN, visit), leases, &mut out)?;
@@ -72,11 +76,15 @@ pub fn write_snapshot_of_view<V: BackendView>(view: &V, out: &mut dyn Write) -> 
         compact: meta_i64(META_COMPACT, view.meta(META_COMPACT)?)?.unwrap_or(0).max(0),
         next_lease: meta_i64(META_NEXT_LEASE, view.meta(META_NEXT_LEASE)?)?.unwrap_or(1).max(1),
         alarms: view.meta(META_ALARMS)?.unwrap_or_default(),
+        auth: match view.meta(META_AUTH)? {
+            Some(bytes) => bytes,
+            None => AuthStore::default().encode(),
+        },
     };
     encode(header, &mut |visit| view.scan_records(RevisionKey::MIN, visit), view.leases()?, out)
 }
 
-/// The revisions, lease counter and alarms of a dump.
+/// The revisions, lease counter, alarms and auth store of a dump.
 #[derive(Clone)]
 struct Header {
     current: i64,
@@ -84,6 +92,8 @@ struct Header {
     next_lease: i64,
     /// The stored alarm table (`AlarmTable::encode`).
     alarms: Vec<u8>,
+    /// The stored auth store (`AuthStore::encode`).
+    auth: Vec<u8>,
 }
 
 /// Visits every record in revision order (a scan of a store or of a view).
@@ -130,6 +140,7 @@ fn encode(
         w.put_bytes(bytes)?;
     }
     w.put_bytes(&header.alarms)?;
+    w.put_bytes(&header.auth)?;
     let crc = std::mem::replace(&mut w.crc, Crc32c::new()).finish();
     w.put(&crc.to_be_bytes())?;
     Ok(w.written)
@@ -213,6 +224,7 @@ fn parse(snapshot: &[u8]) -> Result<WriteBatch> {
         batch.put_leases.push((id, bytes.to_vec()));
     }
     let alarms = if version >= 2 { AlarmTable::decode(r.bytes()?)?.encode() } else { Vec::new() };
+    let auth = if version >= 3 { AuthStore::decode(r.bytes()?)? } else { AuthStore::default() }.encode();
     if !r.rest.is_empty() {
         return Err(Error::corrupt("snapshot: trailing bytes"));
     }
@@ -221,6 +233,7 @@ fn parse(snapshot: &[u8]) -> Result<WriteBatch> {
         (META_COMPACT.to_owned(), compact.to_be_bytes().to_vec()),
         (META_NEXT_LEASE.to_owned(), next_lease.to_be_bytes().to_vec()),
         (META_ALARMS.to_owned(), alarms),
+        (META_AUTH.to_owned(), auth),
     ];
     Ok(batch)
 }

@@ -9,6 +9,7 @@ use meridian_proto::mvccpb::KeyValue;
 use meridian_types::Revision;
 
 use crate::alarm::AlarmTable;
+use crate::auth::AuthStore;
 use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::key_index::{KeyIndex, LiveMeta};
@@ -24,6 +25,7 @@ pub(crate) const META_CURRENT: &str = "kv/current_revision";
 pub(crate) const META_COMPACT: &str = "kv/compact_revision";
 pub(crate) const META_NEXT_LEASE: &str = "kv/next_lease_id";
 pub(crate) const META_ALARMS: &str = "kv/alarms";
+pub(crate) const META_AUTH: &str = "kv/auth";
 
 /// The MVCC state machine over a storage backend.
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub struct KvStore<B: Backend> {
     pub(crate) next_lease_id: i64,
     /// The active alarms (see `alarm`).
     pub(crate) alarms: AlarmTable,
+    /// Users, roles and the auth switch (see `auth`).
+    pub(crate) auth: AuthStore,
     pub(crate) pending: Pending,
 }
 
@@ -50,6 +54,10 @@ impl<B: Backend> KvStore<B> {
             alarms: match backend.meta(META_ALARMS)? {
                 Some(bytes) => AlarmTable::decode(&bytes)?,
                 None => AlarmTable::default(),
+            },
+            auth: match backend.meta(META_AUTH)? {
+                Some(bytes) => AuthStore::decode(&bytes)?,
+                None => AuthStore::default(),
             },
             backend,
             index: BTreeMap::new(),
@@ -102,6 +110,11 @@ impl<B: Backend> KvStore<B> {
     /// The active alarms.
     pub fn alarms(&self) -> &AlarmTable {
         &self.alarms
+    }
+
+    /// Users, roles and the auth switch.
+    pub fn auth(&self) -> &AuthStore {
+        &self.auth
     }
 
     /// Whether changes were applied since the last commit.
@@ -161,6 +174,7 @@ impl<B: Backend> KvStore<B> {
             (META_COMPACT.to_owned(), self.compact.to_be_bytes().to_vec()),
             (META_NEXT_LEASE.to_owned(), self.next_lease_id.to_be_bytes().to_vec()),
             (META_ALARMS.to_owned(), self.alarms.encode()),
+            (META_AUTH.to_owned(), self.auth.encode()),
         ]
     }
 

@@ -58,6 +58,13 @@ pub struct ServerConfig {
     /// What auto-compaction keeps: hours or a duration (`30m`) in periodic mode, revisions in revision mode; `0`
     /// (the default) turns it off. etcd's `--auto-compaction-retention`.
     pub auto_compaction_retention: String,
+    /// Tokens Authenticate hands out: `simple` (default) or `jwt,pub-key=FILE,priv-key=FILE,sign-method=RS256`
+    /// (etcd's `--auth-token`).
+    pub auth_token: String,
+    /// Seconds a simple token lives without use (etcd's `--auth-token-ttl`, 300).
+    pub auth_token_ttl: u64,
+    /// bcrypt cost of password hashes (etcd's `--bcrypt-cost`, 10; 4..=31).
+    pub bcrypt_cost: u32,
     /// Allow listening on non-loopback addresses without TLS and auth. Never on by default.
     pub insecure_allow_remote: bool,
     /// Topology file listing every member and the placement policy. Without it the member forms a
@@ -127,6 +134,9 @@ impl Default for ServerConfig {
             disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES,
             auto_compaction_mode: "periodic".to_owned(),
             auto_compaction_retention: "0".to_owned(),
+            auth_token: "simple".to_owned(),
+            auth_token_ttl: crate::auth::DEFAULT_TOKEN_TTL_SECS,
+            bcrypt_cost: crate::auth::DEFAULT_BCRYPT_COST,
             insecure_allow_remote: false,
             topology: None,
             force_topology: false,
@@ -162,6 +172,23 @@ impl ServerConfig {
     /// The auto-compaction policy the two settings describe.
     pub fn auto_compaction(&self) -> Result<AutoCompaction> {
         AutoCompaction::parse(&self.auto_compaction_mode, &self.auto_compaction_retention).map_err(Error::Config)
+    }
+
+    /// The authenticator's settings.
+    pub fn auth_settings(&self) -> Result<crate::auth::AuthSettings> {
+        use crate::auth::{MAX_BCRYPT_COST, MIN_BCRYPT_COST};
+        if !(MIN_BCRYPT_COST..=MAX_BCRYPT_COST).contains(&self.bcrypt_cost) {
+            let (cost, min, max) = (self.bcrypt_cost, MIN_BCRYPT_COST, MAX_BCRYPT_COST);
+            return Err(Error::Config(format!("bcrypt-cost {cost} is outside {min}..={max}")));
+        }
+        if self.auth_token_ttl == 0 {
+            return Err(Error::Config("auth-token-ttl must be positive".into()));
+        }
+        Ok(crate::auth::AuthSettings {
+            token: crate::auth::TokenKind::parse(&self.auth_token).map_err(Error::Config)?,
+            token_ttl: std::time::Duration::from_secs(self.auth_token_ttl),
+            bcrypt_cost: self.bcrypt_cost,
+        })
     }
 
     /// The socket address of the client listener.
@@ -295,6 +322,7 @@ impl ServerConfig {
             return Err(Error::Config("max-request-bytes must be positive".into()));
         }
         self.auto_compaction()?;
+        self.auth_settings()?;
         if self.worker_threads == Some(0) {
             return Err(Error::Config(
                 "worker-threads must be positive (leave it unset for half the CPUs, at least one)".into(),

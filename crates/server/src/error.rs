@@ -34,6 +34,8 @@ pub fn to_status(err: EtcdError) -> tonic::Status {
         StatusCode::Cancelled => tonic::Code::Cancelled,
         StatusCode::Internal => tonic::Code::Internal,
         StatusCode::DataLoss => tonic::Code::DataLoss,
+        StatusCode::PermissionDenied => tonic::Code::PermissionDenied,
+        StatusCode::Unauthenticated => tonic::Code::Unauthenticated,
     };
     tonic::Status::new(code, err.to_string())
 }

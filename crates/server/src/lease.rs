@@ -10,16 +10,16 @@ use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::{
     LeaseKeepAliveResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
-use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
+use meridian_proto::meridianpb::{RaftCommand, RequestAuth, raft_command::Cmd};
 use meridian_types::{EtcdError, LeaseId};
 
 use crate::lessor::Lessor;
 use crate::member::Member;
 
 /// Proposes a revoke; applying it stops the lease's timer. Used by the service and by the expiry loop.
-pub async fn revoke(member: &Member, id: LeaseId) -> Result<LeaseRevokeResponse, EtcdError> {
+pub async fn revoke(member: &Member, id: LeaseId, who: Option<RequestAuth>) -> Result<LeaseRevokeResponse, EtcdError> {
     let cmd = Cmd::LeaseRevoke(LeaseRevokeRequest { id: id.0 });
-    match member.propose(RaftCommand { cmd: Some(cmd) }).await? {
+    match member.propose(RaftCommand { auth: who, cmd: Some(cmd) }).await? {
         CommandResponse::LeaseRevoke(mut r) => {
             let rev = r.header.as_ref().map_or(0, |h| h.revision);
             r.header = Some(member.header(rev));
@@ -116,7 +116,7 @@ pub async fn expiry_loop(member: Arc<Member>) {
                     continue;
                 }
                 for id in member.lessor().expired() {
-                    if let Err(e) = revoke(&member, id).await {
+                    if let Err(e) = revoke(&member, id, None).await {
                         tracing::debug!(lease = id.0, error = %e, "revoking an expired lease failed; will retry");
                     }
                 }

@@ -2,7 +2,9 @@
 //! Raft node from `meridian-consensus`, fans applied events out to watchers, and runs the leader's lease
 //! expiry loop. This is the only crate (with the CLI) that touches sockets, disks and the wall clock.
 
+pub mod access;
 pub mod admin;
+pub mod auth;
 pub mod auto_compact;
 pub mod clock;
 pub mod config;

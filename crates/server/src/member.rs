@@ -8,11 +8,12 @@ use std::time::Duration;
 use meridian_consensus::{Error as ConsensusError, RaftNode, RedbBackend, Vote};
 use meridian_kv::{Backend, CommandResponse, KvStore};
 use meridian_proto::etcdserverpb::ResponseHeader;
-use meridian_proto::meridianpb::RaftCommand;
+use meridian_proto::meridianpb::{RaftCommand, RequestAuth};
 use meridian_types::{EtcdError, NodeId};
 use parking_lot::RwLock;
 use prost::Message;
 
+use crate::auth::{Authenticator, CallerSource};
 use crate::config::ServerConfig;
 use crate::lessor::Lessor;
 use crate::peer_client::call_error::CallError;
@@ -59,6 +60,7 @@ pub struct Member {
     leader_client: LeaderClient,
     placement: PlacementHandle,
     quota: Arc<Quota>,
+    authenticator: Arc<Authenticator>,
 }
 
 /// The parts a [`Member`] is made of, as `run` assembles them.
@@ -79,6 +81,8 @@ pub struct MemberParts {
     pub placement: PlacementHandle,
     /// The backend quota writes are checked against.
     pub quota: Arc<Quota>,
+    /// Who is calling: tokens, logins, password hashing.
+    pub authenticator: Arc<Authenticator>,
 }
 
 /// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
@@ -99,8 +103,19 @@ fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, E
 impl Member {
     /// A member of these parts.
     pub fn new(parts: MemberParts) -> Self {
-        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota } = parts;
-        Member { config, headers, raft, hub, lessor, leader_client, placement, quota }
+        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator } = parts;
+        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator }
+    }
+
+    /// Tokens, logins and password hashing.
+    pub fn authenticator(&self) -> &Arc<Authenticator> {
+        &self.authenticator
+    }
+
+    /// The caller a request with `src` speaks for, against this member's auth store.
+    pub fn caller(&self, src: &CallerSource) -> Result<RequestAuth, EtcdError> {
+        let kv = self.kv().read();
+        self.authenticator.caller(src, kv.auth())
     }
 
     /// The backend quota.

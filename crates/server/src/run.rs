@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use meridian_consensus::{ApplyObserver, Disk, LeaseChange, NodeConfig, OsDisk, RaftNode, RedbBackend, Transport};
+use meridian_proto::etcdserverpb::auth_server::AuthServer;
 use meridian_proto::etcdserverpb::cluster_server::ClusterServer;
 use meridian_proto::etcdserverpb::kv_server::KvServer;
 use meridian_proto::etcdserverpb::lease_server::LeaseServer;
@@ -21,13 +22,15 @@ use tonic::codegen::http;
 use tower::util::MapResponseLayer;
 
 use crate::admin::{AdminAuthorizer, AdminServer, AdminState, IncomingListener, TokenAuthorizer};
+use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::fault::{FaultGate, FaultState, FaultyTransport};
 use crate::formation::{self, ClusterPlan};
 use crate::grpc::{
-    cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService, watch::WatchService,
+    auth::AuthService, cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService,
+    watch::WatchService,
 };
 use crate::h2_authority::AuthorityFix;
 use crate::leader_loss::{self, AppendStreams, LeaderLossWatch};
@@ -264,6 +267,9 @@ pub struct ServerEnv {
     pub topology: Option<Topology>,
     /// A deliberate bug for the simulation's checker to find; [`PlantedBug::None`] otherwise.
     pub planted_bug: PlantedBug,
+    /// Seed of the authenticator's salts and tokens, which also hashes passwords inline; `None` (a real
+    /// server) draws them from the operating system and hashes on blocking threads.
+    pub auth_seed: Option<u64>,
     /// Send a constant HTTP `date` header instead of hyper's wall-clock one, so responses do not
     /// depend on the real time (the simulation's replay needs byte-identical traffic; gRPC clients
     /// ignore the header).
@@ -279,6 +285,7 @@ impl Default for ServerEnv {
             fault_seed: None,
             topology: None,
             planted_bug: PlantedBug::None,
+            auth_seed: None,
             fixed_date_header: false,
         }
     }
@@ -360,6 +367,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     if quota_bytes > crate::config::MAX_RECOMMENDED_QUOTA_BACKEND_BYTES {
         tracing::warn!(quota = quota_bytes, "quota-backend-bytes above 8 GiB: a database that large may be slow");
     }
+    let authenticator =
+        Arc::new(Authenticator::new(config.auth_settings()?, false, env.clock, env.auth_seed).map_err(Error::Config)?);
     let member = Arc::new(Member::new(MemberParts {
         config,
         headers,
@@ -369,6 +378,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         leader_client,
         placement: placement.clone(),
         quota: Arc::new(Quota::new(quota_bytes)),
+        authenticator,
     }));
 
     let append_streams = AppendStreams::default();
@@ -406,7 +416,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(ClusterServer::new(ClusterService::new(member.clone())))
-        .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())));
+        .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())))
+        .add_service(AuthServer::new(AuthService::new(member.clone())));
     let router = match env.planted_bug {
         PlantedBug::StaleLinearizableReads | PlantedBug::SerializableReadsOneBehind => router.add_service(
             KvServer::new(PlantedKv::new(member.clone(), env.planted_bug)).max_decoding_message_size(max_decoding),

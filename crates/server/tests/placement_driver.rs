@@ -116,7 +116,10 @@ impl Cluster {
 }
 
 fn put(key: &str) -> RaftCommand {
-    RaftCommand { cmd: Some(Cmd::Put(PutRequest { key: key.into(), value: b"v".to_vec(), ..Default::default() })) }
+    RaftCommand {
+        auth: None,
+        cmd: Some(Cmd::Put(PutRequest { key: key.into(), value: b"v".to_vec(), ..Default::default() })),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

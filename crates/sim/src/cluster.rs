@@ -214,6 +214,8 @@ fn host_member(
                 insecure_allow_remote: true,
                 snapshot_count: SNAPSHOT_LOGS,
                 join: added.is_some(),
+                // The cheapest hash bcrypt allows: the workload logs users in, and hashing runs inline here.
+                bcrypt_cost: meridian_server::auth::MIN_BCRYPT_COST,
                 ..Default::default()
             };
             let env = ServerEnv {
@@ -223,6 +225,12 @@ fn host_member(
                 fault_seed: None,
                 topology: Some(topology),
                 planted_bug: bug,
+                // Salts and tokens from the member's name, so a seed replays byte for byte.
+                auth_seed: Some(
+                    name.as_str()
+                        .bytes()
+                        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)),
+                ),
                 fixed_date_header: true,
             };
             let server = start_in(config, env).await?;

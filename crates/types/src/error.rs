@@ -22,6 +22,10 @@ pub enum StatusCode {
     Cancelled,
     /// An internal invariant failed.
     Internal,
+    /// The caller lacks the permission the request needs.
+    PermissionDenied,
+    /// The caller's credentials are missing or invalid.
+    Unauthenticated,
     /// Data was lost or corrupted.
     DataLoss,
 }
@@ -117,6 +121,63 @@ pub enum EtcdError {
     /// A watch id is already in use on the stream.
     #[error("etcdserver: duplicate watch id")]
     DuplicateWatchId,
+    /// AuthEnable without a `root` user.
+    #[error("etcdserver: root user does not exist")]
+    RootUserNotExist,
+    /// AuthEnable while the `root` user lacks the `root` role.
+    #[error("etcdserver: root user does not have root role")]
+    RootRoleNotExist,
+    /// UserAdd of a name that exists.
+    #[error("etcdserver: user name already exists")]
+    UserAlreadyExist,
+    /// A user name was empty, or a request carried no credentials while auth is enabled.
+    #[error("etcdserver: user name is empty")]
+    UserEmpty,
+    /// The named user does not exist.
+    #[error("etcdserver: user name not found")]
+    UserNotFound,
+    /// RoleAdd of a name that exists.
+    #[error("etcdserver: role name already exists")]
+    RoleAlreadyExist,
+    /// The named role does not exist.
+    #[error("etcdserver: role name not found")]
+    RoleNotFound,
+    /// A role name was empty.
+    #[error("etcdserver: role name is empty")]
+    RoleEmpty,
+    /// Authenticate with an unknown user or a wrong password.
+    #[error("etcdserver: authentication failed, invalid user ID or password")]
+    AuthFailed,
+    /// The caller's roles do not cover the request.
+    #[error("etcdserver: permission denied")]
+    PermissionDenied,
+    /// UserRevokeRole of a role the user does not have.
+    #[error("etcdserver: role is not granted to the user")]
+    RoleNotGranted,
+    /// RoleRevokePermission of a permission the role does not have.
+    #[error("etcdserver: permission is not granted to the role")]
+    PermissionNotGranted,
+    /// RoleGrantPermission without a permission.
+    #[error("etcdserver: permission not given")]
+    PermissionNotGiven,
+    /// Authenticate while auth is disabled.
+    #[error("etcdserver: authentication is not enabled")]
+    AuthNotEnabled,
+    /// The token is unknown, expired, from another cluster or badly signed.
+    #[error("etcdserver: invalid auth token")]
+    InvalidAuthToken,
+    /// Deleting the root user or role, or revoking root from root, while auth is enabled.
+    #[error("etcdserver: invalid auth management")]
+    InvalidAuthMgmt,
+    /// The auth store changed between authentication and apply; the client re-authenticates and retries.
+    #[error("etcdserver: revision of auth store is old")]
+    AuthOldRevision,
+    /// UserAdd or UserChangePassword with an empty password, without the no-password option.
+    #[error("etcdserver: password is empty")]
+    PasswordEmpty,
+    /// Too many failed attempts (Authenticate throttling).
+    #[error("etcdserver: too many requests")]
+    TooManyRequests,
     /// Any other internal failure, with its description.
     #[error("etcdserver: {0}")]
     Internal(String),
@@ -128,10 +189,15 @@ impl EtcdError {
         use EtcdError::*;
         match self {
             EmptyKey | TooManyOps | DuplicateKey | KeyNotFound | ValueProvided | LeaseProvided | RequestTooLarge
-            | MemberBadUrls => StatusCode::InvalidArgument,
+            | MemberBadUrls | UserEmpty | RoleEmpty | AuthFailed | PermissionNotGiven | InvalidAuthMgmt
+            | AuthOldRevision | PasswordEmpty => StatusCode::InvalidArgument,
+            PermissionDenied => StatusCode::PermissionDenied,
+            InvalidAuthToken => StatusCode::Unauthenticated,
+            RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound | RoleAlreadyExist | RoleNotFound
+            | RoleNotGranted | PermissionNotGranted | AuthNotEnabled => StatusCode::FailedPrecondition,
             Compacted | FutureRevision | LeaseTtlTooLarge => StatusCode::OutOfRange,
             LeaseNotFound | MemberNotFound => StatusCode::NotFound,
-            NoSpace => StatusCode::ResourceExhausted,
+            NoSpace | TooManyRequests => StatusCode::ResourceExhausted,
             LeaseExists | NotLeader | MemberExists | PeerUrlExists | MemberNotLearner | LearnerNotReady
             | DuplicateWatchId | BadLeaderTransferee => StatusCode::FailedPrecondition,
             NoLeader

@@ -100,7 +100,7 @@ pub fn render(rows: &[Row<'_>]) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use meridian_server::admin::{LeaderInfo, MemberStatus};
+    use meridian_server::admin::{AuthSummary, LeaderInfo, MemberStatus};
 
     use super::*;
 
@@ -127,6 +127,7 @@ mod tests {
             alarms: Vec::new(),
             certificates: Vec::new(),
             insecure_allow_remote: false,
+            auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
         }
     }
 

@@ -26,7 +26,7 @@ impl ApplyObserver for Recorder {
 }
 
 fn entry(index: u64, cmd: Cmd) -> Entry {
-    Entry::new_normal(log_id::<TypeConfig>(1, 1, index), Command(Arc::new(RaftCommand { cmd: Some(cmd) })))
+    Entry::new_normal(log_id::<TypeConfig>(1, 1, index), Command(Arc::new(RaftCommand { auth: None, cmd: Some(cmd) })))
 }
 
 fn grant(index: u64, id: i64, ttl: i64) -> Entry {

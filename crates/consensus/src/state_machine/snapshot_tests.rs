@@ -14,6 +14,7 @@ use crate::types::{Command, Entry};
 
 fn put(index: u64, key: &str, value: &str) -> Entry {
     let cmd = RaftCommand {
+        auth: None,
         cmd: Some(Cmd::Put(PutRequest {
             key: key.as_bytes().to_vec(),
             value: value.as_bytes().to_vec(),

@@ -16,6 +16,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub fn put(key: &str, value: &str) -> RaftCommand {
     RaftCommand {
+        auth: None,
         cmd: Some(Cmd::Put(PutRequest {
             key: key.as_bytes().to_vec(),
             value: value.as_bytes().to_vec(),

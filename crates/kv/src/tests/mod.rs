@@ -9,5 +9,5 @@ mod put_delete;
 mod range;
 mod snapshot;
 mod txn;
-mod util;
+pub(crate) mod util;
 mod watch;

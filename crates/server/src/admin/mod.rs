@@ -19,7 +19,7 @@ pub use auth::{AdminAuthorizer, TokenAuthorizer};
 pub use faults::FaultSpec;
 pub use listener::IncomingListener;
 pub use serve::AdminServer;
-pub use status::{LeaderInfo, MemberStatus, StatusReport};
+pub use status::{AuthSummary, LeaderInfo, MemberStatus, StatusReport};
 
 use crate::fault::FaultState;
 use crate::member::Member;

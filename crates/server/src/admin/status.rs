@@ -48,6 +48,17 @@ pub struct MemberStatus {
     pub lag: Option<u64>,
 }
 
+/// The auth store as this member has applied it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthSummary {
+    /// Whether authentication is on.
+    pub enabled: bool,
+    /// The auth revision.
+    pub revision: u64,
+    /// Checksum of users, roles and permissions: members that agree have the same.
+    pub hash: u32,
+}
+
 /// The body of `GET /status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -95,6 +106,8 @@ pub struct StatusReport {
     /// The member runs a non-loopback listener without TLS, allowed by `--insecure-allow-remote`.
     #[serde(default)]
     pub insecure_allow_remote: bool,
+    /// Users and roles as applied here.
+    pub auth: AuthSummary,
 }
 
 /// Hex member id, as etcd prints member ids.
@@ -155,9 +168,11 @@ impl StatusReport {
                 dc: m.map(|m| m.dc.clone()).unwrap_or_default(),
             }
         });
-        let (db_size, alarms) = {
+        let (db_size, alarms, auth) = {
             let kv = member.kv().read();
-            (kv.backend().size_bytes(), kv.alarms().get(AlarmType::None))
+            let a = kv.auth();
+            let auth = AuthSummary { enabled: a.enabled(), revision: a.revision(), hash: a.hash() };
+            (kv.backend().size_bytes(), kv.alarms().get(AlarmType::None), auth)
         };
         let alarms = alarms
             .iter()
@@ -192,6 +207,7 @@ impl StatusReport {
             alarms,
             certificates: state.tls.as_deref().map(|tls| expiry::report(tls, expiry::unix_now())).unwrap_or_default(),
             insecure_allow_remote: state.insecure_allow_remote,
+            auth,
         }
     }
 }

@@ -94,7 +94,7 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     assert_eq!(me.matched, Some(before.last_log_index));
 
     let put = PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
-    f.server().member.propose(RaftCommand { cmd: Some(Cmd::Put(put)) }).await.unwrap();
+    f.server().member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).await.unwrap();
     let after = status(f.state(false)).await;
     assert_eq!(after.revision, before.revision + 1, "the put is visible in the revision");
     assert!(after.applied > before.applied && after.committed >= after.applied);
@@ -161,6 +161,7 @@ fn metric_label_values_are_escaped() {
         alarms: Vec::new(),
         certificates: Vec::new(),
         insecure_allow_remote: false,
+        auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
     };
     report.members.push(MemberStatus {
         id: "2".into(),

@@ -19,6 +19,7 @@ use meridian_proto::etcdserverpb::{
 use meridian_types::{EtcdError, NodeId};
 use tonic::{Request, Response, Status};
 
+use crate::access;
 use crate::error::to_status;
 use crate::identity;
 use crate::member::Member;
@@ -71,6 +72,7 @@ impl ClusterService {
 #[tonic::async_trait]
 impl Cluster for ClusterService {
     async fn member_add(&self, request: Request<MemberAddRequest>) -> Result<Response<MemberAddResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let req = request.into_inner();
         let peer_url = first_valid_url(&req.peer_ur_ls)?;
         let id = identity::member_id(&peer_url);
@@ -95,6 +97,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberRemoveRequest>,
     ) -> Result<Response<MemberRemoveResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let id = NodeId(request.into_inner().id);
         self.member.raft().remove_member(id).await.map_err(consensus_status)?;
         let members = self.members().into_iter().filter(|m| m.id != id.0).collect();
@@ -105,13 +108,15 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberUpdateRequest>,
     ) -> Result<Response<MemberUpdateResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let req = request.into_inner();
         let peer_url = first_valid_url(&req.peer_ur_ls)?;
         self.member.raft().update_member(NodeId(req.id), peer_url).await.map_err(consensus_status)?;
         Ok(Response::new(MemberUpdateResponse { header: Some(self.member.header(0)), members: self.members() }))
     }
 
-    async fn member_list(&self, _request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+    async fn member_list(&self, request: Request<MemberListRequest>) -> Result<Response<MemberListResponse>, Status> {
+        access::user(&self.member, &request)?;
         // etcd 3.4 answers the member list from the member's own view, without a revision in the header.
         Ok(Response::new(MemberListResponse { header: Some(self.member.header(0)), members: self.members() }))
     }
@@ -120,6 +125,7 @@ impl Cluster for ClusterService {
         &self,
         request: Request<MemberPromoteRequest>,
     ) -> Result<Response<MemberPromoteResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let id = NodeId(request.into_inner().id);
         self.member.raft().promote_learner(id).await.map_err(consensus_status)?;
         Ok(Response::new(MemberPromoteResponse { header: Some(self.member.header(0)), members: self.members() }))

@@ -4,15 +4,17 @@
 use std::sync::Arc;
 
 use meridian_kv::CommandResponse;
+use meridian_kv::PermKind;
 use meridian_proto::etcdserverpb::kv_server::Kv;
 use meridian_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
     RangeRequest, RangeResponse, ResponseHeader, TxnRequest, TxnResponse,
 };
-use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
+use meridian_proto::meridianpb::{RaftCommand, RequestAuth, raft_command::Cmd};
 use meridian_types::EtcdError;
 use tonic::{Request, Response, Status};
 
+use crate::access;
 use crate::error::to_status;
 use crate::member::Member;
 
@@ -31,11 +33,12 @@ impl KvService {
     /// internal error), its header stamped with this member's identity at the revision the apply produced.
     async fn replicate<T>(
         &self,
+        who: RequestAuth,
         cmd: Cmd,
         pick: impl FnOnce(CommandResponse) -> Result<T, CommandResponse>,
         header: impl FnOnce(&mut T) -> &mut Option<ResponseHeader>,
     ) -> Result<Response<T>, Status> {
-        let applied = self.member.propose(RaftCommand { cmd: Some(cmd) }).await.map_err(to_status)?;
+        let applied = self.member.propose(RaftCommand { auth: Some(who), cmd: Some(cmd) }).await.map_err(to_status)?;
         let mut resp = pick(applied).map_err(|other| unexpected(&other))?;
         stamp(&self.member, header(&mut resp));
         Ok(Response::new(resp))
@@ -62,12 +65,14 @@ fn variant_name(resp: &CommandResponse) -> &'static str {
         CommandResponse::LeaseRevoke(_) => "lease revoke",
         CommandResponse::LeaseCheckpoint => "lease checkpoint",
         CommandResponse::Alarm(_) => "alarm",
+        CommandResponse::Auth => "auth",
     }
 }
 
 #[tonic::async_trait]
 impl Kv for KvService {
     async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let req = request.into_inner();
         if req.key.is_empty() {
             return Err(to_status(EtcdError::EmptyKey));
@@ -75,6 +80,8 @@ impl Kv for KvService {
         if !req.serializable {
             self.member.read_barrier().await.map_err(to_status)?;
         }
+        // Judged after the barrier, so a linearizable read sees every permission change acknowledged before it.
+        access::range(&self.member, &who, &req.key, &req.range_end, PermKind::Read)?;
         let mut resp = {
             let kv = self.member.kv().read();
             kv.range(&req).map_err(crate::error::kv_status)?
@@ -84,6 +91,7 @@ impl Kv for KvService {
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let req = request.into_inner();
         self.member.check_size(&req).map_err(to_status)?;
         if req.key.is_empty() {
@@ -93,13 +101,14 @@ impl Kv for KvService {
             CommandResponse::Put(resp) => Ok(resp),
             other => Err(other),
         };
-        self.replicate(Cmd::Put(req), pick, |resp| &mut resp.header).await
+        self.replicate(who, Cmd::Put(req), pick, |resp| &mut resp.header).await
     }
 
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let req = request.into_inner();
         self.member.check_size(&req).map_err(to_status)?;
         if req.key.is_empty() {
@@ -109,10 +118,11 @@ impl Kv for KvService {
             CommandResponse::DeleteRange(resp) => Ok(resp),
             other => Err(other),
         };
-        self.replicate(Cmd::DeleteRange(req), pick, |resp| &mut resp.header).await
+        self.replicate(who, Cmd::DeleteRange(req), pick, |resp| &mut resp.header).await
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let req = request.into_inner();
         self.member.check_size(&req).map_err(to_status)?;
         // etcd's checks before a txn reaches Raft.
@@ -121,15 +131,16 @@ impl Kv for KvService {
             CommandResponse::Txn(resp) => Ok(resp),
             other => Err(other),
         };
-        self.replicate(Cmd::Txn(req), pick, |resp| &mut resp.header).await
+        self.replicate(who, Cmd::Txn(req), pick, |resp| &mut resp.header).await
     }
 
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let req = request.into_inner();
         let pick = |applied| match applied {
             CommandResponse::Compaction(resp) => Ok(resp),
             other => Err(other),
         };
-        self.replicate(Cmd::Compaction(req), pick, |resp| &mut resp.header).await
+        self.replicate(who, Cmd::Compaction(req), pick, |resp| &mut resp.header).await
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use meridian_kv::CommandResponse;
+use meridian_kv::{CommandResponse, PermKind};
 use meridian_proto::etcdserverpb::lease_server::Lease;
 use meridian_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
@@ -17,6 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::access;
 use crate::error::to_status;
 use crate::lease::{keep_alive, revoke, time_to_live_local};
 use crate::member::Member;
@@ -36,12 +37,17 @@ impl LeaseService {
 #[tonic::async_trait]
 impl Lease for LeaseService {
     async fn lease_grant(&self, request: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let mut req = request.into_inner();
         if req.ttl > 9_000_000_000 {
             return Err(to_status(EtcdError::LeaseTtlTooLarge));
         }
         req.ttl = self.member.lessor().effective_ttl(req.ttl);
-        let resp = self.member.propose(RaftCommand { cmd: Some(Cmd::LeaseGrant(req)) }).await.map_err(to_status)?;
+        let resp = self
+            .member
+            .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::LeaseGrant(req)) })
+            .await
+            .map_err(to_status)?;
         match resp {
             CommandResponse::LeaseGrant(mut r) => {
                 let rev = r.header.as_ref().map_or(0, |h| h.revision);
@@ -56,14 +62,16 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseRevokeRequest>,
     ) -> Result<Response<LeaseRevokeResponse>, Status> {
+        let who = access::caller(&self.member, &request)?;
         let id = LeaseId(request.into_inner().id);
-        revoke(&self.member, id).await.map(Response::new).map_err(to_status)
+        revoke(&self.member, id, Some(who)).await.map(Response::new).map_err(to_status)
     }
 
     async fn lease_keep_alive(
         &self,
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<BoxStream<LeaseKeepAliveResponse>>, Status> {
+        access::user(&self.member, &request)?;
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(64);
         let member = self.member.clone();
@@ -83,8 +91,16 @@ impl Lease for LeaseService {
         &self,
         request: Request<LeaseTimeToLiveRequest>,
     ) -> Result<Response<LeaseTimeToLiveResponse>, Status> {
+        let who = access::user(&self.member, &request)?;
         let req = request.into_inner();
         let member = &self.member;
+        if req.keys {
+            // Listing the attached keys reveals them: read permission on each is needed (etcd's CVE fix).
+            let keys = member.kv().read().lease(LeaseId(req.id)).map(|l| l.keys).unwrap_or_default();
+            for key in keys {
+                access::range(member, &who, &key, &[], PermKind::Read)?;
+            }
+        }
         match member.remote_leader() {
             Some(leader) if !member.lessor().is_leader() => {
                 let mut resp = member.leader_client().time_to_live(&leader, req).await.map_err(to_status)?;
@@ -97,8 +113,9 @@ impl Lease for LeaseService {
 
     async fn lease_leases(
         &self,
-        _request: Request<LeaseLeasesRequest>,
+        request: Request<LeaseLeasesRequest>,
     ) -> Result<Response<LeaseLeasesResponse>, Status> {
+        access::user(&self.member, &request)?;
         let leases = self.member.kv().read().leases().into_iter().map(|l| LeaseStatus { id: l.id.0 }).collect();
         Ok(Response::new(LeaseLeasesResponse { header: Some(self.member.current_header()), leases }))
     }

@@ -24,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status};
 
+use crate::access;
 use crate::error::{kv_status, to_status};
 use crate::member::Member;
 
@@ -53,6 +54,7 @@ impl MaintenanceService {
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
     async fn alarm(&self, request: Request<AlarmRequest>) -> Result<Response<AlarmResponse>, Status> {
+        let who = access::admin(&self.member, &request)?;
         let req = request.into_inner();
         let alarms = match AlarmAction::try_from(req.action) {
             Ok(AlarmAction::Get) => {
@@ -64,7 +66,12 @@ impl Maintenance for MaintenanceService {
                 if AlarmType::try_from(req.alarm).is_err() {
                     return Err(Status::invalid_argument(format!("etcdserver: unknown alarm type {}", req.alarm)));
                 }
-                match self.member.propose(RaftCommand { cmd: Some(Cmd::Alarm(req)) }).await.map_err(to_status)? {
+                match self
+                    .member
+                    .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::Alarm(req)) })
+                    .await
+                    .map_err(to_status)?
+                {
                     CommandResponse::Alarm(resp) => resp.alarms,
                     _ => return Err(to_status(EtcdError::Internal("unexpected apply result for an alarm".into()))),
                 }
@@ -111,7 +118,8 @@ impl Maintenance for MaintenanceService {
         Ok(response)
     }
 
-    async fn defragment(&self, _request: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+    async fn defragment(&self, request: Request<DefragmentRequest>) -> Result<Response<DefragmentResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let report = self.member.raft().defragment().await.map_err(|e| to_status(EtcdError::from(e)))?;
         tracing::info!(
             before = report.before,
@@ -124,12 +132,14 @@ impl Maintenance for MaintenanceService {
         Ok(Response::new(DefragmentResponse { header: Some(self.member.current_header()) }))
     }
 
-    async fn hash(&self, _request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+    async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let (hash, _, rev) = self.member.kv().read().hash_kv(Revision(0)).map_err(kv_status)?;
         Ok(Response::new(HashResponse { header: Some(self.member.header(rev.0)), hash }))
     }
 
     async fn hash_kv(&self, request: Request<HashKvRequest>) -> Result<Response<HashKvResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let rev = request.into_inner().revision;
         let (hash, compact, hash_rev) = self.member.kv().read().hash_kv(Revision(rev)).map_err(kv_status)?;
         Ok(Response::new(HashKvResponse {
@@ -142,8 +152,9 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _request: Request<SnapshotRequest>,
+        request: Request<SnapshotRequest>,
     ) -> Result<Response<BoxStream<SnapshotResponse>>, Status> {
+        access::admin(&self.member, &request)?;
         let kv = self.member.kv().clone();
         let dir = self.member.config().data_dir.clone();
         // The kv write lock is held only to commit what is pending and freeze a view; the database is
@@ -165,6 +176,7 @@ impl Maintenance for MaintenanceService {
     }
 
     async fn move_leader(&self, request: Request<MoveLeaderRequest>) -> Result<Response<MoveLeaderResponse>, Status> {
+        access::admin(&self.member, &request)?;
         let target = NodeId(request.into_inner().target_id);
         self.member
             .raft()

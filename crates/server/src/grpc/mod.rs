@@ -1,5 +1,6 @@
 //! The etcd v3 gRPC services, one file each, all backed by the shared [`Member`](crate::member::Member).
 
+pub mod auth;
 pub mod cluster;
 pub mod kv;
 pub mod lease;

@@ -4,13 +4,16 @@
 
 use std::sync::Arc;
 
+use meridian_kv::PermKind;
 use meridian_proto::etcdserverpb::watch_server::Watch;
-use meridian_proto::etcdserverpb::{WatchRequest, WatchResponse, watch_request::RequestUnion};
+use meridian_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchResponse, watch_request::RequestUnion};
+use meridian_types::EtcdError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::CallerSource;
 use crate::member::Member;
 
 /// Responses buffered per stream before its watchers fall back to catch-up from history.
@@ -34,6 +37,9 @@ impl Watch for WatchService {
         &self,
         request: Request<Streaming<WatchRequest>>,
     ) -> Result<Response<BoxStream<WatchResponse>>, Status> {
+        // Credentials are those the stream opened with; each watch is judged when it is created, on the whole
+        // range it watches.
+        let source = CallerSource::of(&request);
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let member = self.member.clone();
@@ -43,7 +49,9 @@ impl Watch for WatchService {
             while let Ok(Some(msg)) = inbound.message().await {
                 let Some(req) = msg.request_union else { continue };
                 let reply = match req {
-                    RequestUnion::CreateRequest(create) => match hub.create(stream, &create, tx.clone()) {
+                    RequestUnion::CreateRequest(create) => match permitted(&member, &source, &create)
+                        .and_then(|()| hub.create(stream, &create, tx.clone()))
+                    {
                         Ok(id) => {
                             let created = WatchResponse {
                                 header: Some(member.current_header()),
@@ -62,7 +70,7 @@ impl Watch for WatchService {
                             watch_id: -1,
                             created: true,
                             canceled: true,
-                            cancel_reason: e.to_string(),
+                            cancel_reason: cancel_reason(&e),
                             ..Default::default()
                         },
                     },
@@ -90,5 +98,21 @@ impl Watch for WatchService {
             hub.close_stream(stream);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Whether the stream's caller may read everything `create` watches (its whole range, so a watch cannot see
+/// keys a range read would be refused).
+fn permitted(member: &Member, source: &CallerSource, create: &WatchCreateRequest) -> Result<(), EtcdError> {
+    let who = member.caller(source)?;
+    member.kv().read().auth().check_range(&who, &create.key, &create.range_end, PermKind::Read)
+}
+
+/// The reason a refused watch is cancelled with: etcd puts the whole gRPC error text there for permission
+/// errors (what etcdctl prints), its bare message for the others.
+fn cancel_reason(e: &EtcdError) -> String {
+    match e {
+        EtcdError::PermissionDenied => format!("rpc error: code = PermissionDenied desc = {e}"),
+        other => other.to_string(),
     }
 }
