@@ -154,6 +154,7 @@ fn etcd_code(e: &EtcdError) -> u8 {
         AuthOldRevision => 47,
         PasswordEmpty => 48,
         TooManyRequests => 49,
+        RemoteNeedsAuth => 50,
     }
 }
 
@@ -209,6 +210,7 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         47 => AuthOldRevision,
         48 => PasswordEmpty,
         49 => TooManyRequests,
+        50 => RemoteNeedsAuth,
         _ => return None,
     })
 }

@@ -21,7 +21,7 @@ use tokio_stream::StreamExt;
 use tonic::codegen::http;
 use tower::util::MapResponseLayer;
 
-use crate::admin::{AdminAuthorizer, AdminServer, AdminState, IncomingListener, TokenAuthorizer};
+use crate::admin::{AdminAuthorizer, AdminServer, AdminState, IncomingListener, RootOrToken};
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
@@ -148,7 +148,7 @@ fn serve_admin(
     }
     let token = config.admin_token.as_ref().map(|t| t.0.clone());
     let authorizer: Option<Arc<dyn AdminAuthorizer>> =
-        guarded.then(|| Arc::new(TokenAuthorizer::new(token)) as Arc<dyn AdminAuthorizer>);
+        guarded.then(|| Arc::new(RootOrToken::new(token, member.clone())) as Arc<dyn AdminAuthorizer>);
     let state = AdminState {
         member: member.clone(),
         faults: config.enable_fault_injection.then(|| faults.clone()),
@@ -158,6 +158,12 @@ fn serve_admin(
         open_health_metrics: config.admin_open_health_metrics,
     };
     AdminServer::spawn(IncomingListener::new(incoming, addr), state).map_err(|e| Error::Listener(format!("admin: {e}")))
+}
+
+/// Whether a client listener beyond loopback must wait for auth before serving remote clients: yes, unless
+/// client certificates gate it or the operator chose `--insecure-allow-remote`.
+fn remote_needs_auth(config: &ServerConfig) -> Result<bool> {
+    Ok(!config.client_addr()?.ip().is_loopback() && !config.client_cert_auth && !config.insecure_allow_remote)
 }
 
 /// Forwards applied events to the watch hub once it exists (the hub needs the Raft node, which needs the
@@ -367,8 +373,16 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     if quota_bytes > crate::config::MAX_RECOMMENDED_QUOTA_BACKEND_BYTES {
         tracing::warn!(quota = quota_bytes, "quota-backend-bytes above 8 GiB: a database that large may be slow");
     }
-    let authenticator =
-        Arc::new(Authenticator::new(config.auth_settings()?, false, env.clock, env.auth_seed).map_err(Error::Config)?);
+    let authenticator = Arc::new(
+        Authenticator::new(
+            config.auth_settings()?,
+            config.client_cert_auth,
+            remote_needs_auth(&config)?,
+            env.clock,
+            env.auth_seed,
+        )
+        .map_err(Error::Config)?,
+    );
     let member = Arc::new(Member::new(MemberParts {
         config,
         headers,

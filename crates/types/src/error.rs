@@ -175,6 +175,12 @@ pub enum EtcdError {
     /// UserAdd or UserChangePassword with an empty password, without the no-password option.
     #[error("etcdserver: password is empty")]
     PasswordEmpty,
+    /// A client from beyond loopback while auth is off on a member listening beyond loopback without client
+    /// certificates: such a member serves remote clients only once auth is enabled.
+    #[error(
+        "etcdserver: authentication is not enabled: this member serves remote clients only with auth on or --client-cert-auth"
+    )]
+    RemoteNeedsAuth,
     /// Too many failed attempts (Authenticate throttling).
     #[error("etcdserver: too many requests")]
     TooManyRequests,
@@ -194,7 +200,9 @@ impl EtcdError {
             PermissionDenied => StatusCode::PermissionDenied,
             InvalidAuthToken => StatusCode::Unauthenticated,
             RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound | RoleAlreadyExist | RoleNotFound
-            | RoleNotGranted | PermissionNotGranted | AuthNotEnabled => StatusCode::FailedPrecondition,
+            | RoleNotGranted | PermissionNotGranted | AuthNotEnabled | RemoteNeedsAuth => {
+                StatusCode::FailedPrecondition
+            }
             Compacted | FutureRevision | LeaseTtlTooLarge => StatusCode::OutOfRange,
             LeaseNotFound | MemberNotFound => StatusCode::NotFound,
             NoSpace | TooManyRequests => StatusCode::ResourceExhausted,

@@ -125,9 +125,9 @@ mod tests {
             db_size: 3 << 20,
             free_disk: Some(1 << 30),
             alarms: Vec::new(),
+            auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
             certificates: Vec::new(),
             insecure_allow_remote: false,
-            auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
         }
     }
 

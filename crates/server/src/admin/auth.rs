@@ -65,3 +65,31 @@ pub(super) async fn require_admin(State(state): State<AdminState>, req: Request,
 fn unauthorized(error: &'static str) -> Response {
     (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], Json(ErrorBody { error })).into_response()
 }
+
+/// Accepts the configured token, or the etcd auth token of a user holding the root role (while auth is on): an
+/// operator who administers the cluster through etcdctl uses the same credentials here.
+pub struct RootOrToken {
+    configured: TokenAuthorizer,
+    member: std::sync::Arc<crate::member::Member>,
+}
+
+impl RootOrToken {
+    /// Accepts `token` or a root user's token on `member`.
+    pub fn new(token: Option<String>, member: std::sync::Arc<crate::member::Member>) -> Self {
+        RootOrToken { configured: TokenAuthorizer::new(token), member }
+    }
+}
+
+impl AdminAuthorizer for RootOrToken {
+    fn is_admin(&self, bearer: &str) -> bool {
+        if self.configured.is_admin(bearer) {
+            return true;
+        }
+        let source = crate::auth::CallerSource { token: Some(bearer.to_owned()), ..Default::default() };
+        let kv = self.member.kv().read();
+        let store = kv.auth();
+        // With auth off every caller passes the checks: only a real root token counts.
+        store.enabled()
+            && self.member.authenticator().caller(&source, store).is_ok_and(|who| store.check_admin(&who).is_ok())
+    }
+}

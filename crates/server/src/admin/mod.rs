@@ -15,7 +15,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 
-pub use auth::{AdminAuthorizer, TokenAuthorizer};
+pub use auth::{AdminAuthorizer, RootOrToken, TokenAuthorizer};
 pub use faults::FaultSpec;
 pub use listener::IncomingListener;
 pub use serve::AdminServer;

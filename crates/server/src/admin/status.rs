@@ -100,14 +100,14 @@ pub struct StatusReport {
     pub free_disk: Option<u64>,
     /// Active alarms, as `NOSPACE (member name)`.
     pub alarms: Vec<String>,
+    /// Users and roles as applied here.
+    pub auth: AuthSummary,
     /// The TLS certificates and CAs this member loaded, with their expiry.
     #[serde(default)]
     pub certificates: Vec<CertificateStatus>,
     /// The member runs a non-loopback listener without TLS, allowed by `--insecure-allow-remote`.
     #[serde(default)]
     pub insecure_allow_remote: bool,
-    /// Users and roles as applied here.
-    pub auth: AuthSummary,
 }
 
 /// Hex member id, as etcd prints member ids.
@@ -205,9 +205,9 @@ impl StatusReport {
             db_size,
             free_disk: member.raft().free_disk_bytes(),
             alarms,
+            auth,
             certificates: state.tls.as_deref().map(|tls| expiry::report(tls, expiry::unix_now())).unwrap_or_default(),
             insecure_allow_remote: state.insecure_allow_remote,
-            auth,
         }
     }
 }

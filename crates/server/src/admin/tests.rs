@@ -159,9 +159,9 @@ fn metric_label_values_are_escaped() {
         db_size: 1 << 20,
         free_disk: Some(1 << 30),
         alarms: Vec::new(),
+        auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
         certificates: Vec::new(),
         insecure_allow_remote: false,
-        auth: AuthSummary { enabled: false, revision: 1, hash: 0 },
     };
     report.members.push(MemberStatus {
         id: "2".into(),

@@ -56,6 +56,9 @@ pub struct Authenticator {
     settings: AuthSettings,
     jwt: Option<Jwt>,
     client_cert_auth: bool,
+    /// The client listener is beyond loopback with neither client certificates nor the explicit insecure flag:
+    /// while auth is off, only loopback clients are served.
+    remote_needs_auth: bool,
     clock: Clock,
     /// Hash on the calling task (the simulation) rather than on a blocking thread.
     inline: bool,
@@ -63,11 +66,13 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// An authenticator with `settings`. `seed` makes salts and tokens reproducible and hashing inline (the
-    /// simulation); `None` draws them from the operating system.
+    /// An authenticator with `settings` (`client_cert_auth`: a verified certificate names its user;
+    /// `remote_needs_auth`: remote clients wait for auth to be on). `seed` makes salts and tokens reproducible and
+    /// hashing inline (the simulation); `None` draws them from the operating system.
     pub fn new(
         settings: AuthSettings,
         client_cert_auth: bool,
+        remote_needs_auth: bool,
         clock: Clock,
         seed: Option<u64>,
     ) -> Result<Self, String> {
@@ -86,7 +91,16 @@ impl Authenticator {
             None => rand::make_rng(),
         };
         let state = State { tokens: SimpleTokens::default(), throttle: Throttle::default(), rng, issued: 0 };
-        Ok(Authenticator { settings, jwt, client_cert_auth, clock, inline: seed.is_some(), state: Mutex::new(state) })
+        let inline = seed.is_some();
+        Ok(Authenticator {
+            settings,
+            jwt,
+            client_cert_auth,
+            remote_needs_auth,
+            clock,
+            inline,
+            state: Mutex::new(state),
+        })
     }
 
     /// The caller a request with `src` speaks for, judged against `store`: its token's user, else (with
@@ -94,6 +108,9 @@ impl Authenticator {
     /// refuses while auth is on). An unknown, expired or forged token is an error, as in etcd.
     pub fn caller(&self, src: &CallerSource, store: &AuthStore) -> Result<RequestAuth, EtcdError> {
         if !store.enabled() {
+            if self.remote_needs_auth && src.remote.is_some_and(|a| !a.ip().is_loopback()) {
+                return Err(EtcdError::RemoteNeedsAuth);
+            }
             return Ok(RequestAuth { username: String::new(), auth_revision: store.revision() });
         }
         if let Some(token) = &src.token {
