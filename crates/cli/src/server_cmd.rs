@@ -109,8 +109,13 @@ pub struct ServerArgs {
     #[arg(long, env = "MERIDIAN_PEER_TRUSTED_CA_FILE")]
     peer_trusted_ca_file: Option<PathBuf>,
     /// Bearer token of the admin HTTP API (prefer the environment variable: flags show in `ps`).
-    #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    admin_token: Option<AdminToken>,
+}
+
+/// The token in a type whose `Debug` never shows it.
+fn parse_admin_token(s: &str) -> Result<AdminToken, String> {
+    Ok(AdminToken(s.to_owned()))
 }
 
 fn parse_read_policy(s: &str) -> Result<ReadPolicy, String> {
@@ -223,7 +228,7 @@ impl ServerArgs {
             cfg.client_cert_auth = true;
         }
         if let Some(v) = self.admin_token {
-            cfg.admin_token = Some(AdminToken(v));
+            cfg.admin_token = Some(v);
         }
         cfg.validate()?;
         Ok(cfg)
@@ -412,5 +417,34 @@ mod tests {
         assert_eq!(config(&["--config", path]).unwrap().worker_threads, Some(4));
         assert_eq!(config(&[]).unwrap().worker_threads, None, "half the CPUs unless set");
         assert!(config(&["--worker-threads", "0"]).unwrap_err().to_string().contains("worker-threads"));
+    }
+
+    #[test]
+    fn tls_flags_reach_the_config_and_are_checked() {
+        let cfg = config(&[
+            "--listen-client",
+            "https://127.0.0.1:2379",
+            "--cert-file",
+            "s.crt",
+            "--key-file",
+            "s.key",
+            "--trusted-ca-file",
+            "ca.crt",
+            "--client-cert-auth",
+            "--admin-token",
+            "tok",
+        ])
+        .unwrap();
+        assert_eq!(
+            (cfg.cert_file.as_deref(), cfg.key_file.as_deref()),
+            (Some("s.crt".as_ref()), Some("s.key".as_ref()))
+        );
+        assert!(cfg.client_cert_auth && cfg.trusted_ca_file.is_some());
+        assert_eq!(cfg.admin_token.as_ref().map(|t| t.0.as_str()), Some("tok"));
+        assert!(!format!("{cfg:?}").contains("tok\""), "the token never shows in Debug output");
+        let err = config(&["--client-cert-auth"]).unwrap_err().to_string();
+        assert!(err.contains("--trusted-ca-file"), "{err}");
+        let err = config(&["--listen-client", "https://127.0.0.1:2379"]).unwrap_err().to_string();
+        assert!(err.contains("no --cert-file"), "{err}");
     }
 }

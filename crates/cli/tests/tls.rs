@@ -474,3 +474,64 @@ fn a_plain_listener_beyond_loopback_is_refused_at_startup() {
     assert_eq!(log.trim().lines().count(), 1, "one clear line: {log}");
     assert!(!dir.path().join("data").exists(), "nothing was created before the refusal");
 }
+
+#[test]
+fn a_cluster_runs_on_the_files_meridian_certs_writes() {
+    let dir = tempfile::Builder::new().prefix("meridian-tls-certs-").tempdir().unwrap();
+    let hosts = [("a", "127.0.0.1"), ("b", "127.0.0.2"), ("c", "127.0.0.3")];
+    let ports: Vec<(u16, u16)> = hosts.iter().map(|_| (free_port(), free_port())).collect();
+    let mut topology = String::from("[policy]\nleader_preference = [\"dc-a\"]\n[timing]\npreset = \"lan\"\n");
+    for ((name, host), (client, peer)) in hosts.iter().zip(&ports) {
+        topology.push_str(&format!(
+            "\n[[members]]\nname = \"{name}\"\ndc = \"dc-{name}\"\nzone = \"z1\"\nrole = \"voter\"\n\
+             peer_url = \"https://{host}:{peer}\"\nclient_url = \"https://{host}:{client}\"\n"
+        ));
+    }
+    let topology_path = dir.path().join("topology.toml");
+    std::fs::write(&topology_path, topology).unwrap();
+    let out = dir.path().join("certs");
+    let certs = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["certs", "--topology", &topology_path.display().to_string(), "--out-dir", &out.display().to_string()])
+        .output()
+        .expect("run meridian certs");
+    assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
+    let file = |rel: &str| out.join(rel).display().to_string();
+    let procs: Vec<Proc> = hosts
+        .iter()
+        .map(|(name, _)| {
+            let mut a = args(&["--name", name, "--topology"]);
+            a.push(topology_path.display().to_string());
+            a.push("--data-dir".into());
+            a.push(dir.path().join(format!("{name}-data")).display().to_string());
+            for (flag, rel) in [
+                ("--cert-file", format!("{name}/server.crt")),
+                ("--key-file", format!("{name}/server.key")),
+                ("--trusted-ca-file", "ca.crt".to_owned()),
+                ("--peer-cert-file", format!("{name}/peer.crt")),
+                ("--peer-key-file", format!("{name}/peer.key")),
+                ("--peer-trusted-ca-file", "peer-ca.crt".to_owned()),
+            ] {
+                a.extend([flag.to_owned(), file(&rel)]);
+            }
+            a.push("--client-cert-auth".into());
+            Proc::spawn(&a, &dir.path().join(format!("{name}.log")))
+        })
+        .collect();
+    let root = Pair { crt: out.join("clients/root.crt"), key: out.join("clients/root.key") };
+    let flags = etcdctl_tls(&out.join("ca.crt"), Some(&root));
+    let endpoint = |i: usize| format!("https://{}:{}", hosts[i].1, ports[i].0);
+    let logs = || procs.iter().map(Proc::log_text).collect::<Vec<_>>().join("\n---\n");
+    assert!(
+        poll_until(DEADLINE, EVERY, || ctl(&endpoint(0), &flags, &["put", "from-certs", "yes"]).ok()),
+        "no put on a cluster made of meridian certs' files:\n{}",
+        logs()
+    );
+    assert!(
+        poll_until(DEADLINE, EVERY, || (0..3).all(|i| {
+            ctl(&endpoint(i), &flags, &["get", "from-certs", "--print-value-only", "--consistency=s"]).stdout.trim()
+                == "yes"
+        })),
+        "not replicated to every member:\n{}",
+        logs()
+    );
+}

@@ -251,3 +251,55 @@ async fn bad_fault_descriptions_are_400_and_change_nothing() {
     }
     f.stop().await;
 }
+
+async fn call_as(state: AdminState, method: &str, path: &str, body: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header(axum::http::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let resp = router(state).oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+    let code = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (code, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn a_token_guards_the_admin_api_except_health_and_metrics() {
+    let f = Fixture::start().await;
+    let guarded = |open_health_metrics: bool| AdminState {
+        authorizer: Some(Arc::new(TokenAuthorizer::new(Some("tok".into())))),
+        open_health_metrics,
+        insecure_allow_remote: true,
+        ..f.state(true)
+    };
+    let (code, body) = call_as(guarded(true), "GET", "/status", "", None).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("\"error\":\"missing admin token"), "{body}");
+    let (code, body) = call_as(guarded(true), "GET", "/status", "", Some("tok2")).await;
+    assert_eq!((code, body.as_str()), (StatusCode::UNAUTHORIZED, r#"{"error":"invalid admin token"}"#));
+    let (code, body) = call_as(guarded(true), "GET", "/status", "", Some("tok")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let report: StatusReport = serde_json::from_str(&body).unwrap();
+    assert!(report.insecure_allow_remote, "shown in /status");
+    assert!(report.certificates.is_empty(), "no TLS, no certificates");
+    // Fault injection needs the token too.
+    let heal = r#"{"links":[]}"#;
+    assert_eq!(call_as(guarded(true), "PUT", "/faults", heal, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call_as(guarded(true), "PUT", "/faults", heal, Some("tok")).await.0, StatusCode::OK);
+    for path in ["/health", "/metrics"] {
+        assert_eq!(call_as(guarded(true), "GET", path, "", None).await.0, StatusCode::OK, "{path} open");
+        assert_eq!(call_as(guarded(false), "GET", path, "", None).await.0, StatusCode::UNAUTHORIZED, "{path} closed");
+        assert_eq!(call_as(guarded(false), "GET", path, "", Some("tok")).await.0, StatusCode::OK);
+    }
+    // Without an authorizer the API stays open (a loopback listener without TLS or token).
+    assert_eq!(call_as(f.state(false), "GET", "/status", "", None).await.0, StatusCode::OK);
+    f.stop().await;
+}
+
+#[test]
+fn the_default_authorizer_accepts_only_the_configured_token() {
+    let auth = TokenAuthorizer::new(Some("secret".into()));
+    assert!(auth.is_admin("secret"));
+    assert!(!auth.is_admin("secre") && !auth.is_admin("secret2") && !auth.is_admin(""));
+    assert!(!TokenAuthorizer::new(None).is_admin(""), "no token configured: nobody");
+}

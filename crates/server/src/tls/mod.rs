@@ -17,3 +17,6 @@ pub mod verifier;
 pub use config::TlsSettings;
 pub use error::TlsError;
 pub use reload::TlsReloader;
+
+#[cfg(test)]
+mod tests;
