@@ -206,3 +206,55 @@ fn the_move_leader_line_of_the_banner_moves_the_leader() {
     assert!(status.success(), "exit {status}\nstderr:\n{stderr}");
     assert_nothing_left(&stdout);
 }
+
+#[test]
+fn the_secure_playground_runs_tls_on_every_link_with_auth_on() {
+    let mut p = Playground::start(&["--secure", "--base-ip", &base_ip(3)]);
+    let line = p.wait_for_line(|l| l.starts_with("auth enabled: user root"));
+    let flags: Vec<String> = line
+        .split_whitespace()
+        .filter(|w| {
+            w.starts_with("--cacert=")
+                || w.starts_with("--cert=")
+                || w.starts_with("--key=")
+                || w.starts_with("--user=")
+        })
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(flags.len(), 4, "the etcdctl flags are printed: {line}");
+    let endpoints = p
+        .stdout
+        .iter()
+        .find_map(|l| l.split("--endpoints=").nth(1).and_then(|rest| rest.split_whitespace().next()))
+        .filter(|e| e.starts_with("https://"))
+        .expect("https endpoints printed")
+        .to_owned();
+    let etcdctl = |extra: &[&str]| {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={endpoints}"))
+            .args(extra)
+            .output()
+            .expect("run etcdctl")
+    };
+    let mut with_flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    with_flags.extend(["put", "secure", "yes"]);
+    let out = etcdctl(&with_flags);
+    assert!(out.status.success(), "the printed flags work: {}", String::from_utf8_lossy(&out.stderr));
+    // Without the password, the certificate's common name (root) is the user; without a certificate, no entry.
+    let cert_only: Vec<&str> = flags.iter().filter(|f| !f.starts_with("--user=")).map(String::as_str).collect();
+    let mut get = cert_only.clone();
+    get.extend(["get", "secure", "--print-value-only"]);
+    let out = etcdctl(&get);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "{}", String::from_utf8_lossy(&out.stderr));
+    let ca_only: Vec<&str> = flags.iter().filter(|f| f.starts_with("--cacert=")).map(String::as_str).collect();
+    let mut refused = ca_only.clone();
+    refused.extend(["--dial-timeout=2s", "--command-timeout=3s", "get", "secure"]);
+    assert!(!etcdctl(&refused).status.success(), "no client certificate, no entry");
+    p.wait_for_line(|l| l.starts_with("auth: on"));
+    let pid = p.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("run kill").success());
+    let (status, stdout, stderr) = p.finish();
+    assert!(status.success(), "exit {status}\nstderr:\n{stderr}");
+    assert_nothing_left(&stdout);
+}

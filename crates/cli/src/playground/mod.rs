@@ -7,6 +7,7 @@
 mod http;
 mod layout;
 mod procs;
+mod secure;
 mod view;
 
 use std::io::IsTerminal;
@@ -53,6 +54,10 @@ pub struct PlaygroundArgs {
     /// CA of the members' certificates, to poll `https://` admin URLs of the topology.
     #[arg(long)]
     cacert: Option<PathBuf>,
+    /// TLS on every link (certificates made for the run), client certificates required, the admin API behind a
+    /// token, and auth on with a root user; prints the etcdctl flags to use.
+    #[arg(long, conflicts_with = "cacert")]
+    secure: bool,
 }
 
 /// A member's place in the playground.
@@ -75,7 +80,8 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         None => CANONICAL_TOPOLOGY.to_owned(),
     };
     let topology = Topology::from_toml(&text)?;
-    let (topology, warnings) = layout::plan(topology, args.base_ip, args.no_wan).map_err(|e| anyhow!(e))?;
+    let (topology, warnings) =
+        layout::plan(topology, args.base_ip, args.no_wan, args.secure).map_err(|e| anyhow!(e))?;
     for w in warnings {
         println!("note: {w}");
     }
@@ -85,6 +91,7 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("meridian-playground-").tempdir().context("creating a temp dir")?;
     let topology_file = dir.path().join("topology.toml");
     std::fs::write(&topology_file, toml::to_string(&topology)?).context("writing the topology")?;
+    let secure = if args.secure { Some(secure::Secure::prepare(&topology, dir.path())?) } else { None };
     let exe = std::env::current_exe().context("locating the meridian binary")?;
     let mut fleet = Fleet::default();
     for m in &topology.members {
@@ -109,6 +116,9 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
             .arg("--enable-fault-injection")
             // The output goes to a log file: no terminal colour codes in it.
             .env("NO_COLOR", "1");
+        if let Some(s) = &secure {
+            cmd.args(s.server_args(&m.name.0)).env("MERIDIAN_ADMIN_TOKEN", &s.admin_token);
+        }
         let log = dir.path().join(format!("{}.log", m.name.0));
         let pid = fleet.spawn(&m.name.0, cmd, &log)?;
         println!(
@@ -121,11 +131,15 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         );
     }
     println!("data and logs: {}", dir.path().display());
-    let banner = banner(&placed, args.no_wan);
+    let mut banner = banner(&placed, args.no_wan);
+    if let Some(s) = &secure {
+        banner = banner.replace("etcdctl --endpoints", &format!("etcdctl {} --endpoints", s.etcdctl_flags()));
+        banner.push_str("TLS on every link; auth is enabled (user root) once a leader is elected\n");
+    }
     println!("{banner}");
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let outcome = runtime.block_on(watch(&placed, &mut fleet, &args, &banner));
+    let outcome = runtime.block_on(watch(&placed, &mut fleet, &args, &banner, secure.as_ref()));
 
     for (name, pid) in fleet.stop_all() {
         println!("stopped {name} (pid {pid})");
@@ -182,19 +196,32 @@ fn banner(placed: &[Placed], no_wan: bool) -> String {
 
 /// Polls every member's `/status` and shows the table until a signal, or in `--once` mode until a leader is
 /// agreed (Ok) or the deadline passes (Err). A member exiting on its own is an error with its log's tail.
-async fn watch(placed: &[Placed], fleet: &mut Fleet, args: &PlaygroundArgs, banner: &str) -> anyhow::Result<()> {
+async fn watch(
+    placed: &[Placed],
+    fleet: &mut Fleet,
+    args: &PlaygroundArgs,
+    banner: &str,
+    secure: Option<&secure::Secure>,
+) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let deadline = Instant::now() + Duration::from_secs(args.leader_timeout_secs);
     let tty = std::io::stdout().is_terminal();
     let mut last = String::new();
     // The members inherit MERIDIAN_ADMIN_TOKEN from the playground's environment, so it is theirs too.
     let client = http::AdminClient {
-        tls: match &args.cacert {
-            Some(ca) => Some(ClientTlsFiles { cacert: ca.clone(), identity: None }.config(&[tls_client::HTTP11])?),
-            None => None,
+        tls: match (&args.cacert, secure) {
+            (Some(ca), _) => Some(ClientTlsFiles { cacert: ca.clone(), identity: None }.config(&[tls_client::HTTP11])?),
+            (None, Some(s)) => {
+                Some(ClientTlsFiles { cacert: s.client_files().cacert, identity: None }.config(&[tls_client::HTTP11])?)
+            }
+            (None, None) => None,
         },
-        token: std::env::var("MERIDIAN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        token: match secure {
+            Some(s) => Some(s.admin_token.clone()),
+            None => std::env::var("MERIDIAN_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        },
     };
+    let mut auth_pending = secure;
     loop {
         if let Some((name, log, status)) = fleet.first_exit() {
             bail!(
@@ -207,6 +234,11 @@ async fn watch(placed: &[Placed], fleet: &mut Fleet, args: &PlaygroundArgs, bann
         let rows: Vec<Row<'_>> =
             placed.iter().zip(&reports).map(|(p, r)| Row { name: &p.name, dc: &p.dc, status: r.as_ref() }).collect();
         let table = view::render(&rows);
+        if let (Some(s), Some(_)) = (auth_pending, view::settled_leader(&rows)) {
+            s.enable_auth(&placed[0].client_url).await.context("enabling auth in the secure playground")?;
+            println!("auth enabled: user root (etcdctl {} --endpoints=...)", s.etcdctl_flags());
+            auth_pending = None;
+        }
         if args.once {
             if let Some(leader) = view::settled_leader(&rows) {
                 print!("{table}");

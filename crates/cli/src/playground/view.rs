@@ -93,6 +93,13 @@ pub fn render(rows: &[Row<'_>]) -> String {
             let _ = writeln!(out, "alarms: none");
         }
     }
+    // Users and roles are replicated too; members that disagree on their checksum would be a bug worth seeing.
+    if let Some(s) = leader.or_else(|| rows.iter().find_map(|r| r.status)) {
+        let agree = rows.iter().filter_map(|r| r.status).all(|r| r.auth.hash == s.auth.hash);
+        let state = if s.auth.enabled { "on" } else { "off" };
+        let differ = if agree { "" } else { " (members differ!)" };
+        let _ = writeln!(out, "auth: {state}, revision {}{differ}", s.auth.revision);
+    }
     out
 }
 
@@ -169,6 +176,10 @@ mod tests {
         full.alarms = vec!["NOSPACE (a1)".into()];
         let text = render(&[Row { name: "a1", dc: "dc-a", status: Some(&full) }]);
         assert!(text.contains("alarms: NOSPACE (a1) (writes refused"), "{text}");
+        assert!(text.contains("auth: off, revision 1\n"), "{text}");
+        full.auth.enabled = true;
+        let text = render(&[Row { name: "a1", dc: "dc-a", status: Some(&full) }]);
+        assert!(text.contains("auth: on, revision 1\n"), "{text}");
         assert_eq!(settled_leader(&rows), None, "c1 did not answer");
     }
 
