@@ -198,6 +198,53 @@ fn the_etcd_client_crate_connects_with_tls_and_a_client_certificate() {
 }
 
 #[test]
+fn the_etcd_client_crate_with_tls_and_a_user_and_a_certificate_naming_its_user() {
+    let m = Single::start(true);
+    let alice_cert = m.pki.client("alice");
+    let pem = |p: &Path| std::fs::read(p).unwrap();
+    let tls_as = |pair: &Pair| {
+        etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(pem(&m.pki.ca.crt)))
+            .identity(etcd_client::Identity::from_pem(pem(&pair.crt), pem(&pair.key)))
+    };
+    let endpoint = m.endpoint();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let connect = |tls: etcd_client::TlsOptions, user: Option<(&str, &str)>| {
+            let mut opts =
+                etcd_client::ConnectOptions::new().with_tls(tls).with_connect_timeout(Duration::from_secs(5));
+            if let Some((u, p)) = user {
+                opts = opts.with_user(u, p);
+            }
+            etcd_client::Client::connect([endpoint.clone()], Some(opts))
+        };
+        let mut root = connect(tls_as(&m.root), None).await.expect("connect as root's certificate");
+        root.user_add("root", "rootpw", None).await.expect("user add root");
+        root.user_add("alice", "alicepw", None).await.expect("user add alice");
+        root.role_add("app").await.expect("role add");
+        let perm = etcd_client::Permission::read_write("a/").with_prefix();
+        root.role_grant_permission("app", perm).await.expect("grant");
+        root.user_grant_role("alice", "app").await.expect("grant role");
+        root.role_add("root").await.expect("root role");
+        root.user_grant_role("root", "root").await.expect("root gets root");
+        root.auth_enable().await.expect("auth enable");
+        // A user and password over TLS.
+        let mut alice = connect(tls_as(&alice_cert), Some(("alice", "alicepw"))).await.expect("connect as alice");
+        alice.put("a/1", "v", None).await.expect("alice writes her prefix");
+        let denied = alice.put("secret", "v", None).await.expect_err("outside her prefix");
+        assert!(denied.to_string().contains("permission denied"), "{denied}");
+        // With --client-cert-auth and no password, the certificate's common name is the user.
+        let mut by_cert = connect(tls_as(&alice_cert), None).await.expect("connect with alice's certificate");
+        by_cert.put("a/2", "v", None).await.expect("the CN alice writes her prefix");
+        let denied = by_cert.get("secret", None).await.expect_err("the CN alice reads only her prefix");
+        assert!(denied.to_string().contains("permission denied"), "{denied}");
+        let mut root = connect(tls_as(&m.root), None).await.expect("root by certificate");
+        root.put("secret", "root's", None).await.expect("the CN root may write anywhere");
+    });
+    assert_no_key_material(&m.proc.log_text(), &[m.root.key.as_path(), alice_cert.key.as_path()]);
+}
+
+#[test]
 fn meridian_bench_loads_a_tls_endpoint_with_a_client_certificate() {
     let m = Single::start(true);
     let run = |extra: &[&str]| {
