@@ -503,6 +503,27 @@ fn a_member_presenting_another_members_peer_certificate_is_refused() {
 }
 
 #[test]
+fn a_member_cannot_speak_as_itself_under_another_members_certificate() {
+    // a, the founder, presents b's (valid) peer certificate when it dials: the handshake passes (the certificate
+    // names a member's host), but once b and c know the membership, a's messages name a as their sender and the
+    // certificate does not name a's host: they are refused, so a cannot lead them.
+    let cluster = TlsCluster::start(|i| if i == 0 { 1 } else { i });
+    assert!(
+        poll_until(DEADLINE, EVERY, || cluster.members[1..].iter().any(|m| m.log().contains("refused a peer message"))),
+        "neither b nor c refused a's messages sent under b's certificate:\n{}",
+        cluster.logs()
+    );
+    let flags = cluster.flags();
+    let on_b = ctl(&cluster.members[1].endpoint(), &flags, &["put", "without-a", "1"]);
+    if on_b.ok() {
+        // b and c may form a quorum of their own; a never receives what they write.
+        let on_a =
+            ctl(&cluster.members[0].endpoint(), &flags, &["get", "without-a", "--print-value-only", "--consistency=s"]);
+        assert_ne!(on_a.stdout.trim(), "1", "the impostor received the data");
+    }
+}
+
+#[test]
 fn a_plain_listener_beyond_loopback_is_refused_at_startup() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

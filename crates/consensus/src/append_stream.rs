@@ -100,14 +100,30 @@ pub(crate) fn decode_replies(
 
 /// Follower side: decode the leader's requests, hand them to openraft's pipelined `stream_append`, encode its
 /// answers. A request that does not decode ends the stream.
-pub(crate) fn serve(raft: &crate::raft::Raft, requests: BoxStream<'static, Vec<u8>>) -> BoxStream<'static, Vec<u8>> {
+pub(crate) fn serve(
+    raft: &crate::raft::Raft,
+    requests: BoxStream<'static, Vec<u8>>,
+    may_send: crate::types::SenderCheck,
+) -> BoxStream<'static, Vec<u8>> {
+    use openraft::vote::RaftLeaderId;
     let requests = requests
         .map(|bytes| decode::<AppendEntriesRequest<TypeConfig>>(&bytes))
-        .take_while(|decoded| {
-            if let Err(e) = decoded {
-                tracing::warn!("ending append stream: bad request: {e}");
-            }
-            std::future::ready(decoded.is_ok())
+        .take_while(move |decoded| {
+            let ok = match decoded {
+                Err(e) => {
+                    tracing::warn!("ending append stream: bad request: {e}");
+                    false
+                }
+                Ok(rpc) => {
+                    let leader = meridian_types::NodeId(*rpc.vote.leader_id().node_id());
+                    let allowed = may_send(leader);
+                    if !allowed {
+                        tracing::warn!(member = %format!("{:x}", leader.0), "ending append stream: the peer certificate does not name that member's peer host");
+                    }
+                    allowed
+                }
+            };
+            std::future::ready(ok)
         })
         .filter_map(|decoded| std::future::ready(decoded.ok()));
     raft.stream_append(requests)

@@ -1,7 +1,9 @@
 //! The receiving side of the peer transport: a request from another member's openraft (or a forwarded
 //! membership change) handed to the local one, and its answer encoded for the way back.
 
+use meridian_types::NodeId;
 use openraft::storage::Snapshot;
+use openraft::vote::RaftLeaderId;
 
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
@@ -9,10 +11,30 @@ use crate::membership::execute_local;
 use crate::raft::Raft;
 use crate::snapshot_data::SnapshotData;
 use crate::transport::wire::{PeerReply, PeerRequest};
+use crate::types::SenderCheck;
 
-/// Decode a peer request, hand it to the local openraft, encode the reply.
-pub(crate) async fn dispatch(raft: &Raft, bytes: &[u8]) -> Result<Vec<u8>> {
+/// The member a request speaks for: the leader or candidate whose vote it carries. A forwarded membership change
+/// names none (it is judged by the leader like any request from a member).
+fn sender(req: &PeerRequest) -> Option<NodeId> {
+    let of = |vote: &crate::types::Vote| NodeId(*vote.leader_id().node_id());
+    match req {
+        PeerRequest::Append(rpc) => Some(of(&rpc.vote)),
+        PeerRequest::Vote(rpc) | PeerRequest::PreVote(rpc) => Some(of(&rpc.vote)),
+        PeerRequest::Snapshot { vote, .. } => Some(of(vote)),
+        PeerRequest::TransferLeader(rpc) => Some(of(rpc.from_leader())),
+        PeerRequest::Membership(_) => None,
+    }
+}
+
+/// Decode a peer request, hand it to the local openraft, encode the reply. A request speaking for a member the
+/// connection may not speak for is refused unseen by openraft.
+pub(crate) async fn dispatch(raft: &Raft, bytes: &[u8], may_send: &SenderCheck) -> Result<Vec<u8>> {
     let req: PeerRequest = decode(bytes).map_err(|e| Error::Transport(format!("bad peer request: {e}")))?;
+    if let Some(id) = sender(&req).filter(|id| !may_send(*id)) {
+        tracing::warn!(member = %format!("{:x}", id.0), "refused a peer message: its connection's certificate does not name that member's peer host");
+        let refusal = PeerReply::Error(format!("member {:x}: the peer certificate does not name its host", id.0));
+        return encode(&refusal).map_err(|e| Error::Transport(e.to_string()));
+    }
     let reply = match req {
         PeerRequest::Append(rpc) => match raft.append_entries(rpc).await {
             Ok(r) => PeerReply::Append(r),

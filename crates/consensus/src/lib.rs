@@ -73,6 +73,7 @@ pub use state_machine::{
 };
 pub use transport::{Transport, until_first_error};
 pub use types::{ApplyResponse, Command, Entry, LogId, MemberRecord, SnapshotMeta, StoredMembership, TypeConfig, Vote};
+pub use types::{SenderCheck, any_sender};
 
 /// Re-export of the pinned openraft, so callers name exactly the version this crate uses.
 pub use openraft;

@@ -27,6 +27,7 @@ use crate::read_policy::ReadPolicy;
 use crate::state_machine::{Defragmenter, SharedKv, StateMachine};
 use crate::transport::Transport;
 use crate::types::{ApplyResponse, Command, MemberRecord, TypeConfig, Vote};
+use crate::types::{SenderCheck, any_sender};
 use crate::watchdog::Verdict;
 
 mod leadership;
@@ -382,8 +383,14 @@ impl RaftNode {
     /// Entry point for the peer transport: decode a request from another member, hand it to
     /// openraft, return the encoded reply.
     pub async fn handle_peer_message(&self, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        self.handle_peer_message_from(bytes, &any_sender()).await
+    }
+
+    /// As [`RaftNode::handle_peer_message`], for a connection that may speak only for the members `may_send`
+    /// accepts (peer identity from its certificate).
+    pub async fn handle_peer_message_from(&self, bytes: Vec<u8>, may_send: &SenderCheck) -> Result<Vec<u8>> {
         self.check_running()?;
-        dispatch(&self.inner.raft, &bytes).await
+        dispatch(&self.inner.raft, &bytes, may_send).await
     }
 
     /// Entry point for a leader's append stream (see [`Transport::append_stream`]): the decoded requests go
@@ -392,8 +399,18 @@ impl RaftNode {
         &self,
         requests: futures::stream::BoxStream<'static, Vec<u8>>,
     ) -> Result<futures::stream::BoxStream<'static, Vec<u8>>> {
+        self.serve_append_stream_from(requests, any_sender())
+    }
+
+    /// As [`RaftNode::serve_append_stream`], for a connection that may speak only for the members `may_send`
+    /// accepts: the stream ends at the first request of another leader.
+    pub fn serve_append_stream_from(
+        &self,
+        requests: futures::stream::BoxStream<'static, Vec<u8>>,
+        may_send: SenderCheck,
+    ) -> Result<futures::stream::BoxStream<'static, Vec<u8>>> {
         self.check_running()?;
-        Ok(crate::append_stream::serve(&self.inner.raft, requests))
+        Ok(crate::append_stream::serve(&self.inner.raft, requests, may_send))
     }
 
     /// Stop openraft, wait until it has released the log store and state machine (so the same

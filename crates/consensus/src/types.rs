@@ -173,3 +173,12 @@ impl<'de> serde::de::Visitor<'de> for BytesVisitor {
         Ok(out)
     }
 }
+
+/// Which members the connection a peer message came on may speak for (peer identity: the members whose peer-URL
+/// host its certificate names). Plain links (and the simulation) allow every member.
+pub type SenderCheck = Arc<dyn Fn(meridian_types::NodeId) -> bool + Send + Sync>;
+
+/// A check that lets every member speak (plain links, in-process transports).
+pub fn any_sender() -> SenderCheck {
+    Arc::new(|_| true)
+}

@@ -36,11 +36,19 @@ pub struct ConnInfo {
     pub remote_addr: Option<SocketAddr>,
     /// The verified client certificate's Common Name.
     pub client_cert_name: ClientCertName,
+    /// The DNS and IP subject alternative names of the verified client certificate (`None` on a plain
+    /// connection or without a certificate): on the peer link, the hosts its sender may speak for.
+    pub cert_sans: Option<Vec<String>>,
 }
 
 /// The verified client certificate's Common Name of the connection `req` came on.
 pub fn client_cert_name<T>(req: &tonic::Request<T>) -> Option<String> {
     req.extensions().get::<ConnInfo>().and_then(|info| info.client_cert_name.0.clone())
+}
+
+/// The subject alternative names of the client certificate of the connection `req` came on, if it had one.
+pub fn cert_sans<T>(req: &tonic::Request<T>) -> Option<Vec<String>> {
+    req.extensions().get::<ConnInfo>().and_then(|info| info.cert_sans.clone())
 }
 
 /// The remote address of the connection `req` came on, when known.

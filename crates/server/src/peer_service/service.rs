@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::stream::{self, BoxStream, StreamExt};
 
-use meridian_consensus::encode_apply_result;
+use meridian_consensus::{SenderCheck, any_sender, encode_apply_result};
 use meridian_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
@@ -20,7 +20,9 @@ use crate::error::to_status;
 use crate::leader_loss::AppendStreams;
 use crate::lease;
 use crate::member::Member;
+use crate::net;
 use crate::peer_client::MAX_PEER_MESSAGE_BYTES;
+use crate::tls::identity::url_host;
 
 /// The peer service of one member.
 pub struct PeerService {
@@ -38,11 +40,27 @@ impl PeerService {
     }
 }
 
+impl PeerService {
+    /// The members the connection of `request` may speak for: on a TLS peer link, a member this one knows only if
+    /// its certificate names that member's peer-URL host, so no member's certificate speaks for another (a member
+    /// not known here yet, as the founder is to a member that has just joined, is left to the listener's check
+    /// that the certificate names some member of the cluster); on a plain link (loopback, the simulation), any.
+    fn senders<T>(&self, request: &Request<T>) -> SenderCheck {
+        let Some(sans) = net::cert_sans(request) else { return any_sender() };
+        let raft = self.member.raft().clone();
+        Arc::new(move |id| match raft.member(id) {
+            Some(m) => url_host(&m.peer_url).is_some_and(|host| sans.contains(&host)),
+            None => true,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn raft(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let may_send = self.senders(&request);
         let payload = request.into_inner().payload;
-        match self.member.raft().handle_peer_message(payload).await {
+        match self.member.raft().handle_peer_message_from(payload, &may_send).await {
             Ok(payload) => Ok(Response::new(RaftMessage { payload })),
             Err(e) => Err(Status::unavailable(e.to_string())),
         }
@@ -54,6 +72,7 @@ impl Peer for PeerService {
     ) -> Result<Response<BoxStream<'static, Result<RaftMessage, Status>>>, Status> {
         // A broken request stream ends the input; the answers still owed are sent before the stream closes. The
         // end is reported either way: a leader whose process died ends every stream it had open.
+        let may_send = self.senders(&request);
         let open = self.append_streams.opened();
         let end = stream::once(async move {
             drop(open);
@@ -71,8 +90,11 @@ impl Peer for PeerService {
             .chain(end)
             .filter_map(std::future::ready)
             .boxed();
-        let replies =
-            self.member.raft().serve_append_stream(requests).map_err(|e| Status::unavailable(e.to_string()))?;
+        let replies = self
+            .member
+            .raft()
+            .serve_append_stream_from(requests, may_send)
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         Ok(Response::new(replies.map(|payload| Ok(RaftMessage { payload })).boxed()))
     }
 

@@ -88,14 +88,17 @@ async fn handshake(conn: Conn, config: Arc<ServerConfig>, listener: Listener) ->
     let remote = remote_addr.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(conn)).await {
         Ok(Ok(stream)) => {
-            let cert_name = stream
+            let leaf = stream
                 .get_ref()
                 .1
                 .peer_certificates()
                 .and_then(|certs| certs.first())
-                .and_then(|leaf| CertInfo::from_der(leaf).ok())
-                .and_then(|info| info.common_name);
-            let info = ConnInfo { remote_addr, client_cert_name: ClientCertName(cert_name) };
+                .and_then(|leaf| CertInfo::from_der(leaf).ok());
+            let (cert_name, cert_sans) = match leaf {
+                Some(info) => (info.common_name, Some(info.sans)),
+                None => (None, None),
+            };
+            let info = ConnInfo { remote_addr, client_cert_name: ClientCertName(cert_name), cert_sans };
             Some(Conn::with_info(stream, info))
         }
         Ok(Err(e)) => {
