@@ -57,6 +57,7 @@ fn the_calls_etcds_advisories_found_open_need_credentials() {
         let out = run(&ep, &args);
         assert!(!out.ok() && out.stderr.contains("etcdserver: user name is empty"), "{args:?}: {out:?}");
     }
+    refused(&ep, &[ROOT, "user", "add", "bob:"], "etcdserver: password is empty");
     let denied = "etcdserver: permission denied";
     let snapshot = server.dir().join("alice.db");
     for args in [

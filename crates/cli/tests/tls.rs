@@ -118,6 +118,14 @@ fn etcdctl_with_client_certificates_and_a_refused_client_without_one() {
     assert!(!anonymous.ok(), "a client without a certificate was served: {anonymous:?}");
     let raw = handshake(addr("127.0.0.1", m.client_port), "127.0.0.1", client_config(&m.pki.ca.crt, None, &[b"h2"]));
     assert!(raw.is_err(), "a raw handshake without a client certificate succeeded");
+    // Client certificates of the right CA outside their validity are refused at the handshake.
+    let dir = m.dir.path().join("pki");
+    let expired = m.pki.ca.issue_expired(&dir, "old-client", "root", &[], Usage::Client);
+    let future = m.pki.ca.issue_not_yet_valid(&dir, "future-client", "root", &[], Usage::Client);
+    for (what, pair) in [("expired", &expired), ("not yet valid", &future)] {
+        let refused = ctl(&ep, &etcdctl_tls(&m.pki.ca.crt, Some(pair)), &["--dial-timeout=2s", "put", "k", "v"]);
+        assert!(!refused.ok(), "an {what} client certificate was served: {refused:?}");
+    }
     // Plain-text gRPC to the TLS port fails; TLS to the plain peer port fails; the member goes on serving.
     let plain = ctl(&format!("http://127.0.0.1:{}", m.client_port), &[], &["put", "k", "v"]);
     assert!(!plain.ok(), "plain text was served on a TLS port: {plain:?}");

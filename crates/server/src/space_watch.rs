@@ -7,7 +7,11 @@
 //!   the disk counts as full before any write can fail there: the member refuses writes that add data, raises
 //!   NOSPACE, and if it leads, hands leadership to the most caught-up voter (placement avoids members with
 //!   NOSPACE). Reads go on from what it has applied. When the space is back (half the reserve again above it,
-//!   so a disk at the edge does not flap) it clears the alarm it raised for the disk and takes writes again.
+//!   so a disk at the edge does not flap) it clears its alarm and takes writes again — unless this process
+//!   raised it for the quota. An alarm of its own found active from an earlier life (the process restarted while
+//!   its disk was full; why it was raised is not recorded) is cleared the same way once the disk has room and the
+//!   database is under the quota: a quota alarm from before a restart therefore lifts once the operator has
+//!   compacted and defragmented, without the disarm etcd would want.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +42,8 @@ pub async fn watch(member: Arc<Member>) {
     let quota = member.quota().clone();
     let reserve = member.config().disk_reserve_bytes;
     let mut low = false;
-    let mut raised_for_disk = false;
+    // This process raised its alarm because of the quota: only an operator clears that one.
+    let mut raised_for_quota = false;
     // Said once per episode that no other voter can lead.
     let mut told_alone = false;
     loop {
@@ -73,15 +78,15 @@ pub async fn watch(member: Arc<Member>) {
                 tracing::warn!(size, quota = quota.limit(), "database space exceeded; raising the NOSPACE alarm");
             }
             match set_alarm(&member, AlarmAction::Activate).await {
-                Ok(()) => raised_for_disk = low && !over_quota,
+                Ok(()) => raised_for_quota = over_quota,
                 Err(e) => {
                     tracing::warn!(error = %e, "raising the NOSPACE alarm failed; will retry");
                     quota.put_back_refused(refused);
                 }
             }
-        } else if active && raised_for_disk && !low && !over_quota {
+        } else if active && !raised_for_quota && !low && !over_quota {
             match set_alarm(&member, AlarmAction::Deactivate).await {
-                Ok(()) => raised_for_disk = false,
+                Ok(()) => tracing::info!("the disk has room again: cleared this member's NOSPACE alarm"),
                 Err(e) => tracing::warn!(error = %e, "clearing the NOSPACE alarm failed; will retry"),
             }
         }

@@ -79,6 +79,14 @@ impl Ca {
         })
     }
 
+    /// As [`Ca::issue`], not valid yet (from 2099 on).
+    pub fn issue_not_yet_valid(&self, dir: &Path, file: &str, cn: &str, sans: &[&str], usage: Usage) -> Pair {
+        self.issue_with(dir, file, cn, sans, usage, |p| {
+            p.not_before = rcgen::date_time_ymd(2099, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2100, 1, 1);
+        })
+    }
+
     fn issue_with(
         &self,
         dir: &Path,
