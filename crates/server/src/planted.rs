@@ -72,7 +72,8 @@ impl PlantedKv {
 #[tonic::async_trait]
 impl Kv for PlantedKv {
     async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        let mut req = request.into_inner();
+        // The metadata goes back with the request: it carries the caller's token.
+        let (metadata, extensions, mut req) = request.into_parts();
         match self.bug {
             // No ReadIndex: the follower answers from whatever it has applied.
             PlantedBug::StaleLinearizableReads if self.member.raft().current_leader() != Some(self.member.id()) => {
@@ -87,7 +88,7 @@ impl Kv for PlantedKv {
             }
             _ => {}
         }
-        self.inner.range(Request::new(req)).await
+        self.inner.range(Request::from_parts(metadata, extensions, req)).await
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
