@@ -243,8 +243,15 @@ fn hold(current: &HeldSnapshot, view: Arc<FrozenView>) -> Arc<FrozenView> {
     }
 }
 
-/// The lease change an applied command made: a grant that succeeded, or any revoke (one that found the lease
-/// gone still means no timer should run for it).
+/// Whether a rejected revoke still means no timer should run for its lease: only when the lease is gone. A
+/// revoke refused for permissions (or anything else) leaves the lease in the store, and its timer must keep
+/// running so that it expires.
+fn revoked_anyway(e: &meridian_kv::Error) -> bool {
+    matches!(e, meridian_kv::Error::Etcd(meridian_types::EtcdError::LeaseNotFound))
+}
+
+/// The lease change an applied command made: a grant that succeeded, or a revoke that removed the lease or
+/// found it gone ([`revoked_anyway`]).
 fn lease_change(cmd: &RaftCommand, response: Option<&CommandResponse>) -> Option<LeaseChange> {
     match (&cmd.cmd, response) {
         (Some(Cmd::LeaseGrant(_)), Some(CommandResponse::LeaseGrant(r))) => {
@@ -316,7 +323,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         }
                         // A deterministic rejection: nothing changed, the entry still counts as applied.
                         Err(e @ meridian_kv::Error::Etcd(_)) => {
-                            (ApplyResponse::Command(Err(e)), Vec::new(), lease_change(&cmd.0, None))
+                            let lease = revoked_anyway(&e).then(|| lease_change(&cmd.0, None)).flatten();
+                            (ApplyResponse::Command(Err(e)), Vec::new(), lease)
                         }
                         // Storage or corruption: this replica cannot continue; openraft stops the node.
                         Err(e) => {

@@ -5,15 +5,18 @@
 use std::sync::Arc;
 
 use meridian_consensus::{ApplyObserver, LeaseChange};
+use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::kv_server::Kv;
 use meridian_proto::etcdserverpb::{
     CompactionRequest, CompactionResponse, DeleteRangeRequest, DeleteRangeResponse, PutRequest, PutResponse,
     RangeRequest, RangeResponse, TxnRequest, TxnResponse,
 };
+use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
 use meridian_proto::mvccpb::Event;
-use meridian_types::Revision;
+use meridian_types::{EtcdError, Revision};
 use tonic::{Request, Response, Status};
 
+use crate::error::to_status;
 use crate::grpc::kv::KvService;
 use crate::member::Member;
 
@@ -34,9 +37,13 @@ pub enum PlantedBug {
     /// A restarted leader resumes the term it led without an election, so it neither commits an entry of a
     /// new term before answering reads nor gets new log ids for what it appends after losing unsynced ones.
     ResumedLeaderSkipsElection,
+    /// A member that does not lead forwards a client's put, delete or txn to the leader without its caller
+    /// (`auth: None`, the server's own commands), so the permission check at apply is skipped.
+    ForwardedWritesSkipAuth,
 }
 
-/// The Kv service with a read bug planted: range requests are bent before the real service sees them.
+/// The Kv service with a bug planted: range requests are bent before the real service sees them, or (for
+/// [`PlantedBug::ForwardedWritesSkipAuth`]) a follower's writes are proposed without their caller.
 pub(crate) struct PlantedKv {
     inner: KvService,
     member: Arc<Member>,
@@ -50,10 +57,23 @@ impl PlantedKv {
     }
 }
 
+impl PlantedKv {
+    /// Whether this member, not leading, would forward a write without its caller.
+    fn forwards_without_caller(&self) -> bool {
+        self.bug == PlantedBug::ForwardedWritesSkipAuth && self.member.raft().current_leader() != Some(self.member.id())
+    }
+
+    /// Replicates `cmd` as if the server itself had issued it: no caller, so apply judges nothing.
+    async fn propose_as_server(&self, cmd: Cmd) -> Result<CommandResponse, Status> {
+        self.member.propose(RaftCommand { auth: None, cmd: Some(cmd) }).await.map_err(to_status)
+    }
+}
+
 #[tonic::async_trait]
 impl Kv for PlantedKv {
     async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
-        let mut req = request.into_inner();
+        // The metadata goes back with the request: it carries the caller's token.
+        let (metadata, extensions, mut req) = request.into_parts();
         match self.bug {
             // No ReadIndex: the follower answers from whatever it has applied.
             PlantedBug::StaleLinearizableReads if self.member.raft().current_leader() != Some(self.member.id()) => {
@@ -68,22 +88,56 @@ impl Kv for PlantedKv {
             }
             _ => {}
         }
-        self.inner.range(Request::new(req)).await
+        self.inner.range(Request::from_parts(metadata, extensions, req)).await
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
-        self.inner.put(request).await
+        if !self.forwards_without_caller() {
+            return self.inner.put(request).await;
+        }
+        let req = request.into_inner();
+        if req.key.is_empty() {
+            return Err(to_status(EtcdError::EmptyKey));
+        }
+        let mut resp = match self.propose_as_server(Cmd::Put(req)).await? {
+            CommandResponse::Put(resp) => resp,
+            _ => return Err(Status::internal("unexpected apply result")),
+        };
+        resp.header = Some(self.member.header(resp.header.as_ref().map_or(0, |h| h.revision)));
+        Ok(Response::new(resp))
     }
 
     async fn delete_range(
         &self,
         request: Request<DeleteRangeRequest>,
     ) -> Result<Response<DeleteRangeResponse>, Status> {
-        self.inner.delete_range(request).await
+        if !self.forwards_without_caller() {
+            return self.inner.delete_range(request).await;
+        }
+        let req = request.into_inner();
+        if req.key.is_empty() {
+            return Err(to_status(EtcdError::EmptyKey));
+        }
+        let mut resp = match self.propose_as_server(Cmd::DeleteRange(req)).await? {
+            CommandResponse::DeleteRange(resp) => resp,
+            _ => return Err(Status::internal("unexpected apply result")),
+        };
+        resp.header = Some(self.member.header(resp.header.as_ref().map_or(0, |h| h.revision)));
+        Ok(Response::new(resp))
     }
 
     async fn txn(&self, request: Request<TxnRequest>) -> Result<Response<TxnResponse>, Status> {
-        self.inner.txn(request).await
+        if !self.forwards_without_caller() {
+            return self.inner.txn(request).await;
+        }
+        let req = request.into_inner();
+        meridian_kv::check_txn_request(&req).map_err(to_status)?;
+        let mut resp = match self.propose_as_server(Cmd::Txn(req)).await? {
+            CommandResponse::Txn(resp) => resp,
+            _ => return Err(Status::internal("unexpected apply result")),
+        };
+        resp.header = Some(self.member.header(resp.header.as_ref().map_or(0, |h| h.revision)));
+        Ok(Response::new(resp))
     }
 
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {

@@ -433,7 +433,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())))
         .add_service(AuthServer::new(AuthService::new(member.clone())));
     let router = match env.planted_bug {
-        PlantedBug::StaleLinearizableReads | PlantedBug::SerializableReadsOneBehind => router.add_service(
+        PlantedBug::StaleLinearizableReads
+        | PlantedBug::SerializableReadsOneBehind
+        | PlantedBug::ForwardedWritesSkipAuth => router.add_service(
             KvServer::new(PlantedKv::new(member.clone(), env.planted_bug)).max_decoding_message_size(max_decoding),
         ),
         _ => router.add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding)),

@@ -118,6 +118,16 @@ impl SimCluster {
         Some(leases.into_iter().map(|l| l.id.0).collect())
     }
 
+    /// Every key and value in `name`'s store now, or `None` if it is not running.
+    pub fn scan(&self, name: &str) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let nodes = self.registry.lock();
+        let kv = nodes.get(name)?.kv().clone();
+        drop(nodes);
+        let all = meridian_proto::etcdserverpb::RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
+        let resp = kv.read().range(&all).ok()?;
+        Some(resp.kvs.into_iter().map(|kv| (kv.key, kv.value)).collect())
+    }
+
     /// The leader as the running members see it: the one a majority of the founders, counting only
     /// live ones, names. The joiner's view does not count (it may be no member at all by then), but
     /// it can be the one named.
@@ -225,11 +235,14 @@ fn host_member(
                 fault_seed: None,
                 topology: Some(topology),
                 planted_bug: bug,
-                // Salts and tokens from the member's name, so a seed replays byte for byte.
+                // Salts and tokens from the member's name and the simulated time it starts at, so a seed replays
+                // byte for byte, yet a restarted member does not issue again the tokens its previous life gave
+                // out (clients still hold those: the same string would then name another user).
                 auth_seed: Some(
                     name.as_str()
                         .bytes()
-                        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)),
+                        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+                        ^ crate::recorder::now_ns(),
                 ),
                 fixed_date_header: true,
             };

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use tonic::transport::Endpoint;
 use turmoil::Sim;
 
+use crate::auth_channel::{Credentials, SimChannel};
 use crate::cluster::{SimCluster, base_latency};
 use crate::recorder::now_ns;
 use crate::rng::SimRng;
@@ -512,12 +513,12 @@ pub async fn leader_transfers(
     let mut rng = SimRng::new(seed);
     // Fresh connections for every attempt: a simulated partition drops segments for good (there is no
     // retransmission), so a connection that lost one never answers again.
-    let connect = || -> Vec<(u64, tonic::transport::Channel)> {
+    let connect = || -> Vec<(u64, SimChannel)> {
         endpoints
             .iter()
             .map(|(id, url)| {
                 let ep = Endpoint::from_shared(url.clone()).expect("valid URL").timeout(Duration::from_secs(2));
-                (*id, lazy_channel(&net, ep))
+                (*id, SimChannel::new(lazy_channel(&net, ep), Credentials::root()))
             })
             .collect()
     };
@@ -540,7 +541,7 @@ pub async fn leader_transfers(
 
 /// One MoveLeader from the current leader (found from any member that answers) to a random other member;
 /// whether the target then led.
-async fn transfer_once(channels: &[(u64, tonic::transport::Channel)], rng: &mut SimRng) -> bool {
+async fn transfer_once(channels: &[(u64, SimChannel)], rng: &mut SimRng) -> bool {
     let mut leader = None;
     for (_, ch) in channels {
         if let Ok(r) = MaintenanceClient::new(ch.clone()).status(StatusRequest {}).await {

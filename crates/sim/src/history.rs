@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth_ops::AuthRecord;
 use crate::fnv::fnv1a64;
 
 /// Everything a simulation run observed from the outside.
@@ -33,6 +34,9 @@ pub struct History {
     /// The planned leadership move made under load once the faults were over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planned_transfer: Option<PlannedTransfer>,
+    /// Who each client spoke as, the limited user's operations and the final scan for its leaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthRecord>,
 }
 
 /// One client request and what the client learned about it.

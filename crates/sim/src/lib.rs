@@ -4,6 +4,10 @@
 //! [`history`] ([`recorder`]), and the [`checker`] judges it (linearizability per key with unknown
 //! outcomes, revision order, watch streams, leases, liveness). The checker is pure and does no I/O.
 
+pub mod auth_channel;
+pub mod auth_ops;
+pub mod auth_setup;
+pub mod auth_workload;
 pub mod checker;
 pub mod cluster;
 pub mod display;

@@ -1,7 +1,8 @@
 //! `sim`: runs seeded simulations of a whole Meridian cluster and checks every history.
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
-//! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`, `resumed-leader`) runs a deliberately broken server and succeeds
+//! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`, `resumed-leader`,
+//! `forwarded-writes-skip-auth`) runs a deliberately broken server and succeeds
 //! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
@@ -37,6 +38,8 @@ enum Bug {
     UntimedLeases,
     /// A restarted leader resumes its old term without an election.
     ResumedLeader,
+    /// A follower forwards a client's write to the leader without its caller, skipping the permission check.
+    ForwardedWritesSkipAuth,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -156,6 +159,7 @@ fn options(args: &Args, seed: u64) -> RunOptions {
         Some(Bug::SerializableOneBehind) => PlantedBug::SerializableReadsOneBehind,
         Some(Bug::UntimedLeases) => PlantedBug::UntimedLeaseGrants,
         Some(Bug::ResumedLeader) => PlantedBug::ResumedLeaderSkipsElection,
+        Some(Bug::ForwardedWritesSkipAuth) => PlantedBug::ForwardedWritesSkipAuth,
     };
     o
 }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::auth_channel::SimChannel as Channel;
 use meridian_proto::etcdserverpb::cluster_client::ClusterClient;
 use meridian_proto::etcdserverpb::{MemberAddRequest, MemberPromoteRequest, MemberRemoveRequest};
 use meridian_types::EtcdError;
 use parking_lot::Mutex;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::cluster::SimCluster;

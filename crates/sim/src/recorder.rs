@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::auth_ops::{AuthOp, AuthOutcome, AuthRecord};
 use crate::history::{Call, History, Operation, Outcome, WatchLog};
 
 /// Simulated time now, in nanoseconds.
@@ -70,6 +71,32 @@ impl Recorder {
     /// Changes the whole history (the runner records the final leader).
     pub fn with_history<T>(&self, f: impl FnOnce(&mut History) -> T) -> T {
         f(&mut self.inner.lock())
+    }
+
+    /// Changes the authentication record (created empty on first use).
+    pub fn with_auth<T>(&self, f: impl FnOnce(&mut AuthRecord) -> T) -> T {
+        f(self.inner.lock().auth.get_or_insert_with(AuthRecord::default))
+    }
+
+    /// Records the invocation of a limited user's operation now (its id, time and outcome are filled in).
+    pub fn invoke_auth(&self, mut op: AuthOp) -> usize {
+        self.with_auth(|a| {
+            op.id = a.ops.len() as u64;
+            op.invoke = now_ns();
+            op.complete = None;
+            op.outcome = AuthOutcome::Unknown;
+            a.ops.push(op);
+            a.ops.len() - 1
+        })
+    }
+
+    /// Records how the limited user's operation `index` ended; an unknown outcome keeps no completion time.
+    pub fn complete_auth(&self, index: usize, outcome: AuthOutcome) {
+        self.with_auth(|a| {
+            let op = &mut a.ops[index];
+            op.complete = (!matches!(outcome, AuthOutcome::Unknown)).then(now_ns);
+            op.outcome = outcome;
+        });
     }
 
     /// A copy of the history so far.

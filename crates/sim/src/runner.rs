@@ -15,6 +15,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use meridian_server::planted::PlantedBug;
 use parking_lot::Mutex;
 
+use crate::auth_channel::ROOT;
+use crate::auth_ops::{APP_USER, APP_VALUE_MARK, ClientCaller, FinalScan, KeyValue, SENTINEL_KEY, Span};
+use crate::auth_setup;
+use crate::auth_workload::{self, AppPlan};
 use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE, SimMember};
 use crate::failover_watch::{self, Pending};
@@ -29,6 +33,11 @@ use crate::workload::{self, ClientPlan};
 
 /// When clients start issuing operations.
 pub const CLIENTS_START: Duration = Duration::from_secs(3);
+/// When the operator starts switching authentication on (the cluster is forming; the step retries until it
+/// is up).
+const AUTH_SETUP_START: Duration = Duration::from_secs(1);
+/// Client ids of the limited user's clients.
+pub const FIRST_APP_CLIENT_ID: u32 = 300;
 /// How long after the heal the leader may take to settle in the preferred datacenter.
 pub const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 /// How long the leader must stay in the preferred datacenter to count as settled.
@@ -134,6 +143,16 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let cluster = cluster::build(&mut sim, &drifts, rng.next_u64(), opts.planted_bug);
     let rec = Recorder::new();
     let mut hosts: Hosts = cluster.all_members().map(|m| (m.name.clone(), m.dc.clone())).collect();
+    let founder_urls: Vec<String> = cluster.members.iter().map(SimMember::client_url).collect();
+    let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    {
+        let (urls, rec, until) = (founder_urls.clone(), rec.clone(), nanos(clients_until));
+        sim.client("auth-setup", async move {
+            tokio::time::sleep(AUTH_SETUP_START).await;
+            auth_setup::run(urls, rec, ready_tx, until).await
+        });
+        hosts.push(("auth-setup".to_owned(), PREFERENCE[0].to_owned()));
+    }
     for (i, dc) in DCS.iter().enumerate() {
         let name = format!("client-{dc}");
         let plan = ClientPlan {
@@ -145,10 +164,31 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             keys: opts.keys,
             watch: true,
         };
-        let (rec, start) = (rec.clone(), CLIENTS_START);
+        rec.with_auth(|a| a.callers.push(ClientCaller { client: plan.id, user: ROOT.to_owned() }));
+        let (rec, start, mut ready) = (rec.clone(), CLIENTS_START, ready.clone());
         sim.client(name.as_str(), async move {
             tokio::time::sleep(start).await;
+            if !auth_setup::wait(&mut ready, plan.until_ns).await {
+                return Ok(());
+            }
             workload::run_client(plan, rec).await
+        });
+        hosts.push((name, (*dc).to_owned()));
+    }
+    // The limited user's clients, in the datacenters that do not lead (most of what they send is forwarded).
+    for (i, dc) in DCS.iter().skip(1).enumerate() {
+        let name = format!("app-client-{dc}");
+        let plan = AppPlan {
+            id: FIRST_APP_CLIENT_ID + i as u32,
+            members: founder_urls.clone(),
+            seed: rng.next_u64(),
+            until_ns: nanos(clients_until),
+        };
+        rec.with_auth(|a| a.callers.push(ClientCaller { client: plan.id, user: APP_USER.to_owned() }));
+        let (rec, ready) = (rec.clone(), ready.clone());
+        sim.client(name.as_str(), async move {
+            tokio::time::sleep(CLIENTS_START).await;
+            auth_workload::run(plan, rec, ready).await
         });
         hosts.push((name, (*dc).to_owned()));
     }
@@ -312,6 +352,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             }
         }
     }
+    let final_scan = if error.is_none() { scan_store(&cluster, nanos(sim.elapsed())) } else { None };
     for (kind, tally) in shared_counts.lock().iter() {
         counts.entry(*kind).or_default().merge(*tally);
     }
@@ -327,6 +368,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         h.failovers = failovers;
         h.planned_transfer = planned;
     });
+    rec.with_auth(|a| a.final_scan = final_scan);
     let history = rec.snapshot();
     let report = checker::check(&history, &opts.check);
     RunOutcome { seed: opts.seed, sim_time, history, faults: counts, report, error }
@@ -383,6 +425,23 @@ fn await_lease_expiry(sim: &mut turmoil::Sim<'_>, cluster: &cluster::SimCluster)
         }
         sim.step().map_err(|e| e.to_string())?;
     }
+}
+
+/// What the leader's store (or, with none, the first running founder's) holds at `at` that the limited user
+/// wrote outside its prefix, and the sentinel.
+fn scan_store(cluster: &cluster::SimCluster, at: u64) -> Option<FinalScan> {
+    let member = cluster.leader().or_else(|| {
+        let running = cluster.registry.lock();
+        cluster.members.iter().find(|m| running.contains_key(&m.name)).map(|m| m.name.clone())
+    })?;
+    let all = cluster.scan(&member)?;
+    let sentinel = all.iter().find(|(k, _)| k.as_slice() == SENTINEL_KEY).map(|(_, v)| v.clone());
+    let leaked = all
+        .into_iter()
+        .filter(|(k, v)| v.starts_with(APP_VALUE_MARK) && !Span::key(k).inside_app_prefix())
+        .map(|(key, value)| KeyValue { key, value })
+        .collect();
+    Some(FinalScan { at, member, leaked, sentinel })
 }
 
 /// Task ids are aligned to a multiple of this (a power of two at least tokio's shard count).

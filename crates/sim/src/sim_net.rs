@@ -16,6 +16,8 @@ use futures::stream::{self, StreamExt};
 use meridian_server::net::{Conn, Incoming, Network, lazy_channel};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::auth_channel::{Credentials, SimChannel};
+
 thread_local! {
     /// Hosts whose process is dead but whose machine is up. A simulation runs on one thread.
     static REFUSING: RefCell<BTreeSet<IpAddr>> = const { RefCell::new(BTreeSet::new()) };
@@ -73,8 +75,19 @@ impl Network for TurmoilNetwork {
     }
 }
 
-/// Lazily connecting client channels to `urls` over the simulated network, each call bounded by `timeout`.
-pub fn client_channels(urls: &[String], timeout: std::time::Duration) -> Vec<Channel> {
+/// Lazily connecting client channels to `urls` over the simulated network, each call bounded by `timeout`, that
+/// speak as root once authentication is on.
+pub fn client_channels(urls: &[String], timeout: std::time::Duration) -> Vec<SimChannel> {
+    client_channels_as(urls, timeout, &Credentials::root())
+}
+
+/// Like [`client_channels`], speaking as the user of `creds`.
+pub fn client_channels_as(urls: &[String], timeout: std::time::Duration, creds: &Credentials) -> Vec<SimChannel> {
+    plain_channels(urls, timeout).into_iter().map(|c| SimChannel::new(c, creds.clone())).collect()
+}
+
+/// Lazily connecting channels that carry no credentials.
+fn plain_channels(urls: &[String], timeout: std::time::Duration) -> Vec<Channel> {
     let net: std::sync::Arc<dyn Network> = std::sync::Arc::new(TurmoilNetwork);
     urls.iter()
         .map(|u| {

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use crate::auth_channel::SimChannel as Channel;
 use futures::StreamExt;
 use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use meridian_proto::etcdserverpb::kv_client::KvClient;
@@ -24,7 +25,6 @@ use meridian_proto::etcdserverpb::{
     CompactionRequest, Compare, DeleteRangeRequest, LeaseGrantRequest, LeaseKeepAliveRequest, LeaseRevokeRequest,
     PutRequest, RangeRequest, RequestOp, TxnRequest, WatchCreateRequest, WatchRequest,
 };
-use tonic::transport::Channel;
 
 use crate::history::{Call, EventKind, Outcome, WatchEventRecord, WatchLog, WatchResponseRecord};
 use crate::recorder::{Recorder, now_ns};
@@ -444,6 +444,11 @@ async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64) {
                 Ok(Some(Ok(msg))) => msg,
                 Ok(_) => break,
             };
+            // A member that restarted forgot the token: log in again and resume, as etcd's clients do.
+            if msg.canceled && crate::auth_channel::refuses_token(&msg.cancel_reason) {
+                conn.channel().forget_token();
+                break;
+            }
             if msg.canceled {
                 let (at, compact_revision, reason) = (now_ns(), msg.compact_revision, msg.cancel_reason.clone());
                 rec.with_watch(index, |w| {

@@ -1,12 +1,13 @@
 //! Whole-cluster simulations as tests: faulty runs produce valid histories, a seed replays byte for byte,
-//! and four planted bugs (followers serving "linearizable" reads from local state; serializable reads one
+//! and five planted bugs (followers serving "linearizable" reads from local state; serializable reads one
 //! revision behind their header; a lease clock that never hears of grants; a restarted leader resuming its
-//! term without an election) are caught. The release-mode
+//! term without an election; followers forwarding writes without their caller) are caught. The release-mode
 //! run of hundreds of seeds is in `scripts/test`.
 
 use std::time::Duration;
 
 use meridian_server::planted::PlantedBug;
+use meridian_sim::auth_ops::AuthOutcome;
 use meridian_sim::checker::{LivenessViolation, Report};
 use meridian_sim::runner::{self, RunOptions};
 
@@ -26,6 +27,14 @@ fn faulty_runs_are_valid_and_a_seed_replays_byte_for_byte() {
     assert!(first.faults.values().map(|t| t.took_effect).sum::<u64>() > 0, "faults took effect");
     let planned = first.history.planned_transfer.as_ref().expect("the planned move ran");
     assert!(planned.moved, "the planned move took effect");
+    let auth = first.history.auth.as_ref().expect("the auth workload ran");
+    assert!(auth.enabled_at.is_some(), "authentication was enabled");
+    let refused = auth.ops.iter().filter(|op| !op.permitted() && matches!(op.outcome, AuthOutcome::Refused { .. }));
+    assert!(refused.count() > 5, "the limited user was refused outside its prefix");
+    let served = auth.ops.iter().filter(|op| op.permitted() && matches!(op.outcome, AuthOutcome::Succeeded { .. }));
+    assert!(served.count() > 5, "the limited user was served inside its prefix");
+    let scan = auth.final_scan.as_ref().expect("the store was scanned at the end");
+    assert!(scan.leaked.is_empty() && scan.sentinel.is_some(), "{scan:?}");
     let leader = first.history.final_leader.as_ref().expect("liveness observed");
     assert_eq!(leader.leader_dc.as_deref(), Some("dc-a"), "the leader settled in dc-a");
 
@@ -83,4 +92,13 @@ fn a_planted_resumed_leader_is_caught() {
         runner::run(&opts).report.is_invalid()
     });
     assert!(caught, "a leader resuming its term after a restart went unnoticed for 20 seeds");
+}
+
+#[test]
+fn a_planted_bug_that_forwards_writes_without_their_caller_is_caught() {
+    // The permission check names it: the limited user's writes outside its prefix, sent to followers, succeed.
+    let caught = caught_within_ten_seeds(PlantedBug::ForwardedWritesSkipAuth, |report| {
+        report.is_invalid() && !report.auth.is_empty()
+    });
+    assert!(caught, "followers forwarding writes without their caller went unnoticed for 10 seeds");
 }

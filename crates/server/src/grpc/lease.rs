@@ -94,21 +94,24 @@ impl Lease for LeaseService {
         let who = access::user(&self.member, &request)?;
         let req = request.into_inner();
         let member = &self.member;
-        if req.keys {
-            // Listing the attached keys reveals them: read permission on each is needed (etcd's CVE fix).
-            let keys = member.kv().read().lease(LeaseId(req.id)).map(|l| l.keys).unwrap_or_default();
-            for key in keys {
-                access::range(member, &who, &key, &[], PermKind::Read)?;
-            }
-        }
-        match member.remote_leader() {
+        let list_keys = req.keys;
+        let resp = match member.remote_leader() {
             Some(leader) if !member.lessor().is_leader() => {
                 let mut resp = member.leader_client().time_to_live(&leader, req).await.map_err(to_status)?;
                 resp.header = Some(member.current_header());
-                Ok(Response::new(resp))
+                resp
             }
-            _ => Ok(Response::new(time_to_live_local(member, &req))),
+            _ => time_to_live_local(member, &req),
+        };
+        if list_keys {
+            // Listing the attached keys reveals them: read permission on each is needed (etcd's CVE fix). Judged
+            // on the keys the answer lists, which come from the leader when this member does not lead: its own
+            // view of the lease may lag and name fewer keys.
+            for key in &resp.keys {
+                access::range(member, &who, key, &[], PermKind::Read)?;
+            }
         }
+        Ok(Response::new(resp))
     }
 
     async fn lease_leases(

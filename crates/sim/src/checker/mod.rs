@@ -1,7 +1,8 @@
 //! Checks of a recorded [`History`]: linearizability of the key-value operations (a Porcupine-style
 //! Wing–Gong–Lowe search per key, with unknown outcomes), revision order, serializable reads, watch streams,
-//! leases and the final leader.
+//! leases, permissions (the limited user of [`crate::auth_workload`]) and the final leader.
 
+mod auth;
 mod bitset;
 mod cache;
 mod entries;
@@ -20,6 +21,7 @@ mod wellformed;
 pub mod wgl;
 mod writes;
 
+pub use auth::AuthViolation;
 pub use lease::LeaseViolation;
 pub use linearizable::{KeyFailure, Linearizability};
 pub use liveness::LivenessViolation;
@@ -45,6 +47,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         serializable: serializable::check(history, &writes),
         watch: watch::check(history, &writes),
         lease: lease::check(history, &writes, opts.lease_skew_allowance),
+        auth: auth::check(history),
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
         ops_checked: lin.ops_checked,
         keys_checked: lin.keys_checked,

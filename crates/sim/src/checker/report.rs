@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::auth::AuthViolation;
 use super::lease::LeaseViolation;
 use super::linearizable::KeyFailure;
 use super::liveness::LivenessViolation;
@@ -43,6 +44,8 @@ pub struct Report {
     pub watch: Vec<WatchViolation>,
     /// Lease invariants broken.
     pub lease: Vec<LeaseViolation>,
+    /// Permission invariants broken.
+    pub auth: Vec<AuthViolation>,
     /// Liveness expectations missed.
     pub liveness: Vec<LivenessViolation>,
     /// Operations the linearizability search covered.
@@ -63,6 +66,7 @@ impl Report {
             + self.serializable.len()
             + self.watch.len()
             + self.lease.len()
+            + self.auth.len()
             + self.liveness.len()
     }
 
@@ -136,6 +140,7 @@ impl fmt::Display for Report {
         list(f, "serializable reads", &self.serializable)?;
         list(f, "watch", &self.watch)?;
         list(f, "lease", &self.lease)?;
+        list(f, "permissions", &self.auth)?;
         list(f, "liveness", &self.liveness)
     }
 }

@@ -1,5 +1,6 @@
 //! Behaviour tests of the checkers over hand-written and generated histories.
 
+mod auth;
 mod brute_force;
 mod history;
 mod lease;
