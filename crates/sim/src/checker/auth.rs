@@ -141,10 +141,13 @@ fn judge(op: &AuthOp) -> Option<AuthViolation> {
         }
         AuthOutcome::Refused { code, message } => {
             let permission = *code == tonic::Code::PermissionDenied as i32 || message.contains("permission");
-            if permission && !REFUSALS.contains(&message.as_str()) {
+            // A refused watch carries the refusal in its cancel reason as etcd writes it there: the whole gRPC
+            // error text ("rpc error: code = PermissionDenied desc = etcdserver: permission denied").
+            let text = message.strip_prefix("rpc error: code = PermissionDenied desc = ").unwrap_or(message);
+            if permission && !REFUSALS.contains(&text) {
                 return Some(AuthViolation::WrongText { op: op.id, user, path, member, message: message.clone() });
             }
-            let for_permissions = permission && message != REFUSALS[2];
+            let for_permissions = permission && text != REFUSALS[2];
             (for_permissions && op.permitted()).then(|| AuthViolation::RefusedInside {
                 op: op.id,
                 user,
