@@ -147,6 +147,21 @@ fn etcdctl_with_client_certificates_and_a_refused_client_without_one() {
 }
 
 #[test]
+fn sighup_rereads_the_tls_files_and_the_member_serves_on() {
+    let m = Single::start(false);
+    let pid = m.proc.pid().expect("running").to_string();
+    let hup = std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("run kill");
+    assert!(hup.success());
+    assert!(
+        poll_until(DEADLINE, EVERY, || m.proc.log_text().contains("SIGHUP: TLS files re-read")),
+        "SIGHUP did not re-read the files:\n{}",
+        m.proc.log_text()
+    );
+    let get = ctl(&m.endpoint(), &m.flags(), &["get", "ready", "--print-value-only"]);
+    assert_eq!(get.stdout.trim(), "1", "the member serves after SIGHUP: {get:?}");
+}
+
+#[test]
 fn admin_api_over_https_needs_the_token_and_reports_certificate_expiry() {
     let m = Single::start(false);
     let admin = addr("127.0.0.1", m.admin_port);
