@@ -11,6 +11,7 @@ pub use meridian_types::{TimingConfig, TimingPreset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::tls::config::{PeerTlsFiles, ServerTlsFiles, TlsSettings};
 
 /// etcd's default limit on the encoded size of one request.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_572_864;
@@ -172,6 +173,32 @@ impl ServerConfig {
     /// The auto-compaction policy the two settings describe.
     pub fn auto_compaction(&self) -> Result<AutoCompaction> {
         AutoCompaction::parse(&self.auto_compaction_mode, &self.auto_compaction_retention).map_err(Error::Config)
+    }
+
+    /// Which links use TLS and from which files (for a validated config, see `validate_resolved`).
+    pub fn tls_settings(&self) -> TlsSettings {
+        let server = match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Some(ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                trusted_ca: self.trusted_ca_file.clone(),
+                client_cert_auth: self.client_cert_auth,
+            }),
+            _ => None,
+        };
+        let peer = match (&self.peer_cert_file, &self.peer_key_file, &self.peer_trusted_ca_file) {
+            (Some(cert), Some(key), Some(ca)) => {
+                Some(PeerTlsFiles { cert: cert.clone(), key: key.clone(), trusted_ca: ca.clone() })
+            }
+            _ => None,
+        };
+        TlsSettings {
+            server,
+            peer,
+            client_listener: is_https(&self.listen_client),
+            peer_listener: is_https(&self.listen_peer),
+            admin_listener: self.listen_admin.as_deref().is_some_and(is_https),
+        }
     }
 
     /// The authenticator's settings.

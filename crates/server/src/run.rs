@@ -44,10 +44,10 @@ use crate::peer_service::service::PeerService;
 use crate::placement::{self, PlacementHandle};
 use crate::planted::{PlantedBug, PlantedKv, UntimedGrants};
 use crate::quota::Quota;
+use crate::tls::TlsReloader;
 use crate::tls::acceptor::{Listener, tls_incoming};
 use crate::tls::reload::Reloaded;
 use crate::tls::verifier::MembershipHosts;
-use crate::tls::{TlsReloader, TlsSettings};
 use crate::watch_hub::WatchHub;
 
 /// gRPC framing overhead allowed on top of the request limit, so oversized requests reach our own check and
@@ -324,7 +324,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     // Before this member knows a membership, the peers it accepts are the topology's.
     let peer_hosts =
         Arc::new(MembershipHosts::new(topology.iter().flat_map(|t| t.members.iter().map(|m| m.peer_url.clone()))));
-    let tls_settings = TlsSettings::of(&config);
+    let tls_settings = config.tls_settings();
     let tls = match tls_settings.any() {
         true => {
             Some(Arc::new(TlsReloader::load(tls_settings, peer_hosts.clone()).map_err(|e| Error::Tls(Box::new(e)))?))

@@ -1,9 +1,8 @@
-//! The typed TLS settings of a member, read off its [`ServerConfig`] once it is validated: which listeners speak
-//! TLS and from which files. An `https://` listen URL means TLS on that listener; `http://` means plain.
+//! The typed TLS settings of a member, read off its config once it is validated
+//! (`ServerConfig::tls_settings`): which listeners speak TLS and from which files. An `https://` listen URL means
+//! TLS on that listener; `http://` means plain.
 
 use std::path::PathBuf;
-
-use crate::config::{ServerConfig, is_https};
 
 /// TLS of the client listener (and of the admin listener, which serves the same certificate).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,32 +44,6 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
-    /// The settings of a validated config (see `ServerConfig::validate_resolved`).
-    pub fn of(config: &ServerConfig) -> TlsSettings {
-        let server = match (&config.cert_file, &config.key_file) {
-            (Some(cert), Some(key)) => Some(ServerTlsFiles {
-                cert: cert.clone(),
-                key: key.clone(),
-                trusted_ca: config.trusted_ca_file.clone(),
-                client_cert_auth: config.client_cert_auth,
-            }),
-            _ => None,
-        };
-        let peer = match (&config.peer_cert_file, &config.peer_key_file, &config.peer_trusted_ca_file) {
-            (Some(cert), Some(key), Some(ca)) => {
-                Some(PeerTlsFiles { cert: cert.clone(), key: key.clone(), trusted_ca: ca.clone() })
-            }
-            _ => None,
-        };
-        TlsSettings {
-            server,
-            peer,
-            client_listener: is_https(&config.listen_client),
-            peer_listener: is_https(&config.listen_peer),
-            admin_listener: config.listen_admin.as_deref().is_some_and(is_https),
-        }
-    }
-
     /// Whether any TLS is configured at all (no file watching, no TLS code otherwise).
     pub fn any(&self) -> bool {
         self.server.is_some() || self.peer.is_some()
