@@ -107,14 +107,18 @@ impl Authenticator {
     /// client-certificate auth) its certificate's common name, else nobody (auth revision 0, which every check
     /// refuses while auth is on). An unknown, expired or forged token is an error, as in etcd.
     pub fn caller(&self, src: &CallerSource, store: &AuthStore) -> Result<RequestAuth, EtcdError> {
-        if !store.enabled() {
-            if self.remote_needs_auth && src.remote.is_some_and(|a| !a.ip().is_loopback()) {
-                return Err(EtcdError::RemoteNeedsAuth);
-            }
-            return Ok(RequestAuth { username: String::new(), auth_revision: store.revision() });
+        if !store.enabled() && self.remote_needs_auth && src.remote.is_some_and(|a| !a.ip().is_loopback()) {
+            return Err(EtcdError::RemoteNeedsAuth);
         }
+        // A token is judged even while this member's store says auth is off: a member that restarted may not
+        // have replayed `auth enable` yet (and forgot the tokens it issued); taking the caller as nobody then would
+        // have the request refused where it applies, with auth on. An unknown token makes the client log in again,
+        // which reads after a barrier.
         if let Some(token) = &src.token {
             return self.token_user(token, store).ok_or(EtcdError::InvalidAuthToken);
+        }
+        if !store.enabled() {
+            return Ok(RequestAuth { username: String::new(), auth_revision: store.revision() });
         }
         match &src.cert_name {
             Some(cn) if self.client_cert_auth => {
@@ -224,6 +228,12 @@ mod tests {
         assert_eq!(guarded.caller(&from("10.0.0.7:5000"), &store), Err(EtcdError::RemoteNeedsAuth));
         assert!(guarded.caller(&from("127.0.0.1:5000"), &store).is_ok(), "loopback sets auth up");
         assert!(authenticator(false).caller(&from("10.0.0.7:5000"), &store).is_ok(), "client certificates gate it");
+        let stale = CallerSource { token: Some("from.an-earlier-life".into()), ..from("127.0.0.1:5000") };
+        assert_eq!(
+            guarded.caller(&stale, &store),
+            Err(EtcdError::InvalidAuthToken),
+            "a token is judged even while this member's store has auth off (it may not have replayed the enable)"
+        );
     }
 
     /// An auth store with root (root role) and auth on, applied through the log as members do.
