@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use meridian_server::ServerConfig;
 use meridian_server::config::{AdminToken, ReadPolicy, TimingPreset};
+use meridian_server::error_chain::chain;
 use meridian_types::{DcName, ZoneName};
 
 /// Flags of `meridian server`. Each overrides the same key of the config file.
@@ -292,18 +293,6 @@ async fn stopped_by_full_disk(raft: &meridian_consensus::RaftNode) -> String {
     }
     tracing::error!(%why, "the Raft node stopped");
     std::future::pending().await
-}
-
-/// An error and its causes on one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Free space a member waits for before it starts again after its disk filled up, when its reserve is smaller.

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod data_dir;
 pub mod error;
+pub mod error_chain;
 pub mod fault;
 pub mod formation;
 pub mod grpc;

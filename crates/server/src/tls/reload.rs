@@ -13,6 +13,7 @@ use super::config::TlsSettings;
 use super::error::TlsError;
 use super::material::{FileContents, TlsMaterial, read_files};
 use super::verifier::PeerHosts;
+use crate::error_chain::chain;
 
 /// How often the files are checked for changes.
 pub const POLL_EVERY: Duration = Duration::from_secs(3);
@@ -102,16 +103,4 @@ impl TlsReloader {
             self.reload();
         }
     }
-}
-
-/// An error and its causes on one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
