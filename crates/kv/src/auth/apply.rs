@@ -62,7 +62,7 @@ impl AuthStore {
                 if r.role != ROOT && !self.roles.contains_key(&r.role) {
                     return Err(EtcdError::RoleNotFound);
                 }
-                let user = self.users.get_mut(&r.user).expect("checked above");
+                let user = self.users.get_mut(&r.user).ok_or(EtcdError::UserNotFound)?;
                 match user.roles.binary_search(&r.role) {
                     Ok(_) => Ok(()),
                     Err(at) => {
