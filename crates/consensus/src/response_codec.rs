@@ -155,6 +155,7 @@ fn etcd_code(e: &EtcdError) -> u8 {
         PasswordEmpty => 48,
         TooManyRequests => 49,
         RemoteNeedsAuth => 50,
+        ReservedKey => 51,
     }
 }
 
@@ -211,6 +212,7 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         48 => PasswordEmpty,
         49 => TooManyRequests,
         50 => RemoteNeedsAuth,
+        51 => ReservedKey,
         _ => return None,
     })
 }

@@ -15,6 +15,7 @@ use meridian_proto::meridianpb::RaftCommand;
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_proto::mvccpb::event::EventType;
 use meridian_proto::mvccpb::{Event, KeyValue};
+use meridian_types::reserved::RESERVED_PREFIX;
 use meridian_types::{EtcdError, Revision};
 
 use crate::alarm;
@@ -24,6 +25,7 @@ use crate::error::Result;
 use crate::key_index::LiveMeta;
 use crate::key_range::KeyRange;
 use crate::record::Record;
+use crate::reserved;
 use crate::response::{Applied, CommandResponse, header};
 use crate::revision::RevisionKey;
 use crate::store::KvStore;
@@ -70,12 +72,16 @@ impl<B: Backend> KvStore<B> {
         let Some(inner) = &cmd.cmd else {
             return Err(EtcdError::Internal("empty raft command".into()).into());
         };
+        reserved::check_client_command(inner)?;
         // etcd's auth applier: the caller's permissions are judged against the auth store as of this entry, so
         // a role revoked before the command committed stops it, on every member alike.
         let lease_keys =
             |id: i64| self.leases.leases.get(&id).map(|l| l.keys.iter().cloned().collect()).unwrap_or_default();
         auth::check_command(&self.auth, who, inner, &lease_keys)?;
-        self.apply_cmd(cmd)
+        self.sparing_reserved = true;
+        let applied = self.apply_cmd(cmd);
+        self.sparing_reserved = false;
+        applied
     }
 
     fn apply_cmd(&mut self, cmd: &RaftCommand) -> Result<Applied> {
@@ -180,7 +186,10 @@ impl<B: Backend> KvStore<B> {
 
     fn exec_delete_range(&mut self, ctx: &mut WriteCtx, d: &DeleteRangeRequest) -> Result<DeleteRangeResponse> {
         let range = KeyRange::new(&d.key, &d.range_end);
-        let keys = self.live_keys_in(&range);
+        let mut keys = self.live_keys_in(&range);
+        if self.sparing_reserved {
+            keys.retain(|k| !k.starts_with(RESERVED_PREFIX));
+        }
         let mut prevs = Vec::with_capacity(keys.len());
         for key in &keys {
             if let Some(prev) = self.write_delete(ctx, key)? {

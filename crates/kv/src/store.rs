@@ -42,6 +42,8 @@ pub struct KvStore<B: Backend> {
     /// Users, roles and the auth switch (see `auth`).
     pub(crate) auth: AuthStore,
     pub(crate) pending: Pending,
+    /// Set while a client's command applies: its range deletes spare the reserved keyspace.
+    pub(crate) sparing_reserved: bool,
 }
 
 impl<B: Backend> KvStore<B> {
@@ -63,6 +65,7 @@ impl<B: Backend> KvStore<B> {
             index: BTreeMap::new(),
             leases: LeaseTable::default(),
             pending: Pending::default(),
+            sparing_reserved: false,
         };
         for (id, bytes) in store.backend.leases()? {
             store.leases.insert(id, lease::decode_lease(id, &bytes)?);

@@ -184,6 +184,9 @@ pub enum EtcdError {
     /// Too many failed attempts (Authenticate throttling).
     #[error("etcdserver: too many requests")]
     TooManyRequests,
+    /// A client write under the reserved `/meridian/` keyspace, which only the server writes.
+    #[error("meridian: keys under /meridian/ are reserved for the server; clients may read and watch them only")]
+    ReservedKey,
     /// Any other internal failure, with its description.
     #[error("etcdserver: {0}")]
     Internal(String),
@@ -197,7 +200,7 @@ impl EtcdError {
             EmptyKey | TooManyOps | DuplicateKey | KeyNotFound | ValueProvided | LeaseProvided | RequestTooLarge
             | MemberBadUrls | UserEmpty | RoleEmpty | AuthFailed | PermissionNotGiven | InvalidAuthMgmt
             | AuthOldRevision | PasswordEmpty => StatusCode::InvalidArgument,
-            PermissionDenied => StatusCode::PermissionDenied,
+            PermissionDenied | ReservedKey => StatusCode::PermissionDenied,
             InvalidAuthToken => StatusCode::Unauthenticated,
             RootUserNotExist | RootRoleNotExist | UserAlreadyExist | UserNotFound | RoleAlreadyExist | RoleNotFound
             | RoleNotGranted | PermissionNotGranted | AuthNotEnabled | RemoteNeedsAuth => {

@@ -4,6 +4,7 @@
 
 mod error;
 mod ids;
+pub mod reserved;
 pub mod rng;
 mod timing;
 pub mod topology;

@@ -7,6 +7,7 @@ mod lease;
 mod persistence;
 mod put_delete;
 mod range;
+mod reserved;
 mod snapshot;
 mod txn;
 pub(crate) mod util;

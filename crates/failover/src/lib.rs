@@ -1,0 +1,10 @@
+//! Failover without split brain, as pure state machines: reachability reports, membership, topology and `now`
+//! go in; datacenter verdicts and failover-group switches come out. The server feeds them from its probes and
+//! its store and writes what they decide through the Raft log; the simulation replays them from a seed. This
+//! crate does no I/O and reads no clock.
+
+mod error;
+pub mod record;
+
+pub use error::{Error, Result};
+pub use record::{DcState, Evidence, VerdictRecord, rfc3339};
