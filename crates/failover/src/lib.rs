@@ -4,7 +4,13 @@
 //! crate does no I/O and reads no clock.
 
 mod error;
+pub mod reach;
 pub mod record;
+pub mod report;
+pub mod verdict;
 
 pub use error::{Error, Result};
+pub use reach::{ReachConfig, ReachTable};
 pub use record::{DcState, Evidence, VerdictRecord, rfc3339};
+pub use report::{PeerSeen, ReceivedReport, Report};
+pub use verdict::{Assessment, Change, MemberInfo, Quorum, VerdictConfig, Verdicts, assess};
