@@ -1,10 +1,12 @@
 //! The `meridian` binary. Each subcommand lives in its own module; this file only parses the command line
 //! and sets up logging.
 
+mod admin_http;
 mod bench;
 mod certs;
 mod playground;
 mod server_cmd;
+mod status_cmd;
 mod tls_client;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +38,8 @@ enum Command {
     Bench(bench::BenchArgs),
     #[command(about = certs::ABOUT, long_about = certs::LONG_ABOUT)]
     Certs(certs::CertsArgs),
+    /// Show the cluster from its admin APIs: members, leader, lag and datacenter verdicts.
+    Status(status_cmd::StatusArgs),
 }
 
 fn main() {
@@ -52,6 +56,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Playground(args) => playground::run(args),
         Command::Certs(args) => certs::run(args),
+        Command::Status(args) => status_cmd::run(args),
     };
     // One line with the whole chain of causes, never a backtrace.
     if let Err(e) = result {

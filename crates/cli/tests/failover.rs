@@ -217,13 +217,14 @@ fn drill(outage: Outage) {
     });
     assert!(explained, "{tag}: the dc-b leader's reason does not mention dc-a: {reason:?}");
     eprintln!("{tag}: leader_reason in dc-b: {reason:?}");
-    // Its per-DC view marks dc-a down and the DCs it still hears from up.
-    let mut health = Default::default();
+    // The verdicts, decided by quorum and written through the log, mark dc-a down and dc-b up.
+    let mut verdicts = Default::default();
     let down = poll_until(LEADER_DEADLINE, Duration::from_millis(50), || {
-        health = cluster.admin_status(b_leader).map(|r| r.dc_health).unwrap_or_default();
-        health.get("dc-a").map(String::as_str) == Some("down") && health.get("dc-b").map(String::as_str) == Some("up")
+        verdicts = cluster.admin_status(b_leader).map(|r| states(&r.verdicts)).unwrap_or_default();
+        verdicts.get("dc-a").map(String::as_str) == Some("down")
+            && verdicts.get("dc-b").map(String::as_str) == Some("up")
     });
-    assert!(down, "{tag}: the dc-b leader's dc health does not show dc-a down: {health:?}");
+    assert!(down, "{tag}: the verdicts do not show dc-a down: {verdicts:?}");
 
     let t1 = Instant::now();
     match outage {
@@ -248,12 +249,12 @@ fn drill(outage: Outage) {
 
     // Everyone agrees on the leader in dc-a; nothing acknowledged is lost, through any member.
     let (leader, _) = cluster.wait_admin_leader_in("dc-a", LEADER_DEADLINE);
-    let mut health = Default::default();
+    let mut verdicts = Default::default();
     let all_up = poll_until(LEADER_DEADLINE, Duration::from_millis(50), || {
-        health = cluster.admin_status(leader).map(|r| r.dc_health).unwrap_or_default();
-        health.len() == 4 && health.values().all(|v| v == "up")
+        verdicts = cluster.admin_status(leader).map(|r| states(&r.verdicts)).unwrap_or_default();
+        verdicts.len() == 4 && verdicts.values().all(|v| v == "up")
     });
-    assert!(all_up, "{tag}: after the heal every DC should be up: {health:?}");
+    assert!(all_up, "{tag}: after the heal every DC should be up: {verdicts:?}");
     verify_acks(&cluster.nodes[leader].endpoint(), &acked, tag);
     for i in dc_a.iter().copied().chain([learner]) {
         verify_acks(&cluster.nodes[i].endpoint(), &acked, tag);
@@ -319,4 +320,11 @@ fn partitioning_the_preferred_dc_fails_over_to_the_next_and_heals_back_without_f
 #[test]
 fn killing_the_preferred_dc_fails_over_to_the_next_and_restarting_it_brings_the_leader_back() {
     drill(Outage::Kill);
+}
+
+/// Each datacenter's verdict state.
+fn states(
+    verdicts: &std::collections::BTreeMap<String, meridian_server::admin::VerdictSummary>,
+) -> std::collections::BTreeMap<String, String> {
+    verdicts.iter().map(|(dc, v)| (dc.clone(), v.state.clone())).collect()
 }

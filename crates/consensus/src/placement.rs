@@ -71,19 +71,6 @@ pub struct Observation {
     pub members: Vec<MemberView>,
 }
 
-/// The leader's view of each datacenter: up when the leader is in it or any of its members (voter or learner)
-/// acknowledged within `healthy_ack_ms`. Shown by status views; it is the leader's observation, not yet a
-/// verdict written through the log.
-pub fn dc_health(obs: &Observation, healthy_ack_ms: u64) -> BTreeMap<DcName, bool> {
-    let mut health = std::collections::BTreeMap::new();
-    for m in &obs.members {
-        let fresh = m.last_ack_ms.is_some_and(|t| obs.now_ms.saturating_sub(t) <= healthy_ack_ms);
-        let up = m.id == obs.leader || fresh;
-        *health.entry(m.dc.clone()).or_insert(false) |= up;
-    }
-    health
-}
-
 /// The policy's verdict for one tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {

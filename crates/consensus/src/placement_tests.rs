@@ -210,33 +210,6 @@ fn a_new_leader_in_the_preferred_dc_does_not_bounce_back() {
 }
 
 #[test]
-fn dc_health_is_up_for_the_leaders_dc_and_any_dc_with_a_fresh_ack() {
-    let view = |id: u64, dc: &str, voter: bool, last_ack_ms: Option<u64>| MemberView {
-        id: NodeId(id),
-        dc: DcName::from(dc),
-        voter,
-        last_ack_ms,
-        matched: Some(10),
-        no_space: false,
-    };
-    let obs = Observation {
-        now_ms: 10_000,
-        leader: NodeId(1),
-        leader_last_index: 10,
-        members: vec![
-            view(1, "dc-a", true, None),
-            view(2, "dc-b", true, Some(9_900)),
-            view(3, "dc-b", true, Some(1_000)),
-            view(4, "dc-c", true, Some(5_000)),
-            view(5, "dc-d", false, Some(9_500)),
-        ],
-    };
-    let health = dc_health(&obs, 1_000);
-    let got: Vec<(&str, bool)> = health.iter().map(|(dc, up)| (dc.0.as_str(), *up)).collect();
-    assert_eq!(got, vec![("dc-a", true), ("dc-b", true), ("dc-c", false), ("dc-d", true)]);
-}
-
-#[test]
 fn a_member_that_raised_nospace_is_never_the_target() {
     let obs = |now: u64, full: &[usize]| {
         let mut o = observation(&step(now, 3, &[], Want::Stay("")));

@@ -2,7 +2,9 @@
 //!
 //! It reads tokio's monotonic clock, so the simulation's virtual time drives it, and can run at a
 //! skewed rate (parts per million) so the simulation can give members clocks that drift apart, as
-//! real machines' clocks do.
+//! real machines' clocks do. Instants shown to people (a verdict's `since`) are this clock's readings
+//! plus the Unix time at which it started: read from the system for a real server, fixed by the
+//! simulation so its runs replay.
 
 use tokio::time::Instant;
 
@@ -12,18 +14,34 @@ pub struct Clock {
     origin: Instant,
     /// Rate error in parts per million: +10_000 runs 1% fast.
     drift_ppm: i32,
+    /// Unix time in milliseconds when the clock read zero.
+    epoch_unix_ms: u64,
 }
 
 impl Clock {
-    /// A clock starting now at the true rate.
+    /// A clock starting now at the true rate, its epoch the system's time now.
     pub fn new() -> Self {
-        Self::with_drift(0)
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Self::with_drift(0).starting_at_unix_ms(unix_ms)
     }
 
     /// A clock starting now that gains `drift_ppm` millionths of a second per second (loses, when
     /// negative).
     pub fn with_drift(drift_ppm: i32) -> Self {
-        Clock { origin: Instant::now(), drift_ppm }
+        Clock { origin: Instant::now(), drift_ppm, epoch_unix_ms: 0 }
+    }
+
+    /// The same clock, reading `unix_ms` (milliseconds since the Unix epoch) when it started.
+    pub fn starting_at_unix_ms(mut self, unix_ms: u64) -> Self {
+        self.epoch_unix_ms = unix_ms;
+        self
+    }
+
+    /// The Unix time, in milliseconds, of this clock's reading `ms`.
+    pub fn unix_ms_at(&self, ms: u64) -> u64 {
+        self.epoch_unix_ms.saturating_add(ms)
     }
 
     /// Milliseconds since the clock started, as this clock measures them.

@@ -25,11 +25,14 @@ pub mod peer_client;
 pub mod peer_service;
 pub mod placement;
 pub mod planted;
+pub mod prober;
 pub mod publish;
 pub mod quota;
+pub mod reach_state;
 pub mod run;
 pub mod space_watch;
 pub mod tls;
+pub mod verdicts;
 pub mod watch_hub;
 
 pub use config::ServerConfig;

@@ -20,6 +20,7 @@ use crate::peer_client::call_error::CallError;
 use crate::peer_client::client::LeaderClient;
 use crate::placement::PlacementHandle;
 use crate::quota::Quota;
+use crate::reach_state::ReachState;
 use crate::watch_hub::{HeaderSource, WatchHub};
 
 /// How many times a request follows a changed leader before giving up.
@@ -61,6 +62,7 @@ pub struct Member {
     placement: PlacementHandle,
     quota: Arc<Quota>,
     authenticator: Arc<Authenticator>,
+    reach: Arc<ReachState>,
 }
 
 /// The parts a [`Member`] is made of, as `run` assembles them.
@@ -83,6 +85,8 @@ pub struct MemberParts {
     pub quota: Arc<Quota>,
     /// Who is calling: tokens, logins, password hashing.
     pub authenticator: Arc<Authenticator>,
+    /// What this member measures of the others, and (on the leader) the reports it received.
+    pub reach: Arc<ReachState>,
 }
 
 /// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
@@ -103,8 +107,14 @@ fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, E
 impl Member {
     /// A member of these parts.
     pub fn new(parts: MemberParts) -> Self {
-        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator } = parts;
-        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator }
+        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, reach } =
+            parts;
+        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, reach }
+    }
+
+    /// What this member measures of the others, and (on the leader) the reports it received.
+    pub fn reach(&self) -> &Arc<ReachState> {
+        &self.reach
     }
 
     /// Tokens, logins and password hashing.

@@ -4,12 +4,11 @@
 //! most preferred healthy DC", "waiting for dc-a to be stable ...") is kept in a [`PlacementHandle`]
 //! for Maintenance.Status and the admin API.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use meridian_consensus::RaftNode;
-use meridian_consensus::placement::{Decision, Placement, PlacementConfig, dc_health};
+use meridian_consensus::placement::{Decision, Placement, PlacementConfig};
 use meridian_types::PlacementPolicy;
 use parking_lot::RwLock;
 
@@ -23,16 +22,11 @@ pub const MAX_TRANSFER_LAG: u64 = 500;
 #[derive(Clone, Debug)]
 pub struct PlacementHandle {
     reason: Arc<RwLock<String>>,
-    /// The leader's per-DC view ("up"/"down"); empty on followers, which do not observe peers.
-    dc_health: Arc<RwLock<BTreeMap<String, String>>>,
 }
 
 impl Default for PlacementHandle {
     fn default() -> Self {
-        PlacementHandle {
-            reason: Arc::new(RwLock::new("placement not evaluated yet".to_owned())),
-            dc_health: Arc::default(),
-        }
+        PlacementHandle { reason: Arc::new(RwLock::new("placement not evaluated yet".to_owned())) }
     }
 }
 
@@ -50,15 +44,6 @@ impl PlacementHandle {
     /// The shared slot itself, for status code that wants to hold it.
     pub fn slot(&self) -> Arc<RwLock<String>> {
         self.reason.clone()
-    }
-
-    /// The leader's per-DC health as last observed (empty unless this member leads).
-    pub fn dc_health(&self) -> BTreeMap<String, String> {
-        self.dc_health.read().clone()
-    }
-
-    fn set_dc_health(&self, health: BTreeMap<String, String>) {
-        *self.dc_health.write() = health;
     }
 
     fn set(&self, reason: String) {
@@ -95,14 +80,8 @@ pub async fn run(raft: RaftNode, config: PlacementConfig, heartbeat: Duration, h
         let Some(obs) = raft.placement_observation(now_ms) else {
             placement = None;
             handle.set(follower_reason(&raft));
-            handle.set_dc_health(BTreeMap::new());
             continue;
         };
-        let health = dc_health(&obs, config.healthy_ack_ms)
-            .into_iter()
-            .map(|(dc, up)| (dc.0, if up { "up" } else { "down" }.to_owned()))
-            .collect();
-        handle.set_dc_health(health);
         let decision = placement.get_or_insert_with(|| Placement::new(config.clone())).tick(&obs);
         if let Decision::Transfer { to, .. } = &decision
             && let Err(e) = raft.request_transfer(*to).await

@@ -40,6 +40,8 @@ pub enum PlantedBug {
     /// A member that does not lead forwards a client's put, delete or txn to the leader without its caller
     /// (`auth: None`, the server's own commands), so the permission check at apply is skipped.
     ForwardedWritesSkipAuth,
+    /// The leader declares a datacenter down on the word of any one voter outside it, not a majority.
+    VerdictFromMinority,
 }
 
 /// The Kv service with a bug planted: range requests are bent before the real service sees them, or (for

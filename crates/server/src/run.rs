@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use meridian_consensus::{ApplyObserver, Disk, LeaseChange, NodeConfig, OsDisk, RaftNode, RedbBackend, Transport};
+use meridian_failover::{Quorum, ReachConfig, VerdictConfig};
 use meridian_proto::etcdserverpb::auth_server::AuthServer;
 use meridian_proto::etcdserverpb::cluster_server::ClusterServer;
 use meridian_proto::etcdserverpb::kv_server::KvServer;
@@ -40,10 +41,12 @@ use crate::net::{Incoming, Network, TcpNetwork};
 use crate::peer_client::channels::{PeerChannels, PeerTimeouts};
 use crate::peer_client::client::LeaderClient;
 use crate::peer_client::grpc_transport::GrpcTransport;
+use crate::peer_client::reach_client::ReachClient;
 use crate::peer_service::service::PeerService;
 use crate::placement::{self, PlacementHandle};
 use crate::planted::{PlantedBug, PlantedKv, UntimedGrants};
 use crate::quota::Quota;
+use crate::reach_state::ReachState;
 use crate::tls::TlsReloader;
 use crate::tls::acceptor::{Listener, tls_incoming};
 use crate::tls::reload::Reloaded;
@@ -366,7 +369,28 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let hub = Arc::new(WatchHub::new(raft.kv().clone(), headers.clone(), config.max_request_bytes));
     let _ = hooks.hub.set(hub.clone());
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let reach_client = Arc::new(ReachClient::new(id, channels.clone(), gate.clone()));
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
+    let reach = Arc::new(ReachState::new(
+        id,
+        env.clock,
+        ReachConfig::for_timing(config.timing.heartbeat_ms(), config.timing.election_ms()),
+    ));
+    let verdict_config = VerdictConfig {
+        // The planted bug's rule, chosen once here like every planted bug.
+        quorum: if env.planted_bug == PlantedBug::VerdictFromMinority {
+            Quorum::LeaderAlone
+        } else {
+            Quorum::MajorityOutside
+        },
+        ..VerdictConfig::for_timing(
+            config.timing.election_ms(),
+            topology
+                .as_ref()
+                .map(|t| t.policy.failback_hold_ms)
+                .unwrap_or(meridian_types::topology::DEFAULT_FAILBACK_HOLD_MS),
+        )
+    };
     let placement = PlacementHandle::new();
     let quota_bytes = config.quota_bytes();
     let auto_compaction = config.auto_compaction()?;
@@ -393,6 +417,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         placement: placement.clone(),
         quota: Arc::new(Quota::new(quota_bytes)),
         authenticator,
+        reach: reach.clone(),
     }));
 
     let append_streams = AppendStreams::default();
@@ -415,6 +440,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         tokio::spawn(crate::space_watch::watch(member.clone())),
         tokio::spawn(crate::auto_compact::run(member.clone(), auto_compaction)),
         tokio::spawn(leader_loss::run(member.raft().clone(), loss_watch, append_streams)),
+        tokio::spawn(crate::prober::run(member.raft().clone(), reach.clone(), reach_client, heartbeat)),
+        tokio::spawn(crate::verdicts::run(member.clone(), reach, verdict_config, heartbeat)),
     ];
     // Wall-clock tasks, only with TLS (never in the simulation).
     if let Some(tls) = &tls {

@@ -27,6 +27,9 @@ use crate::sim_net::TurmoilNetwork;
 
 /// Datacenters, most preferred for the leader first (`dc-c` is never preferred).
 pub const DCS: [&str; 3] = ["dc-a", "dc-b", "dc-c"];
+
+/// The Unix time, in milliseconds, at which every simulation starts (the runner's turmoil epoch).
+pub const SIM_EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
 /// Leader preference of the topology.
 pub const PREFERENCE: [&str; 2] = ["dc-a", "dc-b"];
 /// How long a preferred datacenter must be healthy before leadership returns to it.
@@ -126,6 +129,22 @@ impl SimCluster {
         let all = meridian_proto::etcdserverpb::RangeRequest { key: vec![0], range_end: vec![0], ..Default::default() };
         let resp = kv.read().range(&all).ok()?;
         Some(resp.kvs.into_iter().map(|kv| (kv.key, kv.value)).collect())
+    }
+
+    /// The datacenter verdicts in `name`'s store, by datacenter (`None` if it is not running).
+    pub fn verdicts_at(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let all = self.scan(name)?;
+        let prefix = meridian_types::reserved::DC_PREFIX.as_bytes();
+        Some(
+            all.into_iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .filter_map(|(k, v)| {
+                    let key = String::from_utf8_lossy(&k).into_owned();
+                    let record = meridian_failover::VerdictRecord::parse(&key, &v).ok()?;
+                    Some((record.dc.0, record.state.as_str().to_owned()))
+                })
+                .collect(),
+        )
     }
 
     /// The leader as the running members see it: the one a majority of the founders, counting only
@@ -231,7 +250,9 @@ fn host_member(
             let env = ServerEnv {
                 net: Arc::new(TurmoilNetwork),
                 disk: Some(Arc::new(disk)),
-                clock: Clock::with_drift(drift),
+                // Unix time as the simulation's epoch (runner.rs) plus the simulated time this life starts at.
+                clock: Clock::with_drift(drift)
+                    .starting_at_unix_ms(SIM_EPOCH_UNIX_MS + crate::recorder::now_ns() / 1_000_000),
                 fault_seed: None,
                 topology: Some(topology),
                 planted_bug: bug,

@@ -37,6 +37,53 @@ pub struct History {
     /// Who each client spoke as, the limited user's operations and the final scan for its leaks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthRecord>,
+    /// The watch of the datacenter verdicts (`/meridian/dc/`), from revision 1, resumed after every break.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdict_watches: Vec<WatchLog>,
+    /// What the verdicts are judged against: the voters, the windows and every isolation of a datacenter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_setup: Option<VerdictSetup>,
+    /// The verdicts in the leader's store at the end of the run, once every datacenter had healed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_verdicts: Option<FinalVerdicts>,
+}
+
+/// What datacenter verdicts are judged against.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictSetup {
+    /// The founding voters and their datacenters (a `down` verdict needs a majority of those outside the
+    /// datacenter; a joiner promoted to voter only raises the bar, so the founders give a floor).
+    pub voters: Vec<(String, String)>,
+    /// Milliseconds of silence a majority outside a datacenter must confirm before it is `down`.
+    pub detection_window_ms: u64,
+    /// The Unix time, in milliseconds, of the simulation's start (verdicts carry Unix times).
+    pub epoch_unix_ms: u64,
+    /// Every time a whole datacenter was cut off from the rest.
+    pub isolations: Vec<DcIsolation>,
+}
+
+/// One datacenter cut off from the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DcIsolation {
+    /// The datacenter.
+    pub dc: String,
+    /// When it was cut off.
+    pub from: u64,
+    /// When it was healed.
+    pub until: u64,
+    /// Whether the leader was in it when it was cut off (a new leader must then be elected first).
+    pub leader_inside: bool,
+    /// Its verdict in the leader's store just before the heal, if there was a leader and a verdict.
+    pub state_at_heal: Option<String>,
+}
+
+/// The verdicts at the end of the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalVerdicts {
+    /// When the runner looked.
+    pub at: u64,
+    /// Each datacenter's state, by datacenter.
+    pub states: Vec<(String, String)>,
 }
 
 /// One client request and what the client learned about it.

@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
 //! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`, `resumed-leader`,
-//! `forwarded-writes-skip-auth`) runs a deliberately broken server and succeeds
+//! `forwarded-writes-skip-auth`, `verdict-from-minority`) runs a deliberately broken server and succeeds
 //! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
@@ -40,6 +40,8 @@ enum Bug {
     ResumedLeader,
     /// A follower forwards a client's write to the leader without its caller, skipping the permission check.
     ForwardedWritesSkipAuth,
+    /// The leader declares a datacenter down from its own view alone, not a majority outside it.
+    VerdictFromMinority,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -160,6 +162,7 @@ fn options(args: &Args, seed: u64) -> RunOptions {
         Some(Bug::UntimedLeases) => PlantedBug::UntimedLeaseGrants,
         Some(Bug::ResumedLeader) => PlantedBug::ResumedLeaderSkipsElection,
         Some(Bug::ForwardedWritesSkipAuth) => PlantedBug::ForwardedWritesSkipAuth,
+        Some(Bug::VerdictFromMinority) => PlantedBug::VerdictFromMinority,
     };
     o
 }

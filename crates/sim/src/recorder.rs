@@ -68,6 +68,18 @@ impl Recorder {
         f(&mut self.inner.lock().watches[index])
     }
 
+    /// Adds the log of a watch of the verdicts and returns its index.
+    pub fn add_verdict_watch(&self, log: WatchLog) -> usize {
+        let mut h = self.inner.lock();
+        h.verdict_watches.push(log);
+        h.verdict_watches.len() - 1
+    }
+
+    /// Changes the verdict watch log at `index`.
+    pub fn with_verdict_watch<T>(&self, index: usize, f: impl FnOnce(&mut WatchLog) -> T) -> T {
+        f(&mut self.inner.lock().verdict_watches[index])
+    }
+
     /// Changes the whole history (the runner records the final leader).
     pub fn with_history<T>(&self, f: impl FnOnce(&mut History) -> T) -> T {
         f(&mut self.inner.lock())

@@ -23,7 +23,10 @@ use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE, SimMember};
 use crate::failover_watch::{self, Pending};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
-use crate::history::{FailoverObservation, FaultEffect, History, LeaderObservation, LeaseObservation, PlannedTransfer};
+use crate::history::{
+    DcIsolation, FailoverObservation, FaultEffect, FinalVerdicts, History, LeaderObservation, LeaseObservation,
+    PlannedTransfer, VerdictSetup,
+};
 use crate::membership::{self, MembershipPlan};
 use crate::planned_transfer::{self, Founder};
 use crate::recorder::Recorder;
@@ -117,7 +120,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let clients_until = heal_at + QUIET_TAIL;
     let mut sim = turmoil::Builder::new()
         .rng_seed(opts.seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+        .epoch(UNIX_EPOCH + Duration::from_millis(cluster::SIM_EPOCH_UNIX_MS))
         .simulation_duration(
             heal_at
                 + QUIET_TAIL
@@ -243,6 +246,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let timing = meridian_types::TimingConfig::default();
     let mut failing_over: Option<Pending> = None;
     let mut failovers: Vec<FailoverObservation> = Vec::new();
+    let mut isolations: Vec<DcIsolation> = Vec::new();
     while sim.elapsed() < clients_until {
         let now = sim.elapsed();
         if let Some(pending) = &failing_over
@@ -257,6 +261,13 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             // A leader the fault took and nobody replaced comes back with the heal: stop looking.
             if let Some(pending) = failing_over.take() {
                 failovers.push(pending.unresolved(now));
+            }
+            if isolated_dc(&windows[i].fault, &hosts).is_some()
+                && let Some(open) = isolations.last_mut()
+            {
+                open.until = nanos(now);
+                open.state_at_heal =
+                    cluster.leader().and_then(|l| cluster.verdicts_at(&l)).and_then(|v| v.get(&open.dc).cloned());
             }
             faults::heal(&mut sim, &cluster, &hosts, &windows[i].fault);
             if windows[i].fault.kind() == FaultKind::KillLeaderAfterRestart {
@@ -287,6 +298,10 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
                 w.end = (w.end + late).min(heal_at).max(w.start);
             }
             let took_effect = faults::apply(&mut sim, &cluster, &mut windows[next_window].fault);
+            if let Some(dc) = isolated_dc(&windows[next_window].fault, &hosts) {
+                let leader_inside = leader.as_ref().is_some_and(|l| cluster.member(l).dc == dc);
+                isolations.push(DcIsolation { dc, from: nanos(now), until: 0, leader_inside, state_at_heal: None });
+            }
             // A fault in stages is counted when it is healed, by how far it got.
             if kind != FaultKind::KillLeaderAfterRestart {
                 counts.entry(kind).or_default().add(took_effect);
@@ -352,6 +367,13 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             }
         }
     }
+    let mut final_verdicts = None;
+    if settled(&final_leader) && error.is_none() {
+        match await_verdicts_up(&mut sim, &cluster) {
+            Ok(obs) => final_verdicts = Some(obs),
+            Err(e) => error = Some(e),
+        }
+    }
     let final_scan = if error.is_none() { scan_store(&cluster, nanos(sim.elapsed())) } else { None };
     for (kind, tally) in shared_counts.lock().iter() {
         counts.entry(*kind).or_default().merge(*tally);
@@ -367,6 +389,13 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             .collect();
         h.failovers = failovers;
         h.planned_transfer = planned;
+        h.verdict_setup = Some(VerdictSetup {
+            voters: cluster.members.iter().map(|m| (m.name.clone(), m.dc.clone())).collect(),
+            detection_window_ms: 2 * timing.election_ms(),
+            epoch_unix_ms: cluster::SIM_EPOCH_UNIX_MS,
+            isolations,
+        });
+        h.final_verdicts = final_verdicts;
     });
     rec.with_auth(|a| a.final_scan = final_scan);
     let history = rec.snapshot();
@@ -398,6 +427,36 @@ fn await_settled(
             }
         }
         sim.step().map_err(|e| e.to_string())?;
+    }
+}
+
+/// How long after the heal every verdict must be back to `up`: the stable window (the failback hold), a
+/// detection window for a leader elected meanwhile, and slack.
+const VERDICTS_UP_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs the simulation until the leader's store shows every datacenter `up`, or [`VERDICTS_UP_LIMIT`] has passed,
+/// and reports the verdicts then.
+fn await_verdicts_up(sim: &mut turmoil::Sim<'_>, cluster: &cluster::SimCluster) -> Result<FinalVerdicts, String> {
+    let start = sim.elapsed();
+    loop {
+        let now = sim.elapsed();
+        let verdicts = cluster.leader().and_then(|l| cluster.verdicts_at(&l)).unwrap_or_default();
+        let all_up = verdicts.len() == cluster::DCS.len() && verdicts.values().all(|s| s == "up");
+        if all_up || now >= start + VERDICTS_UP_LIMIT {
+            return Ok(FinalVerdicts { at: nanos(now), states: verdicts.into_iter().collect() });
+        }
+        sim.step().map_err(|e| e.to_string())?;
+    }
+}
+
+/// The datacenter a fault cuts off from the rest, if it is such a fault.
+fn isolated_dc(fault: &faults::Fault, hosts: &[(String, String)]) -> Option<String> {
+    match fault {
+        faults::Fault::Partition { kind: FaultKind::IsolateDc, pairs } => {
+            let inside = &pairs.first()?.0;
+            hosts.iter().find(|(h, _)| h == inside).map(|(_, dc)| dc.clone())
+        }
+        _ => None,
     }
 }
 

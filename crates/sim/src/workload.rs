@@ -110,7 +110,9 @@ pub async fn run_client(plan: ClientPlan, rec: Recorder) -> turmoil::Result {
     if plan.watch {
         let urls = plan.endpoints.clone();
         let (rec, id, until) = (rec.clone(), plan.id, plan.until_ns);
-        tokio::spawn(async move { watch_loop(id, urls, rec, until).await });
+        let (verdict_urls, verdict_rec) = (urls.clone(), rec.clone());
+        tokio::spawn(async move { watch_loop(id, urls, rec, until, WatchTarget::Registers).await });
+        tokio::spawn(async move { watch_loop(id, verdict_urls, verdict_rec, until, WatchTarget::Verdicts).await });
     }
     let mut conn = Conn::new(&plan.endpoints);
     let local_readers = client_channels(&plan.local_readers, OP_TIMEOUT);
@@ -397,22 +399,51 @@ async fn keep_alive(conn: &mut Conn, rec: &Recorder, client: u32, id: i64, held:
     }
 }
 
-/// Watches every register key from revision 1 until `until`, re-creating the watch after each
+/// What a watch stream watches, and where its log goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WatchTarget {
+    /// Every register key; checked against the writes.
+    Registers,
+    /// The datacenter verdicts the leader writes under `/meridian/dc/`; checked by the verdict checker.
+    Verdicts,
+}
+
+impl WatchTarget {
+    fn prefix(self) -> &'static str {
+        match self {
+            WatchTarget::Registers => REGISTER_PREFIX,
+            WatchTarget::Verdicts => meridian_types::reserved::DC_PREFIX,
+        }
+    }
+
+    fn with_log(self, rec: &Recorder, index: usize, f: impl FnOnce(&mut WatchLog)) {
+        match self {
+            WatchTarget::Registers => rec.with_watch(index, f),
+            WatchTarget::Verdicts => rec.with_verdict_watch(index, f),
+        }
+    }
+}
+
+/// Watches every key of `target` from revision 1 until `until`, re-creating the watch after each
 /// break from the revision after the last one delivered.
-async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64) {
-    let key = REGISTER_PREFIX.as_bytes().to_vec();
+async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64, target: WatchTarget) {
+    let key = target.prefix().as_bytes().to_vec();
     let mut range_end = key.clone();
     if let Some(last) = range_end.last_mut() {
         *last += 1;
     }
-    let index = rec.add_watch(WatchLog {
+    let log = WatchLog {
         client,
         key: key.clone(),
         range_end: range_end.clone(),
         start_revision: 1,
         responses: Vec::new(),
         canceled: None,
-    });
+    };
+    let index = match target {
+        WatchTarget::Registers => rec.add_watch(log),
+        WatchTarget::Verdicts => rec.add_verdict_watch(log),
+    };
     let mut conn = Conn::new(&urls);
     let mut next_rev = 1i64;
     let mut resumed: Option<i64> = None;
@@ -449,9 +480,14 @@ async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64) {
                 conn.channel().forget_token();
                 break;
             }
+            // The verdicts are judged from what was seen: after a compaction, go on from the oldest revision left.
+            if msg.canceled && target == WatchTarget::Verdicts && msg.compact_revision > 0 {
+                next_rev = msg.compact_revision;
+                break;
+            }
             if msg.canceled {
                 let (at, compact_revision, reason) = (now_ns(), msg.compact_revision, msg.cancel_reason.clone());
-                rec.with_watch(index, |w| {
+                target.with_log(&rec, index, |w| {
                     w.canceled = Some(crate::history::WatchCancel { at, compact_revision, reason })
                 });
                 return;
@@ -482,7 +518,7 @@ async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64) {
                 events,
                 resumed_from: resumed.take(),
             };
-            rec.with_watch(index, |w| w.responses.push(record));
+            target.with_log(&rec, index, |w| w.responses.push(record));
         }
         // The stream broke: resume from the next revision, on another member.
         resumed = Some(next_rev);

@@ -73,14 +73,15 @@ pub fn render(rows: &[Row<'_>]) -> String {
             let _ = writeln!(out, "leader: none yet");
         }
     }
-    let health = leader.map(|l| &l.dc_health).filter(|h| !h.is_empty());
-    match health {
-        Some(h) => {
-            let list: Vec<String> = h.iter().map(|(dc, v)| format!("{dc} {v}")).collect();
-            let _ = writeln!(out, "dc health: {}", list.join(", "));
+    // Verdicts are replicated: any member's copy will do, the leader's first.
+    let verdicts = leader.or_else(|| rows.iter().find_map(|r| r.status)).map(|s| &s.verdicts).filter(|v| !v.is_empty());
+    match verdicts {
+        Some(v) => {
+            let list: Vec<String> = v.iter().map(|(dc, v)| format!("{dc} {}", v.state)).collect();
+            let _ = writeln!(out, "verdicts: {}", list.join(", "));
         }
         None => {
-            let _ = writeln!(out, "dc health: not reported");
+            let _ = writeln!(out, "verdicts: none written yet");
         }
     }
     // Alarms are replicated: any member's list will do, the leader's first.
@@ -107,7 +108,7 @@ pub fn render(rows: &[Row<'_>]) -> String {
 mod tests {
     use std::collections::BTreeMap;
 
-    use meridian_server::admin::{AuthSummary, LeaderInfo, MemberStatus};
+    use meridian_server::admin::{AuthSummary, LeaderInfo, MemberStatus, VerdictSummary};
 
     use super::*;
 
@@ -128,7 +129,8 @@ mod tests {
             revision: 7,
             watchers: 0,
             members: Vec::new(),
-            dc_health: BTreeMap::new(),
+            verdicts: BTreeMap::new(),
+            reachability: Vec::new(),
             db_size: 3 << 20,
             free_disk: Some(1 << 30),
             alarms: Vec::new(),
@@ -156,7 +158,10 @@ mod tests {
     fn table_marks_the_leader_shows_lag_from_its_view_and_down_members() {
         let mut a1 = report("a1", "dc-a", Some(("a1", "dc-a")), true);
         a1.members = vec![member("a1", Some(0)), member("b1", Some(3))];
-        a1.dc_health.insert("dc-a".into(), "up".into());
+        a1.verdicts.insert(
+            "dc-a".into(),
+            VerdictSummary { state: "up".into(), since: "2026-12-06T08:00:00Z".into(), term: 4 },
+        );
         let b1 = report("b1", "dc-b", Some(("a1", "dc-a")), false);
         let rows = [
             Row { name: "a1", dc: "dc-a", status: Some(&a1) },
@@ -169,7 +174,7 @@ mod tests {
         assert!(lines[2].starts_with("b1") && lines[2].contains(" 3 ") && !lines[2].ends_with('*'), "{text}");
         assert!(lines[3].starts_with("c1") && lines[3].contains("down"), "{text}");
         assert!(text.contains("leader: a1 (dc-a), term 4: dc-a is preferred"), "{text}");
-        assert!(text.contains("dc health: dc-a up"), "{text}");
+        assert!(text.contains("verdicts: dc-a up"), "{text}");
         assert!(lines[1].contains(" 3.0 "), "the kv store's size in MiB: {text}");
         assert!(text.contains("alarms: none"), "{text}");
         let mut full = a1.clone();

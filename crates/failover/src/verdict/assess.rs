@@ -29,9 +29,9 @@ pub struct MemberInfo {
 pub enum Quorum {
     /// A majority of the voters outside it: the rule.
     MajorityOutside,
-    /// Any one voter: a minority's view. Exists only so the simulation can plant this bug and see its checker
-    /// catch it.
-    AnyVoter,
+    /// The leader's own view alone: a minority's view. Exists only so the simulation can plant this bug and see
+    /// its checker catch it (the driver then passes only the leader's report).
+    LeaderAlone,
 }
 
 /// Verdict tunables.
@@ -145,7 +145,7 @@ fn judge(dc: &DcName, members: &[MemberInfo], views: &[View<'_>], config: &Verdi
         let confirming = views.iter().filter(|v| v.reporter.voter && v.silent_for_window).count();
         let needed = match config.quorum {
             Quorum::MajorityOutside => voters_outside / 2 + 1,
-            Quorum::AnyVoter => 1,
+            Quorum::LeaderAlone => 1,
         };
         // Until a majority outside confirms the whole window of silence, its members are merely unreachable.
         if voters_outside > 0 && confirming >= needed { DcState::Down } else { DcState::Degraded }

@@ -102,7 +102,7 @@ fn a_minority_outside_cannot_declare_down() {
     let s = states(&reports(&["c1", "d1"], &silent), &CONFIG);
     assert_eq!(s["dc-a"], DcState::Degraded);
     // The planted bug's rule accepts the minority's view.
-    let lenient = VerdictConfig { quorum: Quorum::AnyVoter, ..CONFIG };
+    let lenient = VerdictConfig { quorum: Quorum::LeaderAlone, ..CONFIG };
     assert_eq!(states(&reports(&["c1", "d1"], &silent), &lenient)["dc-a"], DcState::Down);
 }
 

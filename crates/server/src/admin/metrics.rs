@@ -59,6 +59,46 @@ pub fn render(report: &StatusReport, fault_injection: bool) -> String {
             );
         }
     }
+    if !report.verdicts.is_empty() {
+        let _ = writeln!(
+            out,
+            "# HELP meridian_dc_state Datacenter verdict: 0 up, 1 degraded, 2 partitioned, 3 down (the state label names it)."
+        );
+        let _ = writeln!(out, "# TYPE meridian_dc_state gauge");
+        for (dc, v) in &report.verdicts {
+            let value = match v.state.as_str() {
+                "up" => 0,
+                "degraded" => 1,
+                "partitioned" => 2,
+                _ => 3,
+            };
+            let _ = writeln!(out, "meridian_dc_state{{dc=\"{}\",state=\"{}\"}} {value}", escape(dc), escape(&v.state));
+        }
+    }
+    if !report.reachability.is_empty() {
+        let _ = writeln!(out, "# HELP meridian_peer_reachable 1 if this member's probes reach the member.");
+        let _ = writeln!(out, "# TYPE meridian_peer_reachable gauge");
+        for r in &report.reachability {
+            let _ = writeln!(
+                out,
+                "meridian_peer_reachable{{member=\"{}\",dc=\"{}\"}} {}",
+                escape(&r.member),
+                escape(&r.dc),
+                u8::from(r.reachable)
+            );
+        }
+        let _ = writeln!(out, "# HELP meridian_peer_rtt_ms Smoothed probe round trip to the member, milliseconds.");
+        let _ = writeln!(out, "# TYPE meridian_peer_rtt_ms gauge");
+        for r in report.reachability.iter().filter(|r| r.rtt_ms.is_some()) {
+            let _ = writeln!(
+                out,
+                "meridian_peer_rtt_ms{{member=\"{}\",dc=\"{}\"}} {}",
+                escape(&r.member),
+                escape(&r.dc),
+                r.rtt_ms.unwrap_or(0)
+            );
+        }
+    }
     if report.is_leader {
         let _ = writeln!(out, "# HELP meridian_follower_lag_entries Log entries a member is behind the leader.");
         let _ = writeln!(out, "# TYPE meridian_follower_lag_entries gauge");

@@ -19,7 +19,7 @@ pub use auth::{AdminAuthorizer, RootOrToken, TokenAuthorizer};
 pub use faults::FaultSpec;
 pub use listener::IncomingListener;
 pub use serve::AdminServer;
-pub use status::{AuthSummary, LeaderInfo, MemberStatus, StatusReport};
+pub use status::{AuthSummary, LeaderInfo, MemberStatus, ReachSummary, StatusReport, VerdictSummary};
 
 use crate::fault::FaultState;
 use crate::member::Member;

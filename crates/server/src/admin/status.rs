@@ -48,6 +48,32 @@ pub struct MemberStatus {
     pub lag: Option<u64>,
 }
 
+/// A datacenter's verdict as recorded in this member's store (`/meridian/dc/<dc>`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    /// `up`, `degraded`, `partitioned` or `down`.
+    pub state: String,
+    /// When it entered that state, RFC 3339.
+    pub since: String,
+    /// The term of the leader that decided it.
+    pub term: u64,
+}
+
+/// What this member measures of another one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReachSummary {
+    /// The probed member's name (its hex id if unknown).
+    pub member: String,
+    /// Its datacenter.
+    pub dc: String,
+    /// Whether it answered within its link's window.
+    pub reachable: bool,
+    /// Milliseconds since its last answer.
+    pub silent_ms: u64,
+    /// Smoothed round trip, once measured.
+    pub rtt_ms: Option<u64>,
+}
+
 /// The auth store as this member has applied it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthSummary {
@@ -92,8 +118,12 @@ pub struct StatusReport {
     pub watchers: usize,
     /// Every member in this member's view of the membership, voters first.
     pub members: Vec<MemberStatus>,
-    /// Datacenter health verdicts, when something computes them.
-    pub dc_health: BTreeMap<String, String>,
+    /// Datacenter verdicts as recorded in the store (written by the leader, decided by quorum).
+    #[serde(default)]
+    pub verdicts: BTreeMap<String, VerdictSummary>,
+    /// This member's probes of every other member.
+    #[serde(default)]
+    pub reachability: Vec<ReachSummary>,
     /// Size of this member's kv store file (`state.redb`), in bytes.
     pub db_size: u64,
     /// Bytes free on the file system of its data dir, when known.
@@ -201,7 +231,28 @@ impl StatusReport {
             revision: member.kv().read().current_revision().0,
             watchers: member.hub().watcher_count(),
             members,
-            dc_health: member.placement().dc_health(),
+            verdicts: crate::verdicts::recorded(member)
+                .into_iter()
+                .map(|(dc, r)| {
+                    (dc.0, VerdictSummary { state: r.state.as_str().to_owned(), since: r.since, term: r.term })
+                })
+                .collect(),
+            reachability: member
+                .reach()
+                .own_report()
+                .peers
+                .iter()
+                .map(|p| {
+                    let m = status.members.get(&p.member);
+                    ReachSummary {
+                        member: m.map_or_else(|| hex_id(p.member), |m| m.name.clone()),
+                        dc: m.map(|m| m.dc.clone()).unwrap_or_default(),
+                        reachable: p.reachable,
+                        silent_ms: p.silent_ms,
+                        rtt_ms: p.rtt_ms,
+                    }
+                })
+                .collect(),
             db_size,
             free_disk: member.raft().free_disk_bytes(),
             alarms,

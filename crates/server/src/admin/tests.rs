@@ -86,8 +86,8 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     assert_eq!(before.leader_reason, f.server().member.placement().reason(), "the placement driver's reason is shown");
     assert!(!before.leader_reason.is_empty());
     assert!(before.term >= 1);
-    // The placement driver's view of a lone leader: its own DC is up (once it has ticked).
-    assert!(before.dc_health.iter().all(|(dc, v)| dc == "dc-a" && v == "up"), "{:?}", before.dc_health);
+    // A lone member probes no one.
+    assert!(before.reachability.is_empty(), "{:?}", before.reachability);
     assert_eq!(before.members.len(), 1);
     let me = &before.members[0];
     assert_eq!((me.name.as_str(), me.role.as_str(), me.lag), ("a1", "voter", Some(0)));
@@ -99,7 +99,19 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     assert_eq!(after.revision, before.revision + 1, "the put is visible in the revision");
     assert!(after.applied > before.applied && after.committed >= after.applied);
     assert_eq!(after.leader_reason, f.server().member.placement().reason());
-    assert_eq!(after.dc_health, f.server().member.placement().dc_health(), "the placement driver's view is shown");
+    // A verdict in the store is shown as recorded.
+    let record = meridian_failover::VerdictRecord {
+        dc: meridian_types::DcName("dc-z".into()),
+        state: meridian_failover::DcState::Partitioned,
+        since: meridian_failover::rfc3339(1_000),
+        since_unix_ms: 1_000,
+        term: 4,
+        evidence: Vec::new(),
+    };
+    let put = PutRequest { key: b"/meridian/dc/dc-z".to_vec(), value: record.to_json(), ..Default::default() };
+    f.server().member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).await.unwrap();
+    let shown = &status(f.state(false)).await.verdicts["dc-z"];
+    assert_eq!((shown.state.as_str(), shown.since.as_str(), shown.term), ("partitioned", "1970-01-01T00:00:01Z", 4));
     f.stop().await;
 }
 
@@ -155,7 +167,8 @@ fn metric_label_values_are_escaped() {
         revision: 5,
         watchers: 2,
         members: Vec::new(),
-        dc_health: Default::default(),
+        verdicts: Default::default(),
+        reachability: Vec::new(),
         db_size: 1 << 20,
         free_disk: Some(1 << 30),
         alarms: Vec::new(),
@@ -174,7 +187,20 @@ fn metric_label_values_are_escaped() {
         matched: Some(4),
         lag: Some(5),
     });
+    report
+        .verdicts
+        .insert("dc-b".into(), status::VerdictSummary { state: "down".into(), since: String::new(), term: 3 });
+    report.reachability.push(status::ReachSummary {
+        member: "b1".into(),
+        dc: "dc-b".into(),
+        reachable: false,
+        silent_ms: 4000,
+        rtt_ms: Some(2),
+    });
     let text = metrics::render(&report, true);
+    assert!(text.contains("meridian_dc_state{dc=\"dc-b\",state=\"down\"} 3\n"), "{text}");
+    assert!(text.contains("meridian_peer_reachable{member=\"b1\",dc=\"dc-b\"} 0\n"), "{text}");
+    assert!(text.contains("meridian_peer_rtt_ms{member=\"b1\",dc=\"dc-b\"} 2\n"), "{text}");
     assert!(text.contains("meridian_follower_lag_entries{member=\"we\\\"ird\\\\\",dc=\"dc-b\"} 5"), "{text}");
     assert!(text.contains("meridian_watchers 2\n"));
     assert!(text.contains("meridian_fault_injection_enabled 1\n"));

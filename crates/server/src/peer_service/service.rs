@@ -11,7 +11,10 @@ use meridian_proto::etcdserverpb::{
     LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
-use meridian_proto::meridianpb::{ForwardBatch, RaftMessage, ReadIndexRequest, ReadIndexResponse};
+use meridian_proto::meridianpb::{
+    ForwardBatch, ProbeRequest, ProbeResponse, RaftMessage, ReachabilityAck, ReachabilityReport, ReadIndexRequest,
+    ReadIndexResponse,
+};
 use meridian_types::EtcdError;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -22,6 +25,7 @@ use crate::lease;
 use crate::member::Member;
 use crate::net;
 use crate::peer_client::MAX_PEER_MESSAGE_BYTES;
+use crate::reach_state;
 use crate::tls::identity::url_host;
 
 /// The peer service of one member.
@@ -135,5 +139,20 @@ impl Peer for PeerService {
             return Err(to_status(EtcdError::NotLeader));
         }
         Ok(Response::new(lease::time_to_live_local(&self.member, &req)))
+    }
+
+    async fn probe(&self, _request: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
+        Ok(Response::new(ProbeResponse { member: self.member.id().0 }))
+    }
+
+    async fn report_reachability(
+        &self,
+        request: Request<ReachabilityReport>,
+    ) -> Result<Response<ReachabilityAck>, Status> {
+        // Kept whatever this member's role: a report is only read by the verdict driver while it leads, and
+        // one that arrives just before an election is then already here.
+        let report = reach_state::from_wire(&request.into_inner());
+        self.member.reach().accept(report);
+        Ok(Response::new(ReachabilityAck { accepted: self.member.raft().status().is_leader }))
     }
 }

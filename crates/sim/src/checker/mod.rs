@@ -16,6 +16,7 @@ pub mod partition;
 mod report;
 mod revisions;
 mod serializable;
+mod verdicts;
 mod watch;
 mod wellformed;
 pub mod wgl;
@@ -29,6 +30,7 @@ pub use options::CheckOptions;
 pub use report::{CheckResult, Report};
 pub use revisions::RevisionViolation;
 pub use serializable::SerializableViolation;
+pub use verdicts::VerdictViolation;
 pub use watch::WatchViolation;
 pub use wellformed::MalformedOp;
 
@@ -48,6 +50,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         watch: watch::check(history, &writes),
         lease: lease::check(history, &writes, opts.lease_skew_allowance),
         auth: auth::check(history),
+        verdicts: verdicts::check(history, opts.check_liveness),
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
         ops_checked: lin.ops_checked,
         keys_checked: lin.keys_checked,

@@ -8,6 +8,7 @@ use super::linearizable::KeyFailure;
 use super::liveness::LivenessViolation;
 use super::revisions::RevisionViolation;
 use super::serializable::SerializableViolation;
+use super::verdicts::VerdictViolation;
 use super::watch::WatchViolation;
 use super::wellformed::MalformedOp;
 
@@ -46,6 +47,8 @@ pub struct Report {
     pub lease: Vec<LeaseViolation>,
     /// Permission invariants broken.
     pub auth: Vec<AuthViolation>,
+    /// Datacenter verdict invariants broken (quorum behind `down`, verdicts following the faults).
+    pub verdicts: Vec<VerdictViolation>,
     /// Liveness expectations missed.
     pub liveness: Vec<LivenessViolation>,
     /// Operations the linearizability search covered.
@@ -67,6 +70,7 @@ impl Report {
             + self.watch.len()
             + self.lease.len()
             + self.auth.len()
+            + self.verdicts.len()
             + self.liveness.len()
     }
 
@@ -141,6 +145,7 @@ impl fmt::Display for Report {
         list(f, "watch", &self.watch)?;
         list(f, "lease", &self.lease)?;
         list(f, "permissions", &self.auth)?;
+        list(f, "verdicts", &self.verdicts)?;
         list(f, "liveness", &self.liveness)
     }
 }

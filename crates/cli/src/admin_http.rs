@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 GET for the members' admin `/status`, on a fresh loopback connection each time, over TLS
-//! for an `https://` admin URL (with the CA the playground was given) and with a bearer token when one is set.
-//! The playground needs nothing more, so no HTTP client crate.
+//! A minimal HTTP/1.1 client for the members' admin API (`/status`), on a fresh connection each time, over TLS
+//! for an `https://` admin URL (with the CA given) and with a bearer token when one is set. The playground and
+//! `meridian status` need nothing more, so no HTTP client crate.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use meridian_server::admin::StatusReport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// How the playground reaches admin APIs: TLS (for `https://` admin URLs) and a bearer token, each optional.
+/// How the CLI reaches admin APIs: TLS (for `https://` admin URLs) and a bearer token, each optional.
 #[derive(Clone, Default)]
 pub struct AdminClient {
     /// TLS configuration (trusting the CA of the members' certificates).
