@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use meridian_failover::{Change, MemberInfo, Quorum, VerdictConfig, VerdictRecord, Verdicts, assess, rfc3339};
 use meridian_kv::CommandResponse;
-use meridian_proto::etcdserverpb::{PutRequest, RangeRequest};
+use meridian_proto::etcdserverpb::{DeleteRangeRequest, PutRequest, RangeRequest};
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_types::reserved::{DC_PREFIX, dc_key};
@@ -34,9 +34,12 @@ pub async fn run(member: Arc<Member>, reach: Arc<ReachState>, config: VerdictCon
             continue;
         }
         let verdicts = verdicts.get_or_insert_with(|| Verdicts::new(config));
+        // A member added through the Cluster API has no datacenter until it starts and says which: it is left
+        // out until then (an empty name is no datacenter).
         let members: Vec<MemberInfo> = status
             .members
             .iter()
+            .filter(|(_, m)| !m.dc.is_empty())
             .map(|(id, m)| MemberInfo {
                 id: *id,
                 name: m.name.clone(),
@@ -51,7 +54,15 @@ pub async fn run(member: Arc<Member>, reach: Arc<ReachState>, config: VerdictCon
             Quorum::LeaderAlone => reach.reports().into_iter().filter(|(id, _)| *id == status.id).collect(),
         };
         let assessed = assess(&members, &reports, now_ms, verdicts.config());
-        let recorded_states = recorded(&member).into_iter().map(|(dc, r)| (dc, r.state)).collect();
+        let recorded = recorded(&member);
+        // A datacenter with no member left has no verdict to keep.
+        for dc in recorded.keys().filter(|dc| !members.iter().any(|m| &m.dc == *dc)) {
+            match forget(&member, dc).await {
+                Ok(()) => tracing::info!(%dc, "verdict removed: no member left in the datacenter"),
+                Err(e) => tracing::debug!(%dc, error = %e, "verdict not removed; retried next round"),
+            }
+        }
+        let recorded_states = recorded.into_iter().map(|(dc, r)| (dc, r.state)).collect();
         for change in verdicts.decide(now_ms, &recorded_states, assessed) {
             let record = record_of(change, status.term, &reach);
             match write(&member, &record).await {
@@ -82,6 +93,11 @@ async fn write(member: &Member, record: &VerdictRecord) -> Result<(), EtcdError>
         CommandResponse::Put(_) => Ok(()),
         _ => Err(EtcdError::Internal("a verdict put answered with another response".into())),
     }
+}
+
+async fn forget(member: &Member, dc: &DcName) -> Result<(), EtcdError> {
+    let delete = DeleteRangeRequest { key: dc_key(&dc.0).into_bytes(), ..Default::default() };
+    member.propose(RaftCommand { auth: None, cmd: Some(Cmd::DeleteRange(delete)) }).await.map(|_| ())
 }
 
 /// The verdicts in this member's store, by datacenter. A record that does not parse is logged and left out.
