@@ -15,6 +15,7 @@ pub mod group;
 pub mod hook;
 pub mod manual;
 pub mod record;
+pub mod up_since;
 
 pub use active::ActiveRecord;
 pub use delivery::Delivery;
@@ -22,3 +23,4 @@ pub use error::{Error, Result};
 pub use group::{DcStatus, Decision, Situation, Switch, decide};
 pub use hook::{HookCall, RetrySchedule};
 pub use record::{DcState, Evidence, VerdictRecord, rfc3339};
+pub use up_since::UpSince;

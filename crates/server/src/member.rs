@@ -15,6 +15,7 @@ use prost::Message;
 
 use crate::auth::{Authenticator, CallerSource};
 use crate::config::ServerConfig;
+use crate::failover_groups::FailoverGroups;
 use crate::lessor::Lessor;
 use crate::peer_client::call_error::CallError;
 use crate::peer_client::client::LeaderClient;
@@ -61,6 +62,7 @@ pub struct Member {
     placement: PlacementHandle,
     quota: Arc<Quota>,
     authenticator: Arc<Authenticator>,
+    failover: FailoverGroups,
 }
 
 /// The parts a [`Member`] is made of, as `run` assembles them.
@@ -83,6 +85,8 @@ pub struct MemberParts {
     pub quota: Arc<Quota>,
     /// Who is calling: tokens, logins, password hashing.
     pub authenticator: Arc<Authenticator>,
+    /// The failover groups' catalog and clock.
+    pub failover: FailoverGroups,
 }
 
 /// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
@@ -103,8 +107,19 @@ fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, E
 impl Member {
     /// A member of these parts.
     pub fn new(parts: MemberParts) -> Self {
-        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator } = parts;
-        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator }
+        let MemberParts {
+            config,
+            headers,
+            raft,
+            hub,
+            lessor,
+            leader_client,
+            placement,
+            quota,
+            authenticator,
+            failover,
+        } = parts;
+        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, failover }
     }
 
     /// Tokens, logins and password hashing.
@@ -151,6 +166,11 @@ impl Member {
     /// Why the leader is where it is, and the leader's view of each datacenter.
     pub fn placement(&self) -> &PlacementHandle {
         &self.placement
+    }
+
+    /// The failover groups' catalog and clock.
+    pub fn failover(&self) -> &FailoverGroups {
+        &self.failover
     }
 
     /// This member's id.
