@@ -1,8 +1,10 @@
 //! The `meridian` binary. Each subcommand lives in its own module; this file only parses the command line
 //! and sets up logging.
 
+mod admin_http;
 mod bench;
 mod certs;
+mod failover;
 mod playground;
 mod server_cmd;
 mod tls_client;
@@ -36,6 +38,8 @@ enum Command {
     Bench(bench::BenchArgs),
     #[command(about = certs::ABOUT, long_about = certs::LONG_ABOUT)]
     Certs(certs::CertsArgs),
+    /// Show and switch the failover groups of your services (a member's admin API).
+    Failover(failover::FailoverArgs),
 }
 
 fn main() {
@@ -52,6 +56,7 @@ fn main() {
         Command::Bench(args) => bench::run(args),
         Command::Playground(args) => playground::run(args),
         Command::Certs(args) => certs::run(args),
+        Command::Failover(args) => failover::run(args),
     };
     // One line with the whole chain of causes, never a backtrace.
     if let Err(e) = result {

@@ -4,7 +4,6 @@
 //! member's admin `/status` until Ctrl-C or SIGTERM. Then it kills every process it started and removes their
 //! temporary data. `--once` waits for an agreed leader, prints the table once and stops (used by tests).
 
-mod http;
 mod layout;
 mod procs;
 mod secure;
@@ -208,7 +207,7 @@ async fn watch(
     let tty = std::io::stdout().is_terminal();
     let mut last = String::new();
     // The members inherit MERIDIAN_ADMIN_TOKEN from the playground's environment, so it is theirs too.
-    let client = http::AdminClient {
+    let client = crate::admin_http::AdminClient {
         tls: match (&args.cacert, secure) {
             (Some(ca), _) => Some(ClientTlsFiles { cacert: ca.clone(), identity: None }.config(&[tls_client::HTTP11])?),
             (None, Some(s)) => {
@@ -274,11 +273,14 @@ async fn watch(
 }
 
 /// Every member's `/status`, concurrently; `None` for those that did not answer.
-async fn fetch_all(client: &http::AdminClient, placed: &[Placed]) -> Vec<Option<meridian_server::admin::StatusReport>> {
+async fn fetch_all(
+    client: &crate::admin_http::AdminClient,
+    placed: &[Placed],
+) -> Vec<Option<meridian_server::admin::StatusReport>> {
     let mut tasks = tokio::task::JoinSet::new();
     for (i, p) in placed.iter().enumerate() {
         let (addr, https, client) = (p.admin, p.admin_https, client.clone());
-        tasks.spawn(async move { (i, http::status(&client, https, addr, STATUS_TIMEOUT).await.ok()) });
+        tasks.spawn(async move { (i, crate::admin_http::status(&client, https, addr, STATUS_TIMEOUT).await.ok()) });
     }
     let mut out = vec![None; placed.len()];
     while let Some(joined) = tasks.join_next().await {
