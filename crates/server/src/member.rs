@@ -15,7 +15,7 @@ use prost::Message;
 
 use crate::auth::{Authenticator, CallerSource};
 use crate::config::ServerConfig;
-use crate::failover_groups::FailoverGroups;
+use crate::failover_catalog::FailoverGroups;
 use crate::lessor::Lessor;
 use crate::peer_client::call_error::CallError;
 use crate::peer_client::client::LeaderClient;

@@ -26,7 +26,8 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
-use crate::failover_groups::{Catalog, FailoverGroups, HookRunner, ProcessHooks};
+use crate::failover_catalog::{Catalog, FailoverGroups};
+use crate::failover_groups::{HookRunner, ProcessHooks};
 use crate::fault::{FaultGate, FaultState, FaultyTransport};
 use crate::formation::{self, ClusterPlan};
 use crate::grpc::{

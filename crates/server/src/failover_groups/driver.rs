@@ -13,11 +13,11 @@ use meridian_failover::{ActiveRecord, Decision, Situation, UpSince, decide};
 use meridian_types::{FailoverGroupSpec, GroupName, Hook, Revision};
 use tokio::task::JoinHandle;
 
-use super::catalog::Source;
 use super::commands;
 use super::delivery::{self, Job};
 use super::hooks::HookRunner;
 use super::store::{self, Active, GroupKeys};
+use crate::failover_catalog::Source;
 use crate::member::Member;
 
 /// A task aborted when its handle is dropped (a delivery outlives neither its token nor this member's lead).

@@ -6,10 +6,10 @@
 use meridian_failover::{ActiveRecord, DcStatus, Switch, manual};
 use meridian_types::{DcName, EtcdError, FailoverGroupSpec, GroupError, GroupName, Revision};
 
-use super::catalog::Source;
 use super::commands;
 use super::report::{ActiveView, GroupReport};
 use super::store::{self, GroupKeys};
+use crate::failover_catalog::Source;
 use crate::member::Member;
 
 /// Why an operation on failover groups was refused.

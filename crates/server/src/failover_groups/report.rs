@@ -6,8 +6,8 @@ use meridian_failover::audit::TokenLog;
 use meridian_types::{DcName, Failback, FailoverGroupSpec, GroupName, Revision};
 use serde::{Deserialize, Serialize};
 
-use super::catalog::Source;
 use super::store::Active;
+use crate::failover_catalog::Source;
 
 /// A group's active record with its token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

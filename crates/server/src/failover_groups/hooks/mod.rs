@@ -10,7 +10,7 @@ use meridian_failover::HookCall;
 use meridian_types::Hook;
 
 pub use process::ProcessHooks;
-pub use recording::{Answer, RecordedCall, RecordingHooks};
+pub use recording::{RecordedCall, RecordingHooks};
 
 /// Why a hook did not acknowledge.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,6 @@
-//! A [`HookRunner`] that calls nothing: it records each call and answers as it was told (acknowledge, fail, or
-//! never finish), so the simulation and tests can run failover groups without sockets or processes.
+//! A [`HookRunner`] that calls nothing: it records each call and acknowledges it, so the simulation (and tests
+//! that are about something else) run failover groups without sockets or processes.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use meridian_failover::HookCall;
@@ -19,36 +18,19 @@ pub struct RecordedCall {
     pub call: HookCall,
 }
 
-/// How a scripted call ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// The hook acknowledges.
-    Ack,
-    /// The hook answers with a failure (HTTP 503).
-    Fail,
-    /// The hook never answers (its timeout must abandon it).
-    Hang,
-}
-
-/// Records every call; answers from a script, then acknowledges.
+/// Records every call and acknowledges it.
 #[derive(Clone, Default)]
 pub struct RecordingHooks {
     calls: Arc<Mutex<Vec<RecordedCall>>>,
-    script: Arc<Mutex<VecDeque<Answer>>>,
 }
 
 impl RecordingHooks {
-    /// A runner that acknowledges every call.
+    /// A runner with no calls yet.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Answers the next calls with `answers`, in order, then acknowledges.
-    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
-        self.script.lock().extend(answers);
-    }
-
-    /// Every call so far, in order (a call abandoned by its timeout included).
+    /// Every call so far, in order.
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.calls.lock().clone()
     }
@@ -58,11 +40,6 @@ impl RecordingHooks {
 impl HookRunner for RecordingHooks {
     async fn call(&self, hook: &Hook, call: &HookCall) -> Result<(), HookError> {
         self.calls.lock().push(RecordedCall { hook: hook.clone(), call: call.clone() });
-        let answer = self.script.lock().pop_front().unwrap_or(Answer::Ack);
-        match answer {
-            Answer::Ack => Ok(()),
-            Answer::Fail => Err(HookError::Status(503)),
-            Answer::Hang => std::future::pending().await,
-        }
+        Ok(())
     }
 }

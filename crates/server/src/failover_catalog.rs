@@ -1,10 +1,15 @@
 //! Which failover groups exist: the topology file's, overridden and extended by those defined through the admin
-//! API (stored as JSON under `/meridian/groups/<name>`), checked against the topology's datacenters.
+//! API (stored as JSON under `/meridian/groups/<name>`), checked against the topology's datacenters; with the
+//! clock their records are stamped by, this is what a member holds of its failover groups
+//! ([`FailoverGroups`]). The groups' behaviour is `crate::failover_groups`'.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use meridian_types::{DcName, FailoverGroupSpec, GroupError, GroupName, Topology};
 use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
 
 /// Where a group's definition comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +93,31 @@ impl Catalog {
             .collect();
         groups.extend(by_name.into_values().map(|g| (g, Source::Api)));
         (groups, invalid)
+    }
+}
+
+/// What every part of a member that deals with failover groups shares: the catalog and the wall clock the
+/// records are stamped with.
+#[derive(Clone, Debug)]
+pub struct FailoverGroups {
+    catalog: Arc<Catalog>,
+    clock: Clock,
+}
+
+impl FailoverGroups {
+    /// Groups of `catalog`, stamped by `clock`.
+    pub fn new(catalog: Catalog, clock: Clock) -> FailoverGroups {
+        FailoverGroups { catalog: Arc::new(catalog), clock }
+    }
+
+    /// Which groups the topology defines, and the datacenters any group may list.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Now, in milliseconds since the Unix epoch.
+    pub fn now_unix_ms(&self) -> u64 {
+        self.clock.unix_ms()
     }
 }
 
