@@ -26,6 +26,8 @@ async fn down_verdicts_fail_the_group_over_and_an_up_one_fails_it_back_with_grow
     let (first, t1) = f.wait_active("db", "dc-a", None).await;
     assert_eq!((first.previous, first.manual), (None, false));
     assert!(first.reason.contains("no active datacenter yet"), "{}", first.reason);
+    // Each switch waits for the hooks to acknowledge the one before, so no token is superseded unannounced.
+    f.wait_acknowledged("db", t1).await;
 
     // dc-a is down: the next one.
     f.verdict("dc-a", DcState::Down, now_ms(&f)).await;
@@ -33,11 +35,13 @@ async fn down_verdicts_fail_the_group_over_and_an_up_one_fails_it_back_with_grow
     assert!(t2 > t1, "the token grows: {t1:?} then {t2:?}");
     assert_eq!(second.previous.as_ref().map(|d| d.0.as_str()), Some("dc-a"));
     assert!(second.reason.contains("dc-a is down"), "{}", second.reason);
+    f.wait_acknowledged("db", t2).await;
 
     // dc-b goes down too, dc-a is still down: skip to dc-c.
     f.verdict("dc-b", DcState::Down, now_ms(&f)).await;
     let (_, t3) = f.wait_active("db", "dc-c", None).await;
     assert!(t3 > t2);
+    f.wait_acknowledged("db", t3).await;
 
     // dc-a comes back: once up for the hold, the group fails back to it (not to dc-b, still down).
     let back_at = now_ms(&f);
@@ -50,9 +54,6 @@ async fn down_verdicts_fail_the_group_over_and_an_up_one_fails_it_back_with_grow
     // Each token reached the webhook once, in order, with what the record says.
     let t4_log = f.wait_acknowledged("db", t4).await;
     assert!(matches!(t4_log.last(), Some(AuditEntry::Ack(a)) if a.hooks == 1));
-    for t in [t1, t2, t3] {
-        f.wait_acknowledged("db", t).await;
-    }
     assert_eq!(hook.tokens(), vec![t1.0, t2.0, t3.0, t4.0], "one call per token, never a smaller one after a larger");
     let last = hook.bodies().pop().unwrap();
     assert_eq!(
