@@ -76,7 +76,7 @@ impl Leading {
         for bad in unreadable {
             self.log_once(format!("{} at revision {}", bad.key, bad.mod_revision), || {
                 tracing::warn!(key = %bad.key, revision = bad.mod_revision, error = %bad.error,
-                    "failover groups: unreadable key ignored (a verdict that does not parse counts as none)")
+                    "failover groups: a key does not parse (a verdict then counts as none, an active record is replaced)")
             });
         }
         let now = failover.now_unix_ms();

@@ -3,6 +3,8 @@
 //! leader from a follower), so it sees every write acknowledged before, and writes through the log like the
 //! leader's own switches: a manual switch is a txn guarded by the token it was decided from, marked `manual`.
 
+use std::collections::BTreeMap;
+
 use meridian_failover::{ActiveRecord, DcStatus, Switch, manual};
 use meridian_types::{DcName, EtcdError, FailoverGroupSpec, GroupError, GroupName, Revision};
 
@@ -58,14 +60,15 @@ pub async fn report(member: &Member) -> Result<Vec<GroupReport>, OpError> {
         .collect())
 }
 
-/// The outcome of a manual switch.
+/// Switches `group` where `decide` says from its definition, active record and verdicts: a record marked
+/// `manual`, written only if the active record is still the one read.
 async fn manual_switch(
     member: &Member,
     group: &GroupName,
     decide: impl FnOnce(
         &FailoverGroupSpec,
         Option<&ActiveRecord>,
-        &std::collections::BTreeMap<DcName, DcStatus>,
+        &BTreeMap<DcName, DcStatus>,
     ) -> meridian_failover::Result<Switch>,
 ) -> Result<ActiveView, OpError> {
     let (keys, groups) = read(member).await?;
