@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 client for the members' admin API (`/status`), on a fresh connection each time, over TLS
-//! for an `https://` admin URL (with the CA given) and with a bearer token when one is set. The playground and
-//! `meridian status` need nothing more, so no HTTP client crate.
+//! A minimal HTTP/1.1 client for the members' admin API, on a fresh connection each time, over TLS for an
+//! `https://` admin URL (with the CA given) and with a bearer token when one is set: the playground's `/status`
+//! polls, `meridian status` and `meridian failover`. The CLI needs nothing more, so no HTTP client crate.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,8 +23,50 @@ pub struct AdminClient {
 /// Largest response accepted, far above any status report.
 const MAX_RESPONSE_BYTES: u64 = 4 << 20;
 
-/// `GET path` on `addr` within `timeout` (TLS when `tls` is set: `https://` admin URLs); returns the body of a
-/// 200 answer.
+/// An admin API's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status code.
+    pub code: u16,
+    /// The body.
+    pub body: String,
+}
+
+/// `method path` with `body` (JSON) on `addr` within `timeout` (TLS when `https`); returns the answer, whatever
+/// its status. Errors are a connection or protocol failure.
+pub async fn request(
+    client: &AdminClient,
+    https: bool,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    timeout: Duration,
+) -> anyhow::Result<Answer> {
+    tokio::time::timeout(timeout, async {
+        let auth = client.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let raw = if https {
+            let config = client.tls.clone().with_context(|| format!("{addr} is https://: give --cacert"))?;
+            let stream = crate::tls_client::connect(&addr.to_string(), &addr.ip().to_string(), config).await?;
+            exchange(stream, &req).await?
+        } else {
+            exchange(TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?, &req).await?
+        };
+        let text = String::from_utf8(raw).context("response is not UTF-8")?;
+        let (head, body) = text.split_once("\r\n\r\n").context("response without a header end")?;
+        let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).context("response without a status")?;
+        Ok(Answer { code, body: body.to_owned() })
+    })
+    .await
+    .with_context(|| format!("{addr}{path}: no answer within {timeout:?}"))?
+}
+
+/// `GET path` on `addr` within `timeout`; returns the body of a 200 answer.
 pub async fn get(
     client: &AdminClient,
     https: bool,
@@ -32,26 +74,11 @@ pub async fn get(
     path: &str,
     timeout: Duration,
 ) -> anyhow::Result<String> {
-    tokio::time::timeout(timeout, async {
-        let auth = client.token.as_ref().map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
-        let raw = if https {
-            let config = client.tls.clone().with_context(|| format!("{addr} is https://: give --cacert"))?;
-            let stream = crate::tls_client::connect(&addr.to_string(), &addr.ip().to_string(), config).await?;
-            exchange(stream, &req).await?
-        } else {
-            exchange(TcpStream::connect(addr).await?, &req).await?
-        };
-        let text = String::from_utf8(raw).context("response is not UTF-8")?;
-        let (head, body) = text.split_once("\r\n\r\n").context("response without a header end")?;
-        let code = head.split_whitespace().nth(1).unwrap_or("");
-        if code != "200" {
-            bail!("{addr}{path}: HTTP {code}");
-        }
-        Ok(body.to_owned())
-    })
-    .await
-    .with_context(|| format!("{addr}{path}: no answer within {timeout:?}"))?
+    let answer = request(client, https, addr, "GET", path, "", timeout).await?;
+    if answer.code != 200 {
+        bail!("{addr}{path}: HTTP {}", answer.code);
+    }
+    Ok(answer.body)
 }
 
 /// Sends `req` and reads the whole answer (the server closes: `Connection: close`).

@@ -4,6 +4,7 @@
 mod admin_http;
 mod bench;
 mod certs;
+mod failover;
 mod playground;
 mod server_cmd;
 mod status_cmd;
@@ -40,6 +41,8 @@ enum Command {
     Certs(certs::CertsArgs),
     /// Show the cluster from its admin APIs: members, leader, lag and datacenter verdicts.
     Status(status_cmd::StatusArgs),
+    /// Show and switch the failover groups of your services (a member's admin API).
+    Failover(failover::FailoverArgs),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Playground(args) => playground::run(args),
         Command::Certs(args) => certs::run(args),
         Command::Status(args) => status_cmd::run(args),
+        Command::Failover(args) => failover::run(args),
     };
     // One line with the whole chain of causes, never a backtrace.
     if let Err(e) = result {

@@ -28,7 +28,7 @@ impl Clock {
     }
 
     /// A clock starting now that gains `drift_ppm` millionths of a second per second (loses, when
-    /// negative).
+    /// negative). Its wall-clock time starts at the Unix epoch (see [`Clock::starting_at_unix_ms`]).
     pub fn with_drift(drift_ppm: i32) -> Self {
         Clock { origin: Instant::now(), drift_ppm, epoch_unix_ms: 0 }
     }
@@ -42,6 +42,11 @@ impl Clock {
     /// The Unix time, in milliseconds, of this clock's reading `ms`.
     pub fn unix_ms_at(&self, ms: u64) -> u64 {
         self.epoch_unix_ms.saturating_add(ms)
+    }
+
+    /// Wall-clock time as this clock measures it, in milliseconds since the Unix epoch.
+    pub fn unix_ms(&self) -> u64 {
+        self.unix_ms_at(self.now_ms())
     }
 
     /// Milliseconds since the clock started, as this clock measures them.
@@ -71,5 +76,15 @@ mod tests {
         assert_eq!(exact.now_ms(), 100_000);
         assert_eq!(fast.now_ms(), 101_000);
         assert_eq!(slow.now_ms(), 99_000);
+        assert_eq!(fast.unix_ms(), 101_000, "a simulated clock's wall time starts at the epoch");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_real_clock_tells_wall_time_from_its_start() {
+        let clock = Clock::new();
+        let before = clock.unix_ms();
+        assert!(before > 1_600_000_000_000, "{before} is a recent Unix time");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(clock.unix_ms(), before + 2_000);
     }
 }

@@ -11,6 +11,8 @@ pub mod config;
 pub mod data_dir;
 pub mod error;
 pub mod error_chain;
+pub mod failover_catalog;
+pub mod failover_groups;
 pub mod fault;
 pub mod formation;
 pub mod grpc;

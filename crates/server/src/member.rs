@@ -15,6 +15,7 @@ use prost::Message;
 
 use crate::auth::{Authenticator, CallerSource};
 use crate::config::ServerConfig;
+use crate::failover_catalog::FailoverGroups;
 use crate::lessor::Lessor;
 use crate::peer_client::call_error::CallError;
 use crate::peer_client::client::LeaderClient;
@@ -63,6 +64,7 @@ pub struct Member {
     quota: Arc<Quota>,
     authenticator: Arc<Authenticator>,
     reach: Arc<ReachState>,
+    failover: FailoverGroups,
 }
 
 /// The parts a [`Member`] is made of, as `run` assembles them.
@@ -87,6 +89,8 @@ pub struct MemberParts {
     pub authenticator: Arc<Authenticator>,
     /// What this member measures of the others, and (on the leader) the reports it received.
     pub reach: Arc<ReachState>,
+    /// The failover groups' catalog and clock.
+    pub failover: FailoverGroups,
 }
 
 /// After a refusal: try again at this leader (remembering the error to answer if attempts run out), or answer.
@@ -107,9 +111,20 @@ fn flatten(r: meridian_kv::Result<CommandResponse>) -> Result<CommandResponse, E
 impl Member {
     /// A member of these parts.
     pub fn new(parts: MemberParts) -> Self {
-        let MemberParts { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, reach } =
-            parts;
-        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, reach }
+        let MemberParts {
+            config,
+            headers,
+            raft,
+            hub,
+            lessor,
+            leader_client,
+            placement,
+            quota,
+            authenticator,
+            reach,
+            failover,
+        } = parts;
+        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, reach, failover }
     }
 
     /// What this member measures of the others, and (on the leader) the reports it received.
@@ -161,6 +176,11 @@ impl Member {
     /// Why the leader is where it is, and the leader's view of each datacenter.
     pub fn placement(&self) -> &PlacementHandle {
         &self.placement
+    }
+
+    /// The failover groups' catalog and clock.
+    pub fn failover(&self) -> &FailoverGroups {
+        &self.failover
     }
 
     /// This member's id.

@@ -27,6 +27,8 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
+use crate::failover_catalog::{Catalog, FailoverGroups};
+use crate::failover_groups::{HookRunner, ProcessHooks};
 use crate::fault::{FaultGate, FaultState, FaultyTransport};
 use crate::formation::{self, ClusterPlan};
 use crate::grpc::{
@@ -283,6 +285,9 @@ pub struct ServerEnv {
     /// depend on the real time (the simulation's replay needs byte-identical traffic; gRPC clients
     /// ignore the header).
     pub fixed_date_header: bool,
+    /// What calls the failover groups' hooks: webhooks and commands in a real server
+    /// ([`ProcessHooks`]), a recording fake in the simulation.
+    pub hook_runner: Arc<dyn HookRunner>,
 }
 
 impl Default for ServerEnv {
@@ -296,6 +301,7 @@ impl Default for ServerEnv {
             planted_bug: PlantedBug::None,
             auth_seed: None,
             fixed_date_header: false,
+            hook_runner: Arc::new(ProcessHooks),
         }
     }
 }
@@ -392,6 +398,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         )
     };
     let placement = PlacementHandle::new();
+    let failover = FailoverGroups::new(Catalog::new(topology.as_ref(), &config.dc), env.clock);
     let quota_bytes = config.quota_bytes();
     let auto_compaction = config.auto_compaction()?;
     if quota_bytes > crate::config::MAX_RECOMMENDED_QUOTA_BACKEND_BYTES {
@@ -418,6 +425,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         quota: Arc::new(Quota::new(quota_bytes)),
         authenticator,
         reach: reach.clone(),
+        failover,
     }));
 
     let append_streams = AppendStreams::default();
@@ -439,6 +447,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         tokio::spawn(crate::publish::run(member.clone())),
         tokio::spawn(crate::space_watch::watch(member.clone())),
         tokio::spawn(crate::auto_compact::run(member.clone(), auto_compaction)),
+        tokio::spawn(crate::failover_groups::driver::run(member.clone(), env.hook_runner.clone(), heartbeat)),
         tokio::spawn(leader_loss::run(member.raft().clone(), loss_watch, append_streams)),
         tokio::spawn(crate::prober::run(member.raft().clone(), reach.clone(), reach_client, heartbeat)),
         tokio::spawn(crate::verdicts::run(member.clone(), reach, verdict_config, heartbeat)),

@@ -266,6 +266,8 @@ fn host_member(
                         ^ crate::recorder::now_ns(),
                 ),
                 fixed_date_header: true,
+                // The simulation defines no failover groups; were one defined, its hooks would only be recorded.
+                hook_runner: Arc::new(meridian_server::failover_groups::RecordingHooks::new()),
             };
             let server = start_in(config, env).await?;
             registry.lock().insert(name, server.member.raft().clone());

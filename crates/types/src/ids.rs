@@ -26,6 +26,12 @@ pub struct DcName(pub String);
 #[serde(transparent)]
 pub struct ZoneName(pub String);
 
+/// The name of a failover group of the user's services, unique in a cluster (a key component under
+/// `/meridian/active/` and `/meridian/groups/`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GroupName(pub String);
+
 /// The human name of a member, unique in a cluster.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -57,7 +63,7 @@ macro_rules! display_inner {
         }
     )*};
 }
-display_inner!(NodeId, Revision, LeaseId, DcName, ZoneName, MemberName);
+display_inner!(NodeId, Revision, LeaseId, DcName, ZoneName, MemberName, GroupName);
 
 impl From<&str> for DcName {
     fn from(s: &str) -> Self {
@@ -68,6 +74,12 @@ impl From<&str> for DcName {
 impl From<&str> for ZoneName {
     fn from(s: &str) -> Self {
         ZoneName(s.to_owned())
+    }
+}
+
+impl From<&str> for GroupName {
+    fn from(s: &str) -> Self {
+        GroupName(s.to_owned())
     }
 }
 

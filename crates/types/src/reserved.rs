@@ -30,6 +30,24 @@ pub fn active_key(group: &str) -> String {
     format!("{ACTIVE_PREFIX}{group}")
 }
 
+/// The key holding a failover group's definition made through the admin API.
+pub fn group_key(group: &str) -> String {
+    format!("{GROUP_PREFIX}{group}")
+}
+
+/// The end of the etcd range of every key starting with `prefix`: the prefix with its last byte below 0xff
+/// incremented (etcd's `"\0"`, every key, when there is none).
+pub fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
 /// Whether the etcd key range `[key, range_end)` touches the reserved keyspace. etcd's conventions: an empty
 /// `range_end` means the single key `key`; `range_end == "\0"` means every key from `key` on.
 pub fn touches_reserved(key: &[u8], range_end: &[u8]) -> bool {
@@ -71,5 +89,7 @@ mod tests {
         assert_eq!(dc_key("dc-a"), "/meridian/dc/dc-a");
         assert_eq!(active_key("db"), "/meridian/active/db");
         assert!(touches_reserved(active_key("db").as_bytes(), b""));
+        assert_eq!(group_key("db"), "/meridian/groups/db");
+        assert_eq!(prefix_end(ACTIVE_PREFIX), b"/meridian/active0");
     }
 }

@@ -1,6 +1,6 @@
 //! The topology file: every member of a cluster (name, datacenter, zone, role, URLs), the placement policy
-//! (where the leader should live), Raft timing and the emulated WAN. Pure: parsing and validation only, so
-//! the same checks run in the server, the playground and tests.
+//! (where the leader should live), Raft timing, the emulated WAN and the failover groups of the user's services.
+//! Pure: parsing and validation only, so the same checks run in the server, the playground and tests.
 //!
 //! Validation separates hard errors (the cluster cannot work, or the file is ambiguous) from warnings (the
 //! cluster works but loses a guarantee). Losing one datacenter losing the majority is an error unless forced,
@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::failover_group::{FailoverGroupSpec, GroupError, validate_groups};
 use crate::wan::WanConfig;
 use crate::{DcName, MemberName, TimingConfig, ZoneName};
 
@@ -81,6 +82,9 @@ pub struct Topology {
     /// Emulated WAN between datacenters (applied only where the transport emulates it).
     #[serde(default)]
     pub wan: WanConfig,
+    /// Failover groups of the user's services: the initial set (the admin API may add and override groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover_groups: Vec<FailoverGroupSpec>,
 }
 
 /// Why a topology is unusable.
@@ -164,6 +168,9 @@ pub enum TopologyError {
         /// Effective election timeout.
         election_ms: u64,
     },
+    /// A failover group is unusable.
+    #[error(transparent)]
+    FailoverGroup(#[from] GroupError),
     /// Losing one datacenter would lose the voting majority (only an error without `force`).
     #[error("{0} (pass --force to run anyway)")]
     SingleDcMajority(TopologyWarning),
@@ -230,6 +237,11 @@ impl Topology {
     /// The member called `name`.
     pub fn member(&self, name: &str) -> Option<&MemberSpec> {
         self.members.iter().find(|m| m.name.0 == name)
+    }
+
+    /// Every datacenter that has a member.
+    pub fn datacenters(&self) -> BTreeSet<DcName> {
+        self.members.iter().map(|m| m.dc.clone()).collect()
     }
 
     /// The voting members, in file order.
@@ -322,6 +334,8 @@ impl Topology {
                 });
             }
         }
+
+        validate_groups(&self.failover_groups, &self.datacenters())?;
 
         let (heartbeat_ms, election_ms) = (self.timing.heartbeat_ms(), self.timing.election_ms());
         if !self.timing.is_valid() {

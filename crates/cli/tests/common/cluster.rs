@@ -135,6 +135,11 @@ impl Cluster {
     /// Write the topology described by `specs` and `opts`, start every member and wait until all agree on a
     /// leader.
     pub fn start_with(specs: &[Spec], opts: &Options) -> Cluster {
+        Cluster::start_with_topology(specs, opts, "")
+    }
+
+    /// As [`Cluster::start_with`], with `extra` TOML appended to the topology (failover groups, say).
+    pub fn start_with_topology(specs: &[Spec], opts: &Options, extra: &str) -> Cluster {
         let dir = tempfile::Builder::new().prefix("meridian-cluster-").tempdir().expect("tempdir");
         let nodes: Vec<Node> = specs
             .iter()
@@ -169,6 +174,7 @@ impl Cluster {
                 n.client_port
             );
         }
+        toml.push_str(extra);
         std::fs::write(dir.path().join("topology.toml"), toml).expect("write topology");
         let mut cluster =
             Cluster { dir, nodes, fault_injection: opts.fault_injection, extra_args: opts.extra_args.clone() };

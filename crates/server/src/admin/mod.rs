@@ -1,9 +1,11 @@
 //! The admin HTTP API (axum), served on `--listen-admin` when set: `GET /status` (this member's view of the
 //! cluster as JSON), `GET /health` (200 when a leader is known, 503 otherwise, like etcd's `/health`),
-//! `GET /metrics` (Prometheus text), and, only with `--enable-fault-injection`, `GET`/`PUT /faults` to read and
-//! replace the emulated WAN and partitions. Without the flag those routes do not exist (404).
+//! `GET /metrics` (Prometheus text), `/failover` (the failover groups: report, promote, demote, define,
+//! remove), and, only with `--enable-fault-injection`, `GET`/`PUT /faults` to read and replace the emulated WAN
+//! and partitions. Without the flag those routes do not exist (404).
 
 mod auth;
+mod failover;
 mod faults;
 mod listener;
 mod metrics;
@@ -13,9 +15,10 @@ mod status;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post, put};
 
 pub use auth::{AdminAuthorizer, RootOrToken, TokenAuthorizer};
+pub use failover::Written;
 pub use faults::FaultSpec;
 pub use listener::IncomingListener;
 pub use serve::AdminServer;
@@ -61,7 +64,11 @@ pub fn router(state: AdminState) -> Router {
     let mut router = Router::new()
         .route("/status", get(status::get_status))
         .route("/health", get(status::get_health))
-        .route("/metrics", get(metrics::get_metrics));
+        .route("/metrics", get(metrics::get_metrics))
+        .route("/failover", get(failover::get_failover))
+        .route("/failover/groups/{name}", put(failover::put_group).delete(failover::delete_group))
+        .route("/failover/{group}/promote", post(failover::promote))
+        .route("/failover/{group}/demote", post(failover::demote));
     if state.faults.is_some() {
         router = router.route("/faults", get(faults::get_faults).put(faults::put_faults));
     }

@@ -29,6 +29,7 @@ fn base() -> Topology {
         policy: PlacementPolicy { leader_preference: vec![DcName::from("dc-a")], ..Default::default() },
         timing: TimingConfig::default(),
         wan: WanConfig::default(),
+        failover_groups: Vec::new(),
     }
 }
 
@@ -49,6 +50,13 @@ fn canonical_example_parses_and_validates() {
     assert_eq!(rtt("dc-b", "dc-c"), Some(30));
     assert_eq!(rtt("dc-d", "dc-a"), Some(150));
     assert_eq!(topo.member("a1").map(|m| m.admin_url.is_some()), Some(true));
+    let groups: Vec<&str> = topo.failover_groups.iter().map(|g| g.name.0.as_str()).collect();
+    assert_eq!(groups, ["orders-db", "billing"]);
+    let orders = &topo.failover_groups[0];
+    assert_eq!(orders.datacenters, [DcName::from("dc-a"), DcName::from("dc-b"), DcName::from("dc-c")]);
+    assert_eq!((orders.failback, orders.hold_ms(1), orders.hooks.len()), (crate::Failback::Automatic, 10_000, 1));
+    let billing = &topo.failover_groups[1];
+    assert_eq!((billing.failback, billing.hold_ms(5000)), (crate::Failback::Manual, 5000), "the policy's hold");
 }
 
 #[test]
@@ -134,6 +142,21 @@ fn invalid_topologies_name_the_problem() {
             "must exceed three heartbeats",
         ),
         (
+            "failover group naming a dc without members",
+            |t| t.failover_groups.push(group("db", &["dc-a", "dc-z"])),
+            "failover group \"db\" names datacenter \"dc-z\", which is not a datacenter of the topology",
+        ),
+        (
+            "failover group without datacenters",
+            |t| t.failover_groups.push(group("db", &[])),
+            "failover group \"db\" lists no datacenters",
+        ),
+        (
+            "failover group defined twice",
+            |t| t.failover_groups.extend([group("db", &["dc-a"]), group("db", &["dc-b"])]),
+            "failover group \"db\" is defined twice",
+        ),
+        (
             "one dc holds the majority",
             |t| t.members[1].dc = DcName::from("dc-a"),
             "losing one DC loses the majority: dc-a holds 2 of 3 voters",
@@ -165,6 +188,37 @@ fn preferring_a_learner_only_dc_is_a_warning() {
     let mut topo = base();
     topo.policy.leader_preference = vec![DcName::from("dc-d")];
     assert_eq!(topo.validate(false).unwrap(), vec![TopologyWarning::PreferredDcWithoutVoters("dc-d".into())]);
+}
+
+fn group(name: &str, dcs: &[&str]) -> FailoverGroupSpec {
+    FailoverGroupSpec {
+        name: crate::GroupName::from(name),
+        datacenters: dcs.iter().map(|d| DcName::from(*d)).collect(),
+        failback: crate::Failback::Automatic,
+        failback_hold_ms: None,
+        hooks: Vec::new(),
+    }
+}
+
+#[test]
+fn failover_group_hooks_are_checked_as_the_file_parses() {
+    let member = "[[members]]\nname=\"x\"\ndc=\"a\"\nzone=\"z\"\npeer_url=\"http://127.0.0.1:1\"\nclient_url=\"http://127.0.0.1:2\"\n";
+    let group = "[[failover_groups]]\nname = \"db\"\ndatacenters = [\"a\"]\n[[failover_groups.hooks]]\n";
+    let cases = [
+        ("both", "webhook = \"http://127.0.0.1:9/x\"\ncommand = [\"p\"]\n", "either webhook or command, not both"),
+        ("neither", "timeout_ms = 10\n", "needs webhook"),
+        (
+            "failback mode",
+            "command = [\"p\"]\n[[failover_groups]]\nname=\"e\"\ndatacenters=[\"a\"]\nfailback=\"sometimes\"\n",
+            "sometimes",
+        ),
+    ];
+    for (what, hook, needle) in cases {
+        match Topology::from_toml(&format!("{member}{group}{hook}")) {
+            Err(TopologyError::Parse(msg)) => assert!(msg.contains(needle), "{what}: {msg}"),
+            other => panic!("{what}: expected a parse error, got {other:?}"),
+        }
+    }
 }
 
 fn link(from: &str, to: &str) -> crate::wan::LinkSpec {
