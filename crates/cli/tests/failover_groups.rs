@@ -5,111 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use common::cluster::{Cluster, LEADER_DEADLINE, Options, voter};
+use common::webhook::Receiver;
 use common::{block_on_fresh, connect, poll_until};
 
 /// How long a hook call or a switch may take to show.
 const HOOK_DEADLINE: Duration = Duration::from_secs(30);
-
-/// One call the receiver got: its token, and whether it was acknowledged (200) or refused (503).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Call {
-    token: i64,
-    accepted: bool,
-}
-
-/// A webhook receiver on 127.0.0.1 that answers 503 until told to accept, recording every call.
-struct Receiver {
-    addr: SocketAddr,
-    calls: Arc<Mutex<Vec<Call>>>,
-    accepting: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the receiver");
-        let addr = listener.local_addr().unwrap();
-        let (calls, accepting, stop) =
-            (Arc::default(), Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-        let thread = thread::spawn({
-            let (calls, accepting, stop) = (Arc::clone(&calls), Arc::clone(&accepting), Arc::clone(&stop));
-            move || {
-                for conn in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Ok(conn) = conn {
-                        serve(conn, &calls, &accepting);
-                    }
-                }
-            }
-        });
-        Receiver { addr, calls, accepting, stop, thread: Some(thread) }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/failover", self.addr)
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Reads one request (head and Content-Length body), records its token and answers.
-fn serve(conn: TcpStream, calls: &Mutex<Vec<Call>>, accepting: &AtomicBool) {
-    conn.set_read_timeout(Some(Duration::from_secs(2))).ok();
-    let mut reader = BufReader::new(conn);
-    let mut length = 0usize;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let Some(token) = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["token"].as_i64()) else {
-        return;
-    };
-    let accepted = accepting.load(Ordering::SeqCst);
-    calls.lock().unwrap().push(Call { token, accepted });
-    let status = if accepted { "200 OK" } else { "503 Service Unavailable" };
-    let mut conn = reader.into_inner();
-    let _ = conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-}
 
 /// `meridian failover ARGS` against `admin`; returns (exit code, stdout, stderr).
 fn failover_cli(admin: &[String], args: &[&str]) -> (i32, String, String) {
@@ -199,7 +103,7 @@ fn hooks_resume_on_a_new_leader_with_the_same_token_and_the_cli_switches_groups(
         poll_until(HOOK_DEADLINE, Duration::from_millis(50), || receiver.calls().len() > before),
         "the new leader calls the hook again"
     );
-    receiver.accepting.store(true, Ordering::SeqCst);
+    receiver.accept(true);
     assert!(poll_until(HOOK_DEADLINE, Duration::from_millis(50), || receiver.calls().iter().any(|c| c.accepted)));
 
     let calls = receiver.calls();

@@ -316,6 +316,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         membership_changed = true;
                         (ApplyResponse::Empty, Vec::new(), None)
                     }
+                    // A decision made for one term is refused in any other: nothing changes, the entry still
+                    // counts as applied.
+                    EntryPayload::Normal(cmd)
+                        if cmd.0.require_term != 0 && cmd.0.require_term != entry.log_id.leader_id.term =>
+                    {
+                        let refused = meridian_kv::Error::Etcd(meridian_types::EtcdError::LeaderChanged);
+                        (ApplyResponse::Command(Err(refused)), Vec::new(), None)
+                    }
                     EntryPayload::Normal(cmd) => match kv.apply(&cmd.0) {
                         Ok(applied) => {
                             let lease = lease_change(&cmd.0, Some(&applied.response));

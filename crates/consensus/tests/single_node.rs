@@ -97,3 +97,26 @@ async fn leader_changes_reports_a_leader_elected_before_the_watch_began() {
     assert_eq!(*rx.borrow_and_update(), Some(NodeId(1)));
     node.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_for_another_term_is_refused_at_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_single(dir.path(), 0).await;
+    wait_leader(&node).await;
+    let term = node.term();
+    let mut mine = put("verdict", "for my term");
+    mine.require_term = term;
+    assert!(node.propose(mine).await.unwrap().is_ok(), "a decision for the current term applies");
+    // A decision made for any other term (here the next; a deposed leader's is an earlier one, and term 0 means
+    // no requirement) is refused, and changes nothing.
+    let mut stale = put("verdict", "for another term");
+    stale.require_term = term + 1;
+    let refused = node.propose(stale).await.unwrap();
+    assert!(
+        matches!(refused, Err(meridian_kv::Error::Etcd(meridian_types::EtcdError::LeaderChanged))),
+        "{refused:?}"
+    );
+    node.read_barrier().await.unwrap();
+    assert_eq!(get(&node, "verdict"), Some(b"for my term".to_vec()));
+    node.shutdown().await.unwrap();
+}

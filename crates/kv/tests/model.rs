@@ -142,7 +142,7 @@ fn put_op(k: &[u8], v: &[u8], lease: i64) -> PutRequest {
 }
 
 fn apply(s: &mut KvStore<MemBackend>, cmd: Cmd) -> Result<meridian_kv::Applied, Error> {
-    s.apply(&RaftCommand { auth: None, cmd: Some(cmd) })
+    s.apply(&RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() })
 }
 
 fn all_at(s: &KvStore<MemBackend>, rev: i64) -> Result<Vec<KeyValue>, Error> {

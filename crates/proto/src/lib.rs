@@ -91,7 +91,7 @@ mod tests {
             raft_command::Cmd::Txn(txn),
             raft_command::Cmd::LeaseCheckpoint(LeaseCheckpoint { id: 7, remaining_ttl: 30 }),
         ] {
-            let command = RaftCommand { auth: None, cmd: Some(cmd) };
+            let command = RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() };
             let bytes = command.encode_to_vec();
             let decoded = RaftCommand::decode(bytes.as_slice()).expect("decode RaftCommand");
             assert_eq!(decoded, command);

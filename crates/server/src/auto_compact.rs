@@ -32,7 +32,7 @@ pub async fn run(member: Arc<Member>, policy: AutoCompaction) {
             let tick = compactor.tick(origin.elapsed(), current);
             if let Some(revision) = tick.compact {
                 let cmd = Cmd::Compaction(CompactionRequest { revision: revision.0, physical: false });
-                match member.propose(RaftCommand { auth: None, cmd: Some(cmd) }).await {
+                match member.propose(RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() }).await {
                     Ok(_) | Err(EtcdError::Compacted) => {
                         tracing::info!(revision = revision.0, policy = %policy, "auto-compaction compacted")
                     }

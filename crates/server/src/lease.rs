@@ -19,7 +19,7 @@ use crate::member::Member;
 /// Proposes a revoke; applying it stops the lease's timer. Used by the service and by the expiry loop.
 pub async fn revoke(member: &Member, id: LeaseId, who: Option<RequestAuth>) -> Result<LeaseRevokeResponse, EtcdError> {
     let cmd = Cmd::LeaseRevoke(LeaseRevokeRequest { id: id.0 });
-    match member.propose(RaftCommand { auth: who, cmd: Some(cmd) }).await? {
+    match member.propose(RaftCommand { auth: who, cmd: Some(cmd), ..Default::default() }).await? {
         CommandResponse::LeaseRevoke(mut r) => {
             let rev = r.header.as_ref().map_or(0, |h| h.revision);
             r.header = Some(member.header(rev));

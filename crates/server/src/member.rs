@@ -244,6 +244,14 @@ impl Member {
         Err(last)
     }
 
+    /// Proposes this member's own decision, made as leader of `term` (a datacenter verdict, a failover switch), on
+    /// this member only: never forwarded, and refused at apply unless its entry was appended in `term`, so a
+    /// deposed leader's decision can never be committed by its successor.
+    pub async fn propose_as_leader(&self, mut cmd: RaftCommand, term: u64) -> Result<CommandResponse, EtcdError> {
+        cmd.require_term = term;
+        flatten(self.raft.propose(cmd).await.map_err(EtcdError::from)?)
+    }
+
     /// Waits until the local state machine reflects every write acknowledged before this call (ReadIndex).
     /// A member that does not lead asks the leader for the read index and waits until it has applied it.
     pub async fn read_barrier(&self) -> Result<(), EtcdError> {

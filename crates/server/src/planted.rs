@@ -67,7 +67,7 @@ impl PlantedKv {
 
     /// Replicates `cmd` as if the server itself had issued it: no caller, so apply judges nothing.
     async fn propose_as_server(&self, cmd: Cmd) -> Result<CommandResponse, Status> {
-        self.member.propose(RaftCommand { auth: None, cmd: Some(cmd) }).await.map_err(to_status)
+        self.member.propose(RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() }).await.map_err(to_status)
     }
 }
 

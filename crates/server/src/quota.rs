@@ -89,6 +89,7 @@ mod tests {
         RaftCommand {
             auth: None,
             cmd: Some(Cmd::Put(PutRequest { key: b"k".to_vec(), value: vec![0; len], ..Default::default() })),
+            ..Default::default()
         }
     }
 
@@ -99,7 +100,11 @@ mod tests {
         assert!(!quota.take_refused());
         assert_eq!(quota.admit(&put(1_000), || 9_000), Err(EtcdError::NoSpace), "9000 + 256 + 1 + 1000 > 10000");
         assert!(quota.take_refused());
-        let delete = RaftCommand { auth: None, cmd: Some(Cmd::DeleteRange(DeleteRangeRequest::default())) };
+        let delete = RaftCommand {
+            auth: None,
+            cmd: Some(Cmd::DeleteRange(DeleteRangeRequest::default())),
+            ..Default::default()
+        };
         assert_eq!(quota.admit(&delete, || 1 << 40), Ok(()), "deletes free space");
     }
 
@@ -108,7 +113,11 @@ mod tests {
         let quota = Quota::new(10_000);
         quota.set_disk_low(true);
         assert_eq!(quota.admit(&put(1), || 0), Err(EtcdError::NoSpace));
-        let delete = RaftCommand { auth: None, cmd: Some(Cmd::DeleteRange(DeleteRangeRequest::default())) };
+        let delete = RaftCommand {
+            auth: None,
+            cmd: Some(Cmd::DeleteRange(DeleteRangeRequest::default())),
+            ..Default::default()
+        };
         assert_eq!(quota.admit(&delete, || 0), Ok(()));
         quota.set_disk_low(false);
         assert_eq!(quota.admit(&put(1), || 0), Ok(()));

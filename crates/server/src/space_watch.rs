@@ -100,7 +100,7 @@ pub async fn watch(member: Arc<Member>) {
 
 async fn set_alarm(member: &Member, action: AlarmAction) -> Result<(), meridian_types::EtcdError> {
     let req = AlarmRequest { action: action as i32, member_id: member.id().0, alarm: AlarmType::Nospace as i32 };
-    member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Alarm(req)) }).await.map(|_| ())
+    member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Alarm(req)), ..Default::default() }).await.map(|_| ())
 }
 
 /// Asks openraft to hand leadership to the voter that holds the most of the log, among those without NOSPACE.

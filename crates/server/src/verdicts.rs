@@ -57,7 +57,7 @@ pub async fn run(member: Arc<Member>, reach: Arc<ReachState>, config: VerdictCon
         let recorded = recorded(&member);
         // A datacenter with no member left has no verdict to keep.
         for dc in recorded.keys().filter(|dc| !members.iter().any(|m| &m.dc == *dc)) {
-            match forget(&member, dc).await {
+            match forget(&member, dc, status.term).await {
                 Ok(()) => tracing::info!(%dc, "verdict removed: no member left in the datacenter"),
                 Err(e) => tracing::debug!(%dc, error = %e, "verdict not removed; retried next round"),
             }
@@ -87,17 +87,21 @@ fn record_of(change: Change, term: u64, reach: &ReachState) -> VerdictRecord {
     }
 }
 
+/// Writes `record`, decided by this member as leader of `record.term`: only this member proposes it, and only
+/// an entry of that term applies (a deposed leader's verdict is refused even if it reaches the log).
 async fn write(member: &Member, record: &VerdictRecord) -> Result<(), EtcdError> {
     let put = PutRequest { key: dc_key(&record.dc.0).into_bytes(), value: record.to_json(), ..Default::default() };
-    match member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).await? {
+    let cmd = RaftCommand { auth: None, cmd: Some(Cmd::Put(put)), ..Default::default() };
+    match member.propose_as_leader(cmd, record.term).await? {
         CommandResponse::Put(_) => Ok(()),
         _ => Err(EtcdError::Internal("a verdict put answered with another response".into())),
     }
 }
 
-async fn forget(member: &Member, dc: &DcName) -> Result<(), EtcdError> {
+async fn forget(member: &Member, dc: &DcName, term: u64) -> Result<(), EtcdError> {
     let delete = DeleteRangeRequest { key: dc_key(&dc.0).into_bytes(), ..Default::default() };
-    member.propose(RaftCommand { auth: None, cmd: Some(Cmd::DeleteRange(delete)) }).await.map(|_| ())
+    let cmd = RaftCommand { auth: None, cmd: Some(Cmd::DeleteRange(delete)), ..Default::default() };
+    member.propose_as_leader(cmd, term).await.map(|_| ())
 }
 
 /// The verdicts in this member's store, by datacenter. A record that does not parse is logged and left out.

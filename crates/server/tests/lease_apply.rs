@@ -25,7 +25,11 @@ async fn a_lease_granted_without_the_lease_service_still_expires() {
         .expect("the lease clock never started");
 
     // Straight into the log, as a grant whose proposer never reported back would be.
-    let grant = RaftCommand { auth: None, cmd: Some(Cmd::LeaseGrant(LeaseGrantRequest { ttl: 1, id: LEASE })) };
+    let grant = RaftCommand {
+        auth: None,
+        cmd: Some(Cmd::LeaseGrant(LeaseGrantRequest { ttl: 1, id: LEASE })),
+        ..Default::default()
+    };
     member.raft().propose(grant).await.expect("proposed").expect("granted");
     assert!(member.lessor().remaining(LeaseId(LEASE)).is_some(), "the applied grant did not reach the lease clock");
 

@@ -119,6 +119,7 @@ fn put(key: &str) -> RaftCommand {
     RaftCommand {
         auth: None,
         cmd: Some(Cmd::Put(PutRequest { key: key.into(), value: b"v".to_vec(), ..Default::default() })),
+        ..Default::default()
     }
 }
 

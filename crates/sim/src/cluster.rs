@@ -162,6 +162,12 @@ impl SimCluster {
         let member = self.all_members().find(|m| m.id == id)?;
         (n * 2 > self.members.len() && nodes.contains_key(&member.name)).then(|| member.name.clone())
     }
+
+    /// The term of the leader a majority follows ([`SimCluster::leader`]), as the leader itself has it.
+    pub fn leader_term(&self) -> Option<u64> {
+        let leader = self.leader()?;
+        self.registry.lock().get(&leader).map(|node| node.status().term)
+    }
 }
 
 /// The topology of the founders, plus `learner` when given (the joiner's own view).

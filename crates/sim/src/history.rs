@@ -60,6 +60,8 @@ pub struct VerdictSetup {
     pub epoch_unix_ms: u64,
     /// Every time a whole datacenter was cut off from the rest.
     pub isolations: Vec<DcIsolation>,
+    /// When a majority first followed a leader of each new term during the fault phase: (time, term).
+    pub leader_terms: Vec<(u64, u64)>,
 }
 
 /// One datacenter cut off from the rest.

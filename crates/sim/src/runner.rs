@@ -247,8 +247,14 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut failing_over: Option<Pending> = None;
     let mut failovers: Vec<FailoverObservation> = Vec::new();
     let mut isolations: Vec<DcIsolation> = Vec::new();
+    let mut leader_terms: Vec<(u64, u64)> = Vec::new();
     while sim.elapsed() < clients_until {
         let now = sim.elapsed();
+        if let Some(term) = cluster.leader_term()
+            && leader_terms.last().is_none_or(|(_, last)| term > *last)
+        {
+            leader_terms.push((nanos(now), term));
+        }
         if let Some(pending) = &failing_over
             && let Some(done) = pending.successor(&cluster, now)
         {
@@ -394,6 +400,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             detection_window_ms: 2 * timing.election_ms(),
             epoch_unix_ms: cluster::SIM_EPOCH_UNIX_MS,
             isolations,
+            leader_terms,
         });
         h.final_verdicts = final_verdicts;
     });

@@ -25,6 +25,7 @@ pub mod leader_trace;
 pub mod load;
 pub mod tls;
 pub mod transcript;
+pub mod webhook;
 
 /// Path of the etcd server binary used as the reference implementation.
 pub const ETCD_BIN: &str = "/usr/bin/etcd";

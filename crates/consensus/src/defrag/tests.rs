@@ -13,7 +13,7 @@ use crate::test_disk::{HookedDisk, Hooks};
 type Kv = Arc<RwLock<KvStore<RedbBackend>>>;
 
 fn apply(kv: &Kv, cmd: Cmd) {
-    kv.write().apply(&RaftCommand { auth: None, cmd: Some(cmd) }).unwrap();
+    kv.write().apply(&RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() }).unwrap();
 }
 
 fn put(key: &str, len: usize) -> Cmd {

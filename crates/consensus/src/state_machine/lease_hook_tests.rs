@@ -26,7 +26,10 @@ impl ApplyObserver for Recorder {
 }
 
 fn entry(index: u64, cmd: Cmd) -> Entry {
-    Entry::new_normal(log_id::<TypeConfig>(1, 1, index), Command(Arc::new(RaftCommand { auth: None, cmd: Some(cmd) })))
+    Entry::new_normal(
+        log_id::<TypeConfig>(1, 1, index),
+        Command(Arc::new(RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() })),
+    )
 }
 
 fn grant(index: u64, id: i64, ttl: i64) -> Entry {

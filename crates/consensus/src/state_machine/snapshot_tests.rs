@@ -20,6 +20,7 @@ fn put(index: u64, key: &str, value: &str) -> Entry {
             value: value.as_bytes().to_vec(),
             ..Default::default()
         })),
+        ..Default::default()
     };
     Entry::new_normal(log_id::<TypeConfig>(1, 1, index), Command(Arc::new(cmd)))
 }

@@ -22,6 +22,7 @@ pub fn put(key: &str, value: &str) -> RaftCommand {
             value: value.as_bytes().to_vec(),
             ..Default::default()
         })),
+        ..Default::default()
     }
 }
 

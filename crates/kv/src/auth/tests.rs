@@ -24,7 +24,7 @@ fn change(s: &mut Store, op: Op) -> Result<(), EtcdError> {
 }
 
 fn as_user(s: &mut Store, who: Option<&RequestAuth>, cmd: Cmd) -> Result<(), EtcdError> {
-    match s.apply(&RaftCommand { auth: who.cloned(), cmd: Some(cmd) }) {
+    match s.apply(&RaftCommand { auth: who.cloned(), cmd: Some(cmd), ..Default::default() }) {
         Ok(_) => Ok(()),
         Err(crate::Error::Etcd(e)) => Err(e),
         Err(other) => panic!("not an etcd error: {other}"),

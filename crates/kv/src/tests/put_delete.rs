@@ -237,6 +237,6 @@ fn rejected_command_changes_nothing() {
 #[test]
 fn empty_raft_command_is_rejected() {
     let mut s = store();
-    let r = s.apply(&meridian_proto::meridianpb::RaftCommand { auth: None, cmd: None });
+    let r = s.apply(&meridian_proto::meridianpb::RaftCommand { auth: None, cmd: None, ..Default::default() });
     assert!(matches!(r, Err(crate::Error::Etcd(EtcdError::Internal(_)))));
 }

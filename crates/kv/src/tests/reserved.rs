@@ -9,7 +9,7 @@ use super::util::*;
 use crate::CommandResponse;
 
 fn client(s: &mut Store, cmd: Cmd) -> crate::Result<crate::Applied> {
-    s.apply(&RaftCommand { auth: Some(RequestAuth::default()), cmd: Some(cmd) })
+    s.apply(&RaftCommand { auth: Some(RequestAuth::default()), cmd: Some(cmd), ..Default::default() })
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub fn store() -> Store {
 }
 
 pub fn apply(s: &mut Store, cmd: Cmd) -> Result<Applied> {
-    s.apply(&RaftCommand { auth: None, cmd: Some(cmd) })
+    s.apply(&RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() })
 }
 
 pub fn etcd_err(r: Result<Applied>) -> EtcdError {

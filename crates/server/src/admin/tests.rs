@@ -94,7 +94,11 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
     assert_eq!(me.matched, Some(before.last_log_index));
 
     let put = PutRequest { key: b"k".to_vec(), value: b"v".to_vec(), ..Default::default() };
-    f.server().member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).await.unwrap();
+    f.server()
+        .member
+        .propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)), ..Default::default() })
+        .await
+        .unwrap();
     let after = status(f.state(false)).await;
     assert_eq!(after.revision, before.revision + 1, "the put is visible in the revision");
     assert!(after.applied > before.applied && after.committed >= after.applied);
@@ -109,7 +113,11 @@ async fn status_shows_identity_leader_progress_and_placement_reason() {
         evidence: Vec::new(),
     };
     let put = PutRequest { key: b"/meridian/dc/dc-z".to_vec(), value: record.to_json(), ..Default::default() };
-    f.server().member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).await.unwrap();
+    f.server()
+        .member
+        .propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)), ..Default::default() })
+        .await
+        .unwrap();
     let shown = &status(f.state(false)).await.verdicts["dc-z"];
     assert_eq!((shown.state.as_str(), shown.since.as_str(), shown.term), ("partitioned", "1970-01-01T00:00:01Z", 4));
     f.stop().await;

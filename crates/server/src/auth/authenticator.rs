@@ -246,7 +246,11 @@ mod tests {
         let add = AuthUserAddRequest { name: "root".into(), hashed_password: "aA==".into(), ..Default::default() };
         let grant = AuthUserGrantRoleRequest { user: "root".into(), role: "root".into() };
         for op in [Op::UserAdd(add), Op::UserGrantRole(grant), Op::Enable(AuthEnableRequest {})] {
-            let cmd = RaftCommand { auth: None, cmd: Some(Cmd::AuthChange(AuthCommand { op: Some(op) })) };
+            let cmd = RaftCommand {
+                auth: None,
+                cmd: Some(Cmd::AuthChange(AuthCommand { op: Some(op) })),
+                ..Default::default()
+            };
             kv.apply(&cmd).expect("applied");
         }
         kv.auth().clone()

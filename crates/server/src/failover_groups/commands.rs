@@ -27,7 +27,7 @@ fn delete(key: String) -> RequestOp {
 }
 
 fn server_command(cmd: Cmd) -> RaftCommand {
-    RaftCommand { auth: None, cmd: Some(cmd) }
+    RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() }
 }
 
 /// A txn that runs `ops` only if `key`'s `target` revision equals `revision` (0: the key does not exist).
@@ -66,6 +66,22 @@ pub async fn switch(
     let key = active_key(&record.group.0);
     let cmd = guarded(key.clone(), CompareTarget::Mod, decided_from.0, vec![put(key, record.to_json())]);
     propose_guarded(member, cmd).await
+}
+
+/// [`switch`] as the leader's own decision for `record.term`: proposed on this member only, and applied only in
+/// that term, so a deposed leader's switch is never committed by its successor.
+pub async fn switch_as_leader(
+    member: &Member,
+    record: &ActiveRecord,
+    decided_from: Revision,
+) -> Result<Option<Revision>, EtcdError> {
+    let key = active_key(&record.group.0);
+    let cmd = guarded(key.clone(), CompareTarget::Mod, decided_from.0, vec![put(key, record.to_json())]);
+    match member.propose_as_leader(cmd, record.term).await? {
+        CommandResponse::Txn(t) if t.succeeded => Ok(Some(Revision(t.header.map_or(0, |h| h.revision)))),
+        CommandResponse::Txn(_) => Ok(None),
+        other => Err(EtcdError::Internal(format!("a txn answered {other:?}"))),
+    }
 }
 
 /// Stores a group's definition (the admin API's); returns the write's revision.

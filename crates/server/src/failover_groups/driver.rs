@@ -98,7 +98,7 @@ impl Leading {
             let from = current.map_or(Revision(0), |a| a.token);
             let previous = current.and_then(|a| a.record.as_ref()).map(|r| r.dc.clone());
             let record = ActiveRecord::of_switch(spec.name.clone(), switch, previous, member.raft().term(), now, false);
-            match commands::switch(member, &record, from).await {
+            match commands::switch_as_leader(member, &record, from).await {
                 Ok(Some(token)) => {
                     tracing::info!(group = %spec.name, dc = %record.dc, previous = ?record.previous, token = token.0,
                         reason = %record.reason, "failover group switched");

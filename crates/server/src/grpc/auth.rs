@@ -31,7 +31,11 @@ impl AuthService {
 
     /// Replicates one auth change on behalf of `who`.
     async fn change(&self, who: RequestAuth, op: Op) -> Result<ResponseHeader, Status> {
-        let cmd = RaftCommand { auth: Some(who), cmd: Some(Cmd::AuthChange(AuthCommand { op: Some(op) })) };
+        let cmd = RaftCommand {
+            auth: Some(who),
+            cmd: Some(Cmd::AuthChange(AuthCommand { op: Some(op) })),
+            ..Default::default()
+        };
         match self.member.propose(cmd).await.map_err(to_status)? {
             CommandResponse::Auth => Ok(self.member.current_header()),
             other => Err(to_status(EtcdError::Internal(format!("unexpected apply result {other:?}")))),

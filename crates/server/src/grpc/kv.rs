@@ -40,7 +40,11 @@ impl KvService {
     ) -> Result<Response<T>, Status> {
         // Refused here as well as at apply, so a write under /meridian/ never takes a log entry.
         meridian_kv::check_client_command(&cmd).map_err(to_status)?;
-        let applied = self.member.propose(RaftCommand { auth: Some(who), cmd: Some(cmd) }).await.map_err(to_status)?;
+        let applied = self
+            .member
+            .propose(RaftCommand { auth: Some(who), cmd: Some(cmd), ..Default::default() })
+            .await
+            .map_err(to_status)?;
         let mut resp = pick(applied).map_err(|other| unexpected(&other))?;
         stamp(&self.member, header(&mut resp));
         Ok(Response::new(resp))

@@ -45,7 +45,7 @@ impl Lease for LeaseService {
         req.ttl = self.member.lessor().effective_ttl(req.ttl);
         let resp = self
             .member
-            .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::LeaseGrant(req)) })
+            .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::LeaseGrant(req)), ..Default::default() })
             .await
             .map_err(to_status)?;
         match resp {

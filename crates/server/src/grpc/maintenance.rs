@@ -68,7 +68,7 @@ impl Maintenance for MaintenanceService {
                 }
                 match self
                     .member
-                    .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::Alarm(req)) })
+                    .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::Alarm(req)), ..Default::default() })
                     .await
                     .map_err(to_status)?
                 {

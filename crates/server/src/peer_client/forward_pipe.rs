@@ -256,7 +256,11 @@ mod tests {
     type Propose = Arc<dyn Fn(RaftCommand) -> BoxFuture<'static, Result<Vec<u8>, Status>> + Send + Sync>;
 
     fn put(key: &str) -> RaftCommand {
-        RaftCommand { auth: None, cmd: Some(Cmd::Put(PutRequest { key: key.into(), ..Default::default() })) }
+        RaftCommand {
+            auth: None,
+            cmd: Some(Cmd::Put(PutRequest { key: key.into(), ..Default::default() })),
+            ..Default::default()
+        }
     }
 
     fn key_of(cmd: &RaftCommand) -> String {

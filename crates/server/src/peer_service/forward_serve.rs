@@ -113,7 +113,11 @@ mod tests {
     use super::*;
 
     fn put(key: &str) -> RaftCommand {
-        RaftCommand { auth: None, cmd: Some(Cmd::Put(PutRequest { key: key.into(), ..Default::default() })) }
+        RaftCommand {
+            auth: None,
+            cmd: Some(Cmd::Put(PutRequest { key: key.into(), ..Default::default() })),
+            ..Default::default()
+        }
     }
 
     fn key_of(cmd: &RaftCommand) -> Vec<u8> {

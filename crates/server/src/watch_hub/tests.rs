@@ -32,7 +32,7 @@ impl Fixture {
 
     /// Applies a command the way the apply loop does: store first, then the hub, without the kv lock held.
     fn apply(&self, cmd: Cmd) {
-        let applied = self.kv.write().apply(&RaftCommand { auth: None, cmd: Some(cmd) }).unwrap();
+        let applied = self.kv.write().apply(&RaftCommand { auth: None, cmd: Some(cmd), ..Default::default() }).unwrap();
         let rev = self.kv.read().current_revision();
         self.hub.on_events(rev, &applied.events);
     }
@@ -116,7 +116,7 @@ fn revisions_that_skip_the_hub_are_caught_up_from_history_not_skipped() {
     // Two writes reach the store without the hub hearing of them, as when a follower installs a snapshot.
     for v in ["via-snapshot-1", "via-snapshot-2"] {
         let put = PutRequest { key: "k".into(), value: v.into(), ..Default::default() };
-        f.kv.write().apply(&RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).unwrap();
+        f.kv.write().apply(&RaftCommand { auth: None, cmd: Some(Cmd::Put(put)), ..Default::default() }).unwrap();
     }
     f.put("k", "next-live");
     assert!(!f.hub.catch_up_pass(), "caught up in one pass");

@@ -103,7 +103,11 @@ impl Fixture {
     /// Puts `value` at a reserved `key` as the server does.
     pub async fn put_raw(&self, key: &str, value: Vec<u8>) {
         let put = PutRequest { key: key.as_bytes().to_vec(), value, ..Default::default() };
-        self.server.member.propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)) }).await.unwrap();
+        self.server
+            .member
+            .propose(RaftCommand { auth: None, cmd: Some(Cmd::Put(put)), ..Default::default() })
+            .await
+            .unwrap();
     }
 
     /// The group's active record and its token.

@@ -14,6 +14,9 @@ use crate::history::{History, VerdictSetup};
 /// travel to the leader every heartbeat, and the write must commit.
 const VERDICT_SLACK_NS: u64 = 1_000_000_000;
 
+/// How far a member's clock may be from the simulation's (drift over a run, milliseconds rounding).
+const CLOCK_SLACK_NS: u64 = 100_000_000;
+
 /// A verdict invariant broken.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VerdictViolation {
@@ -30,6 +33,27 @@ pub enum VerdictViolation {
         confirming: Vec<String>,
         /// A majority of the voters outside it.
         needed: usize,
+    },
+    /// A verdict decided (its `since` at the latest) by a leader of term `term` after a majority already followed
+    /// a leader of a later term: a deposed leader's view, committed all the same.
+    #[error(
+        "at revision {revision} {dc} was declared {state} by the leader of term {term} at {since}ns, after a majority followed the leader of term {newer_term} (from {elected_at}ns)"
+    )]
+    DecidedByDeposedLeader {
+        /// The verdict's revision.
+        revision: i64,
+        /// The datacenter.
+        dc: String,
+        /// The state written.
+        state: String,
+        /// The term the verdict carries.
+        term: u64,
+        /// When its state began, as the deciding leader's clock had it.
+        since: u64,
+        /// The later term.
+        newer_term: u64,
+        /// When a majority followed its leader.
+        elected_at: u64,
     },
     /// A verdict value that is not a verdict record.
     #[error("at revision {revision} the verdict under {key} does not parse: {reason}")]
@@ -115,6 +139,22 @@ fn quorum(history: &History, setup: &VerdictSetup) -> Vec<VerdictViolation> {
                 continue;
             }
         };
+        // `since` is at or before the decision; a majority following a later leader before it means the verdict
+        // was decided by a deposed leader (allowing the members' clock drift).
+        let since = record.since_unix_ms.saturating_sub(setup.epoch_unix_ms).saturating_mul(1_000_000);
+        if let Some((elected_at, newer_term)) =
+            setup.leader_terms.iter().find(|(at, t)| *t > record.term && at.saturating_add(CLOCK_SLACK_NS) < since)
+        {
+            out.push(VerdictViolation::DecidedByDeposedLeader {
+                revision,
+                dc: record.dc.0.clone(),
+                state: record.state.as_str().to_owned(),
+                term: record.term,
+                since,
+                newer_term: *newer_term,
+                elected_at: *elected_at,
+            });
+        }
         if record.state != DcState::Down {
             continue;
         }
