@@ -129,11 +129,17 @@ fn an_isolated_datacenter_fails_the_group_over_once_and_back_once() {
     assert!(poll_until(DEADLINE, Duration::from_millis(20), || receiver.calls().iter().any(|c| c.token == t_back)));
 
     // No flapping: nothing moves during three more holds, and every hook token was called in increasing order.
+    // (A read may fail while Raft leadership itself fails back; only the answers count.)
     let settle = Instant::now();
+    let mut answers = 0;
     while settle.elapsed() < Duration::from_millis(3 * HOLD_MS) {
-        assert_eq!(active(&cluster, outside), Some(("dc-a".to_owned(), t_back)), "the group moved again");
+        if let Some(now) = active(&cluster, outside) {
+            assert_eq!(now, ("dc-a".to_owned(), t_back), "the group moved again");
+            answers += 1;
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
+    assert!(answers > 0, "no read of the active record succeeded while watching for flaps");
     let tokens: Vec<i64> = receiver.calls().iter().filter(|c| c.accepted).map(|c| c.token).collect();
     let mut distinct = tokens.clone();
     distinct.dedup();
@@ -186,7 +192,9 @@ fn a_cut_link_never_moves_the_group() {
     // Three detection windows and a hold later, the group has not moved.
     let watch = Instant::now();
     while watch.elapsed() < Duration::from_millis(3 * 2000 + HOLD_MS) {
-        assert_eq!(active(&cluster, c1), start, "a cut link moved the group");
+        if let Some(now) = active(&cluster, c1) {
+            assert_eq!(Some(now), start, "a cut link moved the group");
+        }
         assert!(!verdicts(&cluster, c1).values().any(|s| s == "down"), "{:?}", verdicts(&cluster, c1));
         std::thread::sleep(Duration::from_millis(200));
     }

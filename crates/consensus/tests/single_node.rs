@@ -112,10 +112,7 @@ async fn a_command_for_another_term_is_refused_at_apply() {
     let mut stale = put("verdict", "for another term");
     stale.require_term = term + 1;
     let refused = node.propose(stale).await.unwrap();
-    assert!(
-        matches!(refused, Err(meridian_kv::Error::Etcd(meridian_types::EtcdError::LeaderChanged))),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, Err(meridian_kv::Error::Etcd(meridian_types::EtcdError::LeaderChanged))), "{refused:?}");
     node.read_barrier().await.unwrap();
     assert_eq!(get(&node, "verdict"), Some(b"for my term".to_vec()));
     node.shutdown().await.unwrap();
