@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use meridian_consensus::RaftNode;
 use meridian_server::clock::Clock;
+use meridian_server::failover_groups::RecordingHooks;
 use meridian_server::planted::PlantedBug;
 use meridian_server::{ServerConfig, ServerEnv, start_in};
 use meridian_types::{NodeId, Topology};
@@ -27,6 +28,9 @@ use crate::sim_net::TurmoilNetwork;
 
 /// Datacenters, most preferred for the leader first (`dc-c` is never preferred).
 pub const DCS: [&str; 3] = ["dc-a", "dc-b", "dc-c"];
+
+/// The failover group of the simulated topology, over dc-a, dc-b, dc-c with automatic failback.
+pub const GROUP: &str = "svc";
 
 /// The Unix time, in milliseconds, at which every simulation starts (the runner's turmoil epoch).
 pub const SIM_EPOCH_UNIX_MS: u64 = 1_800_000_000_000;
@@ -87,6 +91,8 @@ pub struct SimCluster {
     pub joiner_added: Arc<AtomicBool>,
     /// Nodes of running members.
     pub registry: Registry,
+    /// Every failover-group hook call any member made, in simulated-time order (each acknowledged at once).
+    pub hooks: RecordingHooks,
 }
 
 impl SimCluster {
@@ -187,6 +193,10 @@ fn topology(members: &[SimMember], learner: Option<&SimMember>) -> Topology {
             m.client_url()
         ));
     }
+    text.push_str(&format!(
+        "\n[[failover_groups]]\nname = \"{GROUP}\"\ndatacenters = [\"dc-a\", \"dc-b\", \"dc-c\"]\n\
+         [[failover_groups.hooks]]\ncommand = [\"true\"]\n"
+    ));
     Topology::from_toml(&text).expect("the simulated topology is valid")
 }
 
@@ -199,12 +209,14 @@ pub fn build(sim: &mut Sim<'_>, drifts: &[i32], disk_seed: u64, bug: PlantedBug)
     let joiner = sim_member(sim, JOINER, 0, disk_seed);
     let registry: Registry = Arc::default();
     let joiner_added = Arc::new(AtomicBool::new(false));
+    let hooks = RecordingHooks::new();
     let founders = topology(&members, None);
     for m in &members {
-        host_member(sim, m, founders.clone(), &registry, bug, None);
+        host_member(sim, m, founders.clone(), &registry, &hooks, bug, None);
     }
-    host_member(sim, &joiner, topology(&members, Some(&joiner)), &registry, bug, Some(joiner_added.clone()));
-    SimCluster { members, joiner, joiner_added, registry }
+    let joiner_view = topology(&members, Some(&joiner));
+    host_member(sim, &joiner, joiner_view, &registry, &hooks, bug, Some(joiner_added.clone()));
+    SimCluster { members, joiner, joiner_added, registry, hooks }
 }
 
 fn sim_member(sim: &Sim<'_>, (name, dc): (&str, &str), drift_ppm: i32, disk_seed: u64) -> SimMember {
@@ -228,13 +240,15 @@ fn host_member(
     m: &SimMember,
     topology: Topology,
     registry: &Registry,
+    hooks: &RecordingHooks,
     bug: PlantedBug,
     added: Option<Arc<AtomicBool>>,
 ) {
     let (name, disk, drift, registry) = (m.name.clone(), m.disk.clone(), m.drift_ppm, registry.clone());
+    let hooks = hooks.clone();
     sim.host(m.name.as_str(), move || {
-        let (name, disk, topology, registry, added) =
-            (name.clone(), disk.clone(), topology.clone(), registry.clone(), added.clone());
+        let (name, disk, topology, registry, added, hooks) =
+            (name.clone(), disk.clone(), topology.clone(), registry.clone(), added.clone(), hooks.clone());
         async move {
             if let Some(added) = &added {
                 while !added.load(Ordering::Acquire) {
@@ -272,8 +286,9 @@ fn host_member(
                         ^ crate::recorder::now_ns(),
                 ),
                 fixed_date_header: true,
-                // The simulation defines no failover groups; were one defined, its hooks would only be recorded.
-                hook_runner: Arc::new(meridian_server::failover_groups::RecordingHooks::new()),
+                // The group's hooks are recorded (one recorder for every member, so the order of calls across
+                // leaders is seen) and acknowledged at once.
+                hook_runner: Arc::new(hooks),
             };
             let server = start_in(config, env).await?;
             registry.lock().insert(name, server.member.raft().clone());

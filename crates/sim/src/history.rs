@@ -46,6 +46,22 @@ pub struct History {
     /// The verdicts in the leader's store at the end of the run, once every datacenter had healed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_verdicts: Option<FinalVerdicts>,
+    /// Every failover-group hook call, from any member, in the order they were made (each acknowledged at once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_calls: Vec<HookCallRecord>,
+}
+
+/// One call of a failover group's hook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookCallRecord {
+    /// The group.
+    pub group: String,
+    /// The datacenter it announced as active.
+    pub dc: String,
+    /// Its fencing token (the revision of the active record).
+    pub token: i64,
+    /// The term of the leader that decided the switch.
+    pub term: u64,
 }
 
 /// What datacenter verdicts are judged against.

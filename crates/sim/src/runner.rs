@@ -24,8 +24,8 @@ use crate::cluster::{self, DCS, PREFERENCE, SimMember};
 use crate::failover_watch::{self, Pending};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{
-    DcIsolation, FailoverObservation, FaultEffect, FinalVerdicts, History, LeaderObservation, LeaseObservation,
-    PlannedTransfer, VerdictSetup,
+    DcIsolation, FailoverObservation, FaultEffect, FinalVerdicts, History, HookCallRecord, LeaderObservation,
+    LeaseObservation, PlannedTransfer, VerdictSetup,
 };
 use crate::membership::{self, MembershipPlan};
 use crate::planned_transfer::{self, Founder};
@@ -403,6 +403,12 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             leader_terms,
         });
         h.final_verdicts = final_verdicts;
+        h.hook_calls = cluster
+            .hooks
+            .calls()
+            .into_iter()
+            .map(|c| HookCallRecord { group: c.call.group.0, dc: c.call.dc.0, token: c.call.token, term: c.call.term })
+            .collect();
     });
     rec.with_auth(|a| a.final_scan = final_scan);
     let history = rec.snapshot();

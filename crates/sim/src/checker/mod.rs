@@ -6,6 +6,7 @@ mod auth;
 mod bitset;
 mod cache;
 mod entries;
+mod groups;
 mod lease;
 mod linearizable;
 mod linearized;
@@ -23,6 +24,7 @@ pub mod wgl;
 mod writes;
 
 pub use auth::AuthViolation;
+pub use groups::GroupViolation;
 pub use lease::LeaseViolation;
 pub use linearizable::{KeyFailure, Linearizability};
 pub use liveness::LivenessViolation;
@@ -51,6 +53,7 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         lease: lease::check(history, &writes, opts.lease_skew_allowance),
         auth: auth::check(history),
         verdicts: verdicts::check(history, opts.check_liveness),
+        groups: groups::check(history),
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
         ops_checked: lin.ops_checked,
         keys_checked: lin.keys_checked,

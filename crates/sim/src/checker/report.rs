@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::auth::AuthViolation;
+use super::groups::GroupViolation;
 use super::lease::LeaseViolation;
 use super::linearizable::KeyFailure;
 use super::liveness::LivenessViolation;
@@ -49,6 +50,8 @@ pub struct Report {
     pub auth: Vec<AuthViolation>,
     /// Datacenter verdict invariants broken (quorum behind `down`, verdicts following the faults).
     pub verdicts: Vec<VerdictViolation>,
+    /// Failover-group invariants broken (one active datacenter per token, tokens never going back).
+    pub groups: Vec<GroupViolation>,
     /// Liveness expectations missed.
     pub liveness: Vec<LivenessViolation>,
     /// Operations the linearizability search covered.
@@ -71,6 +74,7 @@ impl Report {
             + self.lease.len()
             + self.auth.len()
             + self.verdicts.len()
+            + self.groups.len()
             + self.liveness.len()
     }
 
@@ -146,6 +150,7 @@ impl fmt::Display for Report {
         list(f, "lease", &self.lease)?;
         list(f, "permissions", &self.auth)?;
         list(f, "verdicts", &self.verdicts)?;
+        list(f, "failover groups", &self.groups)?;
         list(f, "liveness", &self.liveness)
     }
 }
