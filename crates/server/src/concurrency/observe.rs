@@ -37,7 +37,7 @@ async fn follow(caller: &Caller, prefix: &[u8], out: &mpsc::Sender<LeaderRespons
                 if event.r#type == EventType::Delete as i32 {
                     break 'leader;
                 }
-                send(out, resp.header.clone().unwrap_or_default(), event.kv.unwrap_or_default()).await?;
+                send(out, resp.header.unwrap_or_default(), event.kv.unwrap_or_default()).await?;
             }
         }
     }
