@@ -6,6 +6,8 @@
 //! - Go's clientv3: the `concurrency` Mutex and Election and the `v3lock`/`v3election` services, driven by
 //!   `tests/go/lockcheck` (built here, offline, from Debian's `golang-etcd-server-dev`), the same output from
 //!   both servers;
+//! - a lock and an election served by followers of a three-voter Meridian cluster (forwarded writes,
+//!   linearizable reads through the leader, waits on each member's own watch hub);
 //! - the classic fencing failure: a holder paused (SIGSTOP) past its lease, a second holder, the first resuming
 //!   and writing; a fenced write is refused, an unfenced one is the double write.
 
@@ -16,6 +18,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+use common::cluster::{Cluster, LEADER_DEADLINE, voter};
 use common::transcript::{Session, differential};
 use common::{Kind, Server, WatchProc, assert_grpc, block_on_fresh, connect, on_both, poll_until};
 use etcd_client::{Client, Compare, CompareOp, GetOptions, LockOptions, ProclaimOptions, ResignOptions, Txn, TxnOp};
@@ -221,6 +224,53 @@ async fn election_scenario(kind: Kind, ep: String) {
 #[tokio::test]
 async fn etcd_client_crate_elections() {
     on_both(|kind, ep, _| Box::pin(election_scenario(kind, ep))).await;
+}
+
+#[test]
+fn locks_and_elections_work_through_followers() {
+    let cluster = Cluster::start(&[voter("a1", "dc-a"), voter("b1", "dc-b"), voter("c1", "dc-c")], "lan");
+    let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+    let followers: Vec<String> = (0..3).filter(|i| *i != leader).map(|i| cluster.nodes[i].endpoint()).collect();
+    let leader_ep = cluster.nodes[leader].endpoint();
+    block_on_fresh(move || {
+        Box::pin(async move {
+            let (mut one, mut two) = (connect(&followers[0]).await, connect(&followers[1]).await);
+            let mut at_leader = connect(&leader_ep).await;
+            let l1 = one.lease_grant(60, None).await.unwrap().id();
+            let l2 = two.lease_grant(60, None).await.unwrap().id();
+            let held = one.lock("fl", Some(LockOptions::new().with_lease(l1))).await.unwrap();
+            let mut waiter = two.clone();
+            let second = tokio::spawn(async move { waiter.lock("fl", Some(LockOptions::new().with_lease(l2))).await });
+            let mut queued = false;
+            for _ in 0..400 {
+                let r = at_leader.get("fl/", Some(GetOptions::new().with_prefix().with_count_only())).await.unwrap();
+                if r.count() == 2 {
+                    queued = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            assert!(queued && !second.is_finished(), "the second locker queues behind the first");
+
+            // An observer on one follower sees what candidates on the other do.
+            one.campaign("fe", "x", l1).await.unwrap();
+            let mut observer = two.observe("fe").await.unwrap();
+            let mut next = async || {
+                let msg = tokio::time::timeout(WAIT, observer.message()).await.expect("observer stalled").unwrap();
+                msg.and_then(|m| m.kv().map(|kv| key_str(kv.value()))).expect("the observer's stream ended")
+            };
+            assert_eq!(next().await, "x");
+
+            one.unlock(held.key()).await.unwrap();
+            let got = tokio::time::timeout(WAIT, second).await.expect("the waiter on a follower waits forever");
+            assert_eq!(key_str(got.unwrap().unwrap().key()), format!("fl/{l2:x}"));
+
+            // The leader of the election loses its lease: the observer sees the next candidate.
+            at_leader.lease_revoke(l1).await.unwrap();
+            two.campaign("fe", "z", l2).await.unwrap();
+            assert_eq!(next().await, "z");
+        })
+    });
 }
 
 /// Builds `tests/go/lockcheck` offline in GOPATH mode against Debian's etcd 3.4 sources
