@@ -127,7 +127,7 @@ async fn lock_queues_waiters_in_order_and_releases_on_unlock_revoke_and_expiry()
     let f = Fixture::start().await;
     let (l1, l2, l3) = (f.grant(60).await, f.grant(60).await, f.grant(60).await);
 
-    let first = f.lock().lock(LockRequest { name: b"db".to_vec(), lease: l1 }).await.unwrap().into_inner();
+    let first = within(f.lock().lock(LockRequest { name: b"db".to_vec(), lease: l1 })).await.unwrap().into_inner();
     assert_eq!(String::from_utf8(first.key.clone()).unwrap(), key_of("db", l1));
     let token1 = first.header.as_ref().unwrap().revision;
 
@@ -141,11 +141,11 @@ async fn lock_queues_waiters_in_order_and_releases_on_unlock_revoke_and_expiry()
     assert!(!second.is_finished() && !third.is_finished(), "waiters were answered while the lock was held");
 
     // The same lease locking again holds it already: same key, at once.
-    let again = f.lock().lock(LockRequest { name: b"db".to_vec(), lease: l1 }).await.unwrap().into_inner();
+    let again = within(f.lock().lock(LockRequest { name: b"db".to_vec(), lease: l1 })).await.unwrap().into_inner();
     assert_eq!(again.key, first.key);
 
     // Unlock hands the lock to the second waiter only.
-    let unlocked = f.lock().unlock(UnlockRequest { key: first.key.clone() }).await.unwrap().into_inner();
+    let unlocked = within(f.lock().unlock(UnlockRequest { key: first.key.clone() })).await.unwrap().into_inner();
     let got = finished(second, "the second waiter").await.unwrap().into_inner();
     assert_eq!(String::from_utf8(got.key.clone()).unwrap(), key_of("db", l2));
     assert!(got.header.unwrap().revision >= unlocked.header.unwrap().revision);
@@ -162,7 +162,7 @@ async fn lock_queues_waiters_in_order_and_releases_on_unlock_revoke_and_expiry()
     // An expiring lease releases it too (the leader revokes it once its TTL runs out).
     f.revoke(l3).await;
     let short = f.grant(2).await;
-    f.lock().lock(LockRequest { name: b"exp".to_vec(), lease: short }).await.unwrap();
+    within(f.lock().lock(LockRequest { name: b"exp".to_vec(), lease: short })).await.unwrap();
     let waiter_lease = f.grant(60).await;
     let mut c = f.lock();
     let waiter = tokio::spawn(async move { c.lock(LockRequest { name: b"exp".to_vec(), lease: waiter_lease }).await });
@@ -176,7 +176,7 @@ async fn lock_queues_waiters_in_order_and_releases_on_unlock_revoke_and_expiry()
 async fn a_cancelled_lock_waiter_deletes_its_key_and_a_waiter_whose_lease_expired_still_gets_the_lock() {
     let f = Fixture::start().await;
     let (holder, quitter) = (f.grant(60).await, f.grant(60).await);
-    let held = f.lock().lock(LockRequest { name: b"q".to_vec(), lease: holder }).await.unwrap().into_inner();
+    let held = within(f.lock().lock(LockRequest { name: b"q".to_vec(), lease: holder })).await.unwrap().into_inner();
 
     // The client gives up (its call is dropped): the server deletes the waiter's key, as etcd's does.
     let mut c = f.lock();
@@ -194,7 +194,7 @@ async fn a_cancelled_lock_waiter_deletes_its_key_and_a_waiter_whose_lease_expire
     f.wait_keys("q/", 2).await;
     f.wait_keys("q/", 1).await;
     assert!(!waiter.is_finished(), "the waiter was answered while the lock was held");
-    f.lock().unlock(UnlockRequest { key: held.key }).await.unwrap();
+    within(f.lock().unlock(UnlockRequest { key: held.key })).await.unwrap();
     let got = finished(waiter, "the waiter whose lease expired").await.unwrap().into_inner();
     assert_eq!(String::from_utf8(got.key).unwrap(), key_of("q", short));
     assert!(f.keys("q/").await.is_empty(), "the expired waiter's key is gone");
@@ -204,15 +204,15 @@ async fn a_cancelled_lock_waiter_deletes_its_key_and_a_waiter_whose_lease_expire
 #[tokio::test]
 async fn lock_errors_carry_etcds_texts_with_code_unknown() {
     let f = Fixture::start().await;
-    let unknown = f.lock().lock(LockRequest { name: b"x".to_vec(), lease: 0x1234 }).await;
+    let unknown = within(f.lock().lock(LockRequest { name: b"x".to_vec(), lease: 0x1234 })).await;
     assert_status(unknown, Code::Unknown, "etcdserver: requested lease not found", "lock with an unknown lease");
-    let empty = f.lock().unlock(UnlockRequest { key: Vec::new() }).await;
+    let empty = within(f.lock().unlock(UnlockRequest { key: Vec::new() })).await;
     assert_status(empty, Code::Unknown, "etcdserver: key is not provided", "unlock without a key");
-    let reserved = f.lock().lock(LockRequest { name: b"/meridian/x".to_vec(), lease: f.grant(60).await }).await;
+    let reserved = within(f.lock().lock(LockRequest { name: b"/meridian/x".to_vec(), lease: f.grant(60).await })).await;
     assert_eq!(reserved.unwrap_err().code(), Code::PermissionDenied, "a lock key under /meridian/ is refused");
 
     // A lock that names no lease gets a new one of 60 s, as etcd's session grants.
-    let got = f.lock().lock(LockRequest { name: b"nolease".to_vec(), lease: 0 }).await.unwrap().into_inner();
+    let got = within(f.lock().lock(LockRequest { name: b"nolease".to_vec(), lease: 0 })).await.unwrap().into_inner();
     let key = String::from_utf8(got.key).unwrap();
     let hex = key.strip_prefix("nolease/").expect("the key is under the name");
     let id = i64::from_str_radix(hex, 16).unwrap();
@@ -349,21 +349,24 @@ async fn locks_and_elections_are_judged_as_the_callers_own_requests() {
     let lease = leases.lease_grant(LeaseGrantRequest { ttl: 60, id: 0 }).await.unwrap().into_inner().id;
 
     let denied = "etcdserver: permission denied";
-    let r = lock.lock(LockRequest { name: b"b".to_vec(), lease }).await;
+    let r = within(lock.lock(LockRequest { name: b"b".to_vec(), lease })).await;
     assert_status(r, Code::Unknown, denied, "lock outside the user's prefix");
-    let r = election.campaign(CampaignRequest { name: b"b".to_vec(), lease, value: b"v".to_vec() }).await;
+    let r = within(election.campaign(CampaignRequest { name: b"b".to_vec(), lease, value: b"v".to_vec() })).await;
     assert_status(r, Code::Unknown, denied, "campaign outside the user's prefix");
-    let r = election.leader(LeaderRequest { name: b"b".to_vec() }).await;
+    let r = within(election.leader(LeaderRequest { name: b"b".to_vec() })).await;
     assert_status(r, Code::Unknown, denied, "leader outside the user's prefix");
     // etcd's Observe ends the stream without an error when its read is refused.
-    let mut refused = election.observe(LeaderRequest { name: b"b".to_vec() }).await.unwrap().into_inner();
+    let mut refused = within(election.observe(LeaderRequest { name: b"b".to_vec() })).await.unwrap().into_inner();
     let end = tokio::time::timeout(DEADLINE, refused.message()).await.expect("observe of a refused prefix hangs");
     assert!(matches!(end, Ok(None)), "observe of a refused prefix: {end:?}");
 
-    let held = lock.lock(LockRequest { name: b"a/x".to_vec(), lease }).await.unwrap().into_inner();
+    let held = within(lock.lock(LockRequest { name: b"a/x".to_vec(), lease })).await.unwrap().into_inner();
     assert_eq!(String::from_utf8(held.key).unwrap(), key_of("a/x", lease));
-    election.campaign(CampaignRequest { name: b"a/e".to_vec(), lease, value: b"v".to_vec() }).await.unwrap();
-    assert_eq!(value(&election.leader(LeaderRequest { name: b"a/e".to_vec() }).await.unwrap().into_inner()), "v");
+    within(election.campaign(CampaignRequest { name: b"a/e".to_vec(), lease, value: b"v".to_vec() })).await.unwrap();
+    assert_eq!(
+        value(&within(election.leader(LeaderRequest { name: b"a/e".to_vec() })).await.unwrap().into_inner()),
+        "v"
+    );
 
     let anonymous = LockClient::new(f.channel.clone()).lock(LockRequest { name: b"a/y".to_vec(), lease }).await;
     assert_status(anonymous, Code::Unknown, "etcdserver: user name is empty", "lock without credentials");
