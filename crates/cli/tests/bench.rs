@@ -1,5 +1,5 @@
-//! `meridian bench` against real servers: every workload against a `meridian server`, put and watch-latency
-//! (and txn) against etcd 3.4, the workloads over every endpoint of a three-voter Meridian cluster, and the
+//! `meridian bench` against real servers: every workload against a `meridian server`, put, watch-latency,
+//! lock (and txn) against etcd 3.4, the workloads over every endpoint of a three-voter Meridian cluster, and the
 //! refusal of non-loopback endpoints. Each run is small (`--total`), and the assertions are about the report's
 //! shape and accounting (every operation counted once, no errors, ordered quantiles), never about timing.
 
@@ -69,6 +69,9 @@ fn every_workload_runs_against_meridian() {
         ("range --clients 4 --conns 2 --consistency s --key-space 20 --key-order random", "range-s"),
         ("watch-latency --clients 4 --conns 2", "watch-latency"),
         ("mixed --clients 4 --conns 2 --key-space 100 --key-order random --read-ratio 0.5", "mixed-l"),
+        // Every client contends for one lock; then for a lock of their own each.
+        ("lock --clients 4 --conns 2", "lock"),
+        ("lock --clients 4 --conns 2 --key-space 0", "lock"),
         // The same workloads on several generator threads instead of the default one.
         ("put --clients 4 --conns 2 --threads 3", "put"),
         ("watch-latency --clients 4 --conns 2 --threads 2", "watch-latency"),
@@ -82,6 +85,12 @@ fn every_workload_runs_against_meridian() {
             let (r, w) = (report["reads"]["ops"].as_u64().unwrap(), report["writes"]["ops"].as_u64().unwrap());
             assert_eq!(r + w, TOTAL, "{args}: {report}");
             assert!(r > 0 && w > 0, "{args}: half reads, half writes: {report}");
+        }
+        if workload == "lock" {
+            // Every lock was unlocked and every client's lease revoked at the end.
+            let keys = server.etcdctl(&["get", "__meridian_bench/lock/", "--prefix", "--keys-only"]);
+            assert_eq!(keys.stdout, "", "{args}: lock keys left behind");
+            assert_eq!(server.etcdctl(&["lease", "list"]).stdout, "found 0 leases\n", "{args}: leases left behind");
         }
         if workload == "watch-latency" {
             // Every put was also acknowledged; those latencies are reported apart from the event latency.
@@ -105,9 +114,11 @@ fn every_workload_runs_against_meridian() {
 fn put_watch_latency_and_txn_run_against_etcd() {
     let etcd = Server::start(Kind::Etcd);
     let eps = [etcd.endpoint()];
-    for (args, workload) in
-        [("put --clients 4 --conns 2", "put"), ("watch-latency --clients 4 --conns 2", "watch-latency")]
-    {
+    for (args, workload) in [
+        ("put --clients 4 --conns 2", "put"),
+        ("watch-latency --clients 4 --conns 2", "watch-latency"),
+        ("lock --clients 4 --conns 2", "lock"),
+    ] {
         check(&bench(&eps, args), args, workload);
     }
     let args = "txn --clients 8 --conns 2 --key-space 3 --key-order random";

@@ -5,62 +5,13 @@
 
 mod common;
 
-use common::{Kind, Server, connect};
+use common::{Kind, assert_grpc, connect, on_both, status_of};
 use etcd_client::{
-    Client, Compare, CompareOp, DeleteOptions, Error, EventType, GetOptions, LeaseGrantOptions, LeaseTimeToLiveOptions,
+    Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, LeaseGrantOptions, LeaseTimeToLiveOptions,
     PutOptions, SortOrder, SortTarget, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use std::time::Duration;
 use tonic::Code;
-
-type BoxFut = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
-/// Run `scenario` against a fresh etcd and a fresh subject server, concurrently.  The scenario
-/// receives the server kind (for messages), the endpoint and the peer URL.
-async fn on_both(scenario: fn(Kind, String, String) -> BoxFut) {
-    let run = |kind: Kind| async move {
-        let server = tokio::task::spawn_blocking(move || Server::start(kind)).await.expect("start server");
-        let peer = format!("http://127.0.0.1:{}", server.peer_port());
-        let result = tokio::spawn(scenario(kind, server.endpoint(), peer)).await;
-        (server, result)
-    };
-    let ((etcd, r1), (subject, r2)) = tokio::join!(run(Kind::Etcd), run(Kind::subject()));
-    let mut failures = Vec::new();
-    for (kind, r) in [(Kind::Etcd, r1), (Kind::subject(), r2)] {
-        if let Err(e) = r {
-            let msg = e
-                .try_into_panic()
-                .ok()
-                .and_then(|p| {
-                    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                })
-                .unwrap_or_else(|| "task failed".into());
-            failures.push(format!("[{}] {msg}", kind.label()));
-        }
-    }
-    if !failures.is_empty() {
-        let _keep = (&etcd, &subject);
-        panic!("scenario failed:\n{}", failures.join("\n"));
-    }
-}
-
-/// The gRPC status inside an etcd-client error.
-fn status_of(e: &Error) -> Option<(Code, String)> {
-    match e {
-        Error::GRpcStatus(s) => Some((s.code(), s.message().to_string())),
-        _ => None,
-    }
-}
-
-fn assert_grpc<T: std::fmt::Debug>(kind: Kind, r: Result<T, Error>, code: Code, message: &str, what: &str) {
-    match r {
-        Ok(v) => panic!("[{}] {what}: expected {code:?} {message:?}, got Ok({v:?})", kind.label()),
-        Err(e) => {
-            let got = status_of(&e);
-            assert_eq!(got, Some((code, message.to_string())), "[{}] {what}: wrong error {e}", kind.label());
-        }
-    }
-}
 
 fn keys(kvs: &[etcd_client::KeyValue]) -> Vec<String> {
     kvs.iter().map(|kv| String::from_utf8_lossy(kv.key()).into_owned()).collect()

@@ -156,6 +156,9 @@ fn etcd_code(e: &EtcdError) -> u8 {
         TooManyRequests => 49,
         RemoteNeedsAuth => 50,
         ReservedKey => 51,
+        ElectionNotLeader => 60,
+        ElectionNoLeader => 61,
+        MissingLeaderKey => 62,
     }
 }
 
@@ -213,6 +216,9 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         49 => TooManyRequests,
         50 => RemoteNeedsAuth,
         51 => ReservedKey,
+        60 => ElectionNotLeader,
+        61 => ElectionNoLeader,
+        62 => MissingLeaderKey,
         _ => return None,
     })
 }
@@ -247,6 +253,10 @@ mod tests {
     fn every_etcd_code_round_trips() {
         for code in 1..=26u8 {
             let e = etcd_from_code(code, "t".into()).unwrap();
+            assert_eq!(etcd_code(&e), code);
+        }
+        for code in 60..=62u8 {
+            let e = etcd_from_code(code, String::new()).unwrap();
             assert_eq!(etcd_code(&e), code);
         }
         assert!(etcd_from_code(0, String::new()).is_none());

@@ -36,8 +36,20 @@ pub fn to_status(err: EtcdError) -> tonic::Status {
         StatusCode::DataLoss => tonic::Code::DataLoss,
         StatusCode::PermissionDenied => tonic::Code::PermissionDenied,
         StatusCode::Unauthenticated => tonic::Code::Unauthenticated,
+        StatusCode::Unknown => tonic::Code::Unknown,
     };
     tonic::Status::new(code, err.to_string())
+}
+
+/// The status etcd's Lock and Election services answer an error with. etcd serves them by calling itself
+/// through its Go client, which turns every error it knows into a plain error value, and gRPC sends a plain
+/// error as `Unknown` with its text (`etcdserver: requested lease not found`, `election: not leader`). Errors
+/// that client does not know keep their code: Meridian's own, and internal failures.
+pub fn relayed_status(err: EtcdError) -> tonic::Status {
+    match err {
+        EtcdError::ReservedKey | EtcdError::RemoteNeedsAuth | EtcdError::Internal(_) => to_status(err),
+        known => tonic::Status::unknown(known.to_string()),
+    }
 }
 
 /// Turns a failed peer call back into the etcd error it carries. The leader answers with etcd's own status codes
@@ -80,6 +92,16 @@ mod tests {
         let s = to_status(EtcdError::Compacted);
         assert_eq!(s.code(), tonic::Code::OutOfRange);
         assert_eq!(s.message(), "etcdserver: mvcc: required revision has been compacted");
+    }
+
+    #[test]
+    fn relayed_errors_lose_their_code_as_through_etcds_own_client() {
+        let s = relayed_status(EtcdError::LeaseNotFound);
+        assert_eq!((s.code(), s.message()), (tonic::Code::Unknown, "etcdserver: requested lease not found"));
+        let s = relayed_status(EtcdError::ElectionNotLeader);
+        assert_eq!((s.code(), s.message()), (tonic::Code::Unknown, "election: not leader"));
+        assert_eq!(relayed_status(EtcdError::ReservedKey).code(), tonic::Code::PermissionDenied);
+        assert_eq!(relayed_status(EtcdError::Internal("x".into())).code(), tonic::Code::Internal);
     }
 
     #[test]

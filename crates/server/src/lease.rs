@@ -8,13 +8,35 @@ use std::sync::Arc;
 
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::{
-    LeaseKeepAliveResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseRevokeRequest, LeaseRevokeResponse,
+    LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
 };
 use meridian_proto::meridianpb::{RaftCommand, RequestAuth, raft_command::Cmd};
 use meridian_types::{EtcdError, LeaseId};
 
 use crate::lessor::Lessor;
 use crate::member::Member;
+
+/// Proposes a grant as `who`, its TTL raised to the minimum (1.5 election timeouts). Used by the service and by
+/// the lock and election services, which grant a lease for a request that names none.
+pub async fn grant(
+    member: &Member,
+    mut req: LeaseGrantRequest,
+    who: Option<RequestAuth>,
+) -> Result<LeaseGrantResponse, EtcdError> {
+    if req.ttl > meridian_kv::MAX_LEASE_TTL {
+        return Err(EtcdError::LeaseTtlTooLarge);
+    }
+    req.ttl = member.lessor().effective_ttl(req.ttl);
+    match member.propose(RaftCommand { auth: who, cmd: Some(Cmd::LeaseGrant(req)), ..Default::default() }).await? {
+        CommandResponse::LeaseGrant(mut r) => {
+            let rev = r.header.as_ref().map_or(0, |h| h.revision);
+            r.header = Some(member.header(rev));
+            Ok(r)
+        }
+        _ => Err(EtcdError::Internal("unexpected apply result for lease grant".into())),
+    }
+}
 
 /// Proposes a revoke; applying it stops the lease's timer. Used by the service and by the expiry loop.
 pub async fn revoke(member: &Member, id: LeaseId, who: Option<RequestAuth>) -> Result<LeaseRevokeResponse, EtcdError> {

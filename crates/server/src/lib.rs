@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod auto_compact;
 pub mod clock;
+pub mod concurrency;
 pub mod config;
 pub mod data_dir;
 pub mod error;

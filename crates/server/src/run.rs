@@ -15,6 +15,8 @@ use meridian_proto::etcdserverpb::lease_server::LeaseServer;
 use meridian_proto::etcdserverpb::maintenance_server::MaintenanceServer;
 use meridian_proto::etcdserverpb::watch_server::WatchServer;
 use meridian_proto::mvccpb::Event;
+use meridian_proto::v3electionpb::election_server::ElectionServer;
+use meridian_proto::v3lockpb::lock_server::LockServer;
 use meridian_types::{Revision, Topology};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -32,8 +34,8 @@ use crate::failover_groups::{HookRunner, ProcessHooks};
 use crate::fault::{FaultGate, FaultState, FaultyTransport};
 use crate::formation::{self, ClusterPlan};
 use crate::grpc::{
-    auth::AuthService, cluster::ClusterService, kv::KvService, lease, maintenance::MaintenanceService,
-    watch::WatchService,
+    auth::AuthService, cluster::ClusterService, election::ElectionService, kv::KvService, lease, lock::LockService,
+    maintenance::MaintenanceService, watch::WatchService,
 };
 use crate::h2_authority::AuthorityFix;
 use crate::leader_loss::{self, AppendStreams, LeaderLossWatch};
@@ -467,7 +469,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(ClusterServer::new(ClusterService::new(member.clone())))
         .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())))
-        .add_service(AuthServer::new(AuthService::new(member.clone())));
+        .add_service(AuthServer::new(AuthService::new(member.clone())))
+        .add_service(LockServer::new(LockService::new(member.clone())))
+        .add_service(ElectionServer::new(ElectionService::new(member.clone())));
     let router = match env.planted_bug {
         PlantedBug::StaleLinearizableReads
         | PlantedBug::SerializableReadsOneBehind

@@ -28,6 +28,9 @@ pub enum StatusCode {
     Unauthenticated,
     /// Data was lost or corrupted.
     DataLoss,
+    /// No code: etcd's lock and election services answer their own errors this way (gRPC's default for an
+    /// error that carries no status).
+    Unknown,
 }
 
 /// An error that crosses the wire with etcd's code and message.
@@ -187,6 +190,16 @@ pub enum EtcdError {
     /// A client write under the reserved `/meridian/` keyspace, which only the server writes.
     #[error("meridian: keys under /meridian/ are reserved for the server; clients may read and watch them only")]
     ReservedKey,
+    /// Proclaim or Resign named a leader key that is gone or was created at another revision (etcd's
+    /// `concurrency.ErrElectionNotLeader`).
+    #[error("election: not leader")]
+    ElectionNotLeader,
+    /// Leader found no key under the election's prefix (etcd's `concurrency.ErrElectionNoLeader`).
+    #[error("election: no leader")]
+    ElectionNoLeader,
+    /// Proclaim or Resign without a `leader` (etcd's `v3election.ErrMissingLeaderKey`).
+    #[error("\"leader\" field must be provided")]
+    MissingLeaderKey,
     /// Any other internal failure, with its description.
     #[error("etcdserver: {0}")]
     Internal(String),
@@ -219,6 +232,7 @@ impl EtcdError {
             | NotSupportedForLearner
             | TimeoutLeaderTransfer => StatusCode::Unavailable,
             Internal(_) => StatusCode::Internal,
+            ElectionNotLeader | ElectionNoLeader | MissingLeaderKey => StatusCode::Unknown,
         }
     }
 }
@@ -238,6 +252,14 @@ mod tests {
     fn no_space_is_resource_exhausted_with_etcd_text() {
         assert_eq!(EtcdError::NoSpace.code(), StatusCode::ResourceExhausted);
         assert_eq!(EtcdError::NoSpace.to_string(), "etcdserver: mvcc: database space exceeded");
+    }
+
+    #[test]
+    fn election_errors_have_no_code_and_etcd_texts() {
+        assert_eq!(EtcdError::ElectionNotLeader.code(), StatusCode::Unknown);
+        assert_eq!(EtcdError::ElectionNotLeader.to_string(), "election: not leader");
+        assert_eq!(EtcdError::ElectionNoLeader.to_string(), "election: no leader");
+        assert_eq!(EtcdError::MissingLeaderKey.to_string(), "\"leader\" field must be provided");
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum Workload {
     Mixed,
     /// Logins: Authenticate calls as the `--user` (bcrypt on the member each time).
     Authenticate,
+    /// Lock then Unlock through the Lock service, each client with its own lease, on `--key-space` lock names
+    /// (default 1: every client contends for one lock).
+    Lock,
 }
 
 impl Workload {
@@ -51,6 +54,7 @@ impl Workload {
             Workload::WatchLatency => "watch-latency",
             Workload::Mixed => "mixed",
             Workload::Authenticate => "authenticate",
+            Workload::Lock => "lock",
         }
     }
 
@@ -58,7 +62,7 @@ impl Workload {
     pub fn default_key_space(self) -> u64 {
         match self {
             Workload::Put | Workload::WatchLatency | Workload::Authenticate => 0,
-            Workload::Range => 1,
+            Workload::Range | Workload::Lock => 1,
             Workload::Txn => 1000,
             Workload::Mixed => 10_000,
         }
@@ -389,6 +393,12 @@ mod tests {
     }
 
     #[test]
+    fn lock_contends_for_one_name_unless_told_otherwise() {
+        assert_eq!(plan("lock --total 1").unwrap().keys.space, 1);
+        assert_eq!(plan("lock --total 1 --key-space 0").unwrap().keys.space, 0);
+    }
+
+    #[test]
     fn read_ratio_is_for_mixed_only_and_a_fraction() {
         assert_eq!(plan("mixed --total 1").unwrap().read_ratio, 0.9);
         assert_eq!(plan("mixed --total 1 --read-ratio 0.5").unwrap().read_ratio, 0.5);
@@ -401,6 +411,7 @@ mod tests {
         assert_eq!(plan("range --total 1 --consistency s").unwrap().label(), "range-s");
         assert_eq!(plan("range --total 1").unwrap().label(), "range-l");
         assert_eq!(plan("watch-latency --total 1").unwrap().label(), "watch-latency");
+        assert_eq!(plan("lock --total 1").unwrap().label(), "lock");
     }
 
     #[test]

@@ -1,20 +1,21 @@
 //! `meridian bench`: a load generator for any etcd v3 endpoint (Meridian's or etcd's).
 //!
 //! Many concurrent clients share a few gRPC connections and run one workload (`put`, `range`, `txn`,
-//! `watch-latency`, `mixed`) for `--total` operations or for a `--duration`, optionally paced open-loop at
-//! `--rate` ops/s. The report gives throughput, an HDR latency histogram and errors by kind, as text or as one
+//! `watch-latency`, `mixed`, `authenticate`, `lock`) for `--total` operations or for a `--duration`, optionally
+//! paced open-loop at `--rate` ops/s. The report gives throughput, an HDR latency histogram and errors by kind, as text or as one
 //! JSON object (`--json`). Endpoints beyond loopback are refused unless `--allow-remote` is given.
 //!
 //! - `args`: flags and their validation into a [`args::Plan`];
 //! - `keys`: key numbering and the random generator;
 //! - `schedule`: the budget and the open-loop rate schedule;
-//! - `workloads`: the key-value operations; `watch`: the watch-latency watcher;
+//! - `workloads`: the key-value operations; `watch`: the watch-latency watcher; `lock`: Lock then Unlock;
 //! - `stats`: histograms and error counts; `report`: text and JSON;
 //! - `runner`: connections, clients, progress, merging.
 
 mod args;
 mod credentials;
 mod keys;
+mod lock;
 mod report;
 mod runner;
 mod schedule;

@@ -142,10 +142,15 @@ async fn run_kv(
     schedule: Schedule,
     bar: &ProgressBar,
 ) -> anyhow::Result<(Duration, Stats)> {
-    let dispatcher = Arc::new(Dispatcher::new(schedule));
-    let mut tasks = Vec::with_capacity(plan.clients);
+    let mut workers = Vec::with_capacity(plan.clients);
     for c in 0..plan.clients {
         let mut worker = Worker::new(&channels[c % channels.len()], plan.clone(), c as u64);
+        worker.prepare().await.map_err(|s| anyhow::anyhow!("preparing client {c} failed: {}", error_kind(&s)))?;
+        workers.push(worker);
+    }
+    let dispatcher = Arc::new(Dispatcher::new(schedule));
+    let mut tasks = Vec::with_capacity(plan.clients);
+    for (c, mut worker) in workers.into_iter().enumerate() {
         let endpoint = endpoint_of(plan, c);
         let (dispatcher, bar) = (dispatcher.clone(), bar.clone());
         tasks.push(tokio::spawn(async move {
@@ -160,6 +165,7 @@ async fn run_kv(
                 }
                 bar.inc(1);
             }
+            worker.finish().await;
             stats
         }));
     }

@@ -1,5 +1,6 @@
-//! The operations of the key-value workloads (`put`, `range`, `txn`, `mixed`): one [`Worker`] per client
-//! turns an operation number into requests on its connection. `watch-latency` lives in `watch`.
+//! The operations of the key-value workloads (`put`, `range`, `txn`, `mixed`, `authenticate`, and `lock`
+//! through [`Locker`]): one [`Worker`] per client turns an operation number into requests on its connection.
+//! `watch-latency` lives in `watch`.
 
 use std::sync::Arc;
 
@@ -15,12 +16,14 @@ use super::credentials::Conn;
 use meridian_types::SplitMix64;
 
 use super::keys::client_rng;
+use super::lock::Locker;
 use super::stats::OpClass;
 
 /// One client of a key-value workload.
 pub struct Worker {
     kv: KvClient<Conn>,
     auth: AuthClient<Conn>,
+    locker: Locker,
     plan: Arc<Plan>,
     value: Vec<u8>,
     rng: SplitMix64,
@@ -31,7 +34,21 @@ impl Worker {
     pub fn new(conn: &Conn, plan: Arc<Plan>, seed: u64) -> Worker {
         let value = vec![b'v'; plan.val_size];
         let kv = KvClient::new(conn.clone()).max_decoding_message_size(64 << 20);
-        Worker { kv, auth: AuthClient::new(conn.clone()), plan, value, rng: client_rng(seed) }
+        let (auth, locker) = (AuthClient::new(conn.clone()), Locker::new(conn));
+        Worker { kv, auth, locker, plan, value, rng: client_rng(seed) }
+    }
+
+    /// What the client needs before the run, unmeasured: the lock workload's lease.
+    pub async fn prepare(&mut self) -> Result<(), Status> {
+        if self.plan.workload == Workload::Lock {
+            self.locker.prepare().await?;
+        }
+        Ok(())
+    }
+
+    /// Cleans up after the run: the lock workload revokes its lease.
+    pub async fn finish(&mut self) {
+        self.locker.finish().await;
     }
 
     /// Runs operation `op` of the plan's workload and says what it was.
@@ -42,6 +59,7 @@ impl Worker {
             Workload::Authenticate => self.login().await,
             Workload::Range => self.range(index).await.map(|_| OpClass::Read),
             Workload::Txn => self.compare_and_set(index).await,
+            Workload::Lock => self.locker.lock_unlock(&self.plan.keys.key(index)).await,
             Workload::Mixed => {
                 if self.rng.unit() < self.plan.read_ratio {
                     self.range(index).await.map(|_| OpClass::Read)

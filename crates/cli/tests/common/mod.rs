@@ -498,9 +498,20 @@ pub struct WatchProc {
 impl WatchProc {
     /// Spawn `etcdctl --endpoints=EP <args>` (typically `watch ...`).
     pub fn spawn(endpoint: &str, args: &[&str]) -> WatchProc {
+        WatchProc::spawn_with(etcdctl_command(endpoint, args))
+    }
+
+    /// As [`WatchProc::spawn`], in a process group of its own, so [`WatchProc::signal_group`] reaches the
+    /// commands etcdctl runs (`etcdctl lock NAME -- CMD`) as well as etcdctl.
+    pub fn spawn_in_group(endpoint: &str, args: &[&str]) -> WatchProc {
         let mut cmd = etcdctl_command(endpoint, args);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        WatchProc::spawn_with(cmd)
+    }
+
+    fn spawn_with(mut cmd: Command) -> WatchProc {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn etcdctl watch");
+        let mut child = cmd.spawn().expect("spawn etcdctl");
         let mut out = child.stdout.take().expect("stdout");
         let mut err = child.stderr.take().expect("stderr");
         let (tx, rx) = channel();
@@ -532,6 +543,35 @@ impl WatchProc {
             b
         });
         WatchProc { child, lines: rx, stderr: Some(stderr) }
+    }
+
+    /// The process id of etcdctl (also its process group's id when spawned with
+    /// [`WatchProc::spawn_in_group`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `sig` (a name such as `TERM`) to etcdctl, by PID.
+    pub fn signal(&self, sig: &str) {
+        signal_pid(&self.pid().to_string(), sig);
+    }
+
+    /// Sends `sig` to the process group etcdctl leads (only for [`WatchProc::spawn_in_group`]).
+    pub fn signal_group(&self, sig: &str) {
+        signal_pid(&format!("-{}", self.pid()), sig);
+    }
+
+    /// Waits at most `deadline` for etcdctl to exit by itself; its exit code (-1 when killed by a signal), or
+    /// `None` if it still runs.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        let end = Instant::now() + deadline;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status.code().unwrap_or(-1)),
+                Ok(None) if Instant::now() < end => thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
     }
 
     /// Collect stdout lines until `n` arrived or `deadline` passed; returns what arrived.
@@ -574,6 +614,13 @@ impl Drop for WatchProc {
             self.child.wait().ok();
         }
     }
+}
+
+/// `kill -s SIG -- TARGET`: a signal to a process (a PID) or a process group (a negated PGID) this test
+/// started.
+fn signal_pid(target: &str, sig: &str) {
+    let status = Command::new("kill").args(["-s", sig, "--", target]).status().expect("run kill");
+    assert!(status.success(), "kill -s {sig} -- {target} failed");
 }
 
 /// Poll `cond` every `every` until it returns true or `deadline` elapses; returns whether it held.
@@ -641,4 +688,61 @@ pub fn line_diff(a: &str, b: &str, a_label: &str, b_label: &str) -> String {
         }
     }
     out
+}
+
+/// A scenario's future, as [`on_both`] runs it.
+pub type BoxFut = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Run `scenario` against a fresh etcd and a fresh subject server, concurrently.  The scenario
+/// receives the server kind (for messages), the endpoint and the peer URL.
+pub async fn on_both(scenario: fn(Kind, String, String) -> BoxFut) {
+    let run = |kind: Kind| async move {
+        let server = tokio::task::spawn_blocking(move || Server::start(kind)).await.expect("start server");
+        let peer = format!("http://127.0.0.1:{}", server.peer_port());
+        let result = tokio::spawn(scenario(kind, server.endpoint(), peer)).await;
+        (server, result)
+    };
+    let ((etcd, r1), (subject, r2)) = tokio::join!(run(Kind::Etcd), run(Kind::subject()));
+    let mut failures = Vec::new();
+    for (kind, r) in [(Kind::Etcd, r1), (Kind::subject(), r2)] {
+        if let Err(e) = r {
+            let msg = e
+                .try_into_panic()
+                .ok()
+                .and_then(|p| {
+                    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                })
+                .unwrap_or_else(|| "task failed".into());
+            failures.push(format!("[{}] {msg}", kind.label()));
+        }
+    }
+    if !failures.is_empty() {
+        let _keep = (&etcd, &subject);
+        panic!("scenario failed:\n{}", failures.join("\n"));
+    }
+}
+
+/// The gRPC status inside an etcd-client error.
+pub fn status_of(e: &etcd_client::Error) -> Option<(tonic::Code, String)> {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => Some((s.code(), s.message().to_string())),
+        _ => None,
+    }
+}
+
+/// Asserts that `r` failed with gRPC `code` and `message`.
+pub fn assert_grpc<T: std::fmt::Debug>(
+    kind: Kind,
+    r: Result<T, etcd_client::Error>,
+    code: tonic::Code,
+    message: &str,
+    what: &str,
+) {
+    match r {
+        Ok(v) => panic!("[{}] {what}: expected {code:?} {message:?}, got Ok({v:?})", kind.label()),
+        Err(e) => {
+            let got = status_of(&e);
+            assert_eq!(got, Some((code, message.to_string())), "[{}] {what}: wrong error {e}", kind.label());
+        }
+    }
 }

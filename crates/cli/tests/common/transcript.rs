@@ -8,6 +8,8 @@
 //!   order of `lease list` (etcd lists leases in Go map order);
 //! - the remaining TTL of `lease timetolive` (wall-clock dependent; scripts assert its range);
 //! - the member id of an alarm (`memberID:<n>`, as `alarm list` and status errors print it);
+//! - the lease ids in the keys of locks and elections (`NAME/<lease hex>`), for names a script registers with
+//!   [`Session::lease_keys_under`];
 //! - loopback ports, scratch paths, and timing/size fields of etcdctl's own client-side log lines
 //!   (`ts`, `target`, `took`, `size`), and `took = ...` of `endpoint health`.
 //!
@@ -96,6 +98,8 @@ pub struct Normaliser {
     leases: IdMap,
     members: IdMap,
     clusters: IdMap,
+    /// Lock and election names whose keys end in a lease id (`NAME/<hex>`).
+    lease_key_names: Vec<(String, Regex)>,
 }
 
 /// The command's subcommand words (e.g. `["lease", "grant"]`) and output format.
@@ -138,6 +142,7 @@ impl Normaliser {
             leases: IdMap::new("L"),
             members: IdMap::new("M"),
             clusters: IdMap::new("C"),
+            lease_key_names: Vec::new(),
         }
     }
 
@@ -173,6 +178,10 @@ impl Normaliser {
             .join("\n")
             + if text.ends_with('\n') { "\n" } else { "" };
         t = HEALTH_TOOK.replace_all(&t, "took = <T>").into_owned();
+        for (name, pattern) in &self.lease_key_names {
+            let leases = &mut self.leases;
+            t = pattern.replace_all(&t, |c: &Captures| format!("{name}/{}", leases.label_hex(&c[1]))).into_owned();
+        }
         t = ALARM_MEMBER
             .replace_all(&t, |c: &Captures| format!("memberID:{}", self.members.label_dec(&c[1])))
             .into_owned();
@@ -564,6 +573,12 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Keys `name/<lease id in hex>` (lock waiters, election candidates) show the lease's label instead of its id.
+    pub fn lease_keys_under(&mut self, name: &str) {
+        let pattern = re(&format!(r"{}/([0-9a-f]{{1,16}})\b", regex::escape(name)));
+        self.norm.lease_key_names.push((name.to_string(), pattern));
+    }
+
     /// The actual (hex) id behind a lease label.
     pub fn lease_hex(&self, label: &str) -> String {
         self.expand(label)
@@ -611,6 +626,33 @@ impl<'a> Session<'a> {
         }
         if code != -1 {
             entry.push_str(&format!("[exited by itself: {code}]\n"));
+        }
+        self.transcript.push_str(&entry);
+        lines
+    }
+
+    /// Wait (at most `deadline`) for a background etcdctl to exit by itself, and record everything it printed
+    /// and its exit code (under the command template `args`). Returns its stdout lines.
+    pub fn finish_background(&mut self, mut w: WatchProc, args: &[&str], deadline: Duration) -> Vec<String> {
+        let code = w.wait_exit(deadline);
+        // Once etcdctl exited its stdout is closed; the reader hands over the rest and stops.
+        let lines = w.wait_lines(usize::MAX, Duration::from_secs(5));
+        let (rest, stderr, _) = w.kill();
+        let lines: Vec<String> = lines.into_iter().chain(rest).collect();
+        let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let mut entry = format!("$ etcdctl {} &  (background, until it exits)\n", display_args(args));
+        let body = lines.join("\n") + if lines.is_empty() { "" } else { "\n" };
+        entry.push_str(&self.norm.normalise(&owned, &body));
+        if !stderr.is_empty() {
+            entry.push_str("[stderr]\n");
+            entry.push_str(&self.norm.normalise(&owned, &stderr));
+            if !stderr.ends_with('\n') {
+                entry.push('\n');
+            }
+        }
+        match code {
+            Some(code) => entry.push_str(&format!("[exit {code}]\n")),
+            None => entry.push_str(&format!("<still running after {deadline:?}; killed>\n")),
         }
         self.transcript.push_str(&entry);
         lines

@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use meridian_kv::{CommandResponse, PermKind};
+use meridian_kv::PermKind;
 use meridian_proto::etcdserverpb::lease_server::Lease;
 use meridian_proto::etcdserverpb::{
     LeaseGrantRequest, LeaseGrantResponse, LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseLeasesRequest,
     LeaseLeasesResponse, LeaseRevokeRequest, LeaseRevokeResponse, LeaseStatus, LeaseTimeToLiveRequest,
     LeaseTimeToLiveResponse,
 };
-use meridian_proto::meridianpb::{RaftCommand, raft_command::Cmd};
-use meridian_types::{EtcdError, LeaseId};
+use meridian_types::LeaseId;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codegen::BoxStream;
@@ -19,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::access;
 use crate::error::to_status;
-use crate::lease::{keep_alive, revoke, time_to_live_local};
+use crate::lease::{grant, keep_alive, revoke, time_to_live_local};
 use crate::member::Member;
 
 /// The Lease service of one member.
@@ -38,24 +37,7 @@ impl LeaseService {
 impl Lease for LeaseService {
     async fn lease_grant(&self, request: Request<LeaseGrantRequest>) -> Result<Response<LeaseGrantResponse>, Status> {
         let who = access::caller(&self.member, &request)?;
-        let mut req = request.into_inner();
-        if req.ttl > 9_000_000_000 {
-            return Err(to_status(EtcdError::LeaseTtlTooLarge));
-        }
-        req.ttl = self.member.lessor().effective_ttl(req.ttl);
-        let resp = self
-            .member
-            .propose(RaftCommand { auth: Some(who), cmd: Some(Cmd::LeaseGrant(req)), ..Default::default() })
-            .await
-            .map_err(to_status)?;
-        match resp {
-            CommandResponse::LeaseGrant(mut r) => {
-                let rev = r.header.as_ref().map_or(0, |h| h.revision);
-                r.header = Some(self.member.header(rev));
-                Ok(Response::new(r))
-            }
-            _ => Err(to_status(EtcdError::Internal("unexpected apply result for lease grant".into()))),
-        }
+        grant(&self.member, request.into_inner(), Some(who)).await.map(Response::new).map_err(to_status)
     }
 
     async fn lease_revoke(
