@@ -46,13 +46,24 @@ fn guarded(key: String, target: CompareTarget, revision: i64, ops: Vec<RequestOp
     server_command(Cmd::Txn(TxnRequest { compare: vec![compare], success: ops, failure: Vec::new() }))
 }
 
-/// Proposes a guarded txn: the revision it wrote at when its compare held, `None` when it did not.
-async fn propose_guarded(member: &Member, cmd: RaftCommand) -> Result<Option<Revision>, EtcdError> {
-    match member.propose(cmd).await? {
+/// A guarded txn's outcome: the revision it wrote at when its compare held, `None` when it did not.
+fn guarded_outcome(resp: CommandResponse) -> Result<Option<Revision>, EtcdError> {
+    match resp {
         CommandResponse::Txn(t) if t.succeeded => Ok(Some(Revision(t.header.map_or(0, |h| h.revision)))),
         CommandResponse::Txn(_) => Ok(None),
         other => Err(EtcdError::Internal(format!("a txn answered {other:?}"))),
     }
+}
+
+/// Proposes a guarded txn (forwarded to the leader if need be).
+async fn propose_guarded(member: &Member, cmd: RaftCommand) -> Result<Option<Revision>, EtcdError> {
+    guarded_outcome(member.propose(cmd).await?)
+}
+
+/// The txn writing `record` as its group's active record if the key is still at `decided_from`.
+fn switch_command(record: &ActiveRecord, decided_from: Revision) -> RaftCommand {
+    let key = active_key(&record.group.0);
+    guarded(key.clone(), CompareTarget::Mod, decided_from.0, vec![put(key, record.to_json())])
 }
 
 /// Writes `record` as its group's active record if the key is still at `decided_from` (its token when the
@@ -63,9 +74,7 @@ pub async fn switch(
     record: &ActiveRecord,
     decided_from: Revision,
 ) -> Result<Option<Revision>, EtcdError> {
-    let key = active_key(&record.group.0);
-    let cmd = guarded(key.clone(), CompareTarget::Mod, decided_from.0, vec![put(key, record.to_json())]);
-    propose_guarded(member, cmd).await
+    propose_guarded(member, switch_command(record, decided_from)).await
 }
 
 /// [`switch`] as the leader's own decision for `record.term`: proposed on this member only, and applied only in
@@ -75,13 +84,7 @@ pub async fn switch_as_leader(
     record: &ActiveRecord,
     decided_from: Revision,
 ) -> Result<Option<Revision>, EtcdError> {
-    let key = active_key(&record.group.0);
-    let cmd = guarded(key.clone(), CompareTarget::Mod, decided_from.0, vec![put(key, record.to_json())]);
-    match member.propose_as_leader(cmd, record.term).await? {
-        CommandResponse::Txn(t) if t.succeeded => Ok(Some(Revision(t.header.map_or(0, |h| h.revision)))),
-        CommandResponse::Txn(_) => Ok(None),
-        other => Err(EtcdError::Internal(format!("a txn answered {other:?}"))),
-    }
+    guarded_outcome(member.propose_as_leader(switch_command(record, decided_from), record.term).await?)
 }
 
 /// Stores a group's definition (the admin API's); returns the write's revision.
