@@ -217,6 +217,6 @@ mod tests {
             [Row { name: "a1", dc: "dc-a", status: Some(&a1) }, Row { name: "b1", dc: "dc-b", status: Some(&b1) }];
         assert_eq!(settled_leader(&rows), None, "b1 is not in the leader's membership yet");
         let text = render(&[Row { name: "x", dc: "d", status: None }]);
-        assert!(text.contains("leader: none yet") && text.contains("dc health: not reported"), "{text}");
+        assert!(text.contains("leader: none yet") && text.contains("verdicts: none written yet"), "{text}");
     }
 }
