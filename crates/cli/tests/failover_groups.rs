@@ -137,7 +137,7 @@ fn hooks_resume_on_a_new_leader_with_the_same_token_and_the_cli_switches_groups(
     // Every live member's /metrics shows where the group is and its token, once it applied the switch.
     for admin in admins(&cluster) {
         let want = [
-            format!("meridian_failover_group_active{{group=\"db\",dc=\"dc-c\"}} 1\n"),
+            "meridian_failover_group_active{group=\"db\",dc=\"dc-c\"} 1\n".to_owned(),
             format!("meridian_failover_group_token{{group=\"db\"}} {t3}\n"),
         ];
         let mut text = String::new();
