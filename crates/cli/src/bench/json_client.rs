@@ -28,6 +28,7 @@ use tonic::{Code, Status};
 
 use super::args::Plan;
 use super::credentials::Credentials;
+use super::stats::error_kind;
 use crate::tls_client::{self, HTTP11};
 
 /// Largest answer body read, as the gRPC clients' decoding limit.
@@ -58,9 +59,11 @@ impl JsonEndpoint {
         let base = endpoint.trim_end_matches('/').to_owned();
         let mut ep = JsonEndpoint { base, connector: Connector { tls }, token: None };
         let mut probe = JsonClient::new(&ep, &[], plan.timeout)?;
-        probe.version().await.with_context(|| format!("connecting to {endpoint} (GET /version)"))?;
+        let failed = |s: Status| anyhow::anyhow!("{}", error_kind(&s));
+        probe.version().await.map_err(failed).with_context(|| format!("connecting to {endpoint} (GET /version)"))?;
         if let Some(creds) = &plan.user {
-            let token = probe.login(creds).await.with_context(|| format!("logging in as {}", creds.name))?;
+            let token =
+                probe.login(creds).await.map_err(failed).with_context(|| format!("logging in as {}", creds.name))?;
             ep.token = Some(token.parse().context("the server's token is not a valid header value")?);
         }
         Ok(ep)
