@@ -282,3 +282,55 @@ fn linearizable_reads_stay_fresh_when_the_leader_and_a_follower_restart_together
     let failures: Vec<String> = lin.failures.iter().map(ToString::to_string).collect();
     assert_eq!(lin.result, CheckResult::Ok, "history not linearizable:\n{}", failures.join("\n"));
 }
+
+/// A member that was down while the cluster moved on must not answer serializable reads from the state it had
+/// before it stopped (Patroni reads its leader key so and once took a primary role back from a stale answer).
+/// Each round: kill a follower, change a key through the others, restart the follower and read the key
+/// serializably through it alone, over and over from the moment its port opens: never the old value.
+#[test]
+fn a_restarted_member_never_answers_serializable_reads_from_before_its_stop() {
+    let specs = [voter("m1", "dc-a"), voter("m2", "dc-b"), voter("m3", "dc-c")];
+    let mut cluster = Cluster::start(&specs, "lan");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for round in 0..5 {
+        let leader = cluster.wait_agreed_leader(LEADER_DEADLINE);
+        let follower = (leader + 1) % 3;
+        let (old, new) = (format!("old-{round}"), format!("new-{round}"));
+        let leader_ep = cluster.nodes[leader].endpoint();
+        rt.block_on(async {
+            let mut c = common::connect(&leader_ep).await;
+            c.put("leader-key", old.as_str(), None).await.expect("put old");
+        });
+        // The follower has applied the old value before it stops.
+        let follower_ep = cluster.nodes[follower].endpoint();
+        assert!(poll_until(LEADER_DEADLINE, Duration::from_millis(20), || {
+            rt.block_on(serializable_get(&follower_ep)).is_some_and(|v| v == old)
+        }));
+        cluster.kill9(follower);
+        rt.block_on(async {
+            let mut c = common::connect(&leader_ep).await;
+            c.put("leader-key", new.as_str(), None).await.expect("put new");
+        });
+        cluster.spawn(follower);
+        // From the first answer on: the new value only (a read may fail or wait while the member catches up).
+        let deadline = Instant::now() + LEADER_DEADLINE;
+        let mut answers = 0;
+        while answers < 20 && Instant::now() < deadline {
+            if let Some(v) = rt.block_on(serializable_get(&follower_ep)) {
+                assert_eq!(v, new, "round {round}: the restarted member answered from before its stop");
+                answers += 1;
+            }
+        }
+        assert_eq!(answers, 20, "round {round}: the restarted member never answered\n{}", cluster.log_tails(40));
+    }
+}
+
+/// `leader-key`'s value by a serializable read through `endpoint` alone, on a fresh connection; `None` if the
+/// member does not answer (yet).
+async fn serializable_get(endpoint: &str) -> Option<String> {
+    let mut c = try_connect(endpoint, Duration::from_millis(200)).await.ok()?;
+    let opts = etcd_client::GetOptions::new().with_serializable();
+    let get = c.get("leader-key", Some(opts));
+    let resp = tokio::time::timeout(OP_TIMEOUT, get).await.ok()?.ok()?;
+    resp.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+}

@@ -65,6 +65,8 @@ pub struct Member {
     authenticator: Arc<Authenticator>,
     reach: Arc<ReachState>,
     failover: FailoverGroups,
+    /// Set once this member has applied everything committed when it started (see [`Member::catch_up`]).
+    caught_up: tokio::sync::watch::Sender<bool>,
 }
 
 /// The parts a [`Member`] is made of, as `run` assembles them.
@@ -124,7 +126,46 @@ impl Member {
             reach,
             failover,
         } = parts;
-        Member { config, headers, raft, hub, lessor, leader_client, placement, quota, authenticator, reach, failover }
+        let caught_up = tokio::sync::watch::Sender::new(false);
+        Member {
+            config,
+            headers,
+            raft,
+            hub,
+            lessor,
+            leader_client,
+            placement,
+            quota,
+            authenticator,
+            reach,
+            failover,
+            caught_up,
+        }
+    }
+
+    /// Runs once at start: takes read barriers until one succeeds, then lets serializable reads through. A
+    /// member that restarts holds what it had applied before it stopped, which may be far behind the cluster
+    /// (a key deleted meanwhile, a leader key another node took): answering from it would hand a client a past
+    /// the cluster has left, which Patroni, reading serializably, once acted on and took a primary role back.
+    /// etcd serves no client before its start-up entry is applied; this is the same floor: every read this
+    /// member serves reflects at least everything committed when it started.
+    pub async fn catch_up(self: Arc<Self>) {
+        let retry = Duration::from_millis(self.config.timing.heartbeat_ms());
+        while self.read_barrier().await.is_err() {
+            tokio::time::sleep(retry).await;
+        }
+        self.caught_up.send_replace(true);
+        tracing::info!("caught up with the cluster: serving serializable reads");
+    }
+
+    /// Waits (up to the request timeout) until this member has caught up since it started; serializable reads
+    /// wait here. Past the timeout: etcd's "request timed out".
+    pub async fn wait_caught_up(&self) -> Result<(), EtcdError> {
+        let mut rx = self.caught_up.subscribe();
+        match tokio::time::timeout(self.request_timeout(), rx.wait_for(|up| *up)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(EtcdError::Timeout),
+        }
     }
 
     /// What this member measures of the others, and (on the leader) the reports it received.

@@ -444,6 +444,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let mut background = vec![
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
         tokio::spawn(crate::lease::expiry_loop(member.clone())),
+        tokio::spawn(member.clone().catch_up()),
         peer_serve,
         tokio::spawn(placement::run(member.raft().clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),

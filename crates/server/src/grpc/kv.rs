@@ -83,7 +83,10 @@ impl Kv for KvService {
         if req.key.is_empty() {
             return Err(to_status(EtcdError::EmptyKey));
         }
-        if !req.serializable {
+        if req.serializable {
+            // Not before this member caught up with what was committed when it started.
+            self.member.wait_caught_up().await.map_err(to_status)?;
+        } else {
             self.member.read_barrier().await.map_err(to_status)?;
         }
         // Judged after the barrier, so a linearizable read sees every permission change acknowledged before it.
