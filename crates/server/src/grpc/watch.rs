@@ -68,7 +68,12 @@ pub fn serve(
             let Some(req) = msg.request_union else { continue };
             let reply = match req {
                 RequestUnion::CreateRequest(create) => {
-                    match permitted(&member, &source, &create).and_then(|()| hub.create(stream, &create, tx.clone())) {
+                    // A watch starts from this member's store: not before it caught up since it started.
+                    let ready = member.wait_caught_up().await;
+                    match ready
+                        .and_then(|()| permitted(&member, &source, &create))
+                        .and_then(|()| hub.create(stream, &create, tx.clone()))
+                    {
                         Ok(id) => {
                             let created = WatchResponse {
                                 header: Some(member.current_header()),
