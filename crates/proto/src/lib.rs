@@ -15,30 +15,35 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
 pub mod mvccpb {
     tonic::include_proto!("mvccpb");
+    include!(concat!(env!("OUT_DIR"), "/mvccpb.serde.rs"));
 }
 
 /// Users, roles and permissions (etcd `authpb`).
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
 pub mod authpb {
     tonic::include_proto!("authpb");
+    include!(concat!(env!("OUT_DIR"), "/authpb.serde.rs"));
 }
 
 /// The etcd v3 client API: KV, Watch, Lease, Cluster, Maintenance and Auth.
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
 pub mod etcdserverpb {
     tonic::include_proto!("etcdserverpb");
+    include!(concat!(env!("OUT_DIR"), "/etcdserverpb.serde.rs"));
 }
 
 /// The etcd distributed lock service (etcd `v3lockpb`).
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
 pub mod v3lockpb {
     tonic::include_proto!("v3lockpb");
+    include!(concat!(env!("OUT_DIR"), "/v3lockpb.serde.rs"));
 }
 
 /// The etcd leader election service (etcd `v3electionpb`).
 #[allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
 pub mod v3electionpb {
     tonic::include_proto!("v3electionpb");
+    include!(concat!(env!("OUT_DIR"), "/v3electionpb.serde.rs"));
 }
 
 /// Meridian-internal Raft log commands and the peer-to-peer service.

@@ -16,6 +16,7 @@ pub mod failover_catalog;
 pub mod failover_groups;
 pub mod fault;
 pub mod formation;
+pub mod gateway;
 pub mod grpc;
 pub mod h2_authority;
 pub mod identity;

@@ -465,6 +465,10 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         .tcp_nodelay(true)
         .layer(MapResponseLayer::new(move |res| date.apply(res)))
         .layer(MapResponseLayer::new(crate::grpc::oversize::as_grpc_go))
+        // etcd's JSON gateway shares the client port: HTTP/1.1 requests, and any request outside the gRPC
+        // services' paths, go to it.
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(crate::gateway::router(member.clone(), max_decoding)))
         .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
         .add_service(ClusterServer::new(ClusterService::new(member.clone())))

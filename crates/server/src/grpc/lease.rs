@@ -13,6 +13,7 @@ use meridian_proto::etcdserverpb::{
 use meridian_types::LeaseId;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -54,19 +55,8 @@ impl Lease for LeaseService {
         request: Request<Streaming<LeaseKeepAliveRequest>>,
     ) -> Result<Response<BoxStream<LeaseKeepAliveResponse>>, Status> {
         access::user(&self.member, &request)?;
-        let mut inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(64);
-        let member = self.member.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(req)) = inbound.message().await {
-                let reply = keep_alive(&member, req.id).await.map_err(to_status);
-                let failed = reply.is_err();
-                if tx.send(reply).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let inbound = request.into_inner().map_while(Result::ok).map(|req| req.id);
+        Ok(Response::new(Box::pin(keep_alive_stream(self.member.clone(), inbound))))
     }
 
     async fn lease_time_to_live(
@@ -104,4 +94,29 @@ impl Lease for LeaseService {
         let leases = self.member.kv().read().leases().into_iter().map(|l| LeaseStatus { id: l.id.0 }).collect();
         Ok(Response::new(LeaseLeasesResponse { header: Some(self.member.current_header()), leases }))
     }
+}
+
+/// Answers each lease id of `inbound` with a keep-alive, in order, until `inbound` ends, the answer is dropped,
+/// or one fails (the gRPC stream and the JSON gateway's share this).
+pub fn keep_alive_stream(
+    member: Arc<Member>,
+    inbound: impl Stream<Item = i64> + Send + 'static,
+) -> ReceiverStream<Result<LeaseKeepAliveResponse, Status>> {
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut inbound = std::pin::pin!(inbound);
+        loop {
+            let id = tokio::select! {
+                id = inbound.next() => id,
+                () = tx.closed() => None,
+            };
+            let Some(id) = id else { break };
+            let reply = keep_alive(&member, id).await.map_err(to_status);
+            let failed = reply.is_err();
+            if tx.send(reply).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    ReceiverStream::new(rx)
 }

@@ -10,6 +10,7 @@ use meridian_proto::etcdserverpb::{WatchCreateRequest, WatchRequest, WatchRespon
 use meridian_types::EtcdError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -40,18 +41,34 @@ impl Watch for WatchService {
         // Credentials are those the stream opened with; each watch is judged when it is created, on the whole
         // range it watches.
         let source = CallerSource::of(&request);
-        let mut inbound = request.into_inner();
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let member = self.member.clone();
-        tokio::spawn(async move {
-            let hub = member.hub().clone();
-            let stream = hub.open_stream();
-            while let Ok(Some(msg)) = inbound.message().await {
-                let Some(req) = msg.request_union else { continue };
-                let reply = match req {
-                    RequestUnion::CreateRequest(create) => match permitted(&member, &source, &create)
-                        .and_then(|()| hub.create(stream, &create, tx.clone()))
-                    {
+        let inbound = request.into_inner().map_while(Result::ok);
+        Ok(Response::new(Box::pin(serve(self.member.clone(), source, inbound))))
+    }
+}
+
+/// Serves one watch stream for `source`: the requests of `inbound`, in order, answered on the returned stream.
+/// The stream's watches end when the answer is dropped (the client went away) or `inbound` ends; the JSON
+/// gateway keeps `inbound` open after its request body, as etcd's does.
+pub fn serve(
+    member: Arc<Member>,
+    source: CallerSource,
+    inbound: impl Stream<Item = WatchRequest> + Send + 'static,
+) -> ReceiverStream<Result<WatchResponse, Status>> {
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    tokio::spawn(async move {
+        let hub = member.hub().clone();
+        let stream = hub.open_stream();
+        let mut inbound = std::pin::pin!(inbound);
+        loop {
+            let msg = tokio::select! {
+                msg = inbound.next() => msg,
+                () = tx.closed() => None,
+            };
+            let Some(msg) = msg else { break };
+            let Some(req) = msg.request_union else { continue };
+            let reply = match req {
+                RequestUnion::CreateRequest(create) => {
+                    match permitted(&member, &source, &create).and_then(|()| hub.create(stream, &create, tx.clone())) {
                         Ok(id) => {
                             let created = WatchResponse {
                                 header: Some(member.current_header()),
@@ -73,32 +90,32 @@ impl Watch for WatchService {
                             cancel_reason: cancel_reason(&e),
                             ..Default::default()
                         },
-                    },
-                    RequestUnion::CancelRequest(cancel) => {
-                        if !hub.cancel(stream, cancel.watch_id) {
-                            continue;
-                        }
-                        WatchResponse {
-                            header: Some(member.current_header()),
-                            watch_id: cancel.watch_id,
-                            canceled: true,
-                            ..Default::default()
-                        }
                     }
-                    RequestUnion::ProgressRequest(_) => {
-                        let rev = hub.progress_revision(stream);
-                        // Not tied to one watch: etcd marks it with watch id -1.
-                        WatchResponse { header: Some(member.header(rev)), watch_id: -1, ..Default::default() }
-                    }
-                };
-                if tx.send(Ok(reply)).await.is_err() {
-                    break;
                 }
+                RequestUnion::CancelRequest(cancel) => {
+                    if !hub.cancel(stream, cancel.watch_id) {
+                        continue;
+                    }
+                    WatchResponse {
+                        header: Some(member.current_header()),
+                        watch_id: cancel.watch_id,
+                        canceled: true,
+                        ..Default::default()
+                    }
+                }
+                RequestUnion::ProgressRequest(_) => {
+                    let rev = hub.progress_revision(stream);
+                    // Not tied to one watch: etcd marks it with watch id -1.
+                    WatchResponse { header: Some(member.header(rev)), watch_id: -1, ..Default::default() }
+                }
+            };
+            if tx.send(Ok(reply)).await.is_err() {
+                break;
             }
-            hub.close_stream(stream);
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
+        }
+        hub.close_stream(stream);
+    });
+    ReceiverStream::new(rx)
 }
 
 /// Whether the stream's caller may read everything `create` watches (its whole range, so a watch cannot see

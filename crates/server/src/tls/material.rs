@@ -133,7 +133,8 @@ impl TlsMaterial {
             .with_client_cert_verifier(verifier)
             .with_single_cert(certs.clone(), key.clone_key())
             .map_err(rustls_err)?;
-        client.alpn_protocols = vec![H2.to_vec()];
+        // gRPC over h2, and the JSON gateway over HTTP/1.1 for clients that do not speak h2 (Patroni's).
+        client.alpn_protocols = vec![H2.to_vec(), HTTP11.to_vec()];
         let mut admin = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(VERSIONS)
             .map_err(rustls_err)?
