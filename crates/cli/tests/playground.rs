@@ -182,6 +182,17 @@ fn the_move_leader_line_of_the_banner_moves_the_leader() {
         .expect("endpoints printed")
         .to_owned();
     p.wait_for_line(|l| l.starts_with("leader: ") && !l.contains("none yet"));
+    // The banner's JSON gateway line reads `foo` after etcdctl put it.
+    let put = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([&format!("--endpoints={endpoints}"), "put", "foo", "bar"])
+        .output()
+        .expect("run etcdctl");
+    assert!(put.status.success(), "put failed: {}", String::from_utf8_lossy(&put.stderr));
+    let curl = p.stdout.iter().find(|l| l.trim_start().starts_with("curl ")).expect("gateway line printed").clone();
+    let got = Command::new("sh").args(["-c", &curl]).output().expect("run curl");
+    let body = String::from_utf8_lossy(&got.stdout);
+    assert!(body.contains(r#""key":"Zm9v""#) && body.contains(r#""value":"YmFy""#), "{curl}: {body}");
     // "voters: a1 3f4b... (dc-a), ...": hand leadership to b1, a voter outside the preferred datacenter.
     let b1 = voters
         .trim_start()

@@ -626,3 +626,34 @@ fn a_cluster_runs_on_the_files_meridian_certs_writes() {
         logs()
     );
 }
+
+/// etcd's JSON gateway shares the TLS client port with gRPC: HTTP/1.1 (what Patroni speaks) and HTTP/2, chosen by
+/// ALPN, each authenticated by the client certificate as gRPC is.
+#[test]
+fn the_json_gateway_shares_the_tls_client_port() {
+    let m = Single::start(true);
+    let url = format!("{}/v3/kv/range", m.endpoint());
+    let ca = m.pki.ca.crt.display().to_string();
+    let (crt, key) = (m.root.crt.display().to_string(), m.root.key.display().to_string());
+    let curl = |extra: &[&str]| {
+        std::process::Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_version}", "--cacert", &ca, "-X", "POST"])
+            .args(extra)
+            .args(["--data-binary", r#"{"key":"cmVhZHk="}"#, &url])
+            .output()
+            .expect("curl")
+    };
+    for (flag, version) in [("--http1.1", "1.1"), ("--http2", "2")] {
+        let out = curl(&[flag, "--cert", &crt, "--key", &key]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (body, used) = text.rsplit_once('\n').unwrap_or_default();
+        assert_eq!(used, version, "{flag}: {text} {}", String::from_utf8_lossy(&out.stderr));
+        // The key the readiness put wrote ("ready" = "1").
+        assert!(body.contains(r#""key":"cmVhZHk=""#) && body.contains(r#""value":"MQ==""#), "{flag}: {body}");
+    }
+    // With client certificates required, a client without one is refused at the handshake.
+    let out = curl(&["--http1.1"]);
+    assert!(!out.status.success(), "served without a client certificate: {}", String::from_utf8_lossy(&out.stdout));
+    // gRPC still works on the same port.
+    assert!(ctl(&m.endpoint(), &m.flags(), &["get", "ready"]).stdout.contains('1'));
+}

@@ -182,9 +182,12 @@ fn banner(placed: &[Placed], no_wan: bool) -> String {
     let voters: Vec<String> =
         placed.iter().filter(|p| p.voter).map(|p| format!("{} {:x} ({})", p.name, p.id, p.dc)).collect();
     let eps = endpoints.join(",");
+    let first = endpoints.first().copied().unwrap_or_default();
     format!(
         "etcd endpoints ({wan}; fault injection on at each member's admin /faults):\n  \
          ETCDCTL_API=3 etcdctl --endpoints={eps} put foo bar\n\
+         etcd's JSON gateway on the same ports (what Patroni speaks; with --secure add curl's --cacert/--cert/--key):\n  \
+         curl -s {first}/v3/kv/range -d '{{\"key\":\"Zm9v\"}}'\n\
          hand leadership to another voter; leader placement brings it back to the preferred DC after the failback \
          hold:\n  \
          ETCDCTL_API=3 etcdctl --endpoints={eps} move-leader <id>\n  \

@@ -75,14 +75,11 @@ pub fn router(member: Arc<Member>, limit: usize) -> Router {
         ("kv/deleterange", unary!(kv, delete_range, limit)),
         ("kv/txn", unary!(kv, txn, limit)),
         ("kv/compaction", unary!(kv, compact, limit)),
-        ("watch", route(post(move |req: Request| async move { stream::watch(watch_member, req, limit) }))),
+        ("watch", route(post(move |req: Request| stream::watch(watch_member, req, limit)))),
         ("lease/grant", unary!(lease, lease_grant, limit)),
         ("lease/revoke", unary!(lease, lease_revoke, limit)),
         ("kv/lease/revoke", unary!(lease, lease_revoke, limit)),
-        (
-            "lease/keepalive",
-            route(post(move |req: Request| async move { stream::keep_alive(keep_alive_member, req, limit) })),
-        ),
+        ("lease/keepalive", route(post(move |req: Request| stream::keep_alive(keep_alive_member, req, limit)))),
         ("lease/timetolive", unary!(lease, lease_time_to_live, limit)),
         ("kv/lease/timetolive", unary!(lease, lease_time_to_live, limit)),
         ("lease/leases", unary!(lease, lease_leases, limit)),
@@ -155,9 +152,11 @@ where
     }))
 }
 
-/// `method` answering browsers' CORS preflight too, as etcd's gateway does.
+/// `method` answering browsers' CORS preflight too, as etcd's gateway does, and other methods with its 405.
 fn route(method: MethodRouter) -> MethodRouter {
-    method.options(|| async { StatusCode::OK })
+    method
+        .options(|| async { StatusCode::OK })
+        .fallback(|| async { (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n") })
 }
 
 /// etcd's gateway allows any origin.

@@ -28,14 +28,15 @@ use crate::member::Member;
 const LINES_BUFFERED: usize = 64;
 
 /// `POST /v3/watch`.
-pub fn watch(member: Arc<Member>, req: Request, limit: usize) -> Response {
+pub async fn watch(member: Arc<Member>, req: Request, limit: usize) -> Response {
     let (parts, body) = req.into_parts();
     let source = CallerSource::of(&grpc_request(parts, ()));
     relay::<WatchRequest, _, _>(body, limit, true, move |inbound| crate::grpc::watch::serve(member, source, inbound))
+        .await
 }
 
 /// `POST /v3/lease/keepalive`.
-pub fn keep_alive(member: Arc<Member>, req: Request, limit: usize) -> Response {
+pub async fn keep_alive(member: Arc<Member>, req: Request, limit: usize) -> Response {
     let (parts, body) = req.into_parts();
     if let Err(status) = access::user(&member, &grpc_request(parts, ())) {
         return reply::error(&status);
@@ -43,6 +44,7 @@ pub fn keep_alive(member: Arc<Member>, req: Request, limit: usize) -> Response {
     relay::<LeaseKeepAliveRequest, _, _>(body, limit, false, move |inbound| {
         crate::grpc::lease::keep_alive_stream(member, inbound.map(|req| req.id))
     })
+    .await
 }
 
 /// A server-streaming call's answer: `answers` as lines, or `status` as the error answer if it failed at once.
@@ -77,8 +79,9 @@ where
 }
 
 /// A client-streaming call: the requests read from `body` go to the stream `serve` answers, whose answers go
-/// back as lines. `keep_open`: the call goes on after the body ends (a watch).
-fn relay<Req, Resp, S>(
+/// back as lines. `keep_open`: the call goes on after the body ends (a watch). A first request that does not
+/// parse is answered as a unary error, before the stream starts, as etcd's gateway does.
+async fn relay<Req, Resp, S>(
     body: Body,
     limit: usize,
     keep_open: bool,
@@ -90,7 +93,16 @@ where
     S: Stream<Item = Result<Resp, Status>> + Send + 'static,
 {
     let mut requests = body::many::<Req>(body, limit);
+    let first = match requests.next().await {
+        Some(Ok(first)) => Some(first),
+        Some(Err(status)) => return reply::error(&status),
+        None => None,
+    };
     let (req_tx, req_rx) = mpsc::channel(16);
+    if let Some(first) = first {
+        // Room for it: the channel is new.
+        let _ = req_tx.try_send(first);
+    }
     let answers = serve(ReceiverStream::new(req_rx));
     let (out, rx) = mpsc::channel(LINES_BUFFERED);
     tokio::spawn(async move {

@@ -79,7 +79,8 @@ impl Maintenance for MaintenanceService {
             // etcd answers an action it does not know with no alarms.
             Err(_) => Vec::new(),
         };
-        Ok(Response::new(AlarmResponse { header: Some(self.member.current_header()), alarms }))
+        // etcd 3.4 answers alarms and defragment without a header.
+        Ok(Response::new(AlarmResponse { header: None, alarms }))
     }
 
     async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -129,7 +130,7 @@ impl Maintenance for MaintenanceService {
             swap_ms = report.swap.as_millis() as u64,
             "defragmented the kv store"
         );
-        Ok(Response::new(DefragmentResponse { header: Some(self.member.current_header()) }))
+        Ok(Response::new(DefragmentResponse { header: None }))
     }
 
     async fn hash(&self, request: Request<HashRequest>) -> Result<Response<HashResponse>, Status> {
