@@ -1,6 +1,7 @@
 //! `meridian bench` against real servers: every workload against a `meridian server`, put, watch-latency,
-//! lock (and txn) against etcd 3.4, the workloads over every endpoint of a three-voter Meridian cluster, and the
-//! refusal of non-loopback endpoints. Each run is small (`--total`), and the assertions are about the report's
+//! lock (and txn) against etcd 3.4, put, range and mixed over the JSON gateway of both (checked by reading the
+//! keys back), the workloads over every endpoint of a three-voter Meridian cluster, and the refusal of
+//! non-loopback endpoints. Each run is small (`--total`), and the assertions are about the report's
 //! shape and accounting (every operation counted once, no errors, ordered quantiles), never about timing.
 
 mod common;
@@ -127,6 +128,73 @@ fn put_watch_latency_and_txn_run_against_etcd() {
     check_txn(&report, args);
 }
 
+/// The keys of `from`'s length that `etcdctl get FROM END` finds on `server` (the bench's keys are zero-padded
+/// numbers, so shorter and longer ones sort in between).
+fn keys_between(server: &Server, from: &str, end: &str) -> Vec<String> {
+    let out = server.etcdctl(&["get", from, end, "--keys-only"]);
+    assert!(out.ok(), "get {from} {end}: {out:?}");
+    out.stdout.lines().filter(|l| l.len() == from.len()).map(str::to_owned).collect()
+}
+
+#[test]
+fn put_range_and_mixed_run_over_the_json_gateway_of_both_servers() {
+    for kind in [Kind::Meridian, Kind::Etcd] {
+        let server = Server::start(kind);
+        let eps = [server.endpoint()];
+        // Every put wrote its key (00000000 to 00000299, sequential) with its 256-byte value: nothing was
+        // counted that the server did not do.
+        let args = "put --clients 4 --protocol json";
+        let report = bench(&eps, args);
+        check(&report, args, "put");
+        assert_eq!(report["protocol"], "json", "{kind:?}: {report}");
+        assert_eq!(report["conns"].as_u64(), Some(4), "{kind:?}: a connection per client: {report}");
+        let keys = keys_between(&server, "00000000", "00000300");
+        assert_eq!(keys.len() as u64, TOTAL, "{kind:?}: every put over JSON wrote its key");
+        assert_eq!(keys.first().map(String::as_str), Some("00000000"), "{kind:?}");
+        let value = server.etcdctl(&["get", "00000123", "--print-value-only"]);
+        assert_eq!(value.stdout.trim_end(), "v".repeat(256), "{kind:?}: {value:?}");
+        // Ranges, serializable and linearizable, of a key space the bench first wrote over JSON (6-byte keys,
+        // apart from the puts' 8-byte ones).
+        for (args, workload) in [
+            (
+                "range --clients 4 --protocol json --consistency s --key-size 6 --key-space 20 --key-order random",
+                "range-s",
+            ),
+            ("range --clients 4 --protocol json --key-size 6 --key-space 20 --key-order random", "range-l"),
+        ] {
+            let report = bench(&eps, args);
+            check(&report, args, workload);
+            assert_eq!(report["reads"]["ops"].as_u64(), Some(TOTAL), "{kind:?} {args}: {report}");
+        }
+        assert_eq!(keys_between(&server, "000000", "000020").len(), 20, "{kind:?}: the range prefill wrote over JSON");
+        let args = "mixed --clients 4 --protocol json --key-size 5 --key-space 50 --key-order random --read-ratio 0.5";
+        let report = bench(&eps, args);
+        check(&report, args, "mixed-l");
+        let (r, w) = (report["reads"]["ops"].as_u64().unwrap(), report["writes"]["ops"].as_u64().unwrap());
+        assert!(r > 0 && w > 0 && r + w == TOTAL, "{kind:?} {args}: {report}");
+        assert_eq!(keys_between(&server, "00000", "00050").len(), 50, "{kind:?}: the mixed prefill wrote over JSON");
+    }
+}
+
+#[test]
+fn json_gateway_errors_are_counted_with_their_message_and_other_workloads_are_refused() {
+    let server = Server::start(Kind::Meridian);
+    let eps = [server.endpoint()];
+    // A value over the request limit: every put is refused, and counted as the gRPC error it is.
+    let report = bench_raw(&eps, "put --protocol json --total 3 --val-size 1572864");
+    assert_eq!((report["ops"].as_u64(), report["errors"].as_u64()), (Some(0), Some(3)), "{report}");
+    let kind = report["error_kinds"][0]["kind"].as_str().unwrap_or_default();
+    assert!(kind.starts_with("InvalidArgument: ") && kind.contains("too large"), "{report}");
+    for workload in ["txn", "watch-latency", "lock"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["bench", workload, "--protocol", "json", "--total", "1", "--endpoints", &eps[0]])
+            .output()
+            .expect("run meridian bench");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("--protocol json runs put, range and mixed only"), "{stderr}");
+    }
+}
+
 #[test]
 fn workloads_spread_over_every_endpoint_of_a_three_voter_cluster() {
     let cluster = Cluster::start(&[voter("v1", "dc-a"), voter("v2", "dc-b"), voter("v3", "dc-c")], "lan");
@@ -178,6 +246,9 @@ fn workloads_run_as_an_etcd_user_and_logins_are_measured_on_both_servers() {
         for (args, workload) in [
             ("put --clients 4 --conns 2 --user bench:benchpw", "put"),
             ("range --clients 2 --user bench --password benchpw", "range-l"),
+            // Over JSON the token travels in the Authorization header.
+            ("put --clients 4 --protocol json --user bench:benchpw", "put"),
+            ("range --clients 2 --protocol json --user bench --password benchpw", "range-l"),
         ] {
             check(&bench(&eps, args), args, workload);
         }
@@ -186,8 +257,10 @@ fn workloads_run_as_an_etcd_user_and_logins_are_measured_on_both_servers() {
         assert_eq!(report["workload"], "authenticate", "{report}");
         assert_eq!((report["ops"].as_u64(), report["errors"].as_u64()), (Some(20), Some(0)), "{kind:?}: {report}");
         // Without credentials every request is refused, and counted as such.
-        let report = bench(&eps, "put --clients 2");
-        assert_eq!(report["errors"].as_u64(), Some(TOTAL), "{kind:?}: {report}");
+        for args in ["put --clients 2", "put --clients 2 --protocol json"] {
+            let report = bench(&eps, args);
+            assert_eq!(report["errors"].as_u64(), Some(TOTAL), "{kind:?} {args}: {report}");
+        }
         // A wrong password fails the login before any load.
         let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
             .args(["bench", "put", "--total", "1", "--user", "bench:wrong", "--endpoints", &eps[0]])

@@ -134,6 +134,20 @@ fn hooks_resume_on_a_new_leader_with_the_same_token_and_the_cli_switches_groups(
     assert!(out.starts_with("db: dc-b -> dc-c (token "), "{out}");
     let (dc, t3, _) = status(&admins(&cluster)).unwrap();
     assert!(dc == "dc-c" && t3 > t2, "{dc} {t3}");
+    // Every live member's /metrics shows where the group is and its token, once it applied the switch.
+    for admin in admins(&cluster) {
+        let want = [
+            "meridian_failover_group_active{group=\"db\",dc=\"dc-c\"} 1\n".to_owned(),
+            format!("meridian_failover_group_token{{group=\"db\"}} {t3}\n"),
+        ];
+        let mut text = String::new();
+        let shown = poll_until(HOOK_DEADLINE, Duration::from_millis(100), || {
+            let out = std::process::Command::new("curl").args(["-s", &format!("{admin}/metrics")]).output();
+            text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            want.iter().all(|w| text.contains(w.as_str()))
+        });
+        assert!(shown, "{admin}/metrics lacks {want:?}:\n{text}");
+    }
     let (code, table, _) = failover_cli(&admins(&cluster), &["status"]);
     assert_eq!(code, 0);
     assert!(table.lines().nth(1).is_some_and(|l| l.starts_with("db ") && l.contains(&t3.to_string())), "{table}");

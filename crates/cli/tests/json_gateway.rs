@@ -263,6 +263,16 @@ fn script(gw: &mut Gateway) {
         |_| {},
     );
     gw.stream("watch, garbage", "/v3/watch", r#"{"create_request":"#, 1, |_| {});
+    gw.stream("watch, empty key", "/v3/watch", r#"{"create_request":{"key":""}}"#, 1, |_| {});
+    let backwards = format!(r#"{{"create_request":{{"key":"{b}","range_end":"{a}"}}}}"#);
+    gw.stream("watch, range ends before it starts", "/v3/watch", &backwards, 1, |_| {});
+    gw.stream(
+        "watch, future start",
+        "/v3/watch",
+        r#"{"create_request":{"key":"YQ==","start_revision":"99"}}"#,
+        1,
+        |_| {},
+    );
 
     // Leases.
     let grant = gw.post("lease grant", "/v3/lease/grant", r#"{"TTL":30}"#);

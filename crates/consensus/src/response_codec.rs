@@ -159,6 +159,7 @@ fn etcd_code(e: &EtcdError) -> u8 {
         ElectionNotLeader => 60,
         ElectionNoLeader => 61,
         MissingLeaderKey => 62,
+        WatcherRangeEmpty => 63,
     }
 }
 
@@ -219,6 +220,7 @@ fn etcd_from_code(code: u8, text: String) -> Option<EtcdError> {
         60 => ElectionNotLeader,
         61 => ElectionNoLeader,
         62 => MissingLeaderKey,
+        63 => WatcherRangeEmpty,
         _ => return None,
     })
 }

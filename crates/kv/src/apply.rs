@@ -84,12 +84,14 @@ impl<B: Backend> KvStore<B> {
         applied
     }
 
-    fn apply_cmd(&mut self, cmd: &RaftCommand) -> Result<Applied> {
-        let Some(cmd) = &cmd.cmd else {
+    fn apply_cmd(&mut self, raft_cmd: &RaftCommand) -> Result<Applied> {
+        let Some(cmd) = &raft_cmd.cmd else {
             return Err(EtcdError::Internal("empty raft command".into()).into());
         };
-        // etcd's capped applier: under NOSPACE only what frees space or changes no data goes through.
-        if self.alarms.no_space() && alarm::adds_data(cmd) {
+        // etcd's capped applier: under NOSPACE only what frees space or changes no data goes through, and the
+        // server's own records under /meridian/ (a failover must not wait for an operator to free space).
+        let servers_own = raft_cmd.auth.is_none() && reserved::writes_only_reserved(cmd);
+        if self.alarms.no_space() && alarm::adds_data(cmd) && !servers_own {
             return Err(EtcdError::NoSpace.into());
         }
         match cmd {

@@ -50,7 +50,7 @@ pub use etcd_db::write_etcd_db_of_view;
 pub use lease::{MAX_LEASE_TTL, MIN_LEASE_TTL};
 pub use lease_clock::LeaseClock;
 pub use mem_backend::{MemBackend, MemView};
-pub use reserved::check_client_command;
+pub use reserved::{check_client_command, writes_only_reserved};
 pub use response::{Applied, CommandResponse, LeaseInfo};
 pub use revision::RevisionKey;
 pub use snapshot::{snapshot_revision, write_snapshot_of_view};

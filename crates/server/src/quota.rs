@@ -42,6 +42,10 @@ impl Quota {
         if self.disk_low.load(Ordering::Relaxed) {
             return Err(EtcdError::NoSpace);
         }
+        // The server's own records under /meridian/ pass the quota as they pass the NOSPACE alarm at apply.
+        if cmd.auth.is_none() && cmd.cmd.as_ref().is_some_and(meridian_kv::writes_only_reserved) {
+            return Ok(());
+        }
         if db_size().saturating_add(cost) <= self.limit {
             return Ok(());
         }
@@ -106,6 +110,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(quota.admit(&delete, || 1 << 40), Ok(()), "deletes free space");
+        let verdict = RaftCommand {
+            auth: None,
+            cmd: Some(Cmd::Put(PutRequest { key: b"/meridian/dc/dc-b".to_vec(), ..Default::default() })),
+            ..Default::default()
+        };
+        assert_eq!(quota.admit(&verdict, || 1 << 40), Ok(()), "the server's own records pass");
+        let client = RaftCommand { auth: Some(Default::default()), ..verdict };
+        assert_eq!(quota.admit(&client, || 1 << 40), Err(EtcdError::NoSpace), "a client's does not");
     }
 
     #[test]

@@ -95,9 +95,13 @@ impl<B: Backend> WatchHub<B> {
     }
 
     /// Registers a watcher; it stays silent until [`WatchHub::announce`]. Returns the watch id.
+    /// As etcd's, an empty key is the smallest key (`\0`), and a range that ends where it starts or before is
+    /// refused.
     pub fn create(&self, stream: StreamId, req: &WatchCreateRequest, tx: ResponseSender) -> Result<i64, EtcdError> {
-        if req.key.is_empty() {
-            return Err(EtcdError::EmptyKey);
+        let key = if req.key.is_empty() { vec![0] } else { req.key.clone() };
+        let to_the_end = req.range_end == [0];
+        if !req.range_end.is_empty() && !to_the_end && key >= req.range_end {
+            return Err(EtcdError::WatcherRangeEmpty);
         }
         let mut inner = self.inner.lock();
         let id = if req.watch_id != 0 {
@@ -121,7 +125,7 @@ impl<B: Backend> WatchHub<B> {
         inner.watchers.insert(
             (stream, id),
             Watcher {
-                key: req.key.clone(),
+                key,
                 range_end: req.range_end.clone(),
                 prev_kv: req.prev_kv,
                 no_put: filters.contains(&(FilterType::Noput as i32)),

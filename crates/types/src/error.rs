@@ -124,6 +124,9 @@ pub enum EtcdError {
     /// A watch id is already in use on the stream.
     #[error("etcdserver: duplicate watch id")]
     DuplicateWatchId,
+    /// A watch whose range ends where it starts or before.
+    #[error("mvcc: watcher range is empty")]
+    WatcherRangeEmpty,
     /// AuthEnable without a `root` user.
     #[error("etcdserver: root user does not exist")]
     RootUserNotExist,
@@ -223,7 +226,7 @@ impl EtcdError {
             LeaseNotFound | MemberNotFound => StatusCode::NotFound,
             NoSpace | TooManyRequests => StatusCode::ResourceExhausted,
             LeaseExists | NotLeader | MemberExists | PeerUrlExists | MemberNotLearner | LearnerNotReady
-            | DuplicateWatchId | BadLeaderTransferee => StatusCode::FailedPrecondition,
+            | DuplicateWatchId | WatcherRangeEmpty | BadLeaderTransferee => StatusCode::FailedPrecondition,
             NoLeader
             | LeaderChanged
             | Timeout

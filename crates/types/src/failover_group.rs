@@ -40,21 +40,24 @@ impl Failback {
     }
 }
 
-/// A webhook's URL, `http://host[:port][/path]`, checked when parsed.
+/// A webhook's URL, `http://host[:port][/path]` or `https://...`, checked when parsed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WebhookUrl {
     url: String,
+    /// Where the scheme (with its `://`) ends in `url`.
+    scheme_end: usize,
     /// Where `host[:port]` ends in `url`.
     authority_end: usize,
 }
 
 impl WebhookUrl {
-    /// Checks `url`: plain `http://`, a non-empty host, a port (if given) in 1-65535.
+    /// Checks `url`: `http://` or `https://`, a non-empty host, a port (if given) in 1-65535.
     pub fn parse(url: &str) -> Result<WebhookUrl, &'static str> {
-        if url.starts_with("https://") {
-            return Err("webhooks speak plain http:// (TLS to hook receivers is not supported)");
-        }
-        let rest = url.strip_prefix("http://").ok_or("a webhook URL must start with http://")?;
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or("a webhook URL must start with http:// or https://")?;
+        let scheme_end = url.len() - rest.len();
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         let host = match authority.rsplit_once(':') {
             Some((host, port)) => {
@@ -73,7 +76,7 @@ impl WebhookUrl {
         if !(path.is_empty() || path.starts_with('/')) {
             return Err("the path must start with /");
         }
-        Ok(WebhookUrl { url: url.to_owned(), authority_end: "http://".len() + authority.len() })
+        Ok(WebhookUrl { url: url.to_owned(), scheme_end, authority_end: scheme_end + authority.len() })
     }
 
     /// The whole URL.
@@ -81,19 +84,33 @@ impl WebhookUrl {
         &self.url
     }
 
-    /// `host:port` to connect to (port 80 when the URL names none).
+    /// Whether the webhook speaks TLS (`https://`).
+    pub fn is_tls(&self) -> bool {
+        self.url.starts_with("https://")
+    }
+
+    /// `host:port` to connect to (port 80, or 443 for https, when the URL names none).
     pub fn connect_to(&self) -> String {
         let authority = self.authority();
         if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
             authority.to_owned()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if self.is_tls() { 443 } else { 80 })
         }
     }
 
     /// `host[:port]` as written, for the `Host` header.
     pub fn authority(&self) -> &str {
-        &self.url["http://".len()..self.authority_end]
+        &self.url[self.scheme_end..self.authority_end]
+    }
+
+    /// The host alone: the name a TLS receiver's certificate must carry.
+    pub fn host(&self) -> &str {
+        let authority = self.authority();
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => host,
+            _ => authority,
+        }
     }
 
     /// The path and query to request (`/` when the URL has none).
@@ -108,8 +125,14 @@ impl WebhookUrl {
 /// What a hook calls.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum HookTarget {
-    /// An HTTP POST of the change as JSON; success is a 2xx answer.
-    Webhook(WebhookUrl),
+    /// An HTTP POST of the change as JSON; success is a 2xx answer. An `https://` receiver must present a
+    /// certificate for its host from `ca_file`'s CAs (by default the system's bundle).
+    Webhook {
+        /// Where to post.
+        url: WebhookUrl,
+        /// PEM file of the CAs an https receiver's certificate must chain to; `None`: the system's bundle.
+        ca_file: Option<String>,
+    },
     /// A program and its arguments, run with the change in its environment; success is exit status 0.
     Command(Vec<String>),
 }
@@ -118,7 +141,7 @@ impl HookTarget {
     /// A short description for logs, audit records and tables: `webhook http://...` or `command prog`.
     pub fn describe(&self) -> String {
         match self {
-            HookTarget::Webhook(url) => format!("webhook {}", url.as_str()),
+            HookTarget::Webhook { url, .. } => format!("webhook {}", url.as_str()),
             HookTarget::Command(argv) => format!("command {}", argv.join(" ")),
         }
     }
@@ -142,6 +165,9 @@ struct HookFields {
     webhook: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
+    /// For an https webhook: the CAs to trust (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ca_file: Option<String>,
     #[serde(default)]
     timeout_ms: Option<u64>,
 }
@@ -152,9 +178,16 @@ impl TryFrom<HookFields> for Hook {
     fn try_from(f: HookFields) -> Result<Hook, String> {
         let target = match (f.webhook, f.command) {
             (Some(_), Some(_)) => return Err("a hook has either webhook or command, not both".into()),
-            (None, None) => return Err("a hook needs webhook = \"http://host:port/path\" or command = [...]".into()),
+            (None, None) => return Err("a hook needs webhook = \"http(s)://host:port/path\" or command = [...]".into()),
             (Some(url), None) => {
-                HookTarget::Webhook(WebhookUrl::parse(&url).map_err(|why| format!("webhook {url:?}: {why}"))?)
+                let parsed = WebhookUrl::parse(&url).map_err(|why| format!("webhook {url:?}: {why}"))?;
+                if f.ca_file.is_some() && !parsed.is_tls() {
+                    return Err(format!("webhook {url:?}: ca_file is for https:// webhooks"));
+                }
+                HookTarget::Webhook { url: parsed, ca_file: f.ca_file }
+            }
+            (None, Some(_)) if f.ca_file.is_some() => {
+                return Err("ca_file is for https:// webhooks, not commands".into());
             }
             (None, Some(argv)) => {
                 if argv.first().is_none_or(|prog| prog.trim().is_empty()) {
@@ -173,11 +206,11 @@ impl TryFrom<HookFields> for Hook {
 
 impl From<Hook> for HookFields {
     fn from(h: Hook) -> HookFields {
-        let (webhook, command) = match h.target {
-            HookTarget::Webhook(url) => (Some(url.url), None),
-            HookTarget::Command(argv) => (None, Some(argv)),
+        let (webhook, command, ca_file) = match h.target {
+            HookTarget::Webhook { url, ca_file } => (Some(url.url), None, ca_file),
+            HookTarget::Command(argv) => (None, Some(argv), None),
         };
-        HookFields { webhook, command, timeout_ms: Some(h.timeout_ms) }
+        HookFields { webhook, command, ca_file, timeout_ms: Some(h.timeout_ms) }
     }
 }
 

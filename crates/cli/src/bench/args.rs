@@ -83,6 +83,26 @@ pub enum Consistency {
     S,
 }
 
+/// How the clients reach the endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Protocol {
+    /// gRPC: the clients share `--conns` HTTP/2 connections.
+    Grpc,
+    /// etcd's HTTP/JSON gateway (`POST /v3/kv/put`, `/v3/kv/range`): every client has a keep-alive HTTP/1.1
+    /// connection of its own. `put`, `range` and `mixed` only.
+    Json,
+}
+
+impl Protocol {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Json => "json",
+        }
+    }
+}
+
 /// Flags of `meridian bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -95,9 +115,13 @@ pub struct BenchArgs {
     /// Concurrent clients (each has at most one request in flight).
     #[arg(long, default_value_t = 1)]
     pub clients: usize,
-    /// gRPC connections shared by the clients (client i uses connection i mod conns).
+    /// gRPC connections shared by the clients (client i uses connection i mod conns). With `--protocol json`
+    /// every client has its own connection instead.
     #[arg(long, default_value_t = 1)]
     pub conns: usize,
+    /// `grpc`, or `json` for etcd's HTTP/JSON gateway on the same endpoints (put, range and mixed only).
+    #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
+    pub protocol: Protocol,
     /// Threads the load generator runs on. With 1 every client shares one thread, which costs the least
     /// CPU per operation (the generator competes with the servers for the CPUs on one machine); raise it only
     /// when one thread cannot keep up.
@@ -165,8 +189,10 @@ pub struct Plan {
     pub endpoints: Vec<String>,
     /// Concurrent clients, at least 1.
     pub clients: usize,
-    /// Connections, between 1 and `clients`.
+    /// Connections, between 1 and `clients` (`clients` with [`Protocol::Json`]: one each).
     pub conns: usize,
+    /// gRPC or the JSON gateway.
+    pub protocol: Protocol,
     /// Generator threads, between 1 and [`MAX_THREADS`].
     pub threads: usize,
     /// When the run stops.
@@ -244,6 +270,18 @@ impl Plan {
         if args.workload == Workload::Txn {
             ensure!(space > 0, "txn needs a bounded --key-space (keys are read, then compared and set)");
         }
+        if args.protocol == Protocol::Json {
+            ensure!(
+                matches!(args.workload, Workload::Put | Workload::Range | Workload::Mixed),
+                "--protocol json runs put, range and mixed only; {} needs --protocol grpc",
+                args.workload.name()
+            );
+            ensure!(
+                args.conns == 1,
+                "--conns applies to gRPC; with --protocol json every client has its own HTTP/1.1 connection"
+            );
+        }
+        let conns = if args.protocol == Protocol::Json { args.clients } else { args.conns };
         let read_ratio = match (args.workload, args.read_ratio) {
             (Workload::Mixed, r) => {
                 let r = r.unwrap_or(0.9);
@@ -257,7 +295,8 @@ impl Plan {
             workload: args.workload,
             endpoints: args.endpoints.clone(),
             clients: args.clients,
-            conns: args.conns,
+            conns,
+            protocol: args.protocol,
             threads: args.threads,
             budget,
             rate: args.rate,
@@ -354,6 +393,21 @@ mod tests {
         assert_eq!((p.clients, p.conns, p.threads, p.rate, p.val_size), (1, 1, 1, 0, 256));
         assert_eq!(p.endpoints, vec!["http://127.0.0.1:2379".to_owned()]);
         assert_eq!(p.label(), "put");
+        assert_eq!(p.protocol, Protocol::Grpc);
+    }
+
+    #[test]
+    fn json_runs_put_range_and_mixed_on_a_connection_per_client() {
+        for w in ["put", "range", "mixed"] {
+            let p = plan(&format!("{w} --total 1 --protocol json --clients 8")).unwrap();
+            assert_eq!((p.protocol, p.conns), (Protocol::Json, 8), "{w}");
+        }
+        for w in ["txn", "watch-latency", "authenticate --user u:p", "lock"] {
+            let e = err(&format!("{w} --total 1 --protocol json"));
+            assert!(e.contains("--protocol json runs put, range and mixed only"), "{w}: {e}");
+        }
+        assert!(err("put --total 1 --protocol json --clients 4 --conns 2").contains("--conns applies to gRPC"));
+        assert_eq!(plan("put --total 1 --protocol grpc --clients 4 --conns 2").unwrap().conns, 2);
     }
 
     #[test]

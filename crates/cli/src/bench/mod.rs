@@ -1,6 +1,7 @@
 //! `meridian bench`: a load generator for any etcd v3 endpoint (Meridian's or etcd's).
 //!
-//! Many concurrent clients share a few gRPC connections and run one workload (`put`, `range`, `txn`,
+//! Many concurrent clients share a few gRPC connections (or, with `--protocol json`, each has an HTTP/1.1
+//! connection to etcd's JSON gateway) and run one workload (`put`, `range`, `txn`,
 //! `watch-latency`, `mixed`, `authenticate`, `lock`) for `--total` operations or for a `--duration`, optionally
 //! paced open-loop at `--rate` ops/s. The report gives throughput, an HDR latency histogram and errors by kind, as text or as one
 //! JSON object (`--json`). Endpoints beyond loopback are refused unless `--allow-remote` is given.
@@ -8,12 +9,14 @@
 //! - `args`: flags and their validation into a [`args::Plan`];
 //! - `keys`: key numbering and the random generator;
 //! - `schedule`: the budget and the open-loop rate schedule;
-//! - `workloads`: the key-value operations; `watch`: the watch-latency watcher; `lock`: Lock then Unlock;
+//! - `workloads`: the key-value operations; `json_client`: put and range over the JSON gateway; `watch`: the
+//!   watch-latency watcher; `lock`: Lock then Unlock;
 //! - `stats`: histograms and error counts; `report`: text and JSON;
 //! - `runner`: connections, clients, progress, merging.
 
 mod args;
 mod credentials;
+mod json_client;
 mod keys;
 mod lock;
 mod report;

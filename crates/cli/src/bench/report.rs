@@ -59,6 +59,7 @@ impl Report {
             "endpoints": p.endpoints,
             "clients": p.clients,
             "conns": p.conns,
+            "protocol": p.protocol.name(),
             "threads": p.threads,
             "total": total,
             "duration_s": duration_s,
@@ -98,8 +99,9 @@ impl Report {
         let p = &self.plan;
         let s = &self.stats;
         let mut out = format!(
-            "{} clients={} conns={} threads={} endpoints={} ops={} errors={} elapsed={:.2}s\n  throughput   {:.0} ops/s\n",
+            "{} protocol={} clients={} conns={} threads={} endpoints={} ops={} errors={} elapsed={:.2}s\n  throughput   {:.0} ops/s\n",
             p.label(),
+            p.protocol.name(),
             p.clients,
             p.conns,
             p.threads,
@@ -145,7 +147,7 @@ fn line(hist: &Histogram<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::args::Consistency;
+    use crate::bench::args::{Consistency, Protocol};
     use crate::bench::keys::{KeyOrder, KeySpec};
     use crate::bench::stats::OpClass;
 
@@ -155,6 +157,7 @@ mod tests {
             endpoints: vec!["http://127.0.0.1:2379".into()],
             clients: 4,
             conns: 2,
+            protocol: Protocol::Grpc,
             threads: 1,
             budget: Budget::Total(4),
             rate: 0,

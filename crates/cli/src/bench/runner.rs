@@ -1,4 +1,4 @@
-//! Runs a [`Plan`]: connects, fills the key space when the workload reads, starts the clients (and the
+//! Runs a [`Plan`]: connects (gRPC channels, or the JSON gateway's endpoints with `--protocol json`), fills the key space when the workload reads, starts the clients (and the
 //! watcher for `watch-latency`), hands out operation numbers under the [`Schedule`], shows progress, and
 //! merges every client's [`Stats`] into the [`Report`].
 //!
@@ -15,8 +15,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meridian_proto::etcdserverpb::PutRequest;
 use meridian_proto::etcdserverpb::kv_client::KvClient;
 
-use super::args::{Plan, Workload};
+use super::args::{Plan, Protocol, Workload};
 use super::credentials::{Conn, authorize};
+use super::json_client::{JsonClient, JsonEndpoint};
 use super::report::Report;
 use super::schedule::{Admit, Schedule};
 use super::stats::{Stats, error_kind};
@@ -30,16 +31,19 @@ const PREFILL_CLIENTS: usize = 64;
 /// Runs `plan` to the end and reports.
 pub async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let plan = Arc::new(plan);
-    let channels = connect(&plan).await?;
+    let conns = match plan.protocol {
+        Protocol::Grpc => Conns::Grpc(connect(&plan).await?),
+        Protocol::Json => Conns::Json(connect_json(&plan).await?),
+    };
     if plan.workload.prefills() {
-        prefill(&plan, &channels).await?;
+        prefill(&plan, &conns).await?;
     }
     let schedule = Schedule { budget: plan.budget, rate: plan.rate };
     let bar = progress_bar(&plan, &schedule)?;
-    let (elapsed, stats) = if plan.workload == Workload::WatchLatency {
-        run_watch(&plan, &channels, schedule, &bar).await?
-    } else {
-        run_kv(&plan, &channels, schedule, &bar).await?
+    let (elapsed, stats) = match (&conns, plan.workload) {
+        (Conns::Grpc(channels), Workload::WatchLatency) => run_watch(&plan, channels, schedule, &bar).await?,
+        (Conns::Json(_), Workload::WatchLatency) => bail!("watch-latency does not run over --protocol json"),
+        _ => run_kv(&plan, &conns, schedule, &bar).await?,
     };
     bar.finish_and_clear();
     Ok(Report { plan: Arc::unwrap_or_clone(plan), elapsed, stats })
@@ -77,10 +81,41 @@ fn micros_since(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
+/// What the clients talk over.
+enum Conns {
+    /// gRPC channels, shared round-robin by the clients.
+    Grpc(Vec<Conn>),
+    /// The gateway of each endpoint; every client opens a connection of its own.
+    Json(Vec<JsonEndpoint>),
+}
+
+impl Conns {
+    /// The worker of client `c` (its connection, and the endpoint [`endpoint_of`] names).
+    fn worker(&self, plan: &Arc<Plan>, c: usize) -> anyhow::Result<Worker> {
+        Ok(match self {
+            Conns::Grpc(channels) => Worker::new(&channels[c % channels.len()], plan.clone(), c as u64),
+            Conns::Json(endpoints) => {
+                let value = vec![b'v'; plan.val_size];
+                let client = JsonClient::new(&endpoints[c % endpoints.len()], &value, plan.timeout)?;
+                Worker::json(client, plan.clone(), c as u64)
+            }
+        })
+    }
+}
+
 async fn connect(plan: &Plan) -> anyhow::Result<Vec<Conn>> {
     let mut out = Vec::with_capacity(plan.conns);
     for i in 0..plan.conns {
         out.push(channel(plan, &plan.endpoints[i % plan.endpoints.len()], Some(plan.timeout)).await?);
+    }
+    Ok(out)
+}
+
+/// Every endpoint's gateway, checked and logged in as the plan's user if it has one.
+async fn connect_json(plan: &Plan) -> anyhow::Result<Vec<JsonEndpoint>> {
+    let mut out = Vec::with_capacity(plan.endpoints.len());
+    for endpoint in &plan.endpoints {
+        out.push(JsonEndpoint::connect(plan, endpoint).await?);
     }
     Ok(out)
 }
@@ -111,12 +146,12 @@ fn progress_bar(plan: &Plan, schedule: &Schedule) -> anyhow::Result<ProgressBar>
 }
 
 /// Writes every key of the key space, untimed, so reads find values.
-async fn prefill(plan: &Arc<Plan>, channels: &[Conn]) -> anyhow::Result<()> {
+async fn prefill(plan: &Arc<Plan>, conns: &Conns) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let space = plan.keys.space;
     let mut tasks = Vec::new();
     for c in 0..PREFILL_CLIENTS.min(space as usize).max(1) {
-        let mut worker = Worker::new(&channels[c % channels.len()], plan.clone(), c as u64);
+        let mut worker = conns.worker(plan, c)?;
         let next = next.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -138,13 +173,13 @@ async fn prefill(plan: &Arc<Plan>, channels: &[Conn]) -> anyhow::Result<()> {
 
 async fn run_kv(
     plan: &Arc<Plan>,
-    channels: &[Conn],
+    conns: &Conns,
     schedule: Schedule,
     bar: &ProgressBar,
 ) -> anyhow::Result<(Duration, Stats)> {
     let mut workers = Vec::with_capacity(plan.clients);
     for c in 0..plan.clients {
-        let mut worker = Worker::new(&channels[c % channels.len()], plan.clone(), c as u64);
+        let mut worker = conns.worker(plan, c)?;
         worker.prepare().await.map_err(|s| anyhow::anyhow!("preparing client {c} failed: {}", error_kind(&s)))?;
         workers.push(worker);
     }
@@ -228,7 +263,8 @@ async fn run_watch(
 }
 
 /// The index of the endpoint client `c` talks to: client `c` uses connection `c mod conns`, and connection `i`
-/// goes to endpoint `i mod endpoints` (see [`connect`]).
+/// goes to endpoint `i mod endpoints` (see [`connect`]); over JSON `conns` is `clients`, so client `c` talks to
+/// endpoint `c mod endpoints`, as [`Conns::worker`] has it.
 fn endpoint_of(plan: &Plan, c: usize) -> usize {
     (c % plan.conns) % plan.endpoints.len()
 }

@@ -1,5 +1,6 @@
 //! The operations of the key-value workloads (`put`, `range`, `txn`, `mixed`, `authenticate`, and `lock`
-//! through [`Locker`]): one [`Worker`] per client turns an operation number into requests on its connection.
+//! through [`Locker`]): one [`Worker`] per client turns an operation number into requests on its connection,
+//! gRPC or, for `put`, `range` and `mixed` with `--protocol json`, the JSON gateway ([`JsonClient`]).
 //! `watch-latency` lives in `watch`.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tonic::Status;
 
 use super::args::{Consistency, Plan, Workload};
 use super::credentials::Conn;
+use super::json_client::JsonClient;
 use meridian_types::SplitMix64;
 
 use super::keys::client_rng;
@@ -21,34 +23,50 @@ use super::stats::OpClass;
 
 /// One client of a key-value workload.
 pub struct Worker {
-    kv: KvClient<Conn>,
-    auth: AuthClient<Conn>,
-    locker: Locker,
+    api: Api,
     plan: Arc<Plan>,
     value: Vec<u8>,
     rng: SplitMix64,
 }
 
+/// How a worker reaches the member.
+#[allow(clippy::large_enum_variant)] // one per client, made once: its size costs nothing per operation
+enum Api {
+    /// gRPC on a shared connection.
+    Grpc { kv: KvClient<Conn>, auth: AuthClient<Conn>, locker: Locker },
+    /// The JSON gateway on a connection of the client's own.
+    Json(JsonClient),
+}
+
 impl Worker {
-    /// A client on connection `kv`; `seed` makes its random draws its own.
+    /// A gRPC client on connection `conn`; `seed` makes its random draws its own.
     pub fn new(conn: &Conn, plan: Arc<Plan>, seed: u64) -> Worker {
         let value = vec![b'v'; plan.val_size];
         let kv = KvClient::new(conn.clone()).max_decoding_message_size(64 << 20);
         let (auth, locker) = (AuthClient::new(conn.clone()), Locker::new(conn));
-        Worker { kv, auth, locker, plan, value, rng: client_rng(seed) }
+        Worker { api: Api::Grpc { kv, auth, locker }, plan, value, rng: client_rng(seed) }
+    }
+
+    /// A client of the JSON gateway (put, range and mixed only); `seed` as for [`Worker::new`].
+    pub fn json(client: JsonClient, plan: Arc<Plan>, seed: u64) -> Worker {
+        Worker { api: Api::Json(client), plan, value: Vec::new(), rng: client_rng(seed) }
     }
 
     /// What the client needs before the run, unmeasured: the lock workload's lease.
     pub async fn prepare(&mut self) -> Result<(), Status> {
-        if self.plan.workload == Workload::Lock {
-            self.locker.prepare().await?;
+        if let Api::Grpc { locker, .. } = &mut self.api
+            && self.plan.workload == Workload::Lock
+        {
+            locker.prepare().await?;
         }
         Ok(())
     }
 
     /// Cleans up after the run: the lock workload revokes its lease.
     pub async fn finish(&mut self) {
-        self.locker.finish().await;
+        if let Api::Grpc { locker, .. } = &mut self.api {
+            locker.finish().await;
+        }
     }
 
     /// Runs operation `op` of the plan's workload and says what it was.
@@ -59,7 +77,10 @@ impl Worker {
             Workload::Authenticate => self.login().await,
             Workload::Range => self.range(index).await.map(|_| OpClass::Read),
             Workload::Txn => self.compare_and_set(index).await,
-            Workload::Lock => self.locker.lock_unlock(&self.plan.keys.key(index)).await,
+            Workload::Lock => match &mut self.api {
+                Api::Grpc { locker, .. } => locker.lock_unlock(&self.plan.keys.key(index)).await,
+                Api::Json(_) => Err(json_only("lock")),
+            },
             Workload::Mixed => {
                 if self.rng.unit() < self.plan.read_ratio {
                     self.range(index).await.map(|_| OpClass::Read)
@@ -72,26 +93,37 @@ impl Worker {
 
     /// Writes key `index` (used to fill the key space before reads are measured).
     pub async fn put(&mut self, index: u64) -> Result<OpClass, Status> {
-        let req = PutRequest { key: self.plan.keys.key(index), value: self.value.clone(), ..Default::default() };
-        self.kv.put(req).await.map(|_| OpClass::Write)
+        let key = self.plan.keys.key(index);
+        match &mut self.api {
+            Api::Grpc { kv, .. } => {
+                let req = PutRequest { key, value: self.value.clone(), ..Default::default() };
+                kv.put(req).await.map(|_| OpClass::Write)
+            }
+            Api::Json(json) => json.put(&key).await.map(|()| OpClass::Write),
+        }
     }
 
     /// Logs in as the plan's user (counted as a write: etcd replicates a login, Meridian reads after a barrier).
     async fn login(&mut self) -> Result<OpClass, Status> {
         let creds = self.plan.user.as_ref().ok_or_else(|| Status::invalid_argument("authenticate needs --user"))?;
+        let Api::Grpc { auth, .. } = &mut self.api else { return Err(json_only("authenticate")) };
         let req = AuthenticateRequest { name: creds.name.clone(), password: creds.password.clone() };
-        self.auth.authenticate(req).await.map(|_| OpClass::Write)
+        auth.authenticate(req).await.map(|_| OpClass::Write)
     }
 
-    /// Reads key `index`; returns its mod_revision (0 when it does not exist).
+    /// Reads key `index`; returns its mod_revision (0 when it does not exist; always 0 over JSON, where only
+    /// `range` and `mixed` read and nothing compares).
     async fn range(&mut self, index: u64) -> Result<i64, Status> {
-        let req = RangeRequest {
-            key: self.plan.keys.key(index),
-            serializable: self.plan.consistency == Consistency::S,
-            ..Default::default()
-        };
-        let resp = self.kv.range(req).await?.into_inner();
-        Ok(resp.kvs.first().map_or(0, |kv| kv.mod_revision))
+        let key = self.plan.keys.key(index);
+        let serializable = self.plan.consistency == Consistency::S;
+        match &mut self.api {
+            Api::Grpc { kv, .. } => {
+                let req = RangeRequest { key, serializable, ..Default::default() };
+                let resp = kv.range(req).await?.into_inner();
+                Ok(resp.kvs.first().map_or(0, |kv| kv.mod_revision))
+            }
+            Api::Json(json) => json.range(&key, serializable).await.map(|()| 0),
+        }
     }
 
     /// Reads key `index`, then writes it in a Txn guarded by `mod_revision == seen` (0 for a missing key, as
@@ -112,7 +144,13 @@ impl Worker {
             }],
             failure: Vec::new(),
         };
-        let resp = self.kv.txn(req).await?.into_inner();
+        let Api::Grpc { kv, .. } = &mut self.api else { return Err(json_only("txn")) };
+        let resp = kv.txn(req).await?.into_inner();
         Ok(if resp.succeeded { OpClass::TxnSucceeded } else { OpClass::TxnConflict })
     }
+}
+
+/// The error of a workload the JSON clients do not run (the plan refuses them before any client starts).
+fn json_only(workload: &str) -> Status {
+    Status::unimplemented(format!("{workload} does not run over --protocol json"))
 }

@@ -84,6 +84,12 @@ pub fn render(rows: &[Row<'_>]) -> String {
             let _ = writeln!(out, "verdicts: none written yet");
         }
     }
+    // So are the failover groups' active records.
+    let groups = leader.or_else(|| rows.iter().find_map(|r| r.status)).map(|s| &s.groups).filter(|g| !g.is_empty());
+    if let Some(groups) = groups {
+        let list: Vec<String> = groups.iter().map(|(g, a)| format!("{g} in {} (token {})", a.dc, a.token)).collect();
+        let _ = writeln!(out, "failover groups: {}", list.join(", "));
+    }
     // Alarms are replicated: any member's list will do, the leader's first.
     let alarms = leader.or_else(|| rows.iter().find_map(|r| r.status)).map(|s| &s.alarms);
     match alarms {
@@ -130,6 +136,7 @@ mod tests {
             watchers: 0,
             members: Vec::new(),
             verdicts: BTreeMap::new(),
+            groups: BTreeMap::new(),
             reachability: Vec::new(),
             db_size: 3 << 20,
             free_disk: Some(1 << 30),
@@ -158,6 +165,7 @@ mod tests {
     fn table_marks_the_leader_shows_lag_from_its_view_and_down_members() {
         let mut a1 = report("a1", "dc-a", Some(("a1", "dc-a")), true);
         a1.members = vec![member("a1", Some(0)), member("b1", Some(3))];
+        a1.groups.insert("db".into(), meridian_server::admin::GroupSummary { dc: "dc-a".into(), token: 12 });
         a1.verdicts.insert(
             "dc-a".into(),
             VerdictSummary { state: "up".into(), since: "2026-12-06T08:00:00Z".into(), term: 4 },
@@ -175,6 +183,7 @@ mod tests {
         assert!(lines[3].starts_with("c1") && lines[3].contains("down"), "{text}");
         assert!(text.contains("leader: a1 (dc-a), term 4: dc-a is preferred"), "{text}");
         assert!(text.contains("verdicts: dc-a up"), "{text}");
+        assert!(text.contains("failover groups: db in dc-a (token 12)"), "{text}");
         assert!(lines[1].contains(" 3.0 "), "the kv store's size in MiB: {text}");
         assert!(text.contains("alarms: none"), "{text}");
         let mut full = a1.clone();

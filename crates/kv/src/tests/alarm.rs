@@ -91,3 +91,16 @@ fn quota_cost_counts_keys_values_and_the_larger_txn_branch() {
     assert_eq!(quota_cost(&Cmd::LeaseGrant(LeaseGrantRequest { id: 1, ttl: 5 })), 64);
     assert_eq!(quota_cost(&Cmd::DeleteRange(del_req("a", ""))), 0);
 }
+
+#[test]
+fn nospace_lets_the_servers_own_records_through() {
+    let mut s = store();
+    alarm(&mut s, AlarmAction::Activate, 1, AlarmType::Nospace);
+    // A verdict record: the server's own command (no caller) writing only under /meridian/.
+    apply(&mut s, Cmd::Put(put_req("/meridian/dc/dc-b", "{\"state\":\"down\"}"))).unwrap();
+    assert_eq!(value(&s, "/meridian/dc/dc-b").as_deref(), Some("{\"state\":\"down\"}"));
+    // The server's own writes elsewhere, or mixed, are still capped.
+    assert_eq!(etcd_err(apply(&mut s, Cmd::Put(put_req("app", "1")))), EtcdError::NoSpace);
+    let mixed = txn(vec![], vec![op_put("/meridian/active/db", "x"), op_put("app", "1")], vec![]);
+    assert_eq!(etcd_err(apply(&mut s, Cmd::Txn(mixed))), EtcdError::NoSpace);
+}

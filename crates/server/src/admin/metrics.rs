@@ -75,6 +75,25 @@ pub fn render(report: &StatusReport, fault_injection: bool) -> String {
             let _ = writeln!(out, "meridian_dc_state{{dc=\"{}\",state=\"{}\"}} {value}", escape(dc), escape(&v.state));
         }
     }
+    if !report.groups.is_empty() {
+        let _ =
+            writeln!(out, "# HELP meridian_failover_group_active 1 for the datacenter a failover group is active in.");
+        let _ = writeln!(out, "# TYPE meridian_failover_group_active gauge");
+        for (group, g) in &report.groups {
+            let _ = writeln!(
+                out,
+                "meridian_failover_group_active{{group=\"{}\",dc=\"{}\"}} 1",
+                escape(group),
+                escape(&g.dc)
+            );
+        }
+        let _ =
+            writeln!(out, "# HELP meridian_failover_group_token Fencing token of a failover group's active record.");
+        let _ = writeln!(out, "# TYPE meridian_failover_group_token gauge");
+        for (group, g) in &report.groups {
+            let _ = writeln!(out, "meridian_failover_group_token{{group=\"{}\"}} {}", escape(group), g.token);
+        }
+    }
     if !report.reachability.is_empty() {
         let _ = writeln!(out, "# HELP meridian_peer_reachable 1 if this member's probes reach the member.");
         let _ = writeln!(out, "# TYPE meridian_peer_reachable gauge");

@@ -22,7 +22,7 @@ pub use failover::Written;
 pub use faults::FaultSpec;
 pub use listener::IncomingListener;
 pub use serve::AdminServer;
-pub use status::{AuthSummary, LeaderInfo, MemberStatus, ReachSummary, StatusReport, VerdictSummary};
+pub use status::{AuthSummary, GroupSummary, LeaderInfo, MemberStatus, ReachSummary, StatusReport, VerdictSummary};
 
 use crate::fault::FaultState;
 use crate::member::Member;

@@ -59,6 +59,15 @@ pub struct VerdictSummary {
     pub term: u64,
 }
 
+/// A failover group's active datacenter as recorded in this member's store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// The active datacenter.
+    pub dc: String,
+    /// The fencing token: the active record's revision.
+    pub token: i64,
+}
+
 /// What this member measures of another one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReachSummary {
@@ -121,6 +130,9 @@ pub struct StatusReport {
     /// Datacenter verdicts as recorded in the store (written by the leader, decided by quorum).
     #[serde(default)]
     pub verdicts: BTreeMap<String, VerdictSummary>,
+    /// Each failover group's active datacenter and token, as recorded in the store.
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupSummary>,
     /// This member's probes of every other member.
     #[serde(default)]
     pub reachability: Vec<ReachSummary>,
@@ -235,6 +247,14 @@ impl StatusReport {
                 .into_iter()
                 .map(|(dc, r)| {
                     (dc.0, VerdictSummary { state: r.state.as_str().to_owned(), since: r.since, term: r.term })
+                })
+                .collect(),
+            groups: crate::failover_groups::store::read(&member.kv().read())
+                .active
+                .into_iter()
+                .filter_map(|(group, active)| {
+                    let record = active.record?;
+                    Some((group.0, GroupSummary { dc: record.dc.0, token: active.token.0 }))
                 })
                 .collect(),
             reachability: member

@@ -176,6 +176,7 @@ fn metric_label_values_are_escaped() {
         watchers: 2,
         members: Vec::new(),
         verdicts: Default::default(),
+        groups: Default::default(),
         reachability: Vec::new(),
         db_size: 1 << 20,
         free_disk: Some(1 << 30),
@@ -205,8 +206,11 @@ fn metric_label_values_are_escaped() {
         silent_ms: 4000,
         rtt_ms: Some(2),
     });
+    report.groups.insert("db".into(), status::GroupSummary { dc: "dc-a".into(), token: 41 });
     let text = metrics::render(&report, true);
     assert!(text.contains("meridian_dc_state{dc=\"dc-b\",state=\"down\"} 3\n"), "{text}");
+    assert!(text.contains("meridian_failover_group_active{group=\"db\",dc=\"dc-a\"} 1\n"), "{text}");
+    assert!(text.contains("meridian_failover_group_token{group=\"db\"} 41\n"), "{text}");
     assert!(text.contains("meridian_peer_reachable{member=\"b1\",dc=\"dc-b\"} 0\n"), "{text}");
     assert!(text.contains("meridian_peer_rtt_ms{member=\"b1\",dc=\"dc-b\"} 2\n"), "{text}");
     assert!(text.contains("meridian_follower_lag_entries{member=\"we\\\"ird\\\\\",dc=\"dc-b\"} 5"), "{text}");

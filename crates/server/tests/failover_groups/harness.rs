@@ -204,6 +204,41 @@ impl Webhook {
         Webhook { url, receiver, _task: task }
     }
 
+    /// A receiver over TLS at `https://localhost:<port>/hook`, with a certificate for `localhost` from a CA made
+    /// for it, whose PEM is written to `dir/ca.pem` (returned).
+    pub async fn start_tls(script: &[Reply], dir: &std::path::Path) -> (Webhook, std::path::PathBuf) {
+        let receiver = Receiver::default();
+        receiver.script.lock().extend(script.iter().copied());
+        let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(receiver.clone());
+        let (ca_pem, chain, key) = tls_identity("localhost");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, ca_pem).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(meridian_server::tls::material::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://localhost:{}/hook", listener.local_addr().unwrap().port());
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that refuses our certificate ends its handshake here.
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        (Webhook { url, receiver, _task: task }, ca)
+    }
+
     /// Every body received so far.
     pub fn bodies(&self) -> Vec<serde_json::Value> {
         self.receiver.bodies.lock().clone()
@@ -228,4 +263,18 @@ async fn receive(State(r): State<Receiver>, body: axum::body::Bytes) -> StatusCo
 /// Now, as the member's clock says (the verdicts' `since`).
 pub fn now_ms(f: &Fixture) -> u64 {
     f.server.member.failover().now_unix_ms()
+}
+
+/// A CA (its PEM) and a certificate for `host` it signed, with the key.
+pub fn tls_identity(
+    host: &str,
+) -> (String, Vec<rustls_pki_types::CertificateDer<'static>>, rustls_pki_types::PrivateKeyDer<'static>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![host.to_owned()]).unwrap().signed_by(&key, &ca, &ca_key).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    (ca.pem(), vec![cert.der().clone()], key)
 }

@@ -65,3 +65,36 @@ async fn a_command_hook_gets_the_switch_in_its_environment_and_is_retried_on_fai
     assert_eq!(calls.lines().collect::<Vec<_>>(), [line.as_str(), line.as_str()]);
     f.stop().await;
 }
+
+#[tokio::test]
+async fn an_https_webhook_is_called_over_tls_and_an_untrusted_receiver_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, ca) = Webhook::start_tls(&[], dir.path()).await;
+    // The same receiver, trusted through another CA: its certificate does not chain there.
+    let (other_ca_pem, _, _) = crate::harness::tls_identity("localhost");
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, other_ca_pem).unwrap();
+    let groups = format!(
+        "[[failover_groups]]\nname = \"db\"\ndatacenters = [\"dc-a\", \"dc-b\"]\n\
+         [[failover_groups.hooks]]\nwebhook = \"{url}\"\nca_file = {ca:?}\ntimeout_ms = 2000\n\
+         [[failover_groups]]\nname = \"mistrusted\"\ndatacenters = [\"dc-a\", \"dc-b\"]\n\
+         [[failover_groups.hooks]]\nwebhook = \"{url}\"\nca_file = {other:?}\ntimeout_ms = 2000\n",
+        url = hook.url,
+        ca = ca.display().to_string(),
+        other = other_ca.display().to_string(),
+    );
+    let f = Fixture::start(5_000, &groups, Arc::new(ProcessHooks)).await;
+    let (_, token) = f.wait_active("db", "dc-a", None).await;
+    let got = attempts(&f.wait_acknowledged("db", token).await);
+    assert_eq!((got.len(), got[0].2), (1, Outcome::Ok), "{got:?}");
+    let (_, other_token) = f.wait_active("mistrusted", "dc-a", None).await;
+    let refused = f
+        .wait("a refused attempt", || {
+            let got = attempts(&f.audit("mistrusted", other_token));
+            async move { got.into_iter().find(|a| a.2 == Outcome::Failed) }
+        })
+        .await;
+    assert!(refused.3.contains("TLS handshake with localhost:"), "{refused:?}");
+    assert_eq!(hook.tokens(), vec![token.0], "only the trusted call got through");
+    f.stop().await;
+}

@@ -20,7 +20,7 @@ fn a_full_definition_parses_with_its_defaults() {
     assert_eq!(g.failback, Failback::Automatic, "failback defaults to automatic");
     assert_eq!(g.hold_ms(5000), 5000, "the hold defaults to the policy's");
     assert_eq!(g.hooks[0].timeout_ms, DEFAULT_HOOK_TIMEOUT_MS);
-    let HookTarget::Webhook(url) = &g.hooks[0].target else { panic!("{:?}", g.hooks[0]) };
+    let HookTarget::Webhook { url, ca_file: None } = &g.hooks[0].target else { panic!("{:?}", g.hooks[0]) };
     assert_eq!(
         (url.connect_to().as_str(), url.authority(), url.path()),
         ("127.0.0.1:9000", "127.0.0.1:9000", "/switch")
@@ -41,8 +41,9 @@ fn hooks_name_exactly_one_callable_target() {
         (r#"{"timeout_ms":5}"#, "needs webhook"),
         (r#"{"command":[]}"#, "must name a program"),
         (r#"{"command":[" "]}"#, "must name a program"),
-        (r#"{"webhook":"https://h:1/x"}"#, "plain http://"),
-        (r#"{"webhook":"ftp://h/x"}"#, "must start with http://"),
+        (r#"{"webhook":"http://h:1/x","ca_file":"/ca.pem"}"#, "ca_file is for https:// webhooks"),
+        (r#"{"command":["p"],"ca_file":"/ca.pem"}"#, "ca_file is for https:// webhooks"),
+        (r#"{"webhook":"ftp://h/x"}"#, "must start with http:// or https://"),
         (r#"{"webhook":"http://:80/x"}"#, "no host"),
         (r#"{"webhook":"http://h:0/x"}"#, "port must be"),
         (r#"{"webhook":"http://h:1?x"}"#, "path must start with /"),
@@ -60,6 +61,25 @@ fn hooks_name_exactly_one_callable_target() {
 fn a_webhook_without_port_or_path_goes_to_port_80_and_slash() {
     let url = WebhookUrl::parse("http://hooks.internal").unwrap();
     assert_eq!((url.connect_to().as_str(), url.authority(), url.path()), ("hooks.internal:80", "hooks.internal", "/"));
+}
+
+#[test]
+fn an_https_webhook_goes_to_port_443_and_names_its_host_and_cas() {
+    let g = parse(
+        r#"{"name":"g","datacenters":["dc-a"],"hooks":[{"webhook":"https://hooks.internal/x","ca_file":"/etc/ca.pem"}]}"#,
+    )
+    .unwrap();
+    let HookTarget::Webhook { url, ca_file } = &g.hooks[0].target else { panic!("{:?}", g.hooks[0]) };
+    assert!(url.is_tls());
+    assert_eq!(ca_file.as_deref(), Some("/etc/ca.pem"));
+    assert_eq!((url.connect_to().as_str(), url.host(), url.path()), ("hooks.internal:443", "hooks.internal", "/x"));
+    let again: FailoverGroupSpec = serde_json::from_slice(&serde_json::to_vec(&g).unwrap()).unwrap();
+    assert_eq!(again, g);
+    let url = WebhookUrl::parse("https://localhost:8443").unwrap();
+    assert_eq!(
+        (url.connect_to().as_str(), url.host(), url.authority()),
+        ("localhost:8443", "localhost", "localhost:8443")
+    );
 }
 
 #[test]

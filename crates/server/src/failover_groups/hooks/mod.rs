@@ -24,6 +24,24 @@ pub enum HookError {
         #[source]
         source: std::io::Error,
     },
+    /// The https webhook's CAs could not be loaded.
+    #[error("loading the CAs of {path}")]
+    Trust {
+        /// The CA bundle.
+        path: String,
+        /// The cause.
+        #[source]
+        source: crate::tls::error::TlsError,
+    },
+    /// The TLS handshake with an https webhook failed (its certificate not trusted, say).
+    #[error("TLS handshake with {to}")]
+    Tls {
+        /// `host:port`.
+        to: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The HTTP exchange with the webhook failed.
     #[error("HTTP exchange")]
     Http(#[source] hyper::Error),
