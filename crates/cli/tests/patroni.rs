@@ -563,6 +563,28 @@ fn samples(out: &Path) -> Vec<(u64, f64, String, String)> {
         .collect()
 }
 
+/// The numbers in `acked` that node `name`'s table lacks.
+fn missing_rows(pg: &Patroni, name: &str, acked: &[u64]) -> Vec<u64> {
+    let port = pg.nodes[pg.index(name)].pg_port.to_string();
+    let rows = run_bounded(
+        Command::new(format!("{PG_BIN}/psql")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-Atc",
+            "SELECT n FROM drill",
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(rows.status.success(), "reading the rows on {name}: {}", text(&rows));
+    let have: BTreeSet<u64> =
+        String::from_utf8_lossy(&rows.stdout).split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    acked.iter().filter(|n| !have.contains(n)).copied().collect()
+}
+
 /// The numbers whose INSERT the workload saw committed.
 fn acked(out: &Path) -> Vec<u64> {
     fs::read_to_string(out.join("acked"))
@@ -636,6 +658,21 @@ fn patroni_fails_over_to_another_datacenter_without_losing_a_commit() {
         "no writes committed through the new primary {new_primary}: {}",
         fs::read_to_string(out.join("writer-errors")).unwrap_or_default()
     );
+    // Every row acknowledged so far is on the new primary (the writer goes on through the heal).
+    let acked_before = acked(&out);
+    let lost = missing_rows(&pg, &new_primary, &acked_before);
+    assert!(lost.is_empty(), "acknowledged rows missing on {new_primary}: {lost:?} of {}", acked_before.len());
+
+    // Healed: pa rejoins as a replica of the new primary; the workload samples the heal too.
+    let heal = Instant::now();
+    store.spawn("a1");
+    store.spawn("a2");
+    pg.spawn(pa);
+    let mut settled = Err(String::new());
+    poll_until(DEADLINE, Duration::from_millis(250), || {
+        settled = pg.settled(None, Some("pa"));
+        settled.is_ok()
+    });
     let mut w = pg.workload.take().unwrap();
     drop(w.stdin.take());
     let exited =
@@ -645,7 +682,8 @@ fn patroni_fails_over_to_another_datacenter_without_losing_a_commit() {
     }
     assert!(w.wait().expect("wait workload").success(), "workload.py failed");
 
-    // Never two primaries in one tick, and at least 5 samples a second of every node.
+    // Never two primaries in one tick, from before the kill to the end of the heal, and at least 5 samples a
+    // second of every node.
     let samples = samples(&out);
     let mut primaries: BTreeMap<u64, Vec<&str>> = BTreeMap::new();
     for (tick, _, n, role) in &samples {
@@ -654,48 +692,25 @@ fn patroni_fails_over_to_another_datacenter_without_losing_a_commit() {
         }
     }
     let doubles: Vec<_> = primaries.iter().filter(|(_, v)| v.len() > 1).collect();
-    assert!(doubles.is_empty(), "two primaries at once at ticks {doubles:?}");
+    assert!(doubles.is_empty(), "two primaries at once at ticks {doubles:?} (Patroni: {:?})", pg.members());
     let span = samples.last().map(|s| s.1).unwrap_or(0.0) - samples.first().map(|s| s.1).unwrap_or(0.0);
     for (name, _) in NODES {
         let count = samples.iter().filter(|s| s.2 == name).count();
         assert!(count as f64 >= 5.0 * span, "{name} sampled {count} times in {span:.1} s");
     }
-
-    // Every acknowledged row is on the new primary.
-    let port = pg.nodes[pg.index(&new_primary)].pg_port;
-    let rows = run_bounded(
-        Command::new(format!("{PG_BIN}/psql")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "-Atc",
-            "SELECT n FROM drill",
-        ]),
-        Duration::from_secs(30),
-    );
-    assert!(rows.status.success(), "reading the rows on {new_primary}: {}", text(&rows));
-    let have: BTreeSet<u64> =
-        String::from_utf8_lossy(&rows.stdout).split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    let leader = settled.unwrap_or_else(|e| panic!("pa never came back as a replica: {e}"));
+    assert_eq!(leader, new_primary, "leadership moved during the heal");
     let acked = acked(&out);
-    let lost: Vec<_> = acked.iter().filter(|n| !have.contains(n)).collect();
-    assert!(lost.is_empty(), "acknowledged rows missing on {new_primary}: {lost:?} of {}", acked.len());
+    let lost = missing_rows(&pg, &leader, &acked);
+    assert!(lost.is_empty(), "acknowledged rows missing on {leader} after the heal: {lost:?} of {}", acked.len());
     eprintln!(
-        "{} rows acknowledged, all on {new_primary}; {} samples, never two primaries",
+        "healed: pa a replica of {new_primary} after {:?} (drill {:?}); {} rows acknowledged, all on {leader}; {} \
+         samples, never two primaries",
+        heal.elapsed(),
+        kill.elapsed(),
         acked.len(),
         samples.len()
     );
-
-    // Healed: pa rejoins as a replica of the new primary.
-    let heal = Instant::now();
-    store.spawn("a1");
-    store.spawn("a2");
-    pg.spawn(pa);
-    let leader = pg.wait_settled(None, Some("pa"));
-    assert_eq!(leader, new_primary, "leadership moved during the heal");
-    eprintln!("healed: pa a replica of {new_primary} after {:?} (drill {:?})", heal.elapsed(), kill.elapsed());
     let marks_healed = pg.log_marks();
 
     // No errors in any Patroni log outside the deliberate outage.
