@@ -106,6 +106,11 @@ pub struct ServerConfig {
     pub admin_token: Option<AdminToken>,
     /// Leave `/health` and `/metrics` open without a token (default on).
     pub admin_open_health_metrics: bool,
+    /// The simulation's planted bug `LockSkipsWait` (`planted::configure` sets it): the Lock service answers a
+    /// waiter without waiting for the keys ahead of it. No file or flag reaches it (`serde(skip)`); a real server
+    /// always has it off.
+    #[serde(skip)]
+    pub planted_lock_skips_wait: bool,
 }
 
 /// The admin API's bearer token; never printed.
@@ -155,6 +160,7 @@ impl Default for ServerConfig {
             peer_trusted_ca_file: None,
             admin_token: None,
             admin_open_health_metrics: true,
+            planted_lock_skips_wait: false,
         }
     }
 }

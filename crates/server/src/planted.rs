@@ -1,6 +1,9 @@
 //! Deliberate bugs the simulation plants to show that its checker finds them, behind one seam: `run` looks at
 //! the choice once, while it assembles the member, and installs a decorator (around the Kv service or the apply
-//! observer) or a consensus setting. The production path never tests for a bug.
+//! observer) or a consensus setting. The production path never tests for a bug, with one exception:
+//! [`PlantedBug::LockSkipsWait`] lives inside the Lock recipe (`concurrency::mutex`), which `run` builds without
+//! a decorator seam; [`configure`] turns it into the member's `ServerConfig::planted_lock_skips_wait`, a setting
+//! no file or flag reaches, which the simulation applies to each member's configuration before `start_in`.
 
 use std::sync::Arc;
 
@@ -16,6 +19,7 @@ use meridian_proto::mvccpb::Event;
 use meridian_types::{EtcdError, Revision};
 use tonic::{Request, Response, Status};
 
+use crate::config::ServerConfig;
 use crate::error::to_status;
 use crate::grpc::kv::KvService;
 use crate::member::Member;
@@ -42,6 +46,15 @@ pub enum PlantedBug {
     ForwardedWritesSkipAuth,
     /// The leader declares a datacenter down on the word of any one voter outside it, not a majority.
     VerdictFromMinority,
+    /// The Lock service answers a waiter as soon as its key is enqueued, without waiting for the keys created
+    /// before it (the holder's among them) to be deleted: two holders at once.
+    LockSkipsWait,
+}
+
+/// The settings of `config` a planted bug needs (only [`PlantedBug::LockSkipsWait`] has one); the simulation
+/// calls it on every member's configuration, next to passing the bug in `ServerEnv::planted_bug`.
+pub fn configure(bug: PlantedBug, config: &mut ServerConfig) {
+    config.planted_lock_skips_wait = bug == PlantedBug::LockSkipsWait;
 }
 
 /// The Kv service with a bug planted: range requests are bent before the real service sees them, or (for

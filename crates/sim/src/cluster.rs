@@ -153,6 +153,39 @@ impl SimCluster {
         )
     }
 
+    /// The datacenters `name`'s store shows `down` and the active datacenter of failover group `group` (`None`
+    /// if `name` is not running). Reads only the reserved keyspace.
+    pub fn group_view(&self, name: &str, group: &str) -> Option<(Vec<String>, Option<String>)> {
+        let nodes = self.registry.lock();
+        let kv = nodes.get(name)?.kv().clone();
+        drop(nodes);
+        let reserved = meridian_proto::etcdserverpb::RangeRequest {
+            key: meridian_types::reserved::RESERVED_PREFIX.to_vec(),
+            range_end: meridian_types::reserved::RESERVED_END.to_vec(),
+            ..Default::default()
+        };
+        let resp = kv.read().range(&reserved).ok()?;
+        let mut down = Vec::new();
+        let mut active = None;
+        let active_key = meridian_types::reserved::active_key(group);
+        for kv in resp.kvs {
+            let key = String::from_utf8_lossy(&kv.key).into_owned();
+            if key.starts_with(meridian_types::reserved::DC_PREFIX) {
+                if let Ok(record) = meridian_failover::VerdictRecord::parse(&key, &kv.value)
+                    && record.state == meridian_failover::DcState::Down
+                {
+                    down.push(record.dc.0);
+                }
+            } else if key == active_key
+                && let Ok(record) = meridian_failover::ActiveRecord::parse(&key, &kv.value)
+            {
+                active = Some(record.dc.0);
+            }
+        }
+        down.sort();
+        Some((down, active))
+    }
+
     /// The leader as the running members see it: the one a majority of the founders, counting only
     /// live ones, names. The joiner's view does not count (it may be no member at all by then), but
     /// it can be the one named.
@@ -256,7 +289,7 @@ fn host_member(
                 }
             }
             // turmoil listens on the unspecified address only; the topology carries the real URLs.
-            let config = ServerConfig {
+            let mut config = ServerConfig {
                 name: name.clone(),
                 listen_client: format!("http://0.0.0.0:{CLIENT_PORT}"),
                 listen_peer: format!("http://0.0.0.0:{PEER_PORT}"),
@@ -267,6 +300,8 @@ fn host_member(
                 bcrypt_cost: meridian_server::auth::MIN_BCRYPT_COST,
                 ..Default::default()
             };
+            // The one planted bug that is a setting of the member's configuration (the Lock service's).
+            meridian_server::planted::configure(bug, &mut config);
             let env = ServerEnv {
                 net: Arc::new(TurmoilNetwork),
                 disk: Some(Arc::new(disk)),

@@ -49,6 +49,143 @@ pub struct History {
     /// Every failover-group hook call, from any member, in the order they were made (each acknowledged at once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hook_calls: Vec<HookCallRecord>,
+    /// The lock workload: every Lock, fenced write and release, and the watches of the lock's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locks: Option<LockRecord>,
+    /// The failover group as the leader's store showed it during the fault phase, sampled (each change once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_timeline: Option<GroupTimeline>,
+}
+
+/// The lock clients' history (`crate::lock_workload`): one lock name, shared by every lock client.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// The lock's name; its waiters' keys are `<name>/<lease id in hex>`.
+    pub name: Vec<u8>,
+    /// Every lock operation, in invocation order.
+    pub ops: Vec<LockOp>,
+    /// Watches of the waiters' keys (`<name>/`) from revision 1, each resumed after a break from the revision
+    /// after the last one delivered, or from the compaction revision (`resumed_from` then shows the gap).
+    pub watches: Vec<WatchLog>,
+}
+
+/// One lock operation of one client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOp {
+    /// Unique among the lock operations.
+    pub id: u64,
+    /// The client.
+    pub client: u32,
+    /// When it was sent.
+    pub invoke: u64,
+    /// When it was answered (`None`: unknown outcome).
+    pub complete: Option<u64>,
+    /// What was asked.
+    pub call: LockCall,
+    /// What was answered.
+    pub outcome: LockOutcome,
+}
+
+/// A lock client's request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockCall {
+    /// `Lock(name, lease)` through the member the client is connected to.
+    Lock {
+        /// The lease the waiter's key is attached to.
+        lease: i64,
+    },
+    /// The protected write: a txn that puts `value` only if the lock key's create revision is the token.
+    FencedWrite {
+        /// The lock key.
+        key: Vec<u8>,
+        /// The fencing token (the lock key's create revision as read after the grant).
+        token: i64,
+        /// The value written (unique).
+        value: Vec<u8>,
+    },
+    /// `Unlock(key)`.
+    Unlock {
+        /// The lock key.
+        key: Vec<u8>,
+    },
+    /// The holder revokes its lease instead of unlocking.
+    Revoke {
+        /// The lease.
+        lease: i64,
+    },
+    /// The holder stops keeping its lease alive and walks away (its key goes when the lease expires); with
+    /// `stalled`, it first pauses past the lease's TTL and then tries a fenced write as if it still held the lock.
+    Lapse {
+        /// The lease.
+        lease: i64,
+        /// Whether the holder writes again after the pause.
+        stalled: bool,
+    },
+}
+
+/// What a lock client learned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockOutcome {
+    /// No answer: the request may or may not have taken effect.
+    Unknown,
+    /// A definite refusal.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The lock was granted.
+    Granted {
+        /// The key the service answered with.
+        key: Vec<u8>,
+        /// The response header's revision: the store had no key ahead of this one's at that revision.
+        revision: i64,
+        /// The key's create revision read right after the grant (`None`: the key no longer existed).
+        token: Option<i64>,
+    },
+    /// The fenced write's txn answered.
+    Written {
+        /// Whether the compare held and the value was written.
+        succeeded: bool,
+        /// The response header revision.
+        revision: i64,
+    },
+    /// Unlock or revoke answered.
+    Released {
+        /// The response header revision.
+        revision: i64,
+    },
+    /// The lease was left to lapse.
+    Lapsed,
+}
+
+/// Samples of the failover group `svc` and the verdicts, as the leader's store showed them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupTimeline {
+    /// The group.
+    pub group: String,
+    /// Its datacenters, most preferred first.
+    pub datacenters: Vec<String>,
+    /// How long a stable leader may take to move the group off a `down` datacenter, in milliseconds.
+    pub switch_bound_ms: u64,
+    /// Every change of what was sampled, in time order.
+    pub samples: Vec<GroupSample>,
+    /// When sampling stopped.
+    pub until: u64,
+}
+
+/// What the leader's store showed at one moment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSample {
+    /// When.
+    pub at: u64,
+    /// The leader a majority follows and its term (`None`: no leader).
+    pub leader: Option<(String, u64)>,
+    /// The datacenters whose verdict was `down`.
+    pub down: Vec<String>,
+    /// The group's active datacenter (`None`: no active record).
+    pub active: Option<String>,
+    /// Whether a fault other than a datacenter's isolation was in force (such samples are not judged).
+    pub other_fault: bool,
 }
 
 /// One call of a failover group's hook.

@@ -16,6 +16,7 @@ pub mod faults;
 mod fnv;
 pub mod history;
 pub mod key_range;
+pub mod lock_workload;
 pub mod membership;
 pub mod planned_transfer;
 pub mod recorder;

@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
 //! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`, `resumed-leader`,
-//! `forwarded-writes-skip-auth`, `verdict-from-minority`) runs a deliberately broken server and succeeds
+//! `forwarded-writes-skip-auth`, `verdict-from-minority`, `lock-skips-wait`) runs a deliberately broken server and succeeds
 //! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
@@ -42,6 +42,8 @@ enum Bug {
     ForwardedWritesSkipAuth,
     /// The leader declares a datacenter down from its own view alone, not a majority outside it.
     VerdictFromMinority,
+    /// The Lock service grants a lock without waiting for the previous holder's key to be deleted.
+    LockSkipsWait,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -163,6 +165,7 @@ fn options(args: &Args, seed: u64) -> RunOptions {
         Some(Bug::ResumedLeader) => PlantedBug::ResumedLeaderSkipsElection,
         Some(Bug::ForwardedWritesSkipAuth) => PlantedBug::ForwardedWritesSkipAuth,
         Some(Bug::VerdictFromMinority) => PlantedBug::VerdictFromMinority,
+        Some(Bug::LockSkipsWait) => PlantedBug::LockSkipsWait,
     };
     o
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::auth_ops::{AuthOp, AuthOutcome, AuthRecord};
-use crate::history::{Call, History, Operation, Outcome, WatchLog};
+use crate::history::{Call, History, LockCall, LockOp, LockOutcome, LockRecord, Operation, Outcome, WatchLog};
 
 /// Simulated time now, in nanoseconds.
 pub fn now_ns() -> u64 {
@@ -109,6 +109,49 @@ impl Recorder {
             op.complete = (!matches!(outcome, AuthOutcome::Unknown)).then(now_ns);
             op.outcome = outcome;
         });
+    }
+
+    /// Changes the lock record (created empty on first use).
+    pub fn with_locks<T>(&self, f: impl FnOnce(&mut LockRecord) -> T) -> T {
+        f(self.inner.lock().locks.get_or_insert_with(LockRecord::default))
+    }
+
+    /// Records the invocation of a lock operation now and returns its index.
+    pub fn invoke_lock(&self, client: u32, call: LockCall) -> usize {
+        self.with_locks(|l| {
+            let id = l.ops.len();
+            l.ops.push(LockOp {
+                id: id as u64,
+                client,
+                invoke: now_ns(),
+                complete: None,
+                call,
+                outcome: LockOutcome::Unknown,
+            });
+            id
+        })
+    }
+
+    /// Records how lock operation `index` ended; an unknown outcome keeps no completion time.
+    pub fn complete_lock(&self, index: usize, outcome: LockOutcome) {
+        self.with_locks(|l| {
+            let op = &mut l.ops[index];
+            op.complete = (!matches!(outcome, LockOutcome::Unknown)).then(now_ns);
+            op.outcome = outcome;
+        });
+    }
+
+    /// Adds the log of a watch of the lock's keys and returns its index.
+    pub fn add_lock_watch(&self, log: WatchLog) -> usize {
+        self.with_locks(|l| {
+            l.watches.push(log);
+            l.watches.len() - 1
+        })
+    }
+
+    /// Changes the lock watch log at `index`.
+    pub fn with_lock_watch<T>(&self, index: usize, f: impl FnOnce(&mut WatchLog) -> T) -> T {
+        self.with_locks(|l| f(&mut l.watches[index]))
     }
 
     /// A copy of the history so far.

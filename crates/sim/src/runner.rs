@@ -24,9 +24,10 @@ use crate::cluster::{self, DCS, PREFERENCE, SimMember};
 use crate::failover_watch::{self, Pending};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{
-    DcIsolation, FailoverObservation, FaultEffect, FinalVerdicts, History, HookCallRecord, LeaderObservation,
-    LeaseObservation, PlannedTransfer, VerdictSetup,
+    DcIsolation, FailoverObservation, FaultEffect, FinalVerdicts, GroupSample, GroupTimeline, History, HookCallRecord,
+    LeaderObservation, LeaseObservation, PlannedTransfer, VerdictSetup,
 };
+use crate::lock_workload::{self, LockPlan};
 use crate::membership::{self, MembershipPlan};
 use crate::planned_transfer::{self, Founder};
 use crate::recorder::Recorder;
@@ -178,6 +179,26 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         });
         hosts.push((name, (*dc).to_owned()));
     }
+    // The lock clients, one per datacenter, all after one lock.
+    for (i, dc) in DCS.iter().enumerate() {
+        let name = format!("lock-client-{dc}");
+        let plan = LockPlan {
+            id: lock_workload::FIRST_LOCK_CLIENT_ID + i as u32,
+            endpoints: cluster.endpoints_from(dc),
+            seed: rng.next_u64(),
+            until_ns: nanos(clients_until),
+        };
+        let (rec, mut ready) = (rec.clone(), ready.clone());
+        sim.client(name.as_str(), async move {
+            tokio::time::sleep(CLIENTS_START).await;
+            if !auth_setup::wait(&mut ready, plan.until_ns).await {
+                return Ok(());
+            }
+            lock_workload::run(plan, rec).await
+        });
+        hosts.push((name, (*dc).to_owned()));
+    }
+    rec.with_locks(|l| l.name = lock_workload::LOCK_NAME.as_bytes().to_vec());
     // The limited user's clients, in the datacenters that do not lead (most of what they send is forwarded).
     for (i, dc) in DCS.iter().skip(1).enumerate() {
         let name = format!("app-client-{dc}");
@@ -248,8 +269,21 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut failovers: Vec<FailoverObservation> = Vec::new();
     let mut isolations: Vec<DcIsolation> = Vec::new();
     let mut leader_terms: Vec<(u64, u64)> = Vec::new();
+    let mut group = GroupTimeline {
+        group: cluster::GROUP.to_owned(),
+        datacenters: DCS.iter().map(|d| (*d).to_owned()).collect(),
+        switch_bound_ms: group_switch_bound_ms(&timing),
+        samples: Vec::new(),
+        until: 0,
+    };
+    let mut next_sample = Duration::ZERO;
     while sim.elapsed() < clients_until {
         let now = sim.elapsed();
+        if now >= next_sample {
+            next_sample = now + GROUP_SAMPLE_EVERY;
+            let other_fault = active.is_some_and(|i| windows[i].fault.kind() != FaultKind::IsolateDc);
+            sample_group(&cluster, &mut group, nanos(now), other_fault);
+        }
         if let Some(term) = cluster.leader_term()
             && leader_terms.last().is_none_or(|(_, last)| term > *last)
         {
@@ -330,6 +364,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     if let Some(pending) = failing_over.take() {
         failovers.push(pending.unresolved(sim.elapsed()));
     }
+    group.until = nanos(sim.elapsed());
     let expected_dc = PREFERENCE[0].to_owned();
     let mut final_leader = None;
     if error.is_none() {
@@ -403,6 +438,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             leader_terms,
         });
         h.final_verdicts = final_verdicts;
+        h.group_timeline = Some(group);
         h.hook_calls = cluster
             .hooks
             .calls()
@@ -440,6 +476,39 @@ fn await_settled(
             }
         }
         sim.step().map_err(|e| e.to_string())?;
+    }
+}
+
+/// How often the runner samples the failover group and the verdicts in the leader's store.
+const GROUP_SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+/// How long a leader that stays in office may take to move a failover group off a datacenter its store shows
+/// `down`, in milliseconds: two heartbeats and an election timeout. The group driver runs once a heartbeat (one
+/// heartbeat until it looks); it takes a read barrier and proposes the switch, a quorum round trip each across
+/// datacenters (tens of milliseconds, the second heartbeat); a round whose message was lost (a lossy link
+/// elsewhere) fails only at the peer RPC timeout, which is never below the election timeout, and is tried
+/// again at the next tick.
+pub fn group_switch_bound_ms(timing: &meridian_types::TimingConfig) -> u64 {
+    timing.election_ms() + 2 * timing.heartbeat_ms()
+}
+
+/// Records what the leader's store shows of the group and the verdicts now, if it changed.
+fn sample_group(cluster: &cluster::SimCluster, timeline: &mut GroupTimeline, at: u64, other_fault: bool) {
+    let leader = cluster.leader().and_then(|l| {
+        let term = cluster.registry.lock().get(&l).map(|node| node.status().term)?;
+        Some((l, term))
+    });
+    let (down, active) = match &leader {
+        Some((l, _)) => cluster.group_view(l, cluster::GROUP).unwrap_or_default(),
+        None => (Vec::new(), None),
+    };
+    let sample = GroupSample { at, leader, down, active, other_fault };
+    let changed = timeline.samples.last().is_none_or(|last| {
+        (&last.leader, &last.down, &last.active, last.other_fault)
+            != (&sample.leader, &sample.down, &sample.active, sample.other_fault)
+    });
+    if changed {
+        timeline.samples.push(sample);
     }
 }
 

@@ -401,11 +401,13 @@ async fn keep_alive(conn: &mut Conn, rec: &Recorder, client: u32, id: i64, held:
 
 /// What a watch stream watches, and where its log goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WatchTarget {
+pub(crate) enum WatchTarget {
     /// Every register key; checked against the writes.
     Registers,
     /// The datacenter verdicts the leader writes under `/meridian/dc/`; checked by the verdict checker.
     Verdicts,
+    /// The waiters' keys of the lock workload's lock; checked by the lock checker.
+    Locks,
 }
 
 impl WatchTarget {
@@ -413,6 +415,7 @@ impl WatchTarget {
         match self {
             WatchTarget::Registers => REGISTER_PREFIX,
             WatchTarget::Verdicts => meridian_types::reserved::DC_PREFIX,
+            WatchTarget::Locks => crate::lock_workload::LOCK_PREFIX,
         }
     }
 
@@ -420,13 +423,14 @@ impl WatchTarget {
         match self {
             WatchTarget::Registers => rec.with_watch(index, f),
             WatchTarget::Verdicts => rec.with_verdict_watch(index, f),
+            WatchTarget::Locks => rec.with_lock_watch(index, f),
         }
     }
 }
 
 /// Watches every key of `target` from revision 1 until `until`, re-creating the watch after each
 /// break from the revision after the last one delivered.
-async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64, target: WatchTarget) {
+pub(crate) async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64, target: WatchTarget) {
     let key = target.prefix().as_bytes().to_vec();
     let mut range_end = key.clone();
     if let Some(last) = range_end.last_mut() {
@@ -443,6 +447,7 @@ async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64, t
     let index = match target {
         WatchTarget::Registers => rec.add_watch(log),
         WatchTarget::Verdicts => rec.add_verdict_watch(log),
+        WatchTarget::Locks => rec.add_lock_watch(log),
     };
     let mut conn = Conn::new(&urls);
     let mut next_rev = 1i64;
@@ -480,8 +485,9 @@ async fn watch_loop(client: u32, urls: Vec<String>, rec: Recorder, until: u64, t
                 conn.channel().forget_token();
                 break;
             }
-            // The verdicts are judged from what was seen: after a compaction, go on from the oldest revision left.
-            if msg.canceled && target == WatchTarget::Verdicts && msg.compact_revision > 0 {
+            // The verdicts and the locks are judged from what was seen: after a compaction, go on from the oldest
+            // revision left (the next response's `resumed_from` shows the gap).
+            if msg.canceled && target != WatchTarget::Registers && msg.compact_revision > 0 {
                 next_rev = msg.compact_revision;
                 break;
             }

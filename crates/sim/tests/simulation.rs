@@ -1,7 +1,8 @@
 //! Whole-cluster simulations as tests: faulty runs produce valid histories, a seed replays byte for byte,
-//! and five planted bugs (followers serving "linearizable" reads from local state; serializable reads one
+//! and six planted bugs (followers serving "linearizable" reads from local state; serializable reads one
 //! revision behind their header; a lease clock that never hears of grants; a restarted leader resuming its
-//! term without an election; followers forwarding writes without their caller) are caught. The release-mode
+//! term without an election; followers forwarding writes without their caller; a Lock service that does not
+//! wait for the holder's key to go) are caught. The release-mode
 //! run of hundreds of seeds is in `scripts/test`.
 
 use std::time::Duration;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use meridian_server::planted::PlantedBug;
 use meridian_sim::auth_ops::AuthOutcome;
 use meridian_sim::checker::{LivenessViolation, Report};
+use meridian_sim::history::LockOutcome;
 use meridian_sim::runner::{self, RunOptions};
 
 fn short(seed: u64) -> RunOptions {
@@ -35,6 +37,10 @@ fn faulty_runs_are_valid_and_a_seed_replays_byte_for_byte() {
     assert!(served.count() > 5, "the limited user was served inside its prefix");
     let scan = auth.final_scan.as_ref().expect("the store was scanned at the end");
     assert!(scan.leaked.is_empty() && scan.sentinel.is_some(), "{scan:?}");
+    let locks = first.history.locks.as_ref().expect("the lock workload ran");
+    let granted = locks.ops.iter().filter(|op| matches!(op.outcome, LockOutcome::Granted { .. }));
+    assert!(granted.count() > 2, "the lock was granted again and again");
+    assert!(!locks.watches.is_empty(), "the lock's keys were watched");
     let leader = first.history.final_leader.as_ref().expect("liveness observed");
     assert_eq!(leader.leader_dc.as_deref(), Some("dc-a"), "the leader settled in dc-a");
 
@@ -101,4 +107,12 @@ fn a_planted_bug_that_forwards_writes_without_their_caller_is_caught() {
         report.is_invalid() && !report.auth.is_empty()
     });
     assert!(caught, "followers forwarding writes without their caller went unnoticed for 10 seeds");
+}
+
+#[test]
+fn a_planted_lock_that_skips_the_wait_is_caught() {
+    // The lock checker names it: a grant answered while the previous holder's key still existed.
+    let caught =
+        caught_within_ten_seeds(PlantedBug::LockSkipsWait, |report| report.is_invalid() && !report.locks.is_empty());
+    assert!(caught, "a Lock service granting without waiting went unnoticed for 10 seeds");
 }

@@ -23,7 +23,9 @@ pub async fn lock(caller: Caller, name: &[u8], lease: LeaseId) -> Result<LockRes
     let key = keys::waiter_key(name, lease);
     let resp = caller.txn(enqueue(&key, &prefix, lease)).await?;
     let place = Place::of(&resp)?;
-    if place.first {
+    // `planted_lock_skips_wait`: the simulation's planted bug (`planted::PlantedBug::LockSkipsWait`), off in any
+    // real server.
+    if place.first || caller.member().config().planted_lock_skips_wait {
         return Ok(LockResponse { header: resp.header, key });
     }
     let guard = WithdrawGuard::new(caller.clone(), Withdrawal::Unlock(key.clone()));

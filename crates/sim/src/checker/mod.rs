@@ -1,6 +1,7 @@
 //! Checks of a recorded [`History`]: linearizability of the key-value operations (a Porcupine-style
 //! Wing–Gong–Lowe search per key, with unknown outcomes), revision order, serializable reads, watch streams,
-//! leases, permissions (the limited user of [`crate::auth_workload`]) and the final leader.
+//! leases, permissions (the limited user of [`crate::auth_workload`]), datacenter verdicts, failover groups,
+//! locks (the clients of [`crate::lock_workload`]) and the final leader.
 
 mod auth;
 mod bitset;
@@ -11,6 +12,7 @@ mod lease;
 mod linearizable;
 mod linearized;
 mod liveness;
+mod locks;
 pub mod model;
 mod options;
 pub mod partition;
@@ -28,6 +30,7 @@ pub use groups::GroupViolation;
 pub use lease::LeaseViolation;
 pub use linearizable::{KeyFailure, Linearizability};
 pub use liveness::LivenessViolation;
+pub use locks::LockViolation;
 pub use options::CheckOptions;
 pub use report::{CheckResult, Report};
 pub use revisions::RevisionViolation;
@@ -53,7 +56,8 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         lease: lease::check(history, &writes, opts.lease_skew_allowance),
         auth: auth::check(history),
         verdicts: verdicts::check(history, opts.check_liveness),
-        groups: groups::check(history),
+        groups: groups::check(history, opts.check_liveness),
+        locks: locks::check(history),
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
         ops_checked: lin.ops_checked,
         keys_checked: lin.keys_checked,

@@ -7,6 +7,7 @@ use super::groups::GroupViolation;
 use super::lease::LeaseViolation;
 use super::linearizable::KeyFailure;
 use super::liveness::LivenessViolation;
+use super::locks::LockViolation;
 use super::revisions::RevisionViolation;
 use super::serializable::SerializableViolation;
 use super::verdicts::VerdictViolation;
@@ -52,6 +53,8 @@ pub struct Report {
     pub verdicts: Vec<VerdictViolation>,
     /// Failover-group invariants broken (one active datacenter per token, tokens never going back).
     pub groups: Vec<GroupViolation>,
+    /// Lock invariants broken (two holders at once, tokens not growing, fenced writes interleaving).
+    pub locks: Vec<LockViolation>,
     /// Liveness expectations missed.
     pub liveness: Vec<LivenessViolation>,
     /// Operations the linearizability search covered.
@@ -75,6 +78,7 @@ impl Report {
             + self.auth.len()
             + self.verdicts.len()
             + self.groups.len()
+            + self.locks.len()
             + self.liveness.len()
     }
 
@@ -151,6 +155,7 @@ impl fmt::Display for Report {
         list(f, "permissions", &self.auth)?;
         list(f, "verdicts", &self.verdicts)?;
         list(f, "failover groups", &self.groups)?;
+        list(f, "locks", &self.locks)?;
         list(f, "liveness", &self.liveness)
     }
 }
