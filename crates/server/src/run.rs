@@ -444,7 +444,6 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let mut background = vec![
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
         tokio::spawn(crate::lease::expiry_loop(member.clone())),
-        tokio::spawn(member.clone().catch_up()),
         peer_serve,
         tokio::spawn(placement::run(member.raft().clone(), placement_config, heartbeat, placement, env.clock)),
         tokio::spawn(crate::publish::run(member.clone())),
@@ -455,6 +454,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         tokio::spawn(crate::prober::run(member.raft().clone(), reach.clone(), reach_client, heartbeat)),
         tokio::spawn(crate::verdicts::run(member.clone(), reach, verdict_config, heartbeat)),
     ];
+    background.push(tokio::spawn(member.clone().catch_up()));
     // Wall-clock tasks, only with TLS (never in the simulation).
     if let Some(tls) = &tls {
         background.push(tokio::spawn(tls.clone().watch(crate::tls::reload::POLL_EVERY)));

@@ -469,6 +469,17 @@ pub fn heal(sim: &mut Sim<'_>, cluster: &SimCluster, hosts: &Hosts, fault: &Faul
     }
 }
 
+/// The members [`heal`] of `fault` starts again.
+pub fn restarted_at_heal(fault: &Fault) -> Vec<String> {
+    match fault {
+        Fault::Crash { member, .. } => vec![member.clone()],
+        Fault::CrashWithLeader { crashed, .. } => crashed.clone(),
+        Fault::KillAfterRestart { stage: RestartStage::FollowerDown { follower: down }, .. }
+        | Fault::KillAfterRestart { stage: RestartStage::LeaderDown { leader: down }, .. } => vec![down.clone()],
+        _ => Vec::new(),
+    }
+}
+
 /// How often one kind of fault was scheduled, and how often it took effect.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {

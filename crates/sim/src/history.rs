@@ -55,6 +55,18 @@ pub struct History {
     /// The failover group as the leader's store showed it during the fault phase, sampled (each change once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_timeline: Option<GroupTimeline>,
+    /// Every restart of a member the faults made, when it came back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restarts: Vec<Restart>,
+}
+
+/// A member restarted by a fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restart {
+    /// The client URL of the member (as serializable reads name it).
+    pub member: String,
+    /// When it was started again, in simulated nanoseconds.
+    pub at: u64,
 }
 
 /// The lock clients' history (`crate::lock_workload`): one lock name, shared by every lock client.

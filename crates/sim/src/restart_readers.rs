@@ -1,10 +1,13 @@
-//! Readers that storm the members right after a majority restarts: for a short burst after the runner
-//! heals a [`crate::faults::FaultKind::CrashLeaderMajority`] window, one reader per founder asks its member
+//! Readers that storm the members right after a restart: for a short burst after the runner heals a fault
+//! that restarted members (a crash, or a [`crate::faults::FaultKind::CrashLeaderMajority`] window), one reader
+//! per founder asks its member
 //! for linearizable gets of every register key, as fast as the member answers, over fresh connections
 //! (a restarted member's old connections are gone). A member that has just come back as leader, or a
 //! follower asking it for a read index, answers in exactly the moments where a leader that resumed its
 //! term without committing an entry of its own would hand out a read index below writes acknowledged
-//! before the crash. The outcomes go into the history like any client's, each reader its own client.
+//! before the crash. Every other read is serializable: a restarted member that answered from the state it had
+//! before it stopped would show less than was acknowledged before it came back. The outcomes go into the
+//! history like any client's, each reader its own client.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,6 +49,7 @@ pub async fn run(
 
 async fn reader(id: u32, url: String, keys: u64, burst_until: BurstUntil, rec: Recorder, until_ns: u64) {
     let mut k = 0;
+    let mut serializable = false;
     while now_ns() < until_ns {
         let end = burst_until.load(Ordering::Acquire);
         if now_ns() >= end {
@@ -56,7 +60,12 @@ async fn reader(id: u32, url: String, keys: u64, burst_until: BurstUntil, rec: R
         while now_ns() < end.min(until_ns) {
             let key = format!("{REGISTER_PREFIX}{k}").into_bytes();
             k = (k + 1) % keys;
-            workload::get(channel.clone(), &rec, id, key).await;
+            if serializable {
+                workload::local_get(channel.clone(), &url, &rec, id, key).await;
+            } else {
+                workload::get(channel.clone(), &rec, id, key).await;
+            }
+            serializable = !serializable;
             tokio::time::sleep(PAUSE).await;
         }
     }

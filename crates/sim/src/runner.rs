@@ -25,7 +25,7 @@ use crate::failover_watch::{self, Pending};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{
     DcIsolation, FailoverObservation, FaultEffect, FinalVerdicts, GroupSample, GroupTimeline, History, HookCallRecord,
-    LeaderObservation, LeaseObservation, PlannedTransfer, VerdictSetup,
+    LeaderObservation, LeaseObservation, PlannedTransfer, Restart, VerdictSetup,
 };
 use crate::lock_workload::{self, LockPlan};
 use crate::membership::{self, MembershipPlan};
@@ -267,6 +267,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let timing = meridian_types::TimingConfig::default();
     let mut failing_over: Option<Pending> = None;
     let mut failovers: Vec<FailoverObservation> = Vec::new();
+    let mut restarts: Vec<Restart> = Vec::new();
     let mut isolations: Vec<DcIsolation> = Vec::new();
     let mut leader_terms: Vec<(u64, u64)> = Vec::new();
     let mut group = GroupTimeline {
@@ -310,11 +311,19 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
                     cluster.leader().and_then(|l| cluster.verdicts_at(&l)).and_then(|v| v.get(&open.dc).cloned());
             }
             faults::heal(&mut sim, &cluster, &hosts, &windows[i].fault);
+            let restarted = faults::restarted_at_heal(&windows[i].fault);
+            for member in &restarted {
+                restarts.push(Restart { member: cluster.member(member).client_url(), at: nanos(now) });
+            }
+            // The readers storm every member after any restart: a member back from a crash while the others
+            // went on is behind them, and must not answer from there.
+            if !restarted.is_empty() {
+                burst_until.store(nanos(now + restart_readers::BURST), Ordering::Release);
+            }
             if windows[i].fault.kind() == FaultKind::KillLeaderAfterRestart {
                 counts.entry(FaultKind::KillLeaderAfterRestart).or_default().add(windows[i].fault.completed());
             }
             if windows[i].fault.kind() == FaultKind::CrashLeaderMajority {
-                burst_until.store(nanos(now + restart_readers::BURST), Ordering::Release);
                 failing_over = Some(failover_watch::restarted(&cluster, now, &timing));
             }
             active = None;
@@ -429,6 +438,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             .map(|(kind, t)| FaultEffect { kind: kind.to_string(), scheduled: t.scheduled, took_effect: t.took_effect })
             .collect();
         h.failovers = failovers;
+        h.restarts = restarts;
         h.planned_transfer = planned;
         h.verdict_setup = Some(VerdictSetup {
             voters: cluster.members.iter().map(|m| (m.name.clone(), m.dc.clone())).collect(),

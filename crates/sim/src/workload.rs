@@ -188,7 +188,7 @@ pub(crate) async fn put(
 
 /// A serializable get at the member behind `channel` (its URL is `member`). A failure says nothing about the
 /// client's usual member, so it never causes a fail-over.
-async fn local_get(channel: Channel, member: &str, rec: &Recorder, client: u32, key: Vec<u8>) -> bool {
+pub(crate) async fn local_get(channel: Channel, member: &str, rec: &Recorder, client: u32, key: Vec<u8>) -> bool {
     let op = rec.invoke(client, Call::LocalGet { key: key.clone(), member: member.to_owned() });
     match KvClient::new(channel).range(RangeRequest { key, serializable: true, ..Default::default() }).await {
         Ok(r) => {

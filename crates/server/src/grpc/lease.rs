@@ -66,6 +66,8 @@ impl Lease for LeaseService {
         let who = access::user(&self.member, &request)?;
         let req = request.into_inner();
         let member = &self.member;
+        // The keys are judged against this member's auth store: not before it caught up since it started.
+        member.wait_caught_up().await.map_err(to_status)?;
         let list_keys = req.keys;
         let resp = match member.remote_leader() {
             Some(leader) if !member.lessor().is_leader() => {
