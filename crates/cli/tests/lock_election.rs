@@ -59,15 +59,17 @@ fn etcdctl_lock_matches_etcd() {
 
         s.note("a second locker waits until the first releases (SIGTERM unlocks)");
         let first_args = ["lock", "jobs"];
-        let first = s.spawn(&first_args);
+        let mut first = s.spawn(&first_args);
         wait_keys(s, "jobs/", 1);
         let second_args = ["lock", "jobs", "--", "echo", "the second locker holds it"];
         let mut second = s.spawn(&second_args);
         wait_keys(s, "jobs/", 2);
         s.run(&["get", "jobs/", "--prefix", "--sort-by=CREATE", "--order=ASCEND", "--keys-only"]);
         still_waiting(s, &mut second, "the second locker");
+        // A SIGTERM before the holder's own Lock call answered would cancel it: wait for the key it prints.
+        let held = first.wait_lines(1, WAIT);
         first.signal("TERM");
-        s.finish_background(first, &first_args, WAIT);
+        s.finish_background_after(first, &first_args, held, WAIT);
         s.finish_background(second, &second_args, WAIT);
         s.run(&["get", "jobs/", "--prefix"]);
 
@@ -96,18 +98,23 @@ fn etcdctl_elect_matches_etcd() {
         let observer_args = ["elect", "-l", "leader"];
         let observer = s.spawn(&observer_args);
         let first_args = ["elect", "leader", "proposal-1"];
-        let first = s.spawn(&first_args);
+        let mut first = s.spawn(&first_args);
         wait_keys(s, "leader/", 1);
         let second_args = ["elect", "leader", "proposal-2"];
         let mut second = s.spawn(&second_args);
         wait_keys(s, "leader/", 2);
         s.run(&["get", "leader/", "--prefix", "--sort-by=CREATE", "--order=ASCEND"]);
         still_waiting(s, &mut second, "the second candidate");
+        let leads = first.wait_lines(2, WAIT);
         first.signal("TERM");
-        s.finish_background(first, &first_args, WAIT);
+        s.finish_background_after(first, &first_args, leads, WAIT);
         s.collect(observer, &observer_args, 4);
+        // The observer may see the second candidate lead before the candidate's own Campaign call has answered;
+        // a SIGTERM in between cancels that call ("context canceled"), so wait for its two lines first.
+        let led = second.wait_lines(2, WAIT);
+        s.expect(led.len() == 2, format!("the second candidate leads once the first resigned: {led:?}"));
         second.signal("TERM");
-        s.finish_background(second, &second_args, WAIT);
+        s.finish_background_after(second, &second_args, led, WAIT);
         s.run(&["get", "leader/", "--prefix"]);
     });
 }

@@ -633,12 +633,24 @@ impl<'a> Session<'a> {
 
     /// Wait (at most `deadline`) for a background etcdctl to exit by itself, and record everything it printed
     /// and its exit code (under the command template `args`). Returns its stdout lines.
-    pub fn finish_background(&mut self, mut w: WatchProc, args: &[&str], deadline: Duration) -> Vec<String> {
+    pub fn finish_background(&mut self, w: WatchProc, args: &[&str], deadline: Duration) -> Vec<String> {
+        self.finish_background_after(w, args, Vec::new(), deadline)
+    }
+
+    /// As [`Session::finish_background`], for a background etcdctl whose first lines, `printed`, the caller has
+    /// already read (to know it got that far before signalling it); they head the record.
+    pub fn finish_background_after(
+        &mut self,
+        mut w: WatchProc,
+        args: &[&str],
+        printed: Vec<String>,
+        deadline: Duration,
+    ) -> Vec<String> {
         let code = w.wait_exit(deadline);
         // Once etcdctl exited its stdout is closed; the reader hands over the rest and stops.
         let lines = w.wait_lines(usize::MAX, Duration::from_secs(5));
         let (rest, stderr, _) = w.kill();
-        let lines: Vec<String> = lines.into_iter().chain(rest).collect();
+        let lines: Vec<String> = printed.into_iter().chain(lines).chain(rest).collect();
         let owned: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let mut entry = format!("$ etcdctl {} &  (background, until it exits)\n", display_args(args));
         let body = lines.join("\n") + if lines.is_empty() { "" } else { "\n" };
