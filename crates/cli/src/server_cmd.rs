@@ -272,11 +272,20 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
                     return Ok(());
                 }
                 why = stopped_by_full_disk(&raft) => {
-                    // redb refuses every operation on a file after a failed write, so the member starts again
-                    // on its files (nothing acknowledged is lost) once there is room.
-                    tracing::error!(%why, "the disk filled up and the Raft node stopped; restarting once {reserve} bytes are free");
+                    // redb refuses every write on a file after a failed one, so the member starts again on its
+                    // files (nothing acknowledged is lost) once there is room. Until then it stays up: serializable
+                    // reads are answered from what it applied, writes get NOSPACE's text.
+                    tracing::error!(%why, "the disk filled up and the Raft node stopped; serving reads, restarting once {reserve} bytes are free");
+                    tokio::select! {
+                        done = &mut signal => {
+                            done?;
+                            tracing::info!("shutting down");
+                            server.stop().await?;
+                            return Ok(());
+                        }
+                        () = wait_for_space(&data_dir, reserve) => {}
+                    }
                     server.stop().await?;
-                    wait_for_space(&data_dir, reserve).await;
                     restarting = true;
                 }
             }

@@ -183,6 +183,8 @@ fn a_disk_that_fills_at_once_stops_the_raft_node_and_the_member_restarts_by_itse
     let mut server = Server::start_in(Kind::Meridian, dir, &["--disk-reserve-bytes", "0"]);
     let value = vec![b'w'; 1 << 20];
     let mut acked: Vec<String> = Vec::new();
+    assert!(common::etcdctl(&server.endpoint(), &["put", "k-before", "b"], None).ok(), "a write before the disk fills");
+    acked.push("k-before".into());
     let filler = disk.fill(0);
     let mut failure = None;
     for i in 0..200 {
@@ -197,6 +199,12 @@ fn a_disk_that_fills_at_once_stops_the_raft_node_and_the_member_restarts_by_itse
     }
     let failure = failure.expect("a full disk stops writes");
     assert!(!failure.stderr.contains("LogId {"), "no debug output reaches the client: {failure:?}");
+    // While the disk stays full the member answers serializable reads from what it applied.
+    let readable = poll_until(Duration::from_secs(10), Duration::from_millis(250), || {
+        let out = server.etcdctl(&["get", "k-before", "--consistency=s", "--print-value-only"]);
+        out.ok() && out.stdout.trim() == "b"
+    });
+    assert!(readable, "serializable reads go on while the disk is full\n{}", server.log_tail(40));
     std::fs::remove_file(&filler).expect("remove filler");
     let resumed = poll_until(Duration::from_secs(30), Duration::from_millis(250), || {
         common::etcdctl(&server.endpoint(), &["put", "k-after", "x"], None).ok()
