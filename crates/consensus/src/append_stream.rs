@@ -99,11 +99,13 @@ pub(crate) fn decode_replies(
 }
 
 /// Follower side: decode the leader's requests, hand them to openraft's pipelined `stream_append`, encode its
-/// answers. A request that does not decode ends the stream.
+/// answers. A request that does not decode ends the stream. Each append from an established leader is recorded in
+/// `contact` as it arrives.
 pub(crate) fn serve(
     raft: &crate::raft::Raft,
     requests: BoxStream<'static, Vec<u8>>,
     may_send: crate::types::SenderCheck,
+    contact: std::sync::Arc<crate::leader_contact::LeaderContact>,
 ) -> BoxStream<'static, Vec<u8>> {
     use openraft::vote::RaftLeaderId;
     let requests = requests
@@ -119,6 +121,8 @@ pub(crate) fn serve(
                     let allowed = may_send(leader);
                     if !allowed {
                         tracing::warn!(member = %format!("{:x}", leader.0), "ending append stream: the peer certificate does not name that member's peer host");
+                    } else if rpc.vote.committed {
+                        contact.heard(leader);
                     }
                     allowed
                 }

@@ -7,6 +7,7 @@ use openraft::vote::RaftLeaderId;
 
 use crate::codec::{decode, encode};
 use crate::error::{Error, Result};
+use crate::leader_contact::LeaderContact;
 use crate::membership::execute_local;
 use crate::raft::Raft;
 use crate::snapshot_data::SnapshotData;
@@ -27,13 +28,24 @@ fn sender(req: &PeerRequest) -> Option<NodeId> {
 }
 
 /// Decode a peer request, hand it to the local openraft, encode the reply. A request speaking for a member the
-/// connection may not speak for is refused unseen by openraft.
-pub(crate) async fn dispatch(raft: &Raft, bytes: &[u8], may_send: &SenderCheck) -> Result<Vec<u8>> {
+/// connection may not speak for is refused unseen by openraft. An append from an established leader is recorded
+/// in `contact` as it arrives.
+pub(crate) async fn dispatch(
+    raft: &Raft,
+    bytes: &[u8],
+    may_send: &SenderCheck,
+    contact: &LeaderContact,
+) -> Result<Vec<u8>> {
     let req: PeerRequest = decode(bytes).map_err(|e| Error::Transport(format!("bad peer request: {e}")))?;
     if let Some(id) = sender(&req).filter(|id| !may_send(*id)) {
         tracing::warn!(member = %format!("{:x}", id.0), "refused a peer message: its connection's certificate does not name that member's peer host");
         let refusal = PeerReply::Error(format!("member {:x}: the peer certificate does not name its host", id.0));
         return encode(&refusal).map_err(|e| Error::Transport(e.to_string()));
+    }
+    if let PeerRequest::Append(rpc) = &req
+        && rpc.vote.committed
+    {
+        contact.heard(NodeId(*rpc.vote.leader_id().node_id()));
     }
     let reply = match req {
         PeerRequest::Append(rpc) => match raft.append_entries(rpc).await {

@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::DropWaiter;
 use crate::inbound::dispatch;
 use crate::kv_backend::RedbBackend;
+use crate::leader_contact::{Contact, LeaderContact};
 use crate::raft::Raft;
 use crate::read_policy::ReadPolicy;
 use crate::state_machine::{Defragmenter, SharedKv, StateMachine};
@@ -97,6 +98,8 @@ pub(crate) struct NodeInner {
     /// Complete once the log store and the state machine are dropped by openraft.
     released: Mutex<Option<(DropWaiter, DropWaiter)>>,
     stopped: AtomicBool,
+    /// The last append a leader sent this member.
+    contact: Arc<LeaderContact>,
 }
 
 pub(crate) fn fatal(e: Fatal<TypeConfig>) -> Error {
@@ -390,7 +393,7 @@ impl RaftNode {
     /// accepts (peer identity from its certificate).
     pub async fn handle_peer_message_from(&self, bytes: Vec<u8>, may_send: &SenderCheck) -> Result<Vec<u8>> {
         self.check_running()?;
-        dispatch(&self.inner.raft, &bytes, may_send).await
+        dispatch(&self.inner.raft, &bytes, may_send, &self.inner.contact).await
     }
 
     /// Entry point for a leader's append stream (see [`Transport::append_stream`]): the decoded requests go
@@ -410,7 +413,15 @@ impl RaftNode {
         may_send: SenderCheck,
     ) -> Result<futures::stream::BoxStream<'static, Vec<u8>>> {
         self.check_running()?;
-        Ok(crate::append_stream::serve(&self.inner.raft, requests, may_send))
+        Ok(crate::append_stream::serve(&self.inner.raft, requests, may_send, self.inner.contact.clone()))
+    }
+
+    /// The leader this member follows and the last append it received from it, or `None` when it follows no
+    /// leader, leads itself, or has heard nothing from its leader since it started. How long ago that was is how
+    /// long the leader has been silent (see [`crate::leader_contact`]).
+    pub fn leader_contact(&self) -> Option<Contact> {
+        let leader = self.current_leader().filter(|l| *l != self.id())?;
+        self.inner.contact.last().filter(|c| c.leader == leader)
     }
 
     /// Stop openraft, wait until it has released the log store and state machine (so the same

@@ -10,6 +10,9 @@
 //! leave room for a campaign to finish before the next one starts. The first to campaign is also the one leader
 //! placement would choose, so no transfer follows the election.
 //!
+//! A leader that is silent but not provably dead (paused, or cut off) is replaced the same way, one election
+//! timeout after the silence began ([`silent_leader_delay`]).
+//!
 //! Pure: ids, datacenters and the preference in, a delay out.
 
 use std::time::Duration;
@@ -39,6 +42,25 @@ pub fn campaign_delay(
 ) -> Option<Duration> {
     let rank = campaign_order(preference, voters, dead).iter().position(|id| *id == me)?;
     Some(step / 2 + step * u32::try_from(rank).unwrap_or(u32::MAX))
+}
+
+/// How long `leader` must have been silent before `me` campaigns, when nothing shows that it is dead (it is
+/// paused, or cut off: its sockets stay open): one election timeout for the first survivor in the order, and one
+/// `step` more for each rank after it; `None` when `me` is not a surviving voter. By then every follower's lease
+/// (two thirds of the election timeout) has run out, so the first campaign's pre-vote is granted by any member
+/// that has not heard from the leader either, and refused by one that still does. Turns instead of a random
+/// timer: the successor is the member placement would choose, and one election timeout after the silence, not
+/// up to a third later.
+pub fn silent_leader_delay(
+    preference: &[DcName],
+    voters: &[(NodeId, DcName)],
+    leader: NodeId,
+    me: NodeId,
+    election: Duration,
+    step: Duration,
+) -> Option<Duration> {
+    let rank = campaign_order(preference, voters, leader).iter().position(|id| *id == me)?;
+    Some(election + step * u32::try_from(rank).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
@@ -82,5 +104,17 @@ mod tests {
         // The dead leader, and anyone who is not a voter, never campaigns.
         assert_eq!(delay(1), None);
         assert_eq!(delay(9), None);
+    }
+
+    #[test]
+    fn after_a_silent_leader_the_first_survivor_campaigns_at_the_election_timeout() {
+        let pref = [dc("dc-a"), dc("dc-b")];
+        let (election, step) = (Duration::from_millis(1000), Duration::from_millis(100));
+        let delay = |me| silent_leader_delay(&pref, &voters(), NodeId(2), NodeId(me), election, step);
+        assert_eq!(delay(1), Some(Duration::from_millis(1000)));
+        assert_eq!(delay(3), Some(Duration::from_millis(1100)));
+        assert_eq!(delay(5), Some(Duration::from_millis(1300)));
+        assert_eq!(delay(2), None, "the silent leader itself");
+        assert_eq!(delay(9), None, "not a voter");
     }
 }

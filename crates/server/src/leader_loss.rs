@@ -7,7 +7,8 @@
 //! then does the follower stop honouring the leader's lease (`RaftNode::release_dead_leader`) and, at its turn
 //! in the succession order (`meridian_consensus::succession`), campaign (`RaftNode::campaign`, a pre-vote
 //! first). A dial that times out or succeeds changes nothing: a partition or a paused leader is left to the
-//! election timeout, as before.
+//! election timeout: at the election timeout of silence for the first survivor in the succession order, one
+//! heartbeat later for each rank after it (`silent_leader_delay`), a pre-vote first.
 //!
 //! A leader that ends a stream to open another leaves a gap in which no stream of its is open, and a death in
 //! that gap ends no stream. So after a stream ends, the follower keeps dialing the leader, a few times a
@@ -20,8 +21,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use meridian_consensus::Contact;
 use meridian_consensus::RaftNode;
-use meridian_consensus::succession::campaign_delay;
+use meridian_consensus::succession::{campaign_delay, silent_leader_delay};
 use meridian_types::{DcName, NodeId};
 use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
@@ -78,33 +80,90 @@ pub struct LeaderLossWatch {
     pub preference: Vec<DcName>,
     /// The heartbeat interval: how long a dial may take, and the spacing of the survivors' campaigns.
     pub step: Duration,
-    /// How long after a stream ended the leader is dialed again while it opens no new one: the election
-    /// timeout, after which the timer replaces a dead leader anyway.
-    pub patience: Duration,
+    /// The election timeout: how long after a stream ended the leader is dialed again while it opens no new one
+    /// (after that the timer replaces a dead leader anyway), and how long a silent leader is waited for before
+    /// the first survivor campaigns.
+    pub election: Duration,
 }
 
 /// The Raft node stopped; the watcher ends with it.
 struct Stopped;
 
+/// What woke the watcher.
+enum Wake {
+    /// An append stream ended.
+    StreamEnded,
+    /// A heartbeat passed.
+    Tick,
+    /// The leader has been silent until this member's turn to campaign.
+    SilentTurn(Contact),
+}
+
 /// Runs until the Raft node stops: after each append stream end, and every heartbeat while the leader has no
-/// stream open to this member, checks whether the leader is gone and acts.
+/// stream open to this member, checks whether the leader is gone and acts; and when the leader has been silent
+/// until this member's turn (an election timeout for the first survivor), campaigns, once per silence.
 pub async fn run(raft: RaftNode, watch: LeaderLossWatch, streams: AppendStreams) {
+    let mut campaigned_after: Option<Contact> = None;
     loop {
-        let ended = tokio::select! {
-            () = streams.0.ended.notified() => true,
-            () = tokio::time::sleep(watch.step) => false,
+        let turn = silent_turn(&raft, &watch).filter(|(contact, _)| campaigned_after != Some(*contact));
+        let wake = tokio::select! {
+            () = streams.0.ended.notified() => Wake::StreamEnded,
+            () = tokio::time::sleep(watch.step) => Wake::Tick,
+            contact = until_turn(turn) => Wake::SilentTurn(contact),
         };
-        let look = if ended {
-            watch_gap(&raft, &watch, &streams).await
-        } else if streams.open_count() == 0 {
-            look_once(&raft, &watch).await
-        } else {
-            Ok(())
+        let look = match wake {
+            Wake::StreamEnded => watch_gap(&raft, &watch, &streams).await,
+            Wake::Tick if streams.open_count() == 0 => look_once(&raft, &watch).await,
+            Wake::Tick => Ok(()),
+            Wake::SilentTurn(contact) => {
+                campaigned_after = Some(contact);
+                campaign_after_silence(&raft, contact).await
+            }
         };
         if look.is_err() {
             return;
         }
     }
+}
+
+/// The last contact with the leader this member follows, and when its silence since reaches this member's turn
+/// to campaign; `None` when it follows no leader, has not heard from it, or is not a surviving voter.
+fn silent_turn(raft: &RaftNode, watch: &LeaderLossWatch) -> Option<(Contact, Instant)> {
+    let contact = raft.leader_contact()?;
+    let delay = silent_leader_delay(
+        &watch.preference,
+        &raft.voter_dcs(),
+        contact.leader,
+        raft.id(),
+        watch.election,
+        watch.step,
+    )?;
+    Some((contact, contact.at + delay))
+}
+
+/// Completes at the turn, with the contact it was computed from; never without one.
+async fn until_turn(turn: Option<(Contact, Instant)>) -> Contact {
+    match turn {
+        Some((contact, at)) => {
+            tokio::time::sleep_until(at).await;
+            contact
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Campaigns (a pre-vote first) if nothing was heard from the leader since `contact`: a member that still hears
+/// from it refuses the pre-vote, so a leader that is only slow towards this member stays.
+async fn campaign_after_silence(raft: &RaftNode, contact: Contact) -> Result<(), Stopped> {
+    if raft.leader_contact() != Some(contact) {
+        return Ok(());
+    }
+    tracing::info!(
+        leader = %format!("{:x}", contact.leader.0),
+        silent_ms = contact.at.elapsed().as_millis() as u64,
+        "the leader has been silent until this member's turn: campaigning"
+    );
+    raft.campaign().await.map_err(|_| Stopped)
 }
 
 /// Dials the leader once; acts if it is dead.
@@ -119,7 +178,7 @@ async fn look_once(raft: &RaftNode, watch: &LeaderLossWatch) -> Result<(), Stopp
 /// patience runs out.
 async fn watch_gap(raft: &RaftNode, watch: &LeaderLossWatch, streams: &AppendStreams) -> Result<(), Stopped> {
     let opened = streams.opened_count();
-    let give_up = Instant::now() + watch.patience;
+    let give_up = Instant::now() + watch.election;
     loop {
         let Some(leader) = raft.current_leader().filter(|l| *l != raft.id()) else { return Ok(()) };
         if refuses_connections(raft, watch, leader).await {

@@ -435,7 +435,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         net: env.net.clone(),
         preference: topology.as_ref().map(|t| t.policy.leader_preference.clone()).unwrap_or_default(),
         step: heartbeat,
-        patience: Duration::from_millis(member.config().timing.election_ms()),
+        election: Duration::from_millis(member.config().timing.election_ms()),
     };
 
     let date = DateHeader { fixed: env.fixed_date_header };

@@ -160,6 +160,7 @@ impl RaftNode {
             read_policy: cfg.read_policy,
             released: Mutex::new(Some((log_released, sm_released))),
             stopped: AtomicBool::new(false),
+            contact: Default::default(),
         };
         let inner = Arc::new(inner);
         spawn_watchdog(Arc::downgrade(&inner), isolation_tx, Duration::from_millis(cfg.heartbeat_ms.max(1)));
