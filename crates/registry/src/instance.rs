@@ -191,4 +191,4 @@ fn validate_meta(meta: &BTreeMap<String, String>) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,8 +3,12 @@
 pub mod check;
 mod error;
 pub mod instance;
+pub mod keys;
+pub mod machine;
 pub mod name;
+pub mod record;
 pub mod status;
 pub mod time;
 
 pub use error::{Error, Result};
+pub use record::{CheckRecord, Registration};

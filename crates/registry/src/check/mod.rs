@@ -151,4 +151,4 @@ pub fn validate_checks(checks: &[CheckDef]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
