@@ -1,7 +1,10 @@
 //! Meridian's service registry, pure (WIP).
 
+pub mod assign;
 pub mod check;
 mod error;
+pub mod hash;
+pub mod health;
 pub mod instance;
 pub mod keys;
 pub mod machine;
