@@ -9,6 +9,7 @@ pub mod instance;
 pub mod keys;
 pub mod machine;
 pub mod name;
+pub mod publish;
 pub mod rank;
 pub mod record;
 pub mod status;
