@@ -2,6 +2,7 @@
 
 pub mod assign;
 pub mod check;
+pub mod consul;
 mod error;
 pub mod hash;
 pub mod health;
