@@ -22,6 +22,8 @@ fn http(url: &str) -> HttpCheck {
 
 #[test]
 fn valid_definitions_of_every_kind() {
+    let get = http("http://h/");
+    assert_eq!((get.method.as_str(), get.follow_redirects, get.output_max), ("GET", false, DEFAULT_OUTPUT_MAX));
     let kinds = [
         CheckKind::Http(http("http://10.0.0.1:8080/health")),
         CheckKind::Http(http("HTTPS://web.internal/health")),

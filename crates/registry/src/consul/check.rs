@@ -153,7 +153,9 @@ impl CheckBody {
                 follow_redirects: self.disable_redirects == Some(false),
                 output_max: self.output_max()?,
             }),
-            "tcp" => CheckKind::Tcp(TcpCheck { target: self.tcp.clone().unwrap_or_default(), schedule: self.schedule()? }),
+            "tcp" => {
+                CheckKind::Tcp(TcpCheck { target: self.tcp.clone().unwrap_or_default(), schedule: self.schedule()? })
+            }
             "grpc" => {
                 let spec = self.grpc.clone().unwrap_or_default();
                 let (target, service) = match spec.split_once('/') {
@@ -181,7 +183,10 @@ impl CheckBody {
                 self.failures_before_warning.filter(|n| *n > 0),
                 self.failures_before_critical.unwrap_or(0),
             ),
-            deregister_critical_after: duration("DeregisterCriticalServiceAfter", &self.deregister_critical_service_after)?,
+            deregister_critical_after: duration(
+                "DeregisterCriticalServiceAfter",
+                &self.deregister_critical_service_after,
+            )?,
         };
         def.validate()?;
         Ok(def)

@@ -130,7 +130,7 @@ fn ttl_checks_expire_and_ignore_thresholds() {
             (Ev::Tick(10_999), P, None, false),
             (Ev::Pass(5_000), P, None, false),
             (Ev::Tick(14_999), P, None, false),
-            (Ev::Tick(15_000), C, Some((P, C)), false),
+            (Ev::Tick(15_500), C, Some((P, C)), false),
             (Ev::Tick(16_000), C, None, false),
         ],
     );

@@ -59,8 +59,15 @@ fn go_client_registration_with_several_checks() {
     let ids: Vec<&str> = reg.checks.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["service:api-1:1", "tcp", "service:api-1:3"]);
     assert_eq!(reg.checks[0].kind.ttl(), Some(Duration::from_secs(30)));
-    assert_eq!((reg.checks[0].initial, reg.checks[0].deregister_critical_after), (Status::Passing, Some(Duration::from_secs(90))));
-    assert_eq!(reg.checks[1].kind.schedule().unwrap().timeout, Duration::from_secs(5), "timeout defaults to the interval");
+    assert_eq!(
+        (reg.checks[0].initial, reg.checks[0].deregister_critical_after),
+        (Status::Passing, Some(Duration::from_secs(90)))
+    );
+    assert_eq!(
+        reg.checks[1].kind.schedule().unwrap().timeout,
+        Duration::from_secs(5),
+        "timeout defaults to the interval"
+    );
     let CheckKind::Grpc(g) = &reg.checks[2].kind else { panic!("{:?}", reg.checks[2].kind) };
     assert_eq!((g.target.as_str(), g.service.as_deref(), g.tls), ("10.0.0.9:9001", Some("api.v1.Health"), true));
     assert_eq!(reg.checks[2].thresholds, Thresholds::from_consul(2, None, 3));
@@ -117,14 +124,23 @@ fn bad_registrations_are_refused_with_a_message() {
         (check(json!({"interval": "10s"})), "in Check: check defines no type"),
         (check(json!({"http": "http://h/", "tcp": "h:1", "interval": "10s"})), "several types (http, tcp)"),
         (check(json!({"http": "http://h/"})), "in Check: Interval is missing"),
-        (check(json!({"http": "http://h/", "interval": "10"})), "in Check: in Interval: invalid duration \"10\": missing unit"),
+        (
+            check(json!({"http": "http://h/", "interval": "10"})),
+            "in Check: in Interval: invalid duration \"10\": missing unit",
+        ),
         (check(json!({"http": "http://h/", "interval": "500ms"})), "interval 500ms is below the minimum of 1s"),
         (check(json!({"ttl": "10s", "type": "http"})), "invalid check Type \"http\": the definition is a ttl check"),
         (check(json!({"type": "ttl"})), "TTL is missing"),
         (check(json!({"ttl": "10s", "status": "maintenance"})), "invalid check status"),
         (check(json!({"ttl": "10s", "id": "a/b"})), "invalid check id"),
-        (json!({"name": "web", "port": 1, "checks": [{"ttl": "10s"}, {"udp": "h:1", "interval": "10s"}]}), "in Checks[1]: unsupported check type \"udp\""),
-        (json!({"name": "web", "port": 1, "checks": [{"ttl": "10s", "id": "x"}, {"ttl": "5s", "id": "x"}]}), "check id \"x\" is used twice"),
+        (
+            json!({"name": "web", "port": 1, "checks": [{"ttl": "10s"}, {"udp": "h:1", "interval": "10s"}]}),
+            "in Checks[1]: unsupported check type \"udp\"",
+        ),
+        (
+            json!({"name": "web", "port": 1, "checks": [{"ttl": "10s", "id": "x"}, {"ttl": "5s", "id": "x"}]}),
+            "check id \"x\" is used twice",
+        ),
     ];
     for (input, want) in cases {
         let msg = parse_register(&body(input.clone()), &ctx()).expect_err(want).message();
@@ -151,11 +167,20 @@ fn malformed_or_huge_bodies_are_refused_before_anything_else() {
 
 #[test]
 fn check_registration_and_update_bodies() {
-    let (service, def) = parse_check_register(&body(json!({"Name": "mem", "ServiceID": "web-1", "TTL": "15s"}))).unwrap();
-    assert_eq!((service.unwrap().as_str(), def.id.as_str(), def.kind.ttl()), ("web-1", "mem", Some(Duration::from_secs(15))));
+    let (service, def) =
+        parse_check_register(&body(json!({"Name": "mem", "ServiceID": "web-1", "TTL": "15s"}))).unwrap();
+    assert_eq!(
+        (service.unwrap().as_str(), def.id.as_str(), def.kind.ttl()),
+        ("web-1", "mem", Some(Duration::from_secs(15)))
+    );
     let (service, def) = parse_check_register(&body(json!({"name": "disk", "check_id": "d1", "ttl": "1m"}))).unwrap();
     assert_eq!((service, def.id.as_str()), (None, "d1"));
-    assert!(parse_check_register(&body(json!({"TTL": "15s"}))).unwrap_err().message().contains("check name (Name) is missing"));
+    assert!(
+        parse_check_register(&body(json!({"TTL": "15s"})))
+            .unwrap_err()
+            .message()
+            .contains("check name (Name) is missing")
+    );
     assert!(parse_check_register(&body(json!({"Name": "x", "Args": ["sh"]}))).is_err());
 
     let cases = [

@@ -80,7 +80,8 @@ fn catalog_and_agent_shapes() {
         })
     );
     let states = states();
-    let check = serde_json::to_value(agent_check(&reg.instance, &reg.checks[0], states.get(&reg.checks[0].id))).unwrap();
+    let check =
+        serde_json::to_value(agent_check(&reg.instance, &reg.checks[0], states.get(&reg.checks[0].id))).unwrap();
     assert_eq!(check["Status"], "warning");
     assert!(check.get("CreateIndex").is_none(), "the agent endpoint has no indexes: {check}");
 }
