@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use crate::time::Timestamp;
 
-/// The damping rule's parameters.
+/// The damping rule's parameters. The rule: a change towards better health is published only while fewer
+/// than `max_changes` changes of the check were published in the trailing `window`; a change towards worse
+/// health is always published at once. A held improvement goes out at the first tick or observation the window
+/// allows, or is dropped if the check worsens again first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlapDamping {
     /// How many published changes the window may hold before improvements wait (at least 1).

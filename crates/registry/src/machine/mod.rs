@@ -15,7 +15,7 @@
 //!   dates from the deadline, not from the tick).
 //! - **Deregistration**: `tick` says `deregister` once the check has been critical for
 //!   `deregister_critical_after`, and keeps saying it until the server removes the instance.
-//! - **Damping**: see [`flap`]; improvements may be held, worsenings never are.
+//! - **Damping**: see [`FlapDamping`]; improvements may be held, worsenings never are.
 //! - **Only status changes are published**; a new output with the same status stays local (Consul syncs
 //!   output-only changes every few minutes; we do not write them at all).
 
