@@ -16,9 +16,8 @@
 //! - **Leases**: a registration bound to a lease is written with it, and so are its check records, so when the
 //!   lease expires every key of the instance disappears and watchers see the deletions.
 //!
-//! Every component is a validated name without `/`, so splitting a key on `/` is unambiguous.
-
-use meridian_types::reserved::RESERVED_PREFIX;
+//! Both roots are under `meridian_types::reserved::RESERVED_PREFIX` (a test checks it), so clients cannot write
+//! them. Every component is a validated name without `/`, so splitting a key on `/` is unambiguous.
 
 use crate::error::{Error, Result};
 use crate::name::{CheckId, CheckRef, InstanceId, InstanceRef, NodeName, ServiceName};
@@ -99,15 +98,9 @@ pub fn parse_key(key: &[u8]) -> Result<RegistryKey> {
     Ok(RegistryKey::Check(CheckRef { instance, check: CheckId::new(parts[3]).map_err(invalid)? }))
 }
 
-/// Whether both roots sit inside the reserved keyspace (a compile-time fact checked by the tests; the server
-/// relies on it to refuse client writes).
-pub fn under_reserved_prefix() -> bool {
-    [SERVICES_PREFIX, HEALTH_PREFIX].iter().all(|p| p.as_bytes().starts_with(RESERVED_PREFIX))
-}
-
 #[cfg(test)]
 mod tests {
-    use meridian_types::reserved::{prefix_end, touches_reserved};
+    use meridian_types::reserved::{RESERVED_PREFIX, prefix_end, touches_reserved};
 
     use super::*;
 
@@ -128,7 +121,9 @@ mod tests {
         assert_eq!(service_health_prefix(&web1().service), "/meridian/health/web/");
         assert_eq!(instance_health_prefix(&web1()), "/meridian/health/web/node-1/web-1/");
         assert!(check_key(&check).starts_with(&instance_health_prefix(&web1())));
-        assert!(under_reserved_prefix());
+        for root in [SERVICES_PREFIX, HEALTH_PREFIX] {
+            assert!(root.as_bytes().starts_with(RESERVED_PREFIX), "{root} is reserved, so clients cannot write it");
+        }
         for key in [instance_key(&web1()), check_key(&check)] {
             assert!(touches_reserved(key.as_bytes(), b""), "{key}");
         }
