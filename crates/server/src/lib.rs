@@ -34,6 +34,8 @@ pub mod publish;
 pub mod quota;
 pub mod reach_state;
 pub mod run;
+mod running;
+mod server_env;
 pub mod space_watch;
 pub mod tls;
 pub mod verdicts;

@@ -30,7 +30,9 @@ use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
 use crate::failover_catalog::{Catalog, FailoverGroups};
-use crate::failover_groups::{HookRunner, ProcessHooks};
+pub use crate::running::RunningServer;
+pub use crate::server_env::ServerEnv;
+
 use crate::fault::{FaultGate, FaultState, FaultyTransport};
 use crate::formation::{self, ClusterPlan};
 use crate::grpc::{
@@ -53,7 +55,7 @@ use crate::quota::Quota;
 use crate::reach_state::ReachState;
 use crate::tls::TlsReloader;
 use crate::tls::acceptor::{Listener, tls_incoming};
-use crate::tls::reload::Reloaded;
+
 use crate::tls::verifier::MembershipHosts;
 use crate::watch_hub::WatchHub;
 
@@ -205,109 +207,6 @@ impl ApplyObserver for ApplyHooks {
     }
 }
 
-/// A running member and the handle to stop it.
-pub struct RunningServer {
-    /// The member's shared state.
-    pub member: Arc<Member>,
-    /// The address the client API listens on.
-    pub client_addr: SocketAddr,
-    /// The address the peer service listens on.
-    pub peer_addr: SocketAddr,
-    /// The address the admin HTTP API listens on, when enabled.
-    pub admin_addr: Option<SocketAddr>,
-    /// The emulated network applied to this member's outgoing peer messages.
-    pub faults: Arc<FaultState>,
-    /// The member's TLS configuration, when any link uses TLS ([`RunningServer::reload_tls`] re-reads it).
-    pub tls: Option<Arc<TlsReloader>>,
-    admin: Option<AdminServer>,
-    shutdown: Option<oneshot::Sender<()>>,
-    serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
-    background: Vec<JoinHandle<()>>,
-}
-
-impl RunningServer {
-    /// Serves until the client listener fails or [`RunningServer::stop`] is called elsewhere.
-    pub async fn wait(mut self) -> Result<()> {
-        let served = (&mut self.serve).await;
-        self.finish().await;
-        match served {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Listener(e.to_string())),
-            Err(e) => Err(Error::Listener(e.to_string())),
-        }
-    }
-
-    /// Re-reads the TLS files now (as on SIGHUP); `None` without TLS.
-    pub fn reload_tls(&self) -> Option<Reloaded> {
-        self.tls.as_ref().map(|tls| tls.reload())
-    }
-
-    /// Stops serving and shuts the Raft node down cleanly.
-    pub async fn stop(mut self) -> Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.serve).await;
-        self.finish().await;
-        Ok(())
-    }
-
-    async fn finish(&mut self) {
-        if let Some(admin) = self.admin.take() {
-            admin.stop().await;
-        }
-        for task in self.background.drain(..) {
-            task.abort();
-        }
-        if let Err(e) = self.member.raft().shutdown().await {
-            tracing::warn!(error = %e, "raft shutdown failed");
-        }
-    }
-}
-
-/// What a member runs on: its network, its disk and its clock. A real server takes the defaults
-/// (TCP, the configured data directory, the true clock); the simulation substitutes each.
-pub struct ServerEnv {
-    /// Listening and dialling (the admin HTTP listener always uses TCP).
-    pub net: Arc<dyn Network>,
-    /// Storage; `None` = the data directory of the config.
-    pub disk: Option<Arc<dyn Disk>>,
-    /// The clock of the lease timer and the placement driver.
-    pub clock: Clock,
-    /// Seed of the fault-emulation randomness; `None` = derived from the member id.
-    pub fault_seed: Option<u64>,
-    /// The cluster topology itself, instead of the file named by the config.
-    pub topology: Option<Topology>,
-    /// A deliberate bug for the simulation's checker to find; [`PlantedBug::None`] otherwise.
-    pub planted_bug: PlantedBug,
-    /// Seed of the authenticator's salts and tokens, which also hashes passwords inline; `None` (a real
-    /// server) draws them from the operating system and hashes on blocking threads.
-    pub auth_seed: Option<u64>,
-    /// Send a constant HTTP `date` header instead of hyper's wall-clock one, so responses do not
-    /// depend on the real time (the simulation's replay needs byte-identical traffic; gRPC clients
-    /// ignore the header).
-    pub fixed_date_header: bool,
-    /// What calls the failover groups' hooks: webhooks and commands in a real server
-    /// ([`ProcessHooks`]), a recording fake in the simulation.
-    pub hook_runner: Arc<dyn HookRunner>,
-}
-
-impl Default for ServerEnv {
-    fn default() -> Self {
-        ServerEnv {
-            net: Arc::new(TcpNetwork),
-            disk: None,
-            clock: Clock::new(),
-            fault_seed: None,
-            topology: None,
-            planted_bug: PlantedBug::None,
-            auth_seed: None,
-            fixed_date_header: false,
-            hook_runner: Arc::new(ProcessHooks),
-        }
-    }
-}
-
 /// Starts a member with `config` and begins serving.
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
     start_in(config, ServerEnv::default()).await
@@ -323,25 +222,11 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let plan = formation::plan(&mut config, topology.as_ref())?;
     // The topology may have supplied the listen addresses; check them like explicit ones.
     config.validate_resolved()?;
-    let disk = match env.disk {
-        Some(disk) => disk,
-        None => {
-            crate::data_dir::prepare(&config.data_dir)
-                .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?;
-            OsDisk::shared(&config.data_dir)
-                .map_err(|e| Error::Config(format!("data dir {}: {e}", config.data_dir.display())))?
-        }
-    };
+    let disk = open_disk(&config, env.disk.clone())?;
     // Before this member knows a membership, the peers it accepts are the topology's.
     let peer_hosts =
         Arc::new(MembershipHosts::new(topology.iter().flat_map(|t| t.members.iter().map(|m| m.peer_url.clone()))));
-    let tls_settings = config.tls_settings();
-    let tls = match tls_settings.any() {
-        true => {
-            Some(Arc::new(TlsReloader::load(tls_settings, peer_hosts.clone()).map_err(|e| Error::Tls(Box::new(e)))?))
-        }
-        false => None,
-    };
+    let tls = load_tls(&config, &peer_hosts)?;
     let Listeners { client_addr, incoming, peer_addr, peer_incoming, admin: admin_listener } =
         Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
 
@@ -353,20 +238,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         &topology.as_ref().map(|t| t.policy.clone()).unwrap_or_default(),
         node_config.election_max_ms,
     );
-    let channels = Arc::new(
-        PeerChannels::over(PeerTimeouts::from_election_ms(config.timing.election_ms()), env.net.clone())
-            .with_tls(tls.clone()),
-    );
-    let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
-    // Every peer message goes through the WAN/fault emulation; with no links configured it passes straight on.
-    let faults = Arc::new(crate::fault::initial_faults(topology.as_ref())?);
-    let gate = Arc::new(FaultGate::new(
-        id,
-        config.dc.clone(),
-        faults.clone(),
-        meridian_types::SplitMix64::new(env.fault_seed.unwrap_or(id.0)),
-    ));
-    let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
+    let PeerStack { channels, faults, gate, transport } =
+        peer_stack(&config, &env.net, env.fault_seed, topology.as_ref(), id, &tls)?;
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs(), env.clock));
     let hooks = Arc::new(ApplyHooks { hub: OnceLock::new(), lessor: lessor.clone() });
     let raft =
@@ -384,21 +257,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         env.clock,
         ReachConfig::for_timing(config.timing.heartbeat_ms(), config.timing.election_ms()),
     ));
-    let verdict_config = VerdictConfig {
-        // The planted bug's rule, chosen once here like every planted bug.
-        quorum: if env.planted_bug == PlantedBug::VerdictFromMinority {
-            Quorum::LeaderAlone
-        } else {
-            Quorum::MajorityOutside
-        },
-        ..VerdictConfig::for_timing(
-            config.timing.election_ms(),
-            topology
-                .as_ref()
-                .map(|t| t.policy.failback_hold_ms)
-                .unwrap_or(meridian_types::topology::DEFAULT_FAILBACK_HOLD_MS),
-        )
-    };
+    let verdict_config = verdict_config(&config, topology.as_ref(), env.planted_bug);
     let placement = PlacementHandle::new();
     let failover = FailoverGroups::new(Catalog::new(topology.as_ref(), &config.dc), env.clock);
     let quota_bytes = config.quota_bytes();
@@ -406,16 +265,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     if quota_bytes > crate::config::MAX_RECOMMENDED_QUOTA_BACKEND_BYTES {
         tracing::warn!(quota = quota_bytes, "quota-backend-bytes above 8 GiB: a database that large may be slow");
     }
-    let authenticator = Arc::new(
-        Authenticator::new(
-            config.auth_settings()?,
-            config.client_cert_auth,
-            remote_needs_auth(&config)?,
-            env.clock,
-            env.auth_seed,
-        )
-        .map_err(Error::Config)?,
-    );
+    let authenticator = authenticator(&config, env.clock, env.auth_seed)?;
     let member = Arc::new(Member::new(MemberParts {
         config,
         headers,
@@ -462,37 +312,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     }
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let router = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .layer(MapResponseLayer::new(move |res| date.apply(res)))
-        .layer(MapResponseLayer::new(crate::grpc::oversize::as_grpc_go))
-        // etcd's JSON gateway shares the client port: HTTP/1.1 requests, and any request outside the gRPC
-        // services' paths, go to it.
-        .accept_http1(true)
-        .add_routes(tonic::service::Routes::from(crate::gateway::router(member.clone(), max_decoding)))
-        .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
-        .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
-        .add_service(ClusterServer::new(ClusterService::new(member.clone())))
-        .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())))
-        .add_service(AuthServer::new(AuthService::new(member.clone())))
-        .add_service(LockServer::new(LockService::new(member.clone())))
-        .add_service(ElectionServer::new(ElectionService::new(member.clone())));
-    let router = match env.planted_bug {
-        PlantedBug::StaleLinearizableReads
-        | PlantedBug::SerializableReadsOneBehind
-        | PlantedBug::ForwardedWritesSkipAuth => router.add_service(
-            KvServer::new(PlantedKv::new(member.clone(), env.planted_bug)).max_decoding_message_size(max_decoding),
-        ),
-        _ => router.add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding)),
-    };
-    // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
-    // connection.
-    let incoming = incoming.map(|accepted| accepted.map(AuthorityFix::new));
     let admin = admin_listener.map(|listener| serve_admin(listener, &member, &faults, tls.clone())).transpose()?;
     let admin_addr = admin.as_ref().map(|a| a.addr);
-    let serve = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = shutdown_rx.await;
-    }));
+    let serve = serve_clients(&member, date, max_decoding, env.planted_bug, incoming, shutdown_rx);
     tracing::info!(%client_addr, %peer_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
     Ok(RunningServer {
         member,
@@ -506,6 +328,118 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         serve,
         background,
     })
+}
+
+/// The member's storage: the one the environment gives (the simulation's), or the data directory of the config,
+/// created with the permissions it needs.
+fn open_disk(config: &ServerConfig, given: Option<Arc<dyn Disk>>) -> Result<Arc<dyn Disk>> {
+    if let Some(disk) = given {
+        return Ok(disk);
+    }
+    let data_dir = |e: std::io::Error| Error::Config(format!("data dir {}: {e}", config.data_dir.display()));
+    crate::data_dir::prepare(&config.data_dir).map_err(data_dir)?;
+    OsDisk::shared(&config.data_dir).map_err(data_dir)
+}
+
+/// The TLS material of every link, when any link uses TLS; peers are accepted by the hosts `peer_hosts` names.
+fn load_tls(config: &ServerConfig, peer_hosts: &Arc<MembershipHosts>) -> Result<Option<Arc<TlsReloader>>> {
+    let settings = config.tls_settings();
+    if !settings.any() {
+        return Ok(None);
+    }
+    let tls = TlsReloader::load(settings, peer_hosts.clone()).map_err(|e| Error::Tls(Box::new(e)))?;
+    Ok(Some(Arc::new(tls)))
+}
+
+/// How this member reaches the others: pooled channels (TLS when configured), and the transport Raft uses, which
+/// passes every message through the WAN/fault emulation (with no links configured it passes straight on).
+struct PeerStack {
+    channels: Arc<PeerChannels>,
+    faults: Arc<FaultState>,
+    gate: Arc<FaultGate>,
+    transport: Arc<dyn Transport>,
+}
+
+fn peer_stack(
+    config: &ServerConfig,
+    net: &Arc<dyn Network>,
+    fault_seed: Option<u64>,
+    topology: Option<&Topology>,
+    id: meridian_types::NodeId,
+    tls: &Option<Arc<TlsReloader>>,
+) -> Result<PeerStack> {
+    let channels = Arc::new(
+        PeerChannels::over(PeerTimeouts::from_election_ms(config.timing.election_ms()), net.clone())
+            .with_tls(tls.clone()),
+    );
+    let grpc: Arc<dyn Transport> = Arc::new(GrpcTransport::new(channels.clone()));
+    let faults = Arc::new(crate::fault::initial_faults(topology)?);
+    let gate = Arc::new(FaultGate::new(
+        id,
+        config.dc.clone(),
+        faults.clone(),
+        meridian_types::SplitMix64::new(fault_seed.unwrap_or(id.0)),
+    ));
+    let transport: Arc<dyn Transport> = Arc::new(FaultyTransport::new(grpc, gate.clone()));
+    Ok(PeerStack { channels, faults, gate, transport })
+}
+
+/// The datacenter verdicts' windows for this timing and failback hold, and their quorum rule (the planted bug's,
+/// chosen once here like every planted bug).
+fn verdict_config(config: &ServerConfig, topology: Option<&Topology>, bug: PlantedBug) -> VerdictConfig {
+    let hold = topology.map_or(meridian_types::topology::DEFAULT_FAILBACK_HOLD_MS, |t| t.policy.failback_hold_ms);
+    VerdictConfig {
+        quorum: if bug == PlantedBug::VerdictFromMinority { Quorum::LeaderAlone } else { Quorum::MajorityOutside },
+        ..VerdictConfig::for_timing(config.timing.election_ms(), hold)
+    }
+}
+
+/// Who is calling: the auth settings of the config, the client-certificate rule, and whether remote clients need
+/// auth on.
+fn authenticator(config: &ServerConfig, clock: Clock, seed: Option<u64>) -> Result<Arc<Authenticator>> {
+    let authenticator =
+        Authenticator::new(config.auth_settings()?, config.client_cert_auth, remote_needs_auth(config)?, clock, seed)
+            .map_err(Error::Config)?;
+    Ok(Arc::new(authenticator))
+}
+
+/// Serves the client port until `shutdown`: the etcd v3 gRPC services (the kv service with the planted bug's
+/// decorator, if any) and etcd's JSON gateway, which shares the port (HTTP/1.1 requests, and any request outside
+/// the gRPC services' paths, go to it).
+fn serve_clients(
+    member: &Arc<Member>,
+    date: DateHeader,
+    max_decoding: usize,
+    bug: PlantedBug,
+    incoming: Incoming,
+    shutdown: oneshot::Receiver<()>,
+) -> JoinHandle<std::result::Result<(), tonic::transport::Error>> {
+    let router = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .layer(MapResponseLayer::new(move |res| date.apply(res)))
+        .layer(MapResponseLayer::new(crate::grpc::oversize::as_grpc_go))
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(crate::gateway::router(member.clone(), max_decoding)))
+        .add_service(WatchServer::new(WatchService::new(member.clone())).max_decoding_message_size(max_decoding))
+        .add_service(LeaseServer::new(lease::LeaseService::new(member.clone())).max_decoding_message_size(max_decoding))
+        .add_service(ClusterServer::new(ClusterService::new(member.clone())))
+        .add_service(MaintenanceServer::new(MaintenanceService::new(member.clone())))
+        .add_service(AuthServer::new(AuthService::new(member.clone())))
+        .add_service(LockServer::new(LockService::new(member.clone())))
+        .add_service(ElectionServer::new(ElectionService::new(member.clone())));
+    let router = match bug {
+        PlantedBug::StaleLinearizableReads
+        | PlantedBug::SerializableReadsOneBehind
+        | PlantedBug::ForwardedWritesSkipAuth => router
+            .add_service(KvServer::new(PlantedKv::new(member.clone(), bug)).max_decoding_message_size(max_decoding)),
+        _ => router.add_service(KvServer::new(KvService::new(member.clone())).max_decoding_message_size(max_decoding)),
+    };
+    // etcdctl's `endpoint` commands send a URL as the HTTP/2 :authority, which h2 refuses; repair it per
+    // connection.
+    let incoming = incoming.map(|accepted| accepted.map(AuthorityFix::new));
+    tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = shutdown.await;
+    }))
 }
 
 /// The HTTP `date` header of responses: hyper adds the wall-clock date unless one is present.

@@ -1,0 +1,75 @@
+//! A started member: its addresses, and the handle that waits for it or stops it (the admin API, the background
+//! tasks, then the Raft node, in that order).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::admin::AdminServer;
+use crate::error::{Error, Result};
+use crate::fault::FaultState;
+use crate::member::Member;
+use crate::tls::TlsReloader;
+use crate::tls::reload::Reloaded;
+
+/// A running member and the handle to stop it.
+pub struct RunningServer {
+    /// The member's shared state.
+    pub member: Arc<Member>,
+    /// The address the client API listens on.
+    pub client_addr: SocketAddr,
+    /// The address the peer service listens on.
+    pub peer_addr: SocketAddr,
+    /// The address the admin HTTP API listens on, when enabled.
+    pub admin_addr: Option<SocketAddr>,
+    /// The emulated network applied to this member's outgoing peer messages.
+    pub faults: Arc<FaultState>,
+    /// The member's TLS configuration, when any link uses TLS ([`RunningServer::reload_tls`] re-reads it).
+    pub tls: Option<Arc<TlsReloader>>,
+    pub(crate) admin: Option<AdminServer>,
+    pub(crate) shutdown: Option<oneshot::Sender<()>>,
+    pub(crate) serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    pub(crate) background: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Serves until the client listener fails or [`RunningServer::stop`] is called elsewhere.
+    pub async fn wait(mut self) -> Result<()> {
+        let served = (&mut self.serve).await;
+        self.finish().await;
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Listener(e.to_string())),
+            Err(e) => Err(Error::Listener(e.to_string())),
+        }
+    }
+
+    /// Re-reads the TLS files now (as on SIGHUP); `None` without TLS.
+    pub fn reload_tls(&self) -> Option<Reloaded> {
+        self.tls.as_ref().map(|tls| tls.reload())
+    }
+
+    /// Stops serving and shuts the Raft node down cleanly.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.serve).await;
+        self.finish().await;
+        Ok(())
+    }
+
+    async fn finish(&mut self) {
+        if let Some(admin) = self.admin.take() {
+            admin.stop().await;
+        }
+        for task in self.background.drain(..) {
+            task.abort();
+        }
+        if let Err(e) = self.member.raft().shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown failed");
+        }
+    }
+}
