@@ -264,6 +264,14 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
             let raft = server.member.raft().clone();
             let _insecure_warning = warn_insecure_listeners(server.member.config())?;
             let _reload_on_hup = reload_tls_on_sighup(server.tls.clone())?;
+            // redb refuses every write on a file after a failed one, so after a full disk the member starts again
+            // on its files (nothing acknowledged is lost) once there is room. Until then it stays up: serializable
+            // reads are answered from what it applied, writes get NOSPACE's text.
+            let full_then_room = async {
+                let why = stopped_by_full_disk(&raft).await;
+                tracing::error!(%why, "the disk filled up and the Raft node stopped; serving reads, restarting once {reserve} bytes are free");
+                wait_for_space(&data_dir, reserve).await;
+            };
             tokio::select! {
                 done = &mut signal => {
                     done?;
@@ -271,20 +279,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
                     server.stop().await?;
                     return Ok(());
                 }
-                why = stopped_by_full_disk(&raft) => {
-                    // redb refuses every write on a file after a failed one, so the member starts again on its
-                    // files (nothing acknowledged is lost) once there is room. Until then it stays up: serializable
-                    // reads are answered from what it applied, writes get NOSPACE's text.
-                    tracing::error!(%why, "the disk filled up and the Raft node stopped; serving reads, restarting once {reserve} bytes are free");
-                    tokio::select! {
-                        done = &mut signal => {
-                            done?;
-                            tracing::info!("shutting down");
-                            server.stop().await?;
-                            return Ok(());
-                        }
-                        () = wait_for_space(&data_dir, reserve) => {}
-                    }
+                () = full_then_room => {
                     server.stop().await?;
                     restarting = true;
                 }
