@@ -305,6 +305,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         tokio::spawn(crate::verdicts::run(member.clone(), reach, verdict_config, heartbeat)),
     ];
     background.push(tokio::spawn(member.clone().catch_up()));
+    let discovery = crate::discovery::Discovery::new(member.clone(), client_addr.ip().to_string())?;
+    background.push(tokio::spawn(discovery.clone().follow()));
     // Wall-clock tasks, only with TLS (never in the simulation).
     if let Some(tls) = &tls {
         background.push(tokio::spawn(tls.clone().watch(crate::tls::reload::POLL_EVERY)));
@@ -323,6 +325,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         admin_addr,
         faults,
         tls,
+        discovery,
         admin,
         shutdown: Some(shutdown_tx),
         serve,

@@ -28,6 +28,8 @@ pub struct RunningServer {
     pub faults: Arc<FaultState>,
     /// The member's TLS configuration, when any link uses TLS ([`RunningServer::reload_tls`] re-reads it).
     pub tls: Option<Arc<TlsReloader>>,
+    /// Service discovery on this member: its catalog, and the writes of registrations and check states.
+    pub discovery: Arc<crate::discovery::Discovery>,
     pub(crate) admin: Option<AdminServer>,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
