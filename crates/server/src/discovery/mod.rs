@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod catalog;
+pub mod error;
 pub mod follow;
 pub mod live;
 pub mod writes;
@@ -17,10 +18,13 @@ pub mod writes;
 use std::sync::Arc;
 
 use meridian_registry::consul::AgentContext;
-use meridian_registry::{NodeName, Timestamp};
+use meridian_registry::{CheckRecord, CheckRef, InstanceRef, NodeName, Outcome, Registration, Status, Timestamp};
+
+pub use error::DiscoveryError;
 
 use crate::member::Member;
 use live::LiveCatalog;
+use writes::CheckWrite;
 
 /// Discovery's state on one member.
 pub struct Discovery {
@@ -65,5 +69,61 @@ impl Discovery {
     /// Keeps the catalog following the store; run as a background task.
     pub async fn follow(self: Arc<Self>) {
         follow::follow(self.member.clone(), self.live.clone()).await
+    }
+
+    /// Registers `reg` (validated first), replacing an earlier registration of the same instance; its checks start
+    /// over at their initial status. Returns the revision it was written at.
+    pub async fn register(&self, reg: &Registration) -> Result<i64, DiscoveryError> {
+        reg.validate()?;
+        Ok(writes::register(&self.member, reg, self.now()).await?)
+    }
+
+    /// Deregisters an instance; an instance that is not registered is [`DiscoveryError::UnknownInstance`].
+    pub async fn deregister(&self, r: &InstanceRef) -> Result<(), DiscoveryError> {
+        if writes::deregister(&self.member, r).await? {
+            Ok(())
+        } else {
+            Err(DiscoveryError::UnknownInstance(r.clone()))
+        }
+    }
+
+    /// A TTL check's report (Consul's `/v1/agent/check/pass|warn|fail`): the check's status becomes the
+    /// reported one. Written through the log only when the status or the output changes.
+    pub async fn report_ttl(&self, check: &CheckRef, outcome: Outcome, output: String) -> Result<(), DiscoveryError> {
+        let (registered, lease, current) = {
+            let catalog = self.live.read();
+            let stored = catalog
+                .instance(&check.instance)
+                .ok_or_else(|| DiscoveryError::UnknownCheck(check.check.to_string()))?;
+            let def = stored
+                .registration
+                .checks
+                .iter()
+                .find(|d| d.id == check.check)
+                .ok_or_else(|| DiscoveryError::UnknownCheck(check.check.to_string()))?;
+            if def.kind.ttl().is_none() {
+                return Err(DiscoveryError::NotTtl(check.clone()));
+            }
+            let current = catalog.check(&check.instance, &check.check).map(|(r, _)| r.clone());
+            (stored.indexes.create, stored.registration.instance.lease, current)
+        };
+        let status = match outcome {
+            Outcome::Pass => Status::Passing,
+            Outcome::Warn => Status::Warning,
+            Outcome::Fail => Status::Critical,
+        };
+        if current.as_ref().is_some_and(|r| r.status == status && r.output == output) {
+            return Ok(());
+        }
+        let since = match &current {
+            Some(r) if r.status == status => r.since,
+            _ => self.now(),
+        };
+        let write =
+            CheckWrite { check: check.clone(), record: CheckRecord { status, output, since }, registered, lease };
+        match writes::publish(&self.member, &[write]).await? {
+            0 => Err(DiscoveryError::UnknownCheck(check.check.to_string())),
+            _ => Ok(()),
+        }
     }
 }
