@@ -2,11 +2,11 @@
 //! `https://` admin URL (with the CA given) and with a bearer token when one is set: the playground's `/status`
 //! polls, `meridian status` and `meridian failover`. The CLI needs nothing more, so no HTTP client crate.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use meridian_server::admin::StatusReport;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -81,6 +81,33 @@ pub async fn get(
     Ok(answer.body)
 }
 
+/// A URL given with `flag` (`http://HOST:PORT` or `https://HOST:PORT`) as an address to dial, and whether it is
+/// https://.
+pub fn parse_url(flag: &str, url: &str) -> anyhow::Result<(SocketAddr, bool)> {
+    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => bail!("{flag} {url}: expected http://HOST:PORT or https://HOST:PORT"),
+    };
+    let authority = rest.trim_end_matches('/');
+    let addr = authority
+        .to_socket_addrs()
+        .with_context(|| format!("{flag} {url}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{flag} {url}: no address"))?;
+    Ok((addr, https))
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// Sends `req` and reads the whole answer (the server closes: `Connection: close`).
 async fn exchange(mut stream: impl AsyncRead + AsyncWrite + Unpin, req: &str) -> anyhow::Result<Vec<u8>> {
     stream.write_all(req.as_bytes()).await?;
@@ -147,6 +174,16 @@ mod tests {
             String::from_utf8_lossy(&buf[..n]).into_owned()
         });
         (addr, task, dir)
+    }
+
+    #[test]
+    fn urls_and_names_become_addresses_and_paths() {
+        assert_eq!(parse_url("--admin", "http://127.0.0.1:2381").unwrap(), ("127.0.0.1:2381".parse().unwrap(), false));
+        assert_eq!(parse_url("--http", "https://127.0.0.2:9/").unwrap(), ("127.0.0.2:9".parse().unwrap(), true));
+        let bare = parse_url("--admin", "127.0.0.1:2381").unwrap_err().to_string();
+        assert!(bare.contains("--admin 127.0.0.1:2381: expected http://"), "{bare}");
+        assert_eq!(segment("orders-db.v2_x~"), "orders-db.v2_x~");
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@ mod certs;
 mod failover;
 mod playground;
 mod server_cmd;
+mod service;
 mod status_cmd;
 mod tls_client;
 
@@ -43,6 +44,8 @@ enum Command {
     Status(status_cmd::StatusArgs),
     /// Show and switch the failover groups of your services (a member's admin API).
     Failover(failover::FailoverArgs),
+    /// Register, list and query services (a member's Consul-compatible HTTP API).
+    Service(service::ServiceArgs),
 }
 
 fn main() {
@@ -61,6 +64,7 @@ fn main() {
         Command::Certs(args) => certs::run(args),
         Command::Status(args) => status_cmd::run(args),
         Command::Failover(args) => failover::run(args),
+        Command::Service(args) => service::run(args),
     };
     // One line with the whole chain of causes, never a backtrace.
     if let Err(e) = result {

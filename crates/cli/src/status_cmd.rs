@@ -3,11 +3,10 @@
 //! URLs it asks them all and prefers the leader's report, which alone knows the followers' lag.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use meridian_server::admin::StatusReport;
 
@@ -56,7 +55,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     let mut reports = Vec::new();
     let mut errors = Vec::new();
     for url in &args.admins {
-        let (addr, https) = parse_admin(url)?;
+        let (addr, https) = admin_http::parse_url("--admin", url)?;
         match rt.block_on(admin_http::status(&client, https, addr, TIMEOUT)) {
             Ok(r) => reports.push(r),
             Err(e) => errors.push(format!("{url}: {e:#}")),
@@ -70,18 +69,6 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         Format::Table => print!("{}", render(chosen, &errors)),
     }
     Ok(())
-}
-
-/// The socket address of an admin URL and whether it is `https://`.
-fn parse_admin(url: &str) -> anyhow::Result<(SocketAddr, bool)> {
-    let https = url.starts_with("https://");
-    let addr = url
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .trim_end_matches('/')
-        .parse()
-        .with_context(|| format!("admin URL {url}: want http://IP:PORT or https://IP:PORT"))?;
-    Ok((addr, https))
 }
 
 /// The tables for `report`, with the members that did not answer.
@@ -117,17 +104,4 @@ pub fn render(report: &StatusReport, errors: &[String]) -> String {
         let _ = writeln!(out, "unreachable: {e}");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn admin_urls_parse_with_their_scheme() {
-        assert_eq!(parse_admin("http://127.0.0.1:2381/").unwrap(), ("127.0.0.1:2381".parse().unwrap(), false));
-        assert!(parse_admin("https://127.0.0.1:2381").unwrap().1);
-        let err = parse_admin("localhost").unwrap_err().to_string();
-        assert!(err.contains("want http://IP:PORT"), "{err}");
-    }
 }

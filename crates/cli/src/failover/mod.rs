@@ -7,7 +7,6 @@
 
 mod view;
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use meridian_server::failover_groups::{ActiveView, FailoverReport};
 
-use crate::admin_http::{self, AdminClient, Answer};
+use crate::admin_http::{self, AdminClient, Answer, parse_url, segment};
 use crate::tls_client::{self, ClientTlsFiles};
 
 /// Flags of `meridian failover`.
@@ -68,32 +67,6 @@ enum Action {
         /// The group.
         group: String,
     },
-}
-
-/// An admin URL as an address to dial, and whether it is https://.
-fn parse_admin(url: &str) -> anyhow::Result<(SocketAddr, bool)> {
-    let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
-        (Some(rest), _) => (true, rest),
-        (None, Some(rest)) => (false, rest),
-        _ => bail!("--admin {url}: expected http://HOST:PORT or https://HOST:PORT"),
-    };
-    let authority = rest.trim_end_matches('/');
-    let addr = authority
-        .to_socket_addrs()
-        .with_context(|| format!("--admin {url}"))?
-        .next()
-        .ok_or_else(|| anyhow!("--admin {url}: no address"))?;
-    Ok((addr, https))
-}
-
-/// A path segment with everything but unreserved characters percent-encoded.
-fn segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Runs `meridian failover`.
@@ -152,7 +125,7 @@ async fn send(args: &FailoverArgs, method: &str, path: &str, body: &str) -> anyh
     let timeout = Duration::from_millis(args.timeout_ms);
     let mut last = anyhow!("no --admin URL given");
     for url in &args.admin {
-        let (addr, https) = parse_admin(url)?;
+        let (addr, https) = parse_url("--admin", url)?;
         match admin_http::request(&client, https, addr, method, path, body, timeout).await {
             Ok(answer) => return Ok(answer),
             // That member does not answer: the next one may.
@@ -160,18 +133,4 @@ async fn send(args: &FailoverArgs, method: &str, path: &str, body: &str) -> anyh
         }
     }
     Err(last)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn admin_urls_and_group_names_become_addresses_and_paths() {
-        assert_eq!(parse_admin("http://127.0.0.1:2381").unwrap(), ("127.0.0.1:2381".parse().unwrap(), false));
-        assert_eq!(parse_admin("https://127.0.0.2:9/").unwrap(), ("127.0.0.2:9".parse().unwrap(), true));
-        assert!(parse_admin("127.0.0.1:2381").unwrap_err().to_string().contains("expected http://"));
-        assert_eq!(segment("orders-db.v2_x~"), "orders-db.v2_x~");
-        assert_eq!(segment("a/b c"), "a%2Fb%20c");
-    }
 }
