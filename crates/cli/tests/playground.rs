@@ -154,6 +154,17 @@ fn once_elects_a_leader_shows_every_member_and_cleans_up() {
     assert!(learner.contains("learner"), "sg1 is a learner: {learner}");
     assert!(stdout.iter().any(|l| l.contains("etcdctl --endpoints=http://")), "endpoints printed");
     assert!(stdout.iter().any(|l| l == "alarms: none"), "the alarm line shows a healthy cluster");
+    // The discovery demo: a `web` in every datacenter, registered with an HTTP check that the members run, and
+    // listed as passing by a1's HTTP API with a1's own datacenter first.
+    let discovery = stdout
+        .iter()
+        .find_map(|l| l.strip_prefix("discovery: web passing in "))
+        .unwrap_or_else(|| panic!("no discovery line:\n{}", stdout.join("\n")));
+    assert!(discovery.starts_with("dc-a, "), "a1's own datacenter first: {discovery}");
+    for dc in ["dc-b", "dc-c", "dc-d"] {
+        assert!(discovery.contains(dc), "{dc} missing: {discovery}");
+    }
+    assert!(stdout.iter().any(|l| l.contains("web.service.meridian SRV")), "the dig command is printed");
     assert_nothing_left(&stdout);
 }
 

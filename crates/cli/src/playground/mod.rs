@@ -4,13 +4,14 @@
 //! member's admin `/status` until Ctrl-C or SIGTERM. Then it kills every process it started and removes their
 //! temporary data. `--once` waits for an agreed leader, prints the table once and stops (used by tests).
 
+mod demo;
 mod layout;
 mod procs;
 mod secure;
 mod view;
 
 use std::io::IsTerminal;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -113,6 +114,15 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
             .arg(&m.dc.0)
             .arg("--zone")
             .arg(&m.zone.0)
+            .arg("--listen-http")
+            .arg(format!(
+                "{}://{}:{}",
+                if secure.is_some() { "https" } else { "http" },
+                url_ip(&m.client_url)?,
+                demo::HTTP_PORT
+            ))
+            .arg("--listen-dns")
+            .arg(format!("{}:{}", url_ip(&m.client_url)?, demo::DNS_PORT))
             .arg("--enable-fault-injection")
             // The output goes to a log file: no terminal colour codes in it.
             .env("NO_COLOR", "1");
@@ -136,10 +146,16 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
         banner = banner.replace("etcdctl --endpoints", &format!("etcdctl {} --endpoints", s.etcdctl_flags()));
         banner.push_str("TLS on every link; auth is enabled (user root) once a leader is elected\n");
     }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // The discovery demo needs plain HTTP to register; with --secure the API is TLS and behind auth.
+    let webs = if secure.is_none() { runtime.block_on(demo_instances(&topology))? } else { Vec::new() };
+    if let Some(first) = placed.first().filter(|_| !webs.is_empty()) {
+        let dcs: Vec<String> = webs.iter().map(|w| w.dc.clone()).collect();
+        banner.push_str(&demo::banner(url_ip(&first.client_url)?, &dcs));
+    }
     println!("{banner}");
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let outcome = runtime.block_on(watch(&placed, &mut fleet, &args, &banner, secure.as_ref()));
+    let outcome = runtime.block_on(watch(&placed, &mut fleet, &args, &banner, secure.as_ref(), &webs));
 
     for (name, pid) in fleet.stop_all() {
         println!("stopped {name} (pid {pid})");
@@ -148,6 +164,32 @@ pub fn run(args: PlaygroundArgs) -> anyhow::Result<()> {
     dir.close().with_context(|| format!("removing {}", path.display()))?;
     println!("removed {}", path.display());
     outcome
+}
+
+/// The IP address of a `scheme://IP:PORT` URL.
+fn url_ip(url: &str) -> anyhow::Result<IpAddr> {
+    let (addr, _) = admin_http::parse_url("client URL", url)?;
+    Ok(addr.ip())
+}
+
+/// One demo `web` instance per datacenter, on the address of the datacenter's first member.
+async fn demo_instances(topology: &Topology) -> anyhow::Result<Vec<demo::WebInstance>> {
+    let mut webs: Vec<demo::WebInstance> = Vec::new();
+    for m in &topology.members {
+        if webs.iter().any(|w| w.dc == m.dc.0) {
+            continue;
+        }
+        let ip = url_ip(&m.client_url)?;
+        let web = demo::WebInstance::serve(
+            SocketAddr::new(ip, demo::WEB_PORT),
+            SocketAddr::new(ip, demo::HTTP_PORT),
+            &m.dc.0,
+        )
+        .await?;
+        println!("demo web of {} on http://{}", web.dc, web.addr);
+        webs.push(web);
+    }
+    Ok(webs)
 }
 
 fn placements(topology: &Topology) -> anyhow::Result<Vec<Placed>> {
@@ -205,6 +247,7 @@ async fn watch(
     args: &PlaygroundArgs,
     banner: &str,
     secure: Option<&secure::Secure>,
+    webs: &[demo::WebInstance],
 ) -> anyhow::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let deadline = Instant::now() + Duration::from_secs(args.leader_timeout_secs);
@@ -225,6 +268,8 @@ async fn watch(
         },
     };
     let mut auth_pending = secure;
+    let mut unregistered: Vec<&demo::WebInstance> = webs.iter().collect();
+    let first_http = webs.first().map(|_| SocketAddr::new(placed[0].admin.ip(), demo::HTTP_PORT));
     loop {
         if let Some((name, log, status)) = fleet.first_exit() {
             bail!(
@@ -242,17 +287,50 @@ async fn watch(
             println!("auth enabled: user root (etcdctl {} --endpoints=...)", s.etcdctl_flags());
             auth_pending = None;
         }
+        if view::settled_leader(&rows).is_some() && !unregistered.is_empty() {
+            let plain = admin_http::AdminClient::default();
+            let mut still = Vec::new();
+            for web in unregistered {
+                match web.register(&plain).await {
+                    Ok(()) => println!("registered web-{} (http check of http://{}/health)", web.dc, web.addr),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "demo registration not taken yet; retried");
+                        still.push(web);
+                    }
+                }
+            }
+            unregistered = still;
+        }
         if args.once {
             if let Some(leader) = view::settled_leader(&rows) {
-                print!("{table}");
-                println!("leader elected: {leader}");
-                return Ok(());
+                let discovered = match first_http {
+                    Some(http) if unregistered.is_empty() => {
+                        demo::passing_dcs(&admin_http::AdminClient::default(), http)
+                            .await
+                            .ok()
+                            .filter(|dcs| dcs.len() == webs.len())
+                    }
+                    Some(_) => None,
+                    None => Some(Vec::new()),
+                };
+                if let Some(dcs) = discovered {
+                    print!("{table}");
+                    println!("leader elected: {leader}");
+                    if let Some(http) = first_http {
+                        println!("discovery: web passing in {} (nearest first from {http})", dcs.join(", "));
+                    }
+                    return Ok(());
+                }
             }
             if Instant::now() >= deadline {
                 print!("{table}");
                 let logs: Vec<String> =
                     fleet.procs().iter().map(|p| format!("--- {}:\n{}", p.name, procs::tail(&p.log, 8))).collect();
-                bail!("no leader agreed by every member within {}s\n{}", args.leader_timeout_secs, logs.join("\n"));
+                bail!(
+                    "no leader agreed by every member, or the demo web not passing everywhere, within {}s\n{}",
+                    args.leader_timeout_secs,
+                    logs.join("\n")
+                );
             }
         } else if tty {
             // Redraw in place: clear the screen, home the cursor.
