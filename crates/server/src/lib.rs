@@ -10,6 +10,7 @@ pub mod clock;
 pub mod concurrency;
 pub mod config;
 pub mod data_dir;
+pub mod check_runner;
 pub mod discovery;
 pub mod error;
 pub mod error_chain;

@@ -94,6 +94,28 @@ pub async fn publish(member: &Member, writes: &[CheckWrite]) -> Result<usize, Et
     if writes.is_empty() {
         return Ok(0);
     }
+    let resp = publish_txn(member, writes).await?;
+    Ok(resp
+        .responses
+        .iter()
+        .filter(|r| {
+            matches!(&r.response,
+                Some(meridian_proto::etcdserverpb::response_op::Response::ResponseTxn(t)) if t.succeeded)
+        })
+        .count())
+}
+
+/// As [`publish`], returning the revision the proposal was applied at instead (the check runners note it, to
+/// tell their own writes from others' in the catalog).
+pub async fn publish_at(member: &Member, writes: &[CheckWrite]) -> Result<i64, EtcdError> {
+    let resp = publish_txn(member, writes).await?;
+    Ok(resp.header.map_or(0, |h| h.revision))
+}
+
+async fn publish_txn(
+    member: &Member,
+    writes: &[CheckWrite],
+) -> Result<meridian_proto::etcdserverpb::TxnResponse, EtcdError> {
     let guarded: Vec<RequestOp> = writes
         .iter()
         .map(|w| {
@@ -108,13 +130,5 @@ pub async fn publish(member: &Member, writes: &[CheckWrite]) -> Result<usize, Et
             RequestOp { request: Some(Request::RequestTxn(txn(vec![compare], vec![write]))) }
         })
         .collect();
-    let resp = propose_txn(member, txn(Vec::new(), guarded)).await?;
-    Ok(resp
-        .responses
-        .iter()
-        .filter(|r| {
-            matches!(&r.response,
-                Some(meridian_proto::etcdserverpb::response_op::Response::ResponseTxn(t)) if t.succeeded)
-        })
-        .count())
+    propose_txn(member, txn(Vec::new(), guarded)).await
 }
