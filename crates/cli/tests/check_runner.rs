@@ -5,7 +5,8 @@
 //!   starts answering 500, passing again after it recovers; a TCP check of a closed port is critical;
 //! - a TTL check with no report turns critical after its TTL; reports sent to any member (runner or not) keep it
 //!   passing, without a single write through the log while its state does not change;
-//! - stopping the member that runs a check hands the check to another, which still sees the endpoint fail.
+//! - killing the member that runs a check (stopped, and cut off: see [`Cluster::kill`]) hands the check to
+//!   another, which still sees the endpoint fail and recover.
 //!
 //! Conditions are polled with bounded deadlines; nothing sleeps to synchronise. The scenarios take a lock so
 //! their clusters do not compete for the machine's cores.
@@ -61,7 +62,12 @@ impl Cluster {
         let mut dirs = Vec::new();
         for name in ["a1", "a2", "a3"] {
             let dir = tempfile::tempdir().unwrap();
-            let config = ServerConfig { name: name.into(), data_dir: dir.path().join("data"), ..Default::default() };
+            let config = ServerConfig {
+                name: name.into(),
+                data_dir: dir.path().join("data"),
+                force_topology: true,
+                ..Default::default()
+            };
             let env = ServerEnv { topology: Some(topology.clone()), ..Default::default() };
             servers.push(Some(meridian_server::start_in(config, env).await.unwrap()));
             dirs.push(dir);
@@ -113,24 +119,35 @@ impl Cluster {
 
     async fn wait_status(&self, check: &CheckRef, want: Status, within: Duration) -> Duration {
         let start = Instant::now();
-        wait_for(&format!("{check} {want}"), within, || {
-            self.published(check).filter(|(s, _)| *s == want).map(|_| ())
-        })
-        .await;
+        wait_for(&format!("{check} {want}"), within, || self.published(check).filter(|(s, _)| *s == want).map(|_| ()))
+            .await;
         start.elapsed()
     }
 
     /// The index of the member running `count` checks or more (the runner of a lone instance).
     fn runner(&self) -> Option<usize> {
         let runs = |s: &RunningServer| s.check_stats.checks_run.load(Ordering::Relaxed);
-        let busy: Vec<usize> = (0..self.servers.len())
-            .filter(|i| self.servers[*i].as_ref().is_some_and(|s| runs(s) > 0))
-            .collect();
+        let busy: Vec<usize> =
+            (0..self.servers.len()).filter(|i| self.servers[*i].as_ref().is_some_and(|s| runs(s) > 0)).collect();
         (busy.len() == 1).then(|| busy[0])
     }
 
     async fn stop(&mut self, i: usize) {
         self.servers[i].take().expect("running").stop().await.unwrap();
+    }
+
+    /// Kills member `i` as far as the others can tell. Stopping an in-process server closes its listeners but
+    /// not the peer connections it already accepted (their tasks outlive the listener's), over which it would
+    /// go on answering reachability probes; a dead process closes them all. So the survivors also cut it off
+    /// through their fault gates (`isolated_members`) before it is stopped.
+    async fn kill(&mut self, i: usize) {
+        let id = self.server(i).member.id();
+        for s in self.running() {
+            let mut faults = s.faults.get();
+            faults.isolated_members.insert(id);
+            s.faults.set(faults).unwrap();
+        }
+        self.stop(i).await;
     }
 
     async fn stop_all(mut self) {
@@ -263,8 +280,7 @@ async fn ttl_checks_expire_without_reports_and_reports_to_any_member_keep_them_p
     report(0).await;
     cluster.wait_status(&check, Status::Passing, SLACK).await;
     let (_, revision) = cluster.published(&check).unwrap();
-    let forwarded_before: u64 =
-        cluster.running().map(|s| s.check_stats.reports.load(Ordering::Relaxed)).sum();
+    let forwarded_before: u64 = cluster.running().map(|s| s.check_stats.reports.load(Ordering::Relaxed)).sum();
     let end = Instant::now() + Duration::from_secs(6);
     let mut sent = 0;
     while Instant::now() < end {
@@ -307,7 +323,7 @@ async fn the_checks_of_a_stopped_runner_move_to_another_member() {
     let check = check_of(&reg);
     cluster.wait_status(&check, Status::Passing, Duration::from_secs(1) + SLACK).await;
     let runner = wait_for("exactly one runner", SLACK, || cluster.runner()).await;
-    cluster.stop(runner).await;
+    cluster.kill(runner).await;
 
     // Another member takes the check over (once it finds the runner unreachable) and sees the flip.
     let heir = wait_for("a new runner", START_DEADLINE, || cluster.runner()).await;

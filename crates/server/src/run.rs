@@ -336,7 +336,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     }
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let admin = admin_listener.map(|listener| serve_admin(listener, &member, &faults, tls.clone(), check_stats.clone())).transpose()?;
+    let admin = admin_listener
+        .map(|listener| serve_admin(listener, &member, &faults, tls.clone(), check_stats.clone()))
+        .transpose()?;
     let admin_addr = admin.as_ref().map(|a| a.addr);
     let serve = serve_clients(&member, date, max_decoding, env.planted_bug, incoming, shutdown_rx);
     tracing::info!(%client_addr, %peer_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");

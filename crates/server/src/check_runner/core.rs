@@ -30,8 +30,8 @@ use std::time::Duration;
 use meridian_registry::check::CheckKind;
 use meridian_registry::publish::Update;
 use meridian_registry::{
-    Batcher, CheckDef, CheckId, CheckRef, CheckState, FlapDamping, InstanceRef, LiveMember, MachineConfig,
-    Observation, Outcome, PublishConfig, Step, Timestamp, is_runner,
+    Batcher, CheckDef, CheckId, CheckRef, CheckState, FlapDamping, InstanceRef, LiveMember, MachineConfig, Observation,
+    Outcome, PublishConfig, Step, Timestamp, is_runner,
 };
 use meridian_types::{LeaseId, MemberName};
 
@@ -263,6 +263,14 @@ impl RunnerCore {
             self.instances.remove(&r);
             self.batcher.discard_instance(&r);
         }
+        self.forget_published();
+    }
+
+    /// Clears the checks with unpublished changes once nothing waits or is in flight.
+    fn forget_published(&mut self) {
+        if self.batcher.pending() == 0 && self.in_flight.is_empty() {
+            self.unpublished.clear();
+        }
     }
 
     fn adopt_foreign_writes(&mut self, catalog: &Catalog, r: &InstanceRef, now: Timestamp) {
@@ -407,9 +415,7 @@ impl RunnerCore {
                 }
             }
         }
-        if self.batcher.pending() == 0 && self.in_flight.is_empty() {
-            self.unpublished.clear();
-        }
+        self.forget_published();
     }
 
     /// The instance was deregistered (or was already gone): stop running it.

@@ -24,9 +24,11 @@ pub fn live_from(members: &BTreeMap<NodeId, MemberRecord>, me: NodeId, report: &
         .iter()
         .filter(|(id, _)| {
             **id == me
-                || report.peers.iter().find(|p| p.member == **id).is_none_or(|p| {
-                    p.reachable || (p.rtt_ms.is_none() && p.silent_ms < UNANSWERED_GRACE_MS)
-                })
+                || report
+                    .peers
+                    .iter()
+                    .find(|p| p.member == **id)
+                    .is_none_or(|p| p.reachable || (p.rtt_ms.is_none() && p.silent_ms < UNANSWERED_GRACE_MS))
         })
         .map(|(_, record)| live_member(record))
         .collect()

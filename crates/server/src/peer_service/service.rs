@@ -12,8 +12,8 @@ use meridian_proto::etcdserverpb::{
 };
 use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
 use meridian_proto::meridianpb::{
-    CheckReport, CheckReportAck, ForwardBatch, ProbeRequest, ProbeResponse, RaftMessage, ReachabilityAck, ReachabilityReport, ReadIndexRequest,
-    ReadIndexResponse,
+    CheckReport, CheckReportAck, ForwardBatch, ProbeRequest, ProbeResponse, RaftMessage, ReachabilityAck,
+    ReachabilityReport, ReadIndexRequest, ReadIndexResponse,
 };
 use meridian_types::EtcdError;
 use tonic::{Request, Response, Status, Streaming};

@@ -9,8 +9,8 @@ pub mod tcp;
 
 use std::sync::Arc;
 
-use meridian_registry::check::CheckKind;
 use meridian_registry::Outcome;
+use meridian_registry::check::CheckKind;
 use meridian_registry::time::format_duration;
 
 use super::core::{ProbeOrder, ProbeResult};
