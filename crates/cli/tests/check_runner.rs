@@ -3,6 +3,7 @@
 //! tests flip. What is checked is the published state in the members' catalogs (what HTTP and DNS answer from):
 //! - an HTTP check follows its endpoint: critical within interval × failure threshold (plus slack) after it
 //!   starts answering 500, passing again after it recovers; a TCP check of a closed port is critical;
+//! - a gRPC check follows `grpc.health.v1.Health/Check`: `SERVING` passing, `NOT_SERVING` critical;
 //! - a TTL check with no report turns critical after its TTL; reports sent to any member (runner or not) keep it
 //!   passing, without a single write through the log while its state does not change;
 //! - killing the member that runs a check (stopped, and cut off: see [`Cluster::kill`]) hands the check to
@@ -12,10 +13,13 @@
 //! their clusters do not compete for the machine's cores.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use meridian_proto::grpc_health_v1::health_check_response::ServingStatus;
+use meridian_proto::grpc_health_v1::health_server::{Health, HealthServer};
+use meridian_proto::grpc_health_v1::{HealthCheckRequest, HealthCheckResponse};
 use meridian_registry::consul::parse_register;
 use meridian_registry::{CheckRef, Outcome, Registration, Status};
 use meridian_server::{RunningServer, ServerConfig, ServerEnv};
@@ -24,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// One scenario at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long the cluster may take to elect a leader and load its catalogs.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -218,7 +222,7 @@ fn check_of(reg: &Registration) -> CheckRef {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_checks_follow_their_endpoint_and_a_closed_port_is_critical() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start().await;
     let endpoint = Endpoint::start().await;
     let web = cluster
@@ -259,7 +263,7 @@ async fn http_checks_follow_their_endpoint_and_a_closed_port_is_critical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_checks_expire_without_reports_and_reports_to_any_member_keep_them_passing() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let cluster = Cluster::start().await;
     let reg = cluster
         .register(
@@ -306,7 +310,7 @@ async fn ttl_checks_expire_without_reports_and_reports_to_any_member_keep_them_p
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_checks_of_a_stopped_runner_move_to_another_member() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let mut cluster = Cluster::start().await;
     let endpoint = Endpoint::start().await;
     let reg = cluster
@@ -331,6 +335,67 @@ async fn the_checks_of_a_stopped_runner_move_to_another_member() {
     endpoint.set(503);
     cluster.wait_status(&check, Status::Critical, Duration::from_secs(1) + SLACK).await;
     endpoint.set(200);
+    cluster.wait_status(&check, Status::Passing, Duration::from_secs(1) + SLACK).await;
+    cluster.stop_all().await;
+}
+
+/// A `grpc.health.v1` server whose answer the test sets.
+struct GrpcHealth {
+    addr: SocketAddr,
+    serving: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Clone)]
+struct HealthService(Arc<std::sync::atomic::AtomicBool>);
+
+#[tonic::async_trait]
+impl Health for HealthService {
+    async fn check(
+        &self,
+        request: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, tonic::Status> {
+        assert_eq!(request.get_ref().service, "orders", "the check's service is asked about");
+        let status = if self.0.load(Ordering::Relaxed) { ServingStatus::Serving } else { ServingStatus::NotServing };
+        Ok(tonic::Response::new(HealthCheckResponse { status: status as i32 }))
+    }
+}
+
+impl GrpcHealth {
+    async fn start() -> GrpcHealth {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serving = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let service = HealthServer::new(HealthService(serving.clone()));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        GrpcHealth { addr, serving }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_checks_follow_the_health_service() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start().await;
+    let health = GrpcHealth::start().await;
+    let reg = cluster
+        .register(
+            1,
+            &format!(
+                r#"{{"Name":"orders","ID":"orders-1","Address":"127.0.0.1","Port":{},
+                    "Check":{{"CheckID":"grpc","GRPC":"{}/orders","Interval":"1s"}}}}"#,
+                health.addr.port(),
+                health.addr
+            ),
+        )
+        .await;
+    let check = check_of(&reg);
+    cluster.wait_status(&check, Status::Passing, Duration::from_secs(1) + SLACK).await;
+    health.serving.store(false, Ordering::Relaxed);
+    cluster.wait_status(&check, Status::Critical, Duration::from_secs(1) + SLACK).await;
+    health.serving.store(true, Ordering::Relaxed);
     cluster.wait_status(&check, Status::Passing, Duration::from_secs(1) + SLACK).await;
     cluster.stop_all().await;
 }

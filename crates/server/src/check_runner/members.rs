@@ -48,19 +48,14 @@ pub fn live(member: &Member) -> Vec<LiveMember> {
     let status = member.raft().status();
     let mut members = status.members;
     // A member that has not learnt the membership yet still runs checks as itself.
-    if !members.contains_key(&member.id()) {
-        let config = member.config();
-        members.insert(
-            member.id(),
-            MemberRecord {
-                name: config.name.clone(),
-                dc: config.dc.0.clone(),
-                zone: config.zone.0.clone(),
-                peer_url: String::new(),
-                client_url: String::new(),
-            },
-        );
-    }
+    let config = member.config();
+    members.entry(member.id()).or_insert_with(|| MemberRecord {
+        name: config.name.clone(),
+        dc: config.dc.0.clone(),
+        zone: config.zone.0.clone(),
+        peer_url: String::new(),
+        client_url: String::new(),
+    });
     live_from(&members, member.id(), &member.reach().own_report())
 }
 
