@@ -16,6 +16,7 @@ const PROTO_FILES: &[&str] = &[
     "proto/etcd/v3lock/v3lock.proto",
     "proto/etcd/v3election/v3election.proto",
     "proto/meridian/raftpb.proto",
+    "proto/grpc/health/v1/health.proto",
 ];
 
 /// The packages the JSON gateway serves (Meridian's own peer protocol has no JSON form).

@@ -52,6 +52,12 @@ pub mod meridianpb {
     tonic::include_proto!("meridianpb");
 }
 
+/// The standard gRPC health checking protocol (`grpc.health.v1`), which the check runners call on gRPC instances.
+#[allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
+pub mod grpc_health_v1 {
+    tonic::include_proto!("grpc.health.v1");
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

@@ -6,6 +6,7 @@ pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod auto_compact;
+pub mod check_runner;
 pub mod clock;
 pub mod concurrency;
 pub mod config;

@@ -26,6 +26,8 @@ use tower::util::MapResponseLayer;
 
 use crate::admin::{AdminAuthorizer, AdminServer, AdminState, IncomingListener, RootOrToken};
 use crate::auth::Authenticator;
+use crate::check_runner::relay::Relay;
+use crate::check_runner::{Inbox, RunnerConfig};
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::error::{Error, Result};
@@ -45,6 +47,7 @@ use crate::lessor::Lessor;
 use crate::member::{HeaderInfo, Member, MemberParts};
 use crate::net::{Incoming, Network, TcpNetwork};
 use crate::peer_client::channels::{PeerChannels, PeerTimeouts};
+use crate::peer_client::check_client::CheckClient;
 use crate::peer_client::client::LeaderClient;
 use crate::peer_client::grpc_transport::GrpcTransport;
 use crate::peer_client::reach_client::ReachClient;
@@ -86,10 +89,16 @@ fn node_config(config: &ServerConfig, plan: ClusterPlan, disk: Arc<dyn Disk>, bu
 
 /// Serves the peer service on `incoming` until the listener fails. Peer traffic is gRPC between our own
 /// processes (TLS, when configured, is below it, in `incoming`): no :authority repair needed.
-fn serve_peers(member: Arc<Member>, streams: AppendStreams, date: DateHeader, incoming: Incoming) -> JoinHandle<()> {
+fn serve_peers(
+    member: Arc<Member>,
+    streams: AppendStreams,
+    checks: Inbox,
+    date: DateHeader,
+    incoming: Incoming,
+) -> JoinHandle<()> {
     let router = tonic::transport::Server::builder()
         .layer(MapResponseLayer::new(move |res| date.apply(res)))
-        .add_service(PeerService::server(member, streams));
+        .add_service(PeerService::server(member, streams, checks));
     tokio::spawn(async move {
         if let Err(e) = router.serve_with_incoming(incoming).await {
             tracing::error!(error = %e, "peer listener failed");
@@ -144,6 +153,7 @@ fn serve_admin(
     member: &Arc<Member>,
     faults: &Arc<FaultState>,
     tls: Option<Arc<TlsReloader>>,
+    check_stats: Arc<crate::check_runner::Stats>,
 ) -> Result<AdminServer> {
     let config = member.config();
     let guarded = config.admin_token.is_some()
@@ -165,6 +175,7 @@ fn serve_admin(
         insecure_allow_remote: config.insecure_allow_remote && !config.insecure_remote_listeners()?.is_empty(),
         authorizer,
         open_health_metrics: config.admin_open_health_metrics,
+        check_stats: Some(check_stats),
     };
     AdminServer::spawn(IncomingListener::new(incoming, addr), state).map_err(|e| Error::Listener(format!("admin: {e}")))
 }
@@ -251,6 +262,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let _ = hooks.hub.set(hub.clone());
     let max_decoding = config.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let reach_client = Arc::new(ReachClient::new(id, channels.clone(), gate.clone()));
+    let check_client = CheckClient::new(channels.clone(), gate.clone());
     let leader_client = LeaderClient::new(channels).with_fault_gate(gate);
     let reach = Arc::new(ReachState::new(
         id,
@@ -289,7 +301,8 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     };
 
     let date = DateHeader { fixed: env.fixed_date_header };
-    let peer_serve = serve_peers(member.clone(), append_streams.clone(), date, peer_incoming);
+    let (check_inbox, check_deliveries) = crate::check_runner::inbox();
+    let peer_serve = serve_peers(member.clone(), append_streams.clone(), check_inbox.clone(), date, peer_incoming);
 
     let mut background = vec![
         tokio::spawn(hub.run(PROGRESS_INTERVAL)),
@@ -307,6 +320,15 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     background.push(tokio::spawn(member.clone().catch_up()));
     let discovery = crate::discovery::Discovery::new(member.clone(), client_addr.ip().to_string())?;
     background.push(tokio::spawn(discovery.clone().follow()));
+    discovery.set_relay(Relay::new(check_inbox, check_client));
+    let check_stats = Arc::new(crate::check_runner::Stats::default());
+    background.push(tokio::spawn(crate::check_runner::driver::run(
+        discovery.clone(),
+        env.net.clone(),
+        check_deliveries,
+        RunnerConfig::default(),
+        check_stats.clone(),
+    )));
     // Wall-clock tasks, only with TLS (never in the simulation).
     if let Some(tls) = &tls {
         background.push(tokio::spawn(tls.clone().watch(crate::tls::reload::POLL_EVERY)));
@@ -314,7 +336,9 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     }
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let admin = admin_listener.map(|listener| serve_admin(listener, &member, &faults, tls.clone())).transpose()?;
+    let admin = admin_listener
+        .map(|listener| serve_admin(listener, &member, &faults, tls.clone(), check_stats.clone()))
+        .transpose()?;
     let admin_addr = admin.as_ref().map(|a| a.addr);
     let serve = serve_clients(&member, date, max_decoding, env.planted_bug, incoming, shutdown_rx);
     tracing::info!(%client_addr, %peer_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
@@ -326,6 +350,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         faults,
         tls,
         discovery,
+        check_stats,
         admin,
         shutdown: Some(shutdown_tx),
         serve,

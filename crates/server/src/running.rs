@@ -30,6 +30,8 @@ pub struct RunningServer {
     pub tls: Option<Arc<TlsReloader>>,
     /// Service discovery on this member: its catalog, and the writes of registrations and check states.
     pub discovery: Arc<crate::discovery::Discovery>,
+    /// What this member's check runner has done (checks run, probes, publishes).
+    pub check_stats: Arc<crate::check_runner::Stats>,
     pub(crate) admin: Option<AdminServer>,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,

@@ -2,6 +2,7 @@
 //! because a handful of lines do not justify a metrics crate.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::http::header;
@@ -9,6 +10,7 @@ use axum::response::IntoResponse;
 
 use super::AdminState;
 use super::status::StatusReport;
+use crate::check_runner::Stats;
 
 /// The content type Prometheus expects for the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -140,8 +142,52 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// Renders the check runner's counters.
+pub fn render_checks(stats: &Stats) -> String {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: &AtomicU64| {
+        let value = value.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric("meridian_checks_run", "gauge", "Health checks this member runs.", &stats.checks_run);
+    metric("meridian_check_probes_total", "counter", "Health check probes started.", &stats.probes);
+    metric("meridian_check_ttl_reports_total", "counter", "TTL reports fed to the checks run here.", &stats.reports);
+    metric("meridian_check_publishes_total", "counter", "Batches of check states written.", &stats.publishes);
+    metric(
+        "meridian_check_changes_published_total",
+        "counter",
+        "Check state changes written through the log.",
+        &stats.changes_published,
+    );
+    metric(
+        "meridian_check_deregistrations_total",
+        "counter",
+        "Instances deregistered for staying critical.",
+        &stats.deregistrations,
+    );
+    out
+}
+
 /// `GET /metrics`.
 pub(super) async fn get_metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let report = StatusReport::collect(&state);
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&report, state.faults.is_some()))
+    let mut text = render(&report, state.faults.is_some());
+    if let Some(stats) = &state.check_stats {
+        text.push_str(&render_checks(stats));
+    }
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    #[test]
+    fn check_runner_counters_render_as_prometheus_text() {
+        let stats = Stats::default();
+        stats.probes.store(7, Ordering::Relaxed);
+        let text = render_checks(&stats);
+        assert!(text.contains("# TYPE meridian_check_probes_total counter\nmeridian_check_probes_total 7\n"), "{text}");
+        assert!(text.contains("meridian_checks_run 0\n"), "{text}");
+    }
 }

@@ -43,6 +43,8 @@ pub struct AdminState {
     pub authorizer: Option<Arc<dyn AdminAuthorizer>>,
     /// `/health` and `/metrics` need no token.
     pub open_health_metrics: bool,
+    /// The check runner's counters, for `/metrics`.
+    pub check_stats: Option<Arc<crate::check_runner::Stats>>,
 }
 
 impl AdminState {
@@ -55,6 +57,7 @@ impl AdminState {
             insecure_allow_remote: false,
             authorizer: None,
             open_health_metrics: true,
+            check_stats: None,
         }
     }
 }

@@ -61,6 +61,11 @@ impl LiveCatalog {
         self.moved.send_replace(index);
     }
 
+    /// A receiver of the change signal: it changes each time the catalog moves (the check runners wait on it).
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.moved.subscribe()
+    }
+
     /// Waits until the catalog has been loaded once.
     pub async fn wait_loaded(&self) {
         let mut rx = self.loaded.subscribe();

@@ -15,13 +15,15 @@ pub mod follow;
 pub mod live;
 pub mod writes;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use meridian_registry::consul::AgentContext;
 use meridian_registry::{CheckRecord, CheckRef, InstanceRef, NodeName, Outcome, Registration, Status, Timestamp};
 
 pub use error::DiscoveryError;
 
+use crate::check_runner::TtlReport;
+use crate::check_runner::relay::Relay;
 use crate::member::Member;
 use live::LiveCatalog;
 use writes::CheckWrite;
@@ -31,6 +33,8 @@ pub struct Discovery {
     member: Arc<Member>,
     live: Arc<LiveCatalog>,
     agent: AgentContext,
+    /// Hands TTL reports to their checks' runners, once the runner is started.
+    relay: OnceLock<Relay>,
 }
 
 impl Discovery {
@@ -43,7 +47,13 @@ impl Discovery {
             .map_err(|e| crate::error::Error::Config(format!("member name as a discovery node: {}", e.message())))?;
         let zone = (!config.zone.0.is_empty()).then(|| config.zone.clone());
         let agent = AgentContext { node, node_address, dc: config.dc.clone(), zone, lease: None };
-        Ok(Arc::new(Discovery { member, live: Arc::new(LiveCatalog::default()), agent }))
+        Ok(Arc::new(Discovery { member, live: Arc::new(LiveCatalog::default()), agent, relay: OnceLock::new() }))
+    }
+
+    /// Sends TTL reports to their checks' runners through `relay` from now on (set once, when the check runner
+    /// starts; until then reports are written through the log).
+    pub fn set_relay(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
     }
 
     /// The member.
@@ -88,9 +98,11 @@ impl Discovery {
     }
 
     /// A TTL check's report (Consul's `/v1/agent/check/pass|warn|fail`): the check's status becomes the
-    /// reported one. Written through the log only when the status or the output changes.
+    /// reported one. The report goes to the check's runner (`check_runner::relay`), which restarts the check's
+    /// TTL and publishes a status change if there is one; if the runner cannot take it, the report is written
+    /// through the log here when the status or the output changes.
     pub async fn report_ttl(&self, check: &CheckRef, outcome: Outcome, output: String) -> Result<(), DiscoveryError> {
-        let (registered, lease, current) = {
+        let (registered, lease, current, instance) = {
             let catalog = self.live.read();
             let stored = catalog
                 .instance(&check.instance)
@@ -105,8 +117,16 @@ impl Discovery {
                 return Err(DiscoveryError::NotTtl(check.clone()));
             }
             let current = catalog.check(&check.instance, &check.check).map(|(r, _)| r.clone());
-            (stored.indexes.create, stored.registration.instance.lease, current)
+            let instance = stored.registration.instance.clone();
+            (stored.indexes.create, stored.registration.instance.lease, current, instance)
         };
+        if let Some(relay) = self.relay.get() {
+            let report = TtlReport { check: check.clone(), outcome, output: output.clone() };
+            match relay.deliver(&self.member, &instance, report).await {
+                Ok(()) => return Ok(()),
+                Err(why) => tracing::debug!(check = %check, %why, "TTL report written through the log"),
+            }
+        }
         let status = match outcome {
             Outcome::Pass => Status::Passing,
             Outcome::Warn => Status::Warning,

@@ -12,7 +12,7 @@
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use meridian_proto::etcdserverpb::request_op::Request;
-use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest};
+use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest};
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_registry::keys::{check_key, instance_health_prefix, instance_key};
@@ -53,15 +53,40 @@ async fn propose_txn(member: &Member, t: TxnRequest) -> Result<meridian_proto::e
 
 /// Registers `reg` (or replaces its earlier registration), its checks starting at their initial status at `now`.
 /// Returns the revision it was written at.
+///
+/// The records of checks the registration no longer has are deleted key by key, as this member's store lists
+/// them: a transaction may not delete a range and put a key inside it (etcd's "duplicate key given in txn
+/// request"), and the new checks' records are put in the same transaction.
 pub async fn register(member: &Member, reg: &Registration, now: Timestamp) -> Result<i64, EtcdError> {
     let lease = reg.instance.lease;
-    let mut ops = vec![delete_prefix(&instance_health_prefix(&reg.instance.reference()))];
+    let records = reg.initial_records(now);
+    let kept: std::collections::BTreeSet<Vec<u8>> =
+        records.iter().map(|(check, _)| check_key(check).into_bytes()).collect();
+    let mut ops: Vec<RequestOp> = existing_records(member, &reg.instance.reference())
+        .into_iter()
+        .filter(|key| !kept.contains(key))
+        .map(|key| RequestOp {
+            request: Some(Request::RequestDeleteRange(DeleteRangeRequest { key, ..Default::default() })),
+        })
+        .collect();
     ops.push(put(reg.key(), reg.encode(), lease));
-    for (check, record) in reg.initial_records(now) {
+    for (check, record) in records {
         ops.push(put(check_key(&check), record.encode(), lease));
     }
     let resp = propose_txn(member, txn(Vec::new(), ops)).await?;
     Ok(resp.header.map_or(0, |h| h.revision))
+}
+
+/// The keys of the check records stored under an instance, as this member's store has them.
+fn existing_records(member: &Member, r: &InstanceRef) -> Vec<Vec<u8>> {
+    let prefix = instance_health_prefix(r);
+    let req = RangeRequest {
+        key: prefix.as_bytes().to_vec(),
+        range_end: prefix_end(&prefix),
+        keys_only: true,
+        ..Default::default()
+    };
+    member.kv().read().range(&req).map(|resp| resp.kvs.into_iter().map(|kv| kv.key).collect()).unwrap_or_default()
 }
 
 /// Deregisters an instance and its checks' records. Returns whether it was registered.
@@ -94,6 +119,28 @@ pub async fn publish(member: &Member, writes: &[CheckWrite]) -> Result<usize, Et
     if writes.is_empty() {
         return Ok(0);
     }
+    let resp = publish_txn(member, writes).await?;
+    Ok(resp
+        .responses
+        .iter()
+        .filter(|r| {
+            matches!(&r.response,
+                Some(meridian_proto::etcdserverpb::response_op::Response::ResponseTxn(t)) if t.succeeded)
+        })
+        .count())
+}
+
+/// As [`publish`], returning the revision the proposal was applied at instead (the check runners note it, to
+/// tell their own writes from others' in the catalog).
+pub async fn publish_at(member: &Member, writes: &[CheckWrite]) -> Result<i64, EtcdError> {
+    let resp = publish_txn(member, writes).await?;
+    Ok(resp.header.map_or(0, |h| h.revision))
+}
+
+async fn publish_txn(
+    member: &Member,
+    writes: &[CheckWrite],
+) -> Result<meridian_proto::etcdserverpb::TxnResponse, EtcdError> {
     let guarded: Vec<RequestOp> = writes
         .iter()
         .map(|w| {
@@ -108,13 +155,5 @@ pub async fn publish(member: &Member, writes: &[CheckWrite]) -> Result<usize, Et
             RequestOp { request: Some(Request::RequestTxn(txn(vec![compare], vec![write]))) }
         })
         .collect();
-    let resp = propose_txn(member, txn(Vec::new(), guarded)).await?;
-    Ok(resp
-        .responses
-        .iter()
-        .filter(|r| {
-            matches!(&r.response,
-                Some(meridian_proto::etcdserverpb::response_op::Response::ResponseTxn(t)) if t.succeeded)
-        })
-        .count())
+    propose_txn(member, txn(Vec::new(), guarded)).await
 }

@@ -4,10 +4,11 @@
 //! leader ([`call_error`]). Forwarded writes travel batched over one long-lived stream per leader
 //! ([`forward_pipe`]; the leader's half is `peer_service::forward_serve`). Concurrent ReadIndex calls to one
 //! leader share one call per round ([`read_index_batch`]). Reachability probes and reports go through
-//! [`reach_client`]. The answering side is `crate::peer_service`.
+//! [`reach_client`]; TTL reports forwarded to their check's runner through [`check_client`]. The answering side is `crate::peer_service`.
 
 pub mod call_error;
 pub mod channels;
+pub mod check_client;
 pub mod client;
 pub mod forward_pipe;
 pub mod grpc_transport;

@@ -12,13 +12,14 @@ use meridian_proto::etcdserverpb::{
 };
 use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
 use meridian_proto::meridianpb::{
-    ForwardBatch, ProbeRequest, ProbeResponse, RaftMessage, ReachabilityAck, ReachabilityReport, ReadIndexRequest,
-    ReadIndexResponse,
+    CheckReport, CheckReportAck, ForwardBatch, ProbeRequest, ProbeResponse, RaftMessage, ReachabilityAck,
+    ReachabilityReport, ReadIndexRequest, ReadIndexResponse,
 };
 use meridian_types::EtcdError;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::forward_serve::{self, ReplyStream};
+use crate::check_runner::{Inbox, wire};
 use crate::error::to_status;
 use crate::leader_loss::AppendStreams;
 use crate::lease;
@@ -32,13 +33,14 @@ use crate::tls::identity::url_host;
 pub struct PeerService {
     member: Arc<Member>,
     append_streams: AppendStreams,
+    checks: Inbox,
 }
 
 impl PeerService {
     /// The tonic server for `member`, with peer-sized message limits; every append stream a leader opens is
-    /// reported to `append_streams` while it is open.
-    pub fn server(member: Arc<Member>, append_streams: AppendStreams) -> PeerServer<PeerService> {
-        PeerServer::new(PeerService { member, append_streams })
+    /// reported to `append_streams` while it is open; forwarded TTL reports go to the check runner's `checks`.
+    pub fn server(member: Arc<Member>, append_streams: AppendStreams, checks: Inbox) -> PeerServer<PeerService> {
+        PeerServer::new(PeerService { member, append_streams, checks })
             .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
     }
@@ -154,5 +156,11 @@ impl Peer for PeerService {
         let report = reach_state::from_wire(&request.into_inner());
         self.member.reach().accept(report);
         Ok(Response::new(ReachabilityAck { accepted: self.member.raft().status().is_leader }))
+    }
+
+    async fn report_check(&self, request: Request<CheckReport>) -> Result<Response<CheckReportAck>, Status> {
+        let report = wire::from_wire(request.get_ref()).map_err(Status::invalid_argument)?;
+        let accepted = self.checks.deliver(report).await;
+        Ok(Response::new(CheckReportAck { accepted }))
     }
 }
