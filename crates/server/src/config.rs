@@ -501,6 +501,24 @@ mod tests {
     }
 
     #[test]
+    fn dns_listens_on_consuls_port_by_default_and_beyond_loopback_only_when_insecure() {
+        let cfg = ServerConfig::default();
+        assert_eq!(cfg.dns_addr().unwrap(), Some(("127.0.0.1:8600".parse().unwrap(), false)));
+        let settings = cfg.dns_settings().unwrap();
+        assert_eq!((settings.domain.to_ascii(), settings.ttl, settings.only_passing), ("meridian.".into(), 0, false));
+        let cfg = ServerConfig::from_toml("listen_dns = \"none\"").unwrap();
+        assert_eq!(cfg.dns_addr().unwrap(), None);
+        let cfg = ServerConfig::from_toml("listen_dns = \"0.0.0.0:53\"").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("listen-dns 0.0.0.0:53"));
+        ServerConfig { insecure_allow_remote: true, ..cfg }.validate().unwrap();
+        let cfg = ServerConfig::from_toml("[dns_zone_map]\n\"10.1.0.0/16\" = \"dc-a/z1\"\n").unwrap();
+        assert!(!cfg.dns_settings().unwrap().zone_map.is_empty());
+        let cfg = ServerConfig::from_toml("[dns_zone_map]\n\"10.1.0.0/16\" = \"dc a\"\n").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("dns-zone-map"));
+        assert!(ServerConfig::from_toml("dns_domian = \"x\"").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
     fn presets_give_etcd_like_timings() {
         let lan = TimingConfig::default();
         assert_eq!((lan.heartbeat_ms(), lan.election_ms(), lan.min_lease_ttl_secs()), (100, 1000, 2));

@@ -53,15 +53,37 @@ async fn propose_txn(member: &Member, t: TxnRequest) -> Result<meridian_proto::e
 
 /// Registers `reg` (or replaces its earlier registration), its checks starting at their initial status at `now`.
 /// Returns the revision it was written at.
+///
+/// A transaction may not put a key it also deletes (etcd's rule, `DuplicateKey`), so the records of the checks
+/// the registration keeps are overwritten and only those of dropped checks are deleted, by key, as the member's
+/// own store lists them now.
 pub async fn register(member: &Member, reg: &Registration, now: Timestamp) -> Result<i64, EtcdError> {
     let lease = reg.instance.lease;
-    let mut ops = vec![delete_prefix(&instance_health_prefix(&reg.instance.reference()))];
+    let records: Vec<(String, Vec<u8>)> =
+        reg.initial_records(now).into_iter().map(|(check, record)| (check_key(&check), record.encode())).collect();
+    let mut ops: Vec<RequestOp> = existing_keys(member, &instance_health_prefix(&reg.instance.reference()))
+        .into_iter()
+        .filter(|k| !records.iter().any(|(key, _)| key == k))
+        .map(delete_key)
+        .collect();
     ops.push(put(reg.key(), reg.encode(), lease));
-    for (check, record) in reg.initial_records(now) {
-        ops.push(put(check_key(&check), record.encode(), lease));
+    for (key, value) in records {
+        ops.push(put(key, value, lease));
     }
     let resp = propose_txn(member, txn(Vec::new(), ops)).await?;
     Ok(resp.header.map_or(0, |h| h.revision))
+}
+
+/// The keys under `prefix` in the member's own store (none if it cannot be read).
+fn existing_keys(member: &Member, prefix: &str) -> Vec<String> {
+    let req = meridian_proto::etcdserverpb::RangeRequest {
+        key: prefix.as_bytes().to_vec(),
+        range_end: prefix_end(prefix),
+        keys_only: true,
+        ..Default::default()
+    };
+    let kvs = member.kv().read().range(&req).map(|r| r.kvs).unwrap_or_default();
+    kvs.into_iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect()
 }
 
 /// Deregisters an instance and its checks' records. Returns whether it was registered.
