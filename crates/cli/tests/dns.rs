@@ -233,3 +233,133 @@ async fn a_taken_explicit_address_fails_the_start_and_a_taken_default_turns_dns_
     assert_eq!(server.dns_addr, None);
     server.stop().await.unwrap();
 }
+
+/// A tiny HTTP server on loopback answering every request with `body`; returns its port.
+async fn http_server(body: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = conn.read(&mut buf).await;
+                let reply =
+                    format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = conn.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// One `GET /` through `port`; the body, or `None` if the request failed.
+async fn get(port: u16) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = async {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        conn.write_all(b"GET / HTTP/1.0\r\nHost: web\r\n\r\n").await.ok()?;
+        let mut out = String::new();
+        conn.read_to_string(&mut out).await.ok()?;
+        let (head, body) = out.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.0 200").then(|| body.to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(2), request).await.ok().flatten()
+}
+
+/// The HAProxy process; killed when dropped.
+struct Haproxy(std::process::Child);
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// HAProxy (Debian's haproxy) with `server-template` and `resolvers` on the member's DNS follows the failover of
+/// `_web._tcp.service.meridian`: it serves both datacenters' instances (it ignores SRV priorities), and once
+/// dc-a's instance turns critical only dc-b's, with every request through it succeeding throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_follows_the_failover_through_srv_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let dns_port = free_dns_port();
+    let config = ServerConfig {
+        name: "a1".into(),
+        data_dir: dir.path().join("a1"),
+        listen_client: "http://127.0.0.1:0".into(),
+        listen_peer: "http://127.0.0.1:0".into(),
+        listen_dns: Some(format!("127.0.0.1:{dns_port}")),
+        dc: DcName::from("dc-a"),
+        ..Default::default()
+    };
+    let a1 = meridian_server::start(config).await.unwrap();
+    wait_for("a1 to lead", || async { a1.member.raft().status().is_leader.then_some(()) }).await;
+    let (port_a, port_b) = (http_server("a").await, http_server("b").await);
+    for (dc, id, port) in [("dc-a", "web-a", port_a), ("dc-b", "web-b", port_b)] {
+        let ctx = AgentContext {
+            node: NodeName::new(format!("node-{id}")).unwrap(),
+            node_address: "127.0.0.1".into(),
+            dc: DcName::from(dc),
+            zone: None,
+            lease: None,
+        };
+        let body = format!(
+            r#"{{"Name":"web","ID":"{id}","Address":"127.0.0.1","Port":{port},"Check":{{"CheckID":"ttl","TTL":"60s","Status":"passing"}}}}"#
+        );
+        a1.discovery.register(&parse_register(body.as_bytes(), &ctx).unwrap()).await.unwrap();
+    }
+
+    let front = free_port();
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  maxconn 256\n\
+             defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             resolvers meridian\n  nameserver m1 127.0.0.1:{dns_port}\n  accepted_payload_size 4096\n\
+             \x20 resolve_retries 3\n  timeout resolve 100ms\n  timeout retry 100ms\n  hold valid 100ms\n\
+             \x20 hold obsolete 0s\n  hold nx 100ms\n\
+             frontend fe\n  bind 127.0.0.1:{front}\n  default_backend web\n\
+             backend web\n  balance roundrobin\n\
+             \x20 server-template web 4 _web._tcp.service.meridian resolvers meridian init-addr none\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy (Debian's haproxy) must be installed");
+    let _haproxy = Haproxy(child);
+
+    // Both instances serve through HAProxy once it resolved the SRV records.
+    wait_for("HAProxy to serve from both datacenters", || async {
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            seen.extend(get(front).await);
+        }
+        (seen.iter().any(|b| b == "a") && seen.iter().any(|b| b == "b")).then_some(())
+    })
+    .await;
+
+    // dc-a's instance turns critical: HAProxy drops it, and no request fails on the way.
+    fail(&a1, "dc-a", "web-a").await;
+    let mut failed = 0;
+    let mut only_b = 0;
+    let end = Instant::now() + DEADLINE;
+    while only_b < 30 {
+        assert!(Instant::now() < end, "HAProxy still sends requests to dc-a");
+        match get(front).await.as_deref() {
+            Some("b") => only_b += 1,
+            Some(_) => only_b = 0,
+            None => failed += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(failed, 0, "every request through HAProxy succeeded during the failover");
+    a1.stop().await.unwrap();
+}
