@@ -109,6 +109,25 @@ pub struct ServerArgs {
     /// The peer CA bundle.
     #[arg(long, env = "MERIDIAN_PEER_TRUSTED_CA_FILE")]
     peer_trusted_ca_file: Option<PathBuf>,
+    /// Discovery DNS address, UDP and TCP (default 127.0.0.1:8600, skipped with a warning when taken; `none`
+    /// turns DNS off). DNS has no TLS or auth: beyond loopback it needs --insecure-allow-remote.
+    #[arg(long, env = "MERIDIAN_LISTEN_DNS")]
+    listen_dns: Option<String>,
+    /// The DNS domain (default meridian).
+    #[arg(long, env = "MERIDIAN_DNS_DOMAIN")]
+    dns_domain: Option<String>,
+    /// TTL of DNS answers in seconds (default 0).
+    #[arg(long, env = "MERIDIAN_DNS_TTL")]
+    dns_ttl: Option<u32>,
+    /// Answer DNS with passing instances only (by default warning ones answer too).
+    #[arg(long, env = "MERIDIAN_DNS_ONLY_PASSING")]
+    dns_only_passing: bool,
+    /// Where DNS clients are, by source network: 10.1.0.0/16=dc-a/z1,10.2.0.0/16=dc-b (replaces the file's map).
+    #[arg(long, env = "MERIDIAN_DNS_ZONE_MAP")]
+    dns_zone_map: Option<String>,
+    /// DNS queries per second per source address (default 1000; 0 is unlimited).
+    #[arg(long, env = "MERIDIAN_DNS_RATE_LIMIT")]
+    dns_rate_limit: Option<u32>,
     /// Bearer token of the admin HTTP API (prefer the environment variable: flags show in `ps`).
     #[arg(long, env = "MERIDIAN_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
     admin_token: Option<AdminToken>,
@@ -230,6 +249,26 @@ impl ServerArgs {
         }
         if let Some(v) = self.admin_token {
             cfg.admin_token = Some(v);
+        }
+        if let Some(v) = self.listen_dns {
+            cfg.listen_dns = Some(v);
+        }
+        if let Some(v) = self.dns_domain {
+            cfg.dns_domain = v;
+        }
+        if let Some(v) = self.dns_ttl {
+            cfg.dns_ttl = v;
+        }
+        if self.dns_only_passing {
+            cfg.dns_only_passing = true;
+        }
+        if let Some(v) = self.dns_zone_map {
+            let entries =
+                meridian_server::dns::ZoneMap::parse_flag(&v).map_err(|e| anyhow::anyhow!("--dns-zone-map: {e}"))?;
+            cfg.dns_zone_map = entries.into_iter().collect();
+        }
+        if let Some(v) = self.dns_rate_limit {
+            cfg.dns_rate_limit = v;
         }
         cfg.validate()?;
         Ok(cfg)
@@ -410,6 +449,43 @@ mod tests {
         assert_eq!(config(&["--config", path]).unwrap().worker_threads, Some(4));
         assert_eq!(config(&[]).unwrap().worker_threads, None, "half the CPUs unless set");
         assert!(config(&["--worker-threads", "0"]).unwrap_err().to_string().contains("worker-threads"));
+    }
+
+    #[test]
+    fn dns_flags_reach_the_config_and_are_checked() {
+        let cfg = config(&[]).unwrap();
+        assert_eq!(cfg.listen_dns, None, "the default: 127.0.0.1:8600, skipped when taken");
+        let cfg = config(&[
+            "--listen-dns",
+            "127.0.0.1:8653",
+            "--dns-domain",
+            "sd.example",
+            "--dns-ttl",
+            "5",
+            "--dns-only-passing",
+            "--dns-zone-map",
+            "10.1.0.0/16=dc-a/z1, 10.2.0.0/16=dc-b",
+            "--dns-rate-limit",
+            "50",
+        ])
+        .unwrap();
+        assert_eq!(cfg.dns_addr().unwrap(), Some(("127.0.0.1:8653".parse().unwrap(), true)));
+        assert_eq!(
+            (cfg.dns_domain.as_str(), cfg.dns_ttl, cfg.dns_only_passing, cfg.dns_rate_limit),
+            ("sd.example", 5, true, 50)
+        );
+        assert_eq!(cfg.dns_zone_map.get("10.2.0.0/16").map(String::as_str), Some("dc-b"));
+        assert_eq!(config(&["--listen-dns", "none"]).unwrap().dns_addr().unwrap(), None);
+        for (flag, value, says) in [
+            ("--listen-dns", "0.0.0.0:8600", "insecure-allow-remote"),
+            ("--listen-dns", "nowhere", "listen-dns"),
+            ("--dns-zone-map", "10.1.0.0/99=dc-a", "dns-zone-map"),
+            ("--dns-domain", "bad_domain", "dns-domain"),
+        ] {
+            let err = format!("{:#}", config(&[flag, value]).unwrap_err());
+            assert!(err.contains(says), "{flag} {value}: {err}");
+        }
+        config(&["--listen-dns", "0.0.0.0:8600", "--insecure-allow-remote"]).unwrap();
     }
 
     #[test]

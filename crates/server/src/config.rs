@@ -106,6 +106,23 @@ pub struct ServerConfig {
     pub admin_token: Option<AdminToken>,
     /// Leave `/health` and `/metrics` open without a token (default on).
     pub admin_open_health_metrics: bool,
+    /// `IP:PORT` of the discovery DNS server (UDP and TCP), or `none` for no DNS. Unset: `127.0.0.1:8600`
+    /// (Consul's port), and a member that finds it taken runs without DNS after one warning (several members
+    /// on one host); an address given here that cannot be bound fails the start. DNS has no TLS and no auth:
+    /// beyond loopback it needs `insecure_allow_remote`.
+    pub listen_dns: Option<String>,
+    /// The DNS domain discovery answers for (default `meridian`).
+    pub dns_domain: String,
+    /// The TTL of DNS answers, in seconds (default 0, as Consul: clients ask again each time).
+    pub dns_ttl: u32,
+    /// Answer with passing instances only; by default warning instances answer too (critical ones never).
+    pub dns_only_passing: bool,
+    /// Where DNS clients are: source network (CIDR) to `dc/zone` (or `dc`), longest prefix wins. Clients
+    /// outside every network are placed in the answering member's datacenter and zone.
+    pub dns_zone_map: std::collections::BTreeMap<String, String>,
+    /// DNS queries per second allowed from one source address (token bucket, bursts of one second's worth);
+    /// 0 turns the limit off.
+    pub dns_rate_limit: u32,
     /// The simulation's planted bug `LockSkipsWait` (`planted::configure` sets it): the Lock service answers a
     /// waiter without waiting for the keys ahead of it. No file or flag reaches it (`serde(skip)`); a real server
     /// always has it off.
@@ -160,12 +177,38 @@ impl Default for ServerConfig {
             peer_trusted_ca_file: None,
             admin_token: None,
             admin_open_health_metrics: true,
+            listen_dns: None,
+            dns_domain: "meridian".to_owned(),
+            dns_ttl: 0,
+            dns_only_passing: false,
+            dns_zone_map: Default::default(),
+            dns_rate_limit: crate::dns::DEFAULT_RATE_LIMIT,
             planted_lock_skips_wait: false,
         }
     }
 }
 
 impl ServerConfig {
+    /// The DNS listener: `None` when disabled, else its address and whether it was given explicitly (a default
+    /// address that is taken only disables DNS).
+    pub fn dns_addr(&self) -> Result<Option<(SocketAddr, bool)>> {
+        match self.listen_dns.as_deref() {
+            None => Ok(Some((crate::dns::DEFAULT_LISTEN.parse().expect("a valid default"), false))),
+            Some(s) if s.eq_ignore_ascii_case("none") => Ok(None),
+            Some(s) => {
+                let addr = s.replace("localhost", "127.0.0.1").parse().map_err(|_| {
+                    Error::Config(format!("listen-dns {s}: expected IP:PORT (such as 127.0.0.1:8600) or none"))
+                })?;
+                Ok(Some((addr, true)))
+            }
+        }
+    }
+
+    /// The DNS server's settings, checked.
+    pub fn dns_settings(&self) -> Result<crate::dns::DnsSettings> {
+        crate::dns::DnsSettings::from_config(self).map_err(Error::Config)
+    }
+
     /// Parses a TOML config file's text; unknown keys are an error.
     pub fn from_toml(text: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
@@ -283,6 +326,10 @@ impl ServerConfig {
         if let (Some(url), Some(addr)) = (&self.listen_admin, self.admin_addr()?) {
             listeners.push(("listen-admin", addr, is_https(url)));
         }
+        // DNS has neither TLS nor auth.
+        if let Some((addr, _)) = self.dns_addr()? {
+            listeners.push(("listen-dns", addr, false));
+        }
         Ok(listeners
             .into_iter()
             .filter(|(_, addr, tls)| !addr.ip().is_loopback() && !tls)
@@ -356,6 +403,7 @@ impl ServerConfig {
         }
         self.auto_compaction()?;
         self.auth_settings()?;
+        self.dns_settings()?;
         if self.worker_threads == Some(0) {
             return Err(Error::Config(
                 "worker-threads must be positive (leave it unset for half the CPUs, at least one)".into(),
@@ -450,6 +498,24 @@ mod tests {
         assert!(cfg.validate().unwrap_err().to_string().contains("insecure-allow-remote"));
         let cfg = ServerConfig { insecure_allow_remote: true, ..cfg };
         cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn dns_listens_on_consuls_port_by_default_and_beyond_loopback_only_when_insecure() {
+        let cfg = ServerConfig::default();
+        assert_eq!(cfg.dns_addr().unwrap(), Some(("127.0.0.1:8600".parse().unwrap(), false)));
+        let settings = cfg.dns_settings().unwrap();
+        assert_eq!((settings.domain.to_ascii(), settings.ttl, settings.only_passing), ("meridian.".into(), 0, false));
+        let cfg = ServerConfig::from_toml("listen_dns = \"none\"").unwrap();
+        assert_eq!(cfg.dns_addr().unwrap(), None);
+        let cfg = ServerConfig::from_toml("listen_dns = \"0.0.0.0:53\"").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("listen-dns 0.0.0.0:53"));
+        ServerConfig { insecure_allow_remote: true, ..cfg }.validate().unwrap();
+        let cfg = ServerConfig::from_toml("[dns_zone_map]\n\"10.1.0.0/16\" = \"dc-a/z1\"\n").unwrap();
+        assert!(!cfg.dns_settings().unwrap().zone_map.is_empty());
+        let cfg = ServerConfig::from_toml("[dns_zone_map]\n\"10.1.0.0/16\" = \"dc a\"\n").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("dns-zone-map"));
+        assert!(ServerConfig::from_toml("dns_domian = \"x\"").is_err(), "unknown keys are refused");
     }
 
     #[test]

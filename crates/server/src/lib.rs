@@ -12,6 +12,7 @@ pub mod concurrency;
 pub mod config;
 pub mod data_dir;
 pub mod discovery;
+pub mod dns;
 pub mod error;
 pub mod error_chain;
 pub mod failover_catalog;

@@ -113,6 +113,8 @@ struct Listeners {
     peer_addr: SocketAddr,
     peer_incoming: Incoming,
     admin: Option<(SocketAddr, Incoming)>,
+    /// Discovery's DNS (real sockets: the simulation configures none).
+    dns: Option<crate::dns::server::BoundDns>,
 }
 
 impl Listeners {
@@ -142,7 +144,8 @@ impl Listeners {
             Some(addr) => Some(TcpNetwork.bind(addr).await.map_err(|e| Error::Listener(format!("admin {addr}: {e}")))?),
             None => None,
         };
-        Ok(Listeners { client_addr, incoming, peer_addr, peer_incoming, admin })
+        let dns = crate::dns::server::bind_configured(config).await?;
+        Ok(Listeners { client_addr, incoming, peer_addr, peer_incoming, admin, dns })
     }
 }
 
@@ -238,7 +241,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let peer_hosts =
         Arc::new(MembershipHosts::new(topology.iter().flat_map(|t| t.members.iter().map(|m| m.peer_url.clone()))));
     let tls = load_tls(&config, &peer_hosts)?;
-    let Listeners { client_addr, incoming, peer_addr, peer_incoming, admin: admin_listener } =
+    let Listeners { client_addr, incoming, peer_addr, peer_incoming, admin: admin_listener, dns: dns_listener } =
         Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
 
     let id = plan.id;
@@ -329,6 +332,10 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         RunnerConfig::default(),
         check_stats.clone(),
     )));
+    let dns_settings = member.config().dns_settings()?;
+    let dns = dns_listener.map(|bound| crate::dns::DnsServer::serve(bound, discovery.clone(), dns_settings));
+    let dns_addr = dns.as_ref().map(|d| d.addr);
+    background.extend(dns.map(|d| tokio::spawn(d.run())));
     // Wall-clock tasks, only with TLS (never in the simulation).
     if let Some(tls) = &tls {
         background.push(tokio::spawn(tls.clone().watch(crate::tls::reload::POLL_EVERY)));
@@ -347,6 +354,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         client_addr,
         peer_addr,
         admin_addr,
+        dns_addr,
         faults,
         tls,
         discovery,

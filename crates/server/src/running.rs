@@ -24,6 +24,8 @@ pub struct RunningServer {
     pub peer_addr: SocketAddr,
     /// The address the admin HTTP API listens on, when enabled.
     pub admin_addr: Option<SocketAddr>,
+    /// The address discovery's DNS listens on (UDP and TCP), when it runs.
+    pub dns_addr: Option<SocketAddr>,
     /// The emulated network applied to this member's outgoing peer messages.
     pub faults: Arc<FaultState>,
     /// The member's TLS configuration, when any link uses TLS ([`RunningServer::reload_tls`] re-reads it).

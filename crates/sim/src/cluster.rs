@@ -298,6 +298,8 @@ fn host_member(
                 join: added.is_some(),
                 // The cheapest hash bcrypt allows: the workload logs users in, and hashing runs inline here.
                 bcrypt_cost: meridian_server::auth::MIN_BCRYPT_COST,
+                // DNS listens on real sockets, which the simulation has none of.
+                listen_dns: Some("none".into()),
                 ..Default::default()
             };
             // The one planted bug that is a setting of the member's configuration (the Lock service's).
