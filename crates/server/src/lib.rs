@@ -9,6 +9,7 @@ pub mod auto_compact;
 pub mod clock;
 pub mod concurrency;
 pub mod config;
+pub mod consul_http;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
