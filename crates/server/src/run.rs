@@ -121,7 +121,8 @@ impl Listeners {
         bound.admin =
             bound.admin.map(|(addr, incoming)| (addr, wrap(incoming, settings.admin_listener, Listener::Admin)));
         // The HTTP API's TLS is the client listener's: same certificate, same client-certificate rule.
-        bound.http = bound.http.map(|(addr, incoming)| (addr, wrap(incoming, settings.http_listener, Listener::Client)));
+        bound.http =
+            bound.http.map(|(addr, incoming)| (addr, wrap(incoming, settings.http_listener, Listener::Client)));
         Ok(bound)
     }
 

@@ -21,11 +21,8 @@ use crate::discovery::catalog::Catalog;
 
 /// The instance with id `id`: this node's, else the only one anywhere.
 fn find_instance(catalog: &Catalog, node: &str, id: &str) -> Option<InstanceRef> {
-    let matching: Vec<InstanceRef> = catalog
-        .instances()
-        .map(|s| s.registration.instance.reference())
-        .filter(|r| r.id.as_str() == id)
-        .collect();
+    let matching: Vec<InstanceRef> =
+        catalog.instances().map(|s| s.registration.instance.reference()).filter(|r| r.id.as_str() == id).collect();
     matching.iter().find(|r| r.node.as_str() == node).cloned().or_else(|| match matching.as_slice() {
         [only] => Some(only.clone()),
         _ => None,
@@ -85,7 +82,13 @@ pub async fn deregister(State(api): State<Api>, Path(id): Path<String>, req: Req
 }
 
 /// Reports `outcome` with `output` for the TTL check `id` on behalf of `call`'s caller.
-async fn report(api: &Api, who: &meridian_proto::meridianpb::RequestAuth, id: &str, outcome: Outcome, output: String) -> Answer {
+async fn report(
+    api: &Api,
+    who: &meridian_proto::meridianpb::RequestAuth,
+    id: &str,
+    outcome: Outcome,
+    output: String,
+) -> Answer {
     let node = api.discovery().agent().node.to_string();
     let found = find_check(&api.live().read(), &node, id);
     let check = found.ok_or_else(|| reply::not_found(&reply::unknown_check(id)))?;
@@ -163,8 +166,8 @@ pub async fn check_deregister(State(api): State<Api>, Path(id): Path<String>, re
             let node = api.discovery().agent().node.to_string();
             let reg = {
                 let catalog = api.live().read();
-                let check = find_check(&catalog, &node, &id)
-                    .ok_or_else(|| reply::not_found(&reply::unknown_check(&id)))?;
+                let check =
+                    find_check(&catalog, &node, &id).ok_or_else(|| reply::not_found(&reply::unknown_check(&id)))?;
                 catalog.instance(&check.instance).map(|s| s.registration.clone())
             };
             let mut reg = reg.ok_or_else(|| reply::not_found(&reply::unknown_check(&id)))?;

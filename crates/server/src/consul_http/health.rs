@@ -44,10 +44,8 @@ pub fn ordered(
 ) -> Vec<InstanceRef> {
     let around = surroundings(member);
     let from = own_locality(member);
-    let chosen: Vec<Candidate<'_>> = candidates(catalog, service)
-        .into_iter()
-        .filter(|c| dc.is_none_or(|dc| c.instance.dc.0 == dc))
-        .collect();
+    let chosen: Vec<Candidate<'_>> =
+        candidates(catalog, service).into_iter().filter(|c| dc.is_none_or(|dc| c.instance.dc.0 == dc)).collect();
     let query = Query {
         from: &from,
         rtt_ms: &around.rtt_ms,
@@ -86,7 +84,8 @@ pub async fn service(State(api): State<Api>, Path(name): Path<String>, req: Requ
         move |m, who| access::service(m, who, &allowed, PermKind::Read),
         move |call, catalog| {
             let tags = call.params.all("tag");
-            let order = ordered(&member, catalog, &service, &tags, call.params.non_empty("dc"), call.params.flag("passing"));
+            let order =
+                ordered(&member, catalog, &service, &tags, call.params.non_empty("dc"), call.params.flag("passing"));
             let entries: Vec<_> = order
                 .iter()
                 .filter_map(|r| catalog.instance(r).map(|s| (r, s)))
@@ -145,7 +144,9 @@ pub async fn state(State(api): State<Api>, Path(state): Path<String>, req: Reque
         other => match Status::parse(other) {
             Ok(s) => Some(s),
             Err(_) => {
-                let res = reply::bad_request(&format!("Invalid check state {other:?}: expected any, passing, warning or critical"));
+                let res = reply::bad_request(&format!(
+                    "Invalid check state {other:?}: expected any, passing, warning or critical"
+                ));
                 return reply::indexed(res, 1, api.member());
             }
         },

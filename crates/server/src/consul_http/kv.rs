@@ -101,7 +101,9 @@ fn render(params: &Params, key: &str, resp: &RangeResponse) -> Answer {
     }
     if params.get("raw").is_some() && !params.flag("recurse") {
         let value = resp.kvs[0].value.clone();
-        return Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))], value).into_response());
+        return Ok(
+            ([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))], value).into_response()
+        );
     }
     Ok(reply::json(&resp.kvs.iter().map(kv_shape::entry).collect::<Vec<_>>()))
 }
@@ -187,4 +189,3 @@ async fn delete(member: &Member, key: &str, call: Call) -> Answer {
     let done = write(member, call.who, &start, Op::RequestDeleteRange(delete), cas).await?;
     Ok(reply::json(&done))
 }
-

@@ -6,8 +6,8 @@
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use meridian_kv::PermKind;
-use meridian_registry::rank::{Candidate, Query, ServicePolicy};
 use meridian_registry::rank;
+use meridian_registry::rank::{Candidate, Query, ServicePolicy};
 use serde_json::Value;
 
 use super::blocking::{answer, catalog_index};

@@ -71,9 +71,10 @@ pub fn discovery(e: &DiscoveryError) -> Response {
         DiscoveryError::BadRequest(m) => bad_request(m),
         DiscoveryError::UnknownInstance(r) => not_found(&unknown_service(r.id.as_str())),
         DiscoveryError::UnknownCheck(id) => not_found(&unknown_check(id)),
-        DiscoveryError::NotTtl(c) => {
-            text(StatusCode::INTERNAL_SERVER_ERROR, &format!("CheckID {:?} does not have associated TTL", c.check.as_str()))
-        }
+        DiscoveryError::NotTtl(c) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("CheckID {:?} does not have associated TTL", c.check.as_str()),
+        ),
         DiscoveryError::Store(e) => etcd(e),
     }
 }

@@ -35,10 +35,7 @@ pub fn router(discovery: Arc<Discovery>) -> Router {
         .route("/v1/agent/check/fail/{id}", report(Outcome::Fail))
         .route("/v1/agent/check/update/{id}", put(agent::check_update))
         .route("/v1/agent/check/register", put(agent::check_register))
-        .route(
-            "/v1/agent/check/deregister/{id}",
-            put_or_get(put(agent::check_deregister).get(agent::check_deregister)),
-        )
+        .route("/v1/agent/check/deregister/{id}", put_or_get(put(agent::check_deregister).get(agent::check_deregister)))
         .route("/v1/agent/services", get(agent::services))
         .route("/v1/agent/checks", get(agent::checks))
         .route("/v1/agent/self", get(agent::agent_self))

@@ -10,18 +10,15 @@ use super::{Api, reply};
 /// `GET /v1/status/leader`.
 pub async fn leader(State(api): State<Api>) -> Response {
     let raft = api.member().raft();
-    let addr = raft.current_leader().and_then(|id| raft.member(id)).map_or(String::new(), |m| url_authority(&m.peer_url));
+    let addr =
+        raft.current_leader().and_then(|id| raft.member(id)).map_or(String::new(), |m| url_authority(&m.peer_url));
     reply::json(&addr)
 }
 
 /// `GET /v1/status/peers`.
 pub async fn peers(State(api): State<Api>) -> Response {
     let status = api.member().raft().status();
-    let peers: Vec<String> = status
-        .voters
-        .iter()
-        .filter_map(|id| status.members.get(id))
-        .map(|m| url_authority(&m.peer_url))
-        .collect();
+    let peers: Vec<String> =
+        status.voters.iter().filter_map(|id| status.members.get(id)).map(|m| url_authority(&m.peer_url)).collect();
     reply::json(&peers)
 }
