@@ -46,7 +46,7 @@ fn find_check(catalog: &Catalog, node: &str, id: &str) -> Option<CheckRef> {
 async fn store(api: &Api, reg: &Registration) -> Answer {
     let revision = api.discovery().register(reg).await.map_err(|e| reply::discovery(&e))?;
     settle(api, |c| c.index() >= revision).await;
-    Ok(reply::json(&serde_json::Value::Null))
+    Ok(reply::empty())
 }
 
 /// `PUT /v1/agent/service/register` (`?replace-existing-checks` is accepted: a registration always replaces
@@ -75,7 +75,7 @@ pub async fn deregister(State(api): State<Api>, Path(id): Path<String>, req: Req
             access::service(api.member(), &call.who, &r.service, PermKind::Write)?;
             api.discovery().deregister(&r).await.map_err(|e| reply::discovery(&e))?;
             settle(&api, |c| c.instance(&r).is_none()).await;
-            Ok(reply::json(&serde_json::Value::Null))
+            Ok(reply::empty())
         }
         .await,
     )
@@ -100,7 +100,7 @@ async fn report(
         Outcome::Fail => Status::Critical,
     };
     settle(api, |c| c.check(&check.instance, &check.check).is_some_and(|(r, _)| r.status == status)).await;
-    Ok(reply::json(&serde_json::Value::Null))
+    Ok(reply::empty())
 }
 
 /// `PUT|GET /v1/agent/check/{pass,warn,fail}/<id>?note=`.

@@ -26,10 +26,15 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
     }
 }
 
+/// `200` with an empty body: what Consul's agent answers to a write that worked.
+pub fn empty() -> Response {
+    StatusCode::OK.into_response()
+}
+
 /// `status` with a plain-text `message`.
 pub fn text(status: StatusCode, message: &str) -> Response {
     let mut body = message.to_owned();
-    if !body.ends_with('\n') {
+    if !body.is_empty() && !body.ends_with('\n') {
         body.push('\n');
     }
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))], body).into_response()

@@ -2,7 +2,8 @@
 //! API checks the caller's permission before it asks for one). Each is one transaction, so a reader of the
 //! store never sees half of one:
 //! - a registration puts the instance and its checks' initial records and deletes the records of checks it
-//!   no longer has (a re-registration starts its checks over, as Consul's does);
+//!   no longer has, as this member's store lists them (a re-registration starts its checks over, as Consul's
+//!   does);
 //! - a deregistration deletes the instance and every check record under it;
 //! - a batch of check states writes each record only if its instance is still the registration the state was
 //!   judged for (same create revision), so a late result can never resurrect a deregistered instance's health.
@@ -12,7 +13,7 @@
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use meridian_proto::etcdserverpb::request_op::Request;
-use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest};
+use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest};
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_registry::keys::{check_key, instance_health_prefix, instance_key};
@@ -51,14 +52,35 @@ async fn propose_txn(member: &Member, t: TxnRequest) -> Result<meridian_proto::e
     }
 }
 
+/// The keys under `prefix` in this member's store (none if it cannot be read).
+fn stored_keys(member: &Member, prefix: &str) -> Vec<String> {
+    let req = RangeRequest {
+        key: prefix.as_bytes().to_vec(),
+        range_end: prefix_end(prefix),
+        keys_only: true,
+        ..Default::default()
+    };
+    let resp = member.kv().read().range(&req);
+    resp.map(|r| r.kvs.into_iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect())
+        .unwrap_or_default()
+}
+
 /// Registers `reg` (or replaces its earlier registration), its checks starting at their initial status at `now`.
 /// Returns the revision it was written at.
 pub async fn register(member: &Member, reg: &Registration, now: Timestamp) -> Result<i64, EtcdError> {
     let lease = reg.instance.lease;
-    let mut ops = vec![delete_prefix(&instance_health_prefix(&reg.instance.reference()))];
+    let records: Vec<(String, Vec<u8>)> =
+        reg.initial_records(now).into_iter().map(|(check, record)| (check_key(&check), record.encode())).collect();
+    // A txn may not put a key inside a range it deletes (etcd's rule): delete the records of the checks the
+    // registration no longer has one by one, as this member's store lists them; the others are overwritten.
+    let mut ops: Vec<RequestOp> = stored_keys(member, &instance_health_prefix(&reg.instance.reference()))
+        .into_iter()
+        .filter(|k| !records.iter().any(|(key, _)| key == k))
+        .map(delete_key)
+        .collect();
     ops.push(put(reg.key(), reg.encode(), lease));
-    for (check, record) in reg.initial_records(now) {
-        ops.push(put(check_key(&check), record.encode(), lease));
+    for (key, value) in records {
+        ops.push(put(key, value, lease));
     }
     let resp = propose_txn(member, txn(Vec::new(), ops)).await?;
     Ok(resp.header.map_or(0, |h| h.revision))
