@@ -79,6 +79,10 @@ pub struct ServerArgs {
     /// URL of the admin HTTP API, e.g. http://127.0.0.1:2381.
     #[arg(long, env = "MERIDIAN_LISTEN_ADMIN")]
     listen_admin: Option<String>,
+    /// URL of the Consul-compatible HTTP API (default 127.0.0.1:8500, skipped with a warning when taken;
+    /// https:// for TLS with --cert-file; none turns it off).
+    #[arg(long, env = "MERIDIAN_LISTEN_HTTP")]
+    listen_http: Option<String>,
     /// Serve fault-injection endpoints on the admin API (for local runs and drills only).
     #[arg(long, env = "MERIDIAN_ENABLE_FAULT_INJECTION")]
     enable_fault_injection: bool,
@@ -222,6 +226,9 @@ impl ServerArgs {
         }
         if let Some(v) = self.listen_admin {
             cfg.listen_admin = Some(v);
+        }
+        if let Some(v) = self.listen_http {
+            cfg.listen_http = Some(v);
         }
         if self.enable_fault_injection {
             cfg.enable_fault_injection = true;

@@ -78,6 +78,11 @@ pub struct ServerConfig {
     pub join: bool,
     /// URL of the admin HTTP API (status, metrics, fault injection), e.g. `http://127.0.0.1:2381`. Off when unset.
     pub listen_admin: Option<String>,
+    /// URL of the Consul-compatible HTTP API (`http://IP:PORT`, `https://` for TLS with the client
+    /// certificate, or a bare `IP:PORT`); `none` or an empty string turns it off. Unset means Consul's
+    /// `127.0.0.1:8500`, given up with a warning when that address is taken (several members on one host);
+    /// an address set explicitly that cannot be bound fails the start.
+    pub listen_http: Option<String>,
     /// Serve the fault-injection endpoints on the admin API. Never on by default.
     pub enable_fault_injection: bool,
     /// How linearizable reads confirm leadership: `read-index` (default) or `lease`.
@@ -130,6 +135,25 @@ pub struct ServerConfig {
     pub planted_lock_skips_wait: bool,
 }
 
+/// Consul's HTTP address, the HTTP API's default.
+pub const DEFAULT_LISTEN_HTTP: &str = "127.0.0.1:8500";
+
+/// Where the Consul-compatible HTTP API listens, as the configuration says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpListen {
+    /// Not served.
+    Off,
+    /// The default address: a taken port is a warning, not an error.
+    Default(SocketAddr),
+    /// An address given explicitly; `tls` when its URL is `https://`.
+    Explicit {
+        /// The address.
+        addr: SocketAddr,
+        /// Whether it serves TLS.
+        tls: bool,
+    },
+}
+
 /// The admin API's bearer token; never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -165,6 +189,7 @@ impl Default for ServerConfig {
             force_topology: false,
             join: false,
             listen_admin: None,
+            listen_http: None,
             enable_fault_injection: false,
             read_policy: ReadPolicy::ReadIndex,
             worker_threads: None,
@@ -247,6 +272,7 @@ impl ServerConfig {
             client_listener: is_https(&self.listen_client),
             peer_listener: is_https(&self.listen_peer),
             admin_listener: self.listen_admin.as_deref().is_some_and(is_https),
+            http_listener: self.http_https(),
         }
     }
 
@@ -282,6 +308,25 @@ impl ServerConfig {
         self.listen_admin.as_deref().map(parse_listen_url).transpose()
     }
 
+    /// Where the Consul-compatible HTTP API listens (see [`ServerConfig::listen_http`]).
+    pub fn http_listen(&self) -> Result<HttpListen> {
+        match self.listen_http.as_deref().map(str::trim) {
+            None => Ok(HttpListen::Default(parse_listen_url(DEFAULT_LISTEN_HTTP)?)),
+            Some(off) if off.is_empty() || off.eq_ignore_ascii_case("none") => Ok(HttpListen::Off),
+            Some(url) => {
+                let addr = parse_listen_url(url).map_err(|_| {
+                    Error::Config(format!("listen-http {url:?}: expected http://IP:PORT, https://IP:PORT or none"))
+                })?;
+                Ok(HttpListen::Explicit { addr, tls: is_https(url) })
+            }
+        }
+    }
+
+    /// Whether the HTTP API is configured as `https://`.
+    fn http_https(&self) -> bool {
+        self.listen_http.as_deref().is_some_and(|u| is_https(u.trim()))
+    }
+
     /// How many async worker threads to run on a machine with `cpus` CPUs: the setting, or half the CPUs (at
     /// least one). A write hops between several tasks (gRPC, openraft's core and state-machine worker), and
     /// every hop to another worker thread is a wake-up; the Raft log's writer thread, tokio's blocking pool
@@ -301,10 +346,10 @@ impl ServerConfig {
                 "--enable-fault-injection needs an admin listener (--listen-admin or the topology's admin_url)".into(),
             ));
         }
-        let admin_https = self.listen_admin.as_deref().is_some_and(is_https);
+        let admin_https = self.listen_admin.as_deref().is_some_and(is_https) || self.http_https();
         if self.cert_file.is_some() && !is_https(&self.listen_client) && !admin_https {
             return Err(Error::Config(format!(
-                "--cert-file is set but neither listen-client ({}) nor listen-admin is https://",
+                "--cert-file is set but neither listen-client ({}) nor listen-admin nor listen-http is https://",
                 self.listen_client
             )));
         }
@@ -329,6 +374,9 @@ impl ServerConfig {
         // DNS has neither TLS nor auth.
         if let Some((addr, _)) = self.dns_addr()? {
             listeners.push(("listen-dns", addr, false));
+        }
+        if let HttpListen::Explicit { addr, tls } = self.http_listen()? {
+            listeners.push(("listen-http", addr, tls));
         }
         Ok(listeners
             .into_iter()
@@ -371,6 +419,12 @@ impl ServerConfig {
         {
             return err(format!("listen-admin {admin} is https:// but no --cert-file/--key-file is given"));
         }
+        if self.http_https() && self.cert_file.is_none() {
+            return err(format!(
+                "listen-http {} is https:// but no --cert-file/--key-file is given",
+                self.listen_http.as_deref().unwrap_or_default()
+            ));
+        }
         if self.admin_token.as_ref().is_some_and(|t| t.0.is_empty()) {
             return err("admin-token must not be empty".into());
         }
@@ -404,6 +458,7 @@ impl ServerConfig {
         self.auto_compaction()?;
         self.auth_settings()?;
         self.dns_settings()?;
+        self.http_listen()?;
         if self.worker_threads == Some(0) {
             return Err(Error::Config(
                 "worker-threads must be positive (leave it unset for half the CPUs, at least one)".into(),
@@ -516,6 +571,33 @@ mod tests {
         let cfg = ServerConfig::from_toml("[dns_zone_map]\n\"10.1.0.0/16\" = \"dc a\"\n").unwrap();
         assert!(cfg.validate().unwrap_err().to_string().contains("dns-zone-map"));
         assert!(ServerConfig::from_toml("dns_domian = \"x\"").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn the_http_api_defaults_to_consuls_address_and_can_be_turned_off_or_moved() {
+        let default = ServerConfig::default();
+        assert_eq!(default.http_listen().unwrap(), HttpListen::Default("127.0.0.1:8500".parse().unwrap()));
+        for off in ["none", "", "NONE"] {
+            let cfg = ServerConfig { listen_http: Some(off.into()), ..Default::default() };
+            assert_eq!(cfg.http_listen().unwrap(), HttpListen::Off, "{off:?}");
+        }
+        let cfg = ServerConfig::from_toml("listen_http = \"http://127.0.0.1:18500\"").unwrap();
+        assert_eq!(
+            cfg.http_listen().unwrap(),
+            HttpListen::Explicit { addr: "127.0.0.1:18500".parse().unwrap(), tls: false }
+        );
+        cfg.validate().unwrap();
+        let bad = ServerConfig { listen_http: Some("http://nowhere".into()), ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("listen-http"));
+        let remote = ServerConfig { listen_http: Some("http://0.0.0.0:8500".into()), ..Default::default() };
+        let e = remote.validate().unwrap_err().to_string();
+        assert!(e.contains("listen-http 0.0.0.0:8500 is not a loopback address"), "{e}");
+        ServerConfig { insecure_allow_remote: true, ..remote }.validate().unwrap();
+        let tls = ServerConfig { listen_http: Some("https://0.0.0.0:8501".into()), ..Default::default() };
+        assert!(tls.validate().unwrap_err().to_string().contains("listen-http https://0.0.0.0:8501 is https://"));
+        let tls = ServerConfig { cert_file: Some("s.crt".into()), key_file: Some("s.key".into()), ..tls };
+        tls.validate_resolved().unwrap();
+        assert!(tls.tls_settings().http_listener);
     }
 
     #[test]

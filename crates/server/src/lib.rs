@@ -10,6 +10,7 @@ pub mod check_runner;
 pub mod clock;
 pub mod concurrency;
 pub mod config;
+pub mod consul_http;
 pub mod data_dir;
 pub mod discovery;
 pub mod dns;

@@ -29,7 +29,7 @@ use crate::auth::Authenticator;
 use crate::check_runner::relay::Relay;
 use crate::check_runner::{Inbox, RunnerConfig};
 use crate::clock::Clock;
-use crate::config::ServerConfig;
+use crate::config::{HttpListen, ServerConfig};
 use crate::error::{Error, Result};
 use crate::failover_catalog::{Catalog, FailoverGroups};
 pub use crate::running::RunningServer;
@@ -115,6 +115,7 @@ struct Listeners {
     admin: Option<(SocketAddr, Incoming)>,
     /// Discovery's DNS (real sockets: the simulation configures none).
     dns: Option<crate::dns::server::BoundDns>,
+    http: Option<(SocketAddr, Incoming)>,
 }
 
 impl Listeners {
@@ -130,6 +131,9 @@ impl Listeners {
         bound.peer_incoming = wrap(bound.peer_incoming, settings.peer_listener, Listener::Peer);
         bound.admin =
             bound.admin.map(|(addr, incoming)| (addr, wrap(incoming, settings.admin_listener, Listener::Admin)));
+        // The HTTP API's TLS is the client listener's: same certificate, same client-certificate rule.
+        bound.http =
+            bound.http.map(|(addr, incoming)| (addr, wrap(incoming, settings.http_listener, Listener::Client)));
         Ok(bound)
     }
 
@@ -145,7 +149,30 @@ impl Listeners {
             None => None,
         };
         let dns = crate::dns::server::bind_configured(config).await?;
-        Ok(Listeners { client_addr, incoming, peer_addr, peer_incoming, admin, dns })
+        let http = bind_http(config, net).await?;
+        Ok(Listeners { client_addr, incoming, peer_addr, peer_incoming, admin, dns, http })
+    }
+}
+
+/// Binds the Consul-compatible HTTP API's listener: none when off; at Consul's default address unless it is
+/// taken (several members on one host), which is a warning; at an explicit address or the start fails.
+async fn bind_http(config: &ServerConfig, net: &dyn Network) -> Result<Option<(SocketAddr, Incoming)>> {
+    match config.http_listen()? {
+        HttpListen::Off => Ok(None),
+        HttpListen::Default(addr) => match net.bind(addr).await {
+            Ok(bound) => Ok(Some(bound)),
+            Err(e) => {
+                tracing::warn!(
+                    %addr, error = %e,
+                    "the HTTP API's default address is not available: running without the Consul-compatible \
+                     HTTP API (choose an address with --listen-http, or turn it off with --listen-http none)"
+                );
+                Ok(None)
+            }
+        },
+        HttpListen::Explicit { addr, .. } => {
+            Ok(Some(net.bind(addr).await.map_err(|e| Error::Listener(format!("listen-http {addr}: {e}")))?))
+        }
     }
 }
 
@@ -241,7 +268,15 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let peer_hosts =
         Arc::new(MembershipHosts::new(topology.iter().flat_map(|t| t.members.iter().map(|m| m.peer_url.clone()))));
     let tls = load_tls(&config, &peer_hosts)?;
-    let Listeners { client_addr, incoming, peer_addr, peer_incoming, admin: admin_listener, dns: dns_listener } =
+    let Listeners {
+        client_addr,
+        incoming,
+        peer_addr,
+        peer_incoming,
+        admin: admin_listener,
+        dns: dns_listener,
+        http: http_listener,
+    } =
         Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
 
     let id = plan.id;
@@ -347,6 +382,13 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         .map(|listener| serve_admin(listener, &member, &faults, tls.clone(), check_stats.clone()))
         .transpose()?;
     let admin_addr = admin.as_ref().map(|a| a.addr);
+    let http = http_listener
+        .map(|(addr, incoming)| {
+            crate::consul_http::HttpServer::spawn(IncomingListener::new(incoming, addr), discovery.clone())
+                .map_err(|e| Error::Listener(format!("listen-http {addr}: {e}")))
+        })
+        .transpose()?;
+    let http_addr = http.as_ref().map(|h| h.addr);
     let serve = serve_clients(&member, date, max_decoding, env.planted_bug, incoming, shutdown_rx);
     tracing::info!(%client_addr, %peer_addr, member_id = %format!("{:x}", id.0), "serving the etcd v3 API");
     Ok(RunningServer {
@@ -355,11 +397,13 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         peer_addr,
         admin_addr,
         dns_addr,
+        http_addr,
         faults,
         tls,
         discovery,
         check_stats,
         admin,
+        http,
         shutdown: Some(shutdown_tx),
         serve,
         background,

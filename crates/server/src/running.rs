@@ -1,4 +1,4 @@
-//! A started member: its addresses, and the handle that waits for it or stops it (the admin API, the background
+//! A started member: its addresses, and the handle that waits for it or stops it (the admin and HTTP APIs, the background
 //! tasks, then the Raft node, in that order).
 
 use std::net::SocketAddr;
@@ -26,6 +26,8 @@ pub struct RunningServer {
     pub admin_addr: Option<SocketAddr>,
     /// The address discovery's DNS listens on (UDP and TCP), when it runs.
     pub dns_addr: Option<SocketAddr>,
+    /// The address the Consul-compatible HTTP API listens on, when it is served.
+    pub http_addr: Option<SocketAddr>,
     /// The emulated network applied to this member's outgoing peer messages.
     pub faults: Arc<FaultState>,
     /// The member's TLS configuration, when any link uses TLS ([`RunningServer::reload_tls`] re-reads it).
@@ -35,6 +37,7 @@ pub struct RunningServer {
     /// What this member's check runner has done (checks run, probes, publishes).
     pub check_stats: Arc<crate::check_runner::Stats>,
     pub(crate) admin: Option<AdminServer>,
+    pub(crate) http: Option<crate::consul_http::HttpServer>,
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     pub(crate) background: Vec<JoinHandle<()>>,
@@ -70,6 +73,9 @@ impl RunningServer {
     async fn finish(&mut self) {
         if let Some(admin) = self.admin.take() {
             admin.stop().await;
+        }
+        if let Some(http) = self.http.take() {
+            http.stop().await;
         }
         for task in self.background.drain(..) {
             task.abort();

@@ -294,6 +294,8 @@ fn host_member(
                 listen_client: format!("http://0.0.0.0:{CLIENT_PORT}"),
                 listen_peer: format!("http://0.0.0.0:{PEER_PORT}"),
                 insecure_allow_remote: true,
+                // The simulated hosts serve no HTTP API (the default would bind a real port).
+                listen_http: Some("none".into()),
                 snapshot_count: SNAPSHOT_LOGS,
                 join: added.is_some(),
                 // The cheapest hash bcrypt allows: the workload logs users in, and hashing runs inline here.

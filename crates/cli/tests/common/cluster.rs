@@ -96,6 +96,8 @@ pub struct Node {
     pub peer_port: u16,
     /// Admin HTTP port.
     pub admin_port: u16,
+    /// Port of the Consul-compatible HTTP API (every member its own, as several share the host).
+    pub http_port: u16,
     child: Option<Child>,
     starts: u32,
 }
@@ -109,6 +111,11 @@ impl Node {
     /// Address of the admin HTTP API.
     pub fn admin_addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.admin_port))
+    }
+
+    /// Address of the Consul-compatible HTTP API.
+    pub fn http_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.http_port))
     }
 
     /// Whether the process is running.
@@ -148,6 +155,7 @@ impl Cluster {
                 client_port: free_port(),
                 peer_port: free_port(),
                 admin_port: free_port(),
+                http_port: free_port(),
                 child: None,
                 starts: 0,
             })
@@ -215,6 +223,7 @@ impl Cluster {
         cmd.arg("server").arg("--topology").arg(&topo).arg("--name").arg(&node.spec.name).arg("--data-dir").arg(&data);
         // The server validates its flags before reading the topology, so the admin listener is given explicitly.
         cmd.arg("--listen-admin").arg(format!("http://{}", node.admin_addr()));
+        cmd.arg("--listen-http").arg(format!("http://{}", node.http_addr()));
         if self.fault_injection {
             cmd.arg("--enable-fault-injection");
         }

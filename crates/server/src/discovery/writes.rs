@@ -2,7 +2,8 @@
 //! API checks the caller's permission before it asks for one). Each is one transaction, so a reader of the
 //! store never sees half of one:
 //! - a registration puts the instance and its checks' initial records and deletes the records of checks it
-//!   no longer has (a re-registration starts its checks over, as Consul's does);
+//!   no longer has, as this member's store lists them (a re-registration starts its checks over, as Consul's
+//!   does);
 //! - a deregistration deletes the instance and every check record under it;
 //! - a batch of check states writes each record only if its instance is still the registration the state was
 //!   judged for (same create revision), so a late result can never resurrect a deregistered instance's health.

@@ -41,6 +41,8 @@ pub struct TlsSettings {
     pub peer_listener: bool,
     /// The admin listener is `https://`.
     pub admin_listener: bool,
+    /// The Consul-compatible HTTP listener is `https://`.
+    pub http_listener: bool,
 }
 
 impl TlsSettings {
