@@ -51,11 +51,14 @@ pub fn health(json: &Value) -> String {
     out
 }
 
-/// A tier's scope as text: `zone z1 of dc-a`, `dc-a`, `dc-b (rtt 40 ms)`.
+/// A tier's scope as text: `zone z1 of dc-a`, `dc-a outside zone z1`, `dc-a`, `dc-b (rtt 40 ms)`.
 fn scope(s: &Value) -> String {
     let dc = s["dc"].as_str().unwrap_or("?");
     match s["kind"].as_str() {
         Some("zone") => format!("zone {} of {dc}", s["zone"].as_str().unwrap_or("?")),
+        Some("dc") if s["except_zone"].is_string() => {
+            format!("{dc} outside zone {}", s["except_zone"].as_str().unwrap_or("?"))
+        }
         Some("remote_dc") => match s["rtt_ms"].as_u64() {
             Some(rtt) => format!("{dc} (rtt {rtt} ms)"),
             None => format!("{dc} (rtt unknown)"),
@@ -148,6 +151,7 @@ mod tests {
         );
         assert!(text.contains("  web-2  10.0.0.2:80  passing  weight 1"), "{text}");
         assert!(query(&json!({"tiers": [], "primary": null})).contains("no healthy instance"));
+        assert_eq!(scope(&json!({"kind": "dc", "dc": "dc-a", "except_zone": "z1"})), "dc-a outside zone z1");
     }
 
     #[test]
