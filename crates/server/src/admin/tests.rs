@@ -139,7 +139,8 @@ async fn health_and_metrics_reflect_the_leader() {
         "meridian_is_leader 1".to_owned(),
         "meridian_has_leader 1".to_owned(),
         format!("meridian_mvcc_revision {}", report.revision),
-        "meridian_watchers 0".to_owned(),
+        // The member's own service catalog follows the registry through one watch (`discovery::follow`).
+        "meridian_watchers 1".to_owned(),
         "meridian_fault_injection_enabled 0".to_owned(),
         "meridian_follower_lag_entries{member=\"a1\",dc=\"dc-a\"} 0".to_owned(),
         "# TYPE meridian_raft_applied_index gauge".to_owned(),

@@ -99,8 +99,10 @@ impl Discovery {
 
     /// A TTL check's report (Consul's `/v1/agent/check/pass|warn|fail`): the check's status becomes the
     /// reported one. The report goes to the check's runner (`check_runner::relay`), which restarts the check's
-    /// TTL and publishes a status change if there is one; if the runner cannot take it, the report is written
-    /// through the log here when the status or the output changes.
+    /// TTL and publishes a status change if there is one. If the runner cannot take it, the report is written
+    /// through the log here, even when it changes nothing, so the runner still learns of it (it adopts a TTL
+    /// check's record written by another member as a report); before the runner is started, only when the status
+    /// or the output changes.
     pub async fn report_ttl(&self, check: &CheckRef, outcome: Outcome, output: String) -> Result<(), DiscoveryError> {
         let (registered, lease, current, instance) = {
             let catalog = self.live.read();
@@ -120,11 +122,17 @@ impl Discovery {
             let instance = stored.registration.instance.clone();
             (stored.indexes.create, stored.registration.instance.lease, current, instance)
         };
+        // Whether the report must be written even if it changes nothing: the runner learns of it only through
+        // the log then, and needs every report to restart the check's TTL.
+        let mut runner_missed = false;
         if let Some(relay) = self.relay.get() {
             let report = TtlReport { check: check.clone(), outcome, output: output.clone() };
             match relay.deliver(&self.member, &instance, report).await {
                 Ok(()) => return Ok(()),
-                Err(why) => tracing::debug!(check = %check, %why, "TTL report written through the log"),
+                Err(why) => {
+                    tracing::debug!(check = %check, %why, "TTL report written through the log");
+                    runner_missed = true;
+                }
             }
         }
         let status = match outcome {
@@ -132,7 +140,7 @@ impl Discovery {
             Outcome::Warn => Status::Warning,
             Outcome::Fail => Status::Critical,
         };
-        if current.as_ref().is_some_and(|r| r.status == status && r.output == output) {
+        if !runner_missed && current.as_ref().is_some_and(|r| r.status == status && r.output == output) {
             return Ok(());
         }
         let since = match &current {
