@@ -276,8 +276,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         admin: admin_listener,
         dns: dns_listener,
         http: http_listener,
-    } =
-        Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
+    } = Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
 
     let id = plan.id;
     let cluster_id = plan.cluster_id;
