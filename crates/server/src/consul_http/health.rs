@@ -14,7 +14,7 @@ use meridian_registry::rank::{Candidate, Query, ServicePolicy};
 use meridian_registry::{InstanceRef, ServiceName, Status, rank};
 
 use super::blocking::answer;
-use super::reply;
+use super::reply::{self, Refusal};
 use super::{Api, access};
 use crate::discovery::answer::{candidates, own_locality, surroundings};
 use crate::discovery::catalog::{Catalog, Stored};
@@ -22,8 +22,8 @@ use crate::discovery::live::Watched;
 use crate::member::Member;
 
 /// The service named in a path, or the 400 (with the blocking headers) that refuses it.
-pub fn service_name(api: &Api, name: &str) -> Result<ServiceName, Response> {
-    ServiceName::new(name).map_err(|e| reply::indexed(reply::bad_request(&e.message()), 1, api.member()))
+pub fn service_name(api: &Api, name: &str) -> Result<ServiceName, Refusal> {
+    ServiceName::new(name).map_err(|e| reply::indexed(reply::bad_request(&e.message()), 1, api.member()).into())
 }
 
 /// Whether `stored` passes the `?tag=` and `?dc=` filters.
@@ -73,7 +73,7 @@ pub fn ordered(
 pub async fn service(State(api): State<Api>, Path(name): Path<String>, req: Request) -> Response {
     let service = match service_name(&api, &name) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let allowed = service.clone();
     let member = api.member().clone();
@@ -118,7 +118,7 @@ fn checks_of(stored: &Stored, states: &CheckStates) -> Vec<HealthCheck> {
 pub async fn checks(State(api): State<Api>, Path(name): Path<String>, req: Request) -> Response {
     let service = match service_name(&api, &name) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let allowed = service.clone();
     answer(
