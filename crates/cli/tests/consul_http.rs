@@ -170,6 +170,20 @@ fn curl_registers_flips_ttl_checks_and_blocking_queries_follow() {
     assert_eq!(targets[0]["labels"]["__meta_meridian_tags"], ",blue,", "{targets}");
     assert_eq!(targets[0]["labels"]["__meta_meridian_dc"], "dc-a", "{targets}");
 
+    // A check added to the instance and removed again; a check of the node itself is refused with a reason.
+    let checks = format!("{base}/v1/agent/checks");
+    let added = put(
+        &format!("{base}/v1/agent/check/register"),
+        r#"{"Name":"disk","ID":"disk-1","ServiceID":"web-1","TTL":"30s"}"#,
+    );
+    assert_eq!(added.code, 200, "{added:?}");
+    assert_eq!(get(&checks).json()["disk-1"]["ServiceID"], "web-1");
+    assert_eq!(get(&format!("{base}/v1/agent/check/deregister/disk-1")).code, 200);
+    assert!(get(&checks).json().get("disk-1").is_none());
+    let node_check = put(&format!("{base}/v1/agent/check/register"), r#"{"Name":"mem","TTL":"30s"}"#);
+    assert_eq!(node_check.code, 400, "{node_check:?}");
+    assert!(node_check.body.contains("ServiceID"), "{node_check:?}");
+
     // Deregistration (GET, as python3-consul sends it) empties the service; a second one is 404.
     assert_eq!(get(&format!("{base}/v1/agent/service/deregister/web-1")).code, 200);
     assert_eq!(get(&format!("{base}/v1/health/service/web")).json(), Value::Array(Vec::new()));
