@@ -452,6 +452,24 @@ fn three_datacenters_each_member_serves_the_same_catalog() {
     let woken = get(&format!("{}/v1/health/service/db?index={index}&wait=20s", bases[0]));
     assert!(woken.index() > index, "{woken:?}");
     assert_eq!(statuses(&woken.json()), vec!["critical"]);
+
+    // With an instance in each of dc-a and dc-b, each is first for the clients near it (?near=<member>).
+    assert_eq!(get(&format!("{}/v1/agent/check/pass/service:db-1", bases[1])).code, 200);
+    let reg = put(
+        &format!("{}/v1/agent/service/register", bases[0]),
+        r#"{"name":"db","id":"db-2","port":5432,"check":{"ttl":"30s","status":"passing"}}"#,
+    );
+    assert_eq!(reg.code, 200, "{reg:?}");
+    let ids = |url: &str| -> Vec<String> {
+        let entries = get(url).json();
+        entries.as_array().into_iter().flatten().map(|e| e["Service"]["ID"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    let both = poll_until(DEADLINE, EVERY, || ids(&format!("{}/v1/health/service/db?passing", bases[0])).len() == 2);
+    assert!(both, "a1 never saw both instances passing");
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing", bases[0])), vec!["db-2", "db-1"]);
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing&near=_agent", bases[0])), vec!["db-2", "db-1"]);
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing&near=b1", bases[0])), vec!["db-1", "db-2"]);
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing&dc=dc-b", bases[0])), vec!["db-1"]);
 }
 
 #[test]
