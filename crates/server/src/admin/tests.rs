@@ -130,6 +130,12 @@ async fn health_and_metrics_reflect_the_leader() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(body, r#"{"health":"true","reason":""}"#);
 
+    // The one watcher is the member's own: the discovery catalog following the registry.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.server().member.hub().watcher_count() != 1 {
+        assert!(Instant::now() < deadline, "the discovery catalog never watched the registry");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let report = status(f.state(false)).await;
     let (code, ctype, text) = call(f.state(false), "GET", "/metrics", "").await;
     assert_eq!(code, StatusCode::OK);
@@ -139,7 +145,7 @@ async fn health_and_metrics_reflect_the_leader() {
         "meridian_is_leader 1".to_owned(),
         "meridian_has_leader 1".to_owned(),
         format!("meridian_mvcc_revision {}", report.revision),
-        "meridian_watchers 0".to_owned(),
+        "meridian_watchers 1".to_owned(),
         "meridian_fault_injection_enabled 0".to_owned(),
         "meridian_follower_lag_entries{member=\"a1\",dc=\"dc-a\"} 0".to_owned(),
         "# TYPE meridian_raft_applied_index gauge".to_owned(),
