@@ -231,11 +231,15 @@ fn bad_input_is_a_400_with_a_message_and_unknown_ids_are_404s() {
     let missing = get(&format!("{base}/v1/kv/no/such/key"));
     assert_eq!(missing.code, 404, "{missing:?}");
     missing.index();
-    // The reserved keyspace is the server's: no writes, no recursive deletes over it.
+    // The reserved keyspace is the server's: no writes; a recursive delete of everything spares it, as on gRPC.
     let reserved = put(&format!("{base}/v1/kv//meridian/services/x"), "1");
     assert_eq!(reserved.code, 403, "{reserved:?}");
+    assert_eq!(put(&format!("{base}/v1/agent/service/register"), r#"{"name":"kept","port":1}"#).code, 200);
+    assert_eq!(put(&format!("{base}/v1/kv/doomed"), "1").body, "true");
     let wipe = curl(&["-X", "DELETE", &format!("{base}/v1/kv/?recurse")]);
-    assert_eq!(wipe.code, 403, "{wipe:?}");
+    assert_eq!((wipe.code, wipe.body.as_str()), (200, "true"), "{wipe:?}");
+    assert_eq!(get(&format!("{base}/v1/kv/doomed")).code, 404);
+    assert!(get(&format!("{base}/v1/catalog/services")).json().get("kept").is_some(), "the registry survives");
 }
 
 #[test]

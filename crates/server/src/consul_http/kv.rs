@@ -3,7 +3,8 @@
 //! key or prefix; writes go through `Member::propose` with the caller in the command, so permissions, quotas
 //! and the reserved keyspace apply exactly as on gRPC. `?cas=<mod revision>` makes a write conditional (0:
 //! only if the key does not exist) and answers `true` or `false`. Blocking queries wait on an internal watch.
-//! Sessions (`?acquire`, `?release`) are refused; `?flags` is accepted but not stored.
+//! Sessions (`?acquire`, `?release`) are refused; `?flags` is accepted but not stored. As on gRPC, a write
+//! under `/meridian/` is refused, and a recursive delete over a wider range spares the reserved keys.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,8 +17,6 @@ use meridian_proto::etcdserverpb::{
 };
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_proto::meridianpb::{RaftCommand, RequestAuth};
-use meridian_types::EtcdError;
-use meridian_types::reserved::touches_reserved;
 
 use super::params::Params;
 use super::reply::{self, Answer, Refusal, done};
@@ -183,9 +182,6 @@ async fn delete(member: &Member, key: &str, call: Call) -> Answer {
     }
     let cas = call.params.number("cas").map_err(|e| reply::bad_request(&e))?;
     let (start, end) = kv_shape::range(key, recurse);
-    if touches_reserved(&start, &end) {
-        return Err(reply::etcd(&EtcdError::ReservedKey).into());
-    }
     access::allow(member, &call.who, &start, &end, PermKind::Write)?;
     let delete = DeleteRangeRequest { key: start.clone(), range_end: end, ..Default::default() };
     let done = write(member, call.who, &start, Op::RequestDeleteRange(delete), cas).await?;
