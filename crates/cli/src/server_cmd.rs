@@ -496,6 +496,20 @@ mod tests {
     }
 
     #[test]
+    fn the_http_api_flag_reaches_the_config() {
+        use meridian_server::config::HttpListen;
+        let cfg = config(&["--listen-http", "http://127.0.0.1:18500"]).unwrap();
+        assert_eq!(
+            cfg.http_listen().unwrap(),
+            HttpListen::Explicit { addr: "127.0.0.1:18500".parse().unwrap(), tls: false }
+        );
+        assert_eq!(config(&["--listen-http", "none"]).unwrap().http_listen().unwrap(), HttpListen::Off);
+        assert!(matches!(config(&[]).unwrap().http_listen().unwrap(), HttpListen::Default(_)));
+        let err = config(&["--listen-http", "http://0.0.0.0:8500"]).unwrap_err().to_string();
+        assert!(err.contains("listen-http") && err.contains("insecure-allow-remote"), "{err}");
+    }
+
+    #[test]
     fn tls_flags_reach_the_config_and_are_checked() {
         let cfg = config(&[
             "--listen-client",

@@ -170,6 +170,20 @@ fn curl_registers_flips_ttl_checks_and_blocking_queries_follow() {
     assert_eq!(targets[0]["labels"]["__meta_meridian_tags"], ",blue,", "{targets}");
     assert_eq!(targets[0]["labels"]["__meta_meridian_dc"], "dc-a", "{targets}");
 
+    // A check added to the instance and removed again; a check of the node itself is refused with a reason.
+    let checks = format!("{base}/v1/agent/checks");
+    let added = put(
+        &format!("{base}/v1/agent/check/register"),
+        r#"{"Name":"disk","ID":"disk-1","ServiceID":"web-1","TTL":"30s"}"#,
+    );
+    assert_eq!(added.code, 200, "{added:?}");
+    assert_eq!(get(&checks).json()["disk-1"]["ServiceID"], "web-1");
+    assert_eq!(get(&format!("{base}/v1/agent/check/deregister/disk-1")).code, 200);
+    assert!(get(&checks).json().get("disk-1").is_none());
+    let node_check = put(&format!("{base}/v1/agent/check/register"), r#"{"Name":"mem","TTL":"30s"}"#);
+    assert_eq!(node_check.code, 400, "{node_check:?}");
+    assert!(node_check.body.contains("ServiceID"), "{node_check:?}");
+
     // Deregistration (GET, as python3-consul sends it) empties the service; a second one is 404.
     assert_eq!(get(&format!("{base}/v1/agent/service/deregister/web-1")).code, 200);
     assert_eq!(get(&format!("{base}/v1/health/service/web")).json(), Value::Array(Vec::new()));
@@ -217,11 +231,15 @@ fn bad_input_is_a_400_with_a_message_and_unknown_ids_are_404s() {
     let missing = get(&format!("{base}/v1/kv/no/such/key"));
     assert_eq!(missing.code, 404, "{missing:?}");
     missing.index();
-    // The reserved keyspace is the server's: no writes, no recursive deletes over it.
+    // The reserved keyspace is the server's: no writes; a recursive delete of everything spares it, as on gRPC.
     let reserved = put(&format!("{base}/v1/kv//meridian/services/x"), "1");
     assert_eq!(reserved.code, 403, "{reserved:?}");
+    assert_eq!(put(&format!("{base}/v1/agent/service/register"), r#"{"name":"kept","port":1}"#).code, 200);
+    assert_eq!(put(&format!("{base}/v1/kv/doomed"), "1").body, "true");
     let wipe = curl(&["-X", "DELETE", &format!("{base}/v1/kv/?recurse")]);
-    assert_eq!(wipe.code, 403, "{wipe:?}");
+    assert_eq!((wipe.code, wipe.body.as_str()), (200, "true"), "{wipe:?}");
+    assert_eq!(get(&format!("{base}/v1/kv/doomed")).code, 404);
+    assert!(get(&format!("{base}/v1/catalog/services")).json().get("kept").is_some(), "the registry survives");
 }
 
 #[test]
@@ -438,6 +456,24 @@ fn three_datacenters_each_member_serves_the_same_catalog() {
     let woken = get(&format!("{}/v1/health/service/db?index={index}&wait=20s", bases[0]));
     assert!(woken.index() > index, "{woken:?}");
     assert_eq!(statuses(&woken.json()), vec!["critical"]);
+
+    // With an instance in each of dc-a and dc-b, each is first for the clients near it (?near=<member>).
+    assert_eq!(get(&format!("{}/v1/agent/check/pass/service:db-1", bases[1])).code, 200);
+    let reg = put(
+        &format!("{}/v1/agent/service/register", bases[0]),
+        r#"{"name":"db","id":"db-2","port":5432,"check":{"ttl":"30s","status":"passing"}}"#,
+    );
+    assert_eq!(reg.code, 200, "{reg:?}");
+    let ids = |url: &str| -> Vec<String> {
+        let entries = get(url).json();
+        entries.as_array().into_iter().flatten().map(|e| e["Service"]["ID"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    let both = poll_until(DEADLINE, EVERY, || ids(&format!("{}/v1/health/service/db?passing", bases[0])).len() == 2);
+    assert!(both, "a1 never saw both instances passing");
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing", bases[0])), vec!["db-2", "db-1"]);
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing&near=_agent", bases[0])), vec!["db-2", "db-1"]);
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing&near=b1", bases[0])), vec!["db-1", "db-2"]);
+    assert_eq!(ids(&format!("{}/v1/health/service/db?passing&dc=dc-b", bases[0])), vec!["db-1"]);
 }
 
 #[test]

@@ -210,10 +210,16 @@ fn serve_admin(
     AdminServer::spawn(IncomingListener::new(incoming, addr), state).map_err(|e| Error::Listener(format!("admin: {e}")))
 }
 
-/// Whether a client listener beyond loopback must wait for auth before serving remote clients: yes, unless
-/// client certificates gate it or the operator chose `--insecure-allow-remote`.
+/// Whether a client listener (the etcd API's, or the HTTP API's) beyond loopback must wait for auth before
+/// serving remote clients: yes, unless client certificates gate it or the operator chose
+/// `--insecure-allow-remote`.
 fn remote_needs_auth(config: &ServerConfig) -> Result<bool> {
-    Ok(!config.client_addr()?.ip().is_loopback() && !config.client_cert_auth && !config.insecure_allow_remote)
+    let http_remote = match config.http_listen()? {
+        HttpListen::Explicit { addr, .. } => !addr.ip().is_loopback(),
+        HttpListen::Default(_) | HttpListen::Off => false,
+    };
+    let remote = !config.client_addr()?.ip().is_loopback() || http_remote;
+    Ok(remote && !config.client_cert_auth && !config.insecure_allow_remote)
 }
 
 /// Forwards applied events to the watch hub once it exists (the hub needs the Raft node, which needs the

@@ -130,6 +130,12 @@ async fn health_and_metrics_reflect_the_leader() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(body, r#"{"health":"true","reason":""}"#);
 
+    // The one watcher is the member's own: the discovery catalog following the registry.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.server().member.hub().watcher_count() != 1 {
+        assert!(Instant::now() < deadline, "the discovery catalog never watched the registry");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let report = status(f.state(false)).await;
     let (code, ctype, text) = call(f.state(false), "GET", "/metrics", "").await;
     assert_eq!(code, StatusCode::OK);

@@ -8,7 +8,6 @@
 use axum::extract::ConnectInfo;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::Response;
 use base64::Engine;
 use meridian_kv::PermKind;
 use meridian_proto::meridianpb::RequestAuth;
@@ -17,7 +16,7 @@ use meridian_registry::keys::{SERVICES_PREFIX, service_prefix};
 use meridian_types::reserved::prefix_end;
 
 use super::params::Params;
-use super::reply;
+use super::reply::{self, Refusal};
 use crate::auth::CallerSource;
 use crate::member::Member;
 use crate::net::ConnInfo;
@@ -71,7 +70,7 @@ fn strip_scheme<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
 }
 
 /// The caller of a request: its credentials judged by the member's authenticator (nobody while auth is off).
-pub async fn caller(member: &Member, parts: &Parts, params: &Params) -> Result<RequestAuth, Response> {
+pub async fn caller(member: &Member, parts: &Parts, params: &Params) -> Result<RequestAuth, Refusal> {
     let conn = parts.extensions.get::<ConnectInfo<ConnInfo>>().map(|c| c.0.clone()).unwrap_or_default();
     let token = match credentials(parts, params) {
         Credentials::None => None,
@@ -88,28 +87,28 @@ pub async fn caller(member: &Member, parts: &Parts, params: &Params) -> Result<R
         }
     };
     let src = CallerSource { token, cert_name: conn.client_cert_name.0.clone(), remote: conn.remote_addr };
-    member.caller(&src).map_err(|e| reply::etcd(&e))
+    Ok(member.caller(&src).map_err(|e| reply::etcd(&e))?)
 }
 
 /// Whether `who` may `kind` the keys of `[key, end)` (an empty `end`: the key alone).
-pub fn allow(member: &Member, who: &RequestAuth, key: &[u8], end: &[u8], kind: PermKind) -> Result<(), Response> {
-    member.kv().read().auth().check_range(who, key, end, kind).map_err(|e| reply::etcd(&e))
+pub fn allow(member: &Member, who: &RequestAuth, key: &[u8], end: &[u8], kind: PermKind) -> Result<(), Refusal> {
+    member.kv().read().auth().check_range(who, key, end, kind).map_err(|e| reply::etcd(&e).into())
 }
 
 /// Whether `who` may `kind` the registrations of `service`.
-pub fn service(member: &Member, who: &RequestAuth, service: &ServiceName, kind: PermKind) -> Result<(), Response> {
+pub fn service(member: &Member, who: &RequestAuth, service: &ServiceName, kind: PermKind) -> Result<(), Refusal> {
     let prefix = service_prefix(service);
     allow(member, who, prefix.as_bytes(), &prefix_end(&prefix), kind)
 }
 
 /// Whether `who` may read the whole catalog.
-pub fn catalog(member: &Member, who: &RequestAuth) -> Result<(), Response> {
+pub fn catalog(member: &Member, who: &RequestAuth) -> Result<(), Refusal> {
     allow(member, who, SERVICES_PREFIX.as_bytes(), &prefix_end(SERVICES_PREFIX), PermKind::Read)
 }
 
 /// Whether `who` is a known user (or auth is off): for answers that show no stored record.
-pub fn user(member: &Member, who: &RequestAuth) -> Result<(), Response> {
-    member.kv().read().auth().check_user(who).map_err(|e| reply::etcd(&e))
+pub fn user(member: &Member, who: &RequestAuth) -> Result<(), Refusal> {
+    member.kv().read().auth().check_user(who).map_err(|e| reply::etcd(&e).into())
 }
 
 #[cfg(test)]

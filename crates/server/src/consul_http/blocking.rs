@@ -14,7 +14,7 @@ use meridian_proto::meridianpb::RequestAuth;
 use tokio::sync::mpsc;
 
 use super::params::Blocking;
-use super::reply::{self, Answer};
+use super::reply::{self, Answer, Refusal};
 use super::{Api, Call, begin};
 use crate::discovery::catalog::Catalog;
 use crate::discovery::live::Watched;
@@ -40,20 +40,20 @@ pub async fn answer(
     api: &Api,
     req: Request,
     what: Watched,
-    allowed: impl FnOnce(&Member, &RequestAuth) -> Result<(), Response>,
+    allowed: impl FnOnce(&Member, &RequestAuth) -> Result<(), Refusal>,
     render: impl FnOnce(&Call, &Catalog) -> Answer,
 ) -> Response {
     let _ = tokio::time::timeout(LOAD_WAIT, api.live().wait_loaded()).await;
     let call = match begin(api, req).await {
         Ok(call) => call,
-        Err(res) => return reply::indexed(res, catalog_index(&api.live().read(), &what), api.member()),
+        Err(res) => return reply::indexed(*res, catalog_index(&api.live().read(), &what), api.member()),
     };
     let held = async {
         allowed(api.member(), &call.who)?;
         if let Some(Blocking { index, wait }) = call.params.blocking().map_err(|e| reply::bad_request(&e))? {
             api.live().wait_past(&what, i64::try_from(index).unwrap_or(i64::MAX), wait).await;
         }
-        Ok::<(), Response>(())
+        Ok::<(), Refusal>(())
     }
     .await;
     let catalog = api.live().read();

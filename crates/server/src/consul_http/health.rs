@@ -3,18 +3,20 @@
 //! without healthy instances); one service's checks; every check in a state. Blocking queries throughout.
 //!
 //! `/v1/health/service/<svc>` without `?passing` lists every instance as Consul does, critical ones after the
-//! ranked healthy ones; with `?passing` only passing ones. `?near=` is accepted, but every value means the
-//! answering member's own locality (`_agent`), as clients of a member are assumed to be near it.
+//! ranked healthy ones; with `?passing` only passing ones. `?near=_agent` (the default) ranks from the
+//! answering member's locality; `?near=<member name>` from that member's datacenter and zone (an unknown name
+//! falls back to the answering member's).
 
 use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use meridian_kv::PermKind;
 use meridian_registry::consul::{CheckStates, HealthCheck, health_check, health_entry};
-use meridian_registry::rank::{Candidate, Query, ServicePolicy};
+use meridian_registry::rank::{Candidate, Locality, Query, ServicePolicy};
 use meridian_registry::{InstanceRef, ServiceName, Status, rank};
+use meridian_types::{DcName, ZoneName};
 
 use super::blocking::answer;
-use super::reply;
+use super::reply::{self, Refusal};
 use super::{Api, access};
 use crate::discovery::answer::{candidates, own_locality, surroundings};
 use crate::discovery::catalog::{Catalog, Stored};
@@ -22,14 +24,27 @@ use crate::discovery::live::Watched;
 use crate::member::Member;
 
 /// The service named in a path, or the 400 (with the blocking headers) that refuses it.
-pub fn service_name(api: &Api, name: &str) -> Result<ServiceName, Response> {
-    ServiceName::new(name).map_err(|e| reply::indexed(reply::bad_request(&e.message()), 1, api.member()))
+pub fn service_name(api: &Api, name: &str) -> Result<ServiceName, Refusal> {
+    ServiceName::new(name).map_err(|e| reply::indexed(reply::bad_request(&e.message()), 1, api.member()).into())
 }
 
 /// Whether `stored` passes the `?tag=` and `?dc=` filters.
 fn selected(stored: &Stored, tags: &[String], dc: Option<&str>) -> bool {
     let i = &stored.registration.instance;
     i.has_tags(tags) && dc.is_none_or(|dc| i.dc.0 == dc)
+}
+
+/// Where a query with `?near=` `near` is ranked from: a cluster member's datacenter and zone when `near`
+/// names one, else `member`'s own locality.
+pub fn locality(member: &Member, near: Option<&str>) -> Locality {
+    let named = near.filter(|n| *n != "_agent").and_then(|name| {
+        let status = member.raft().status();
+        status.members.values().find(|m| m.name == name).map(|m| Locality {
+            dc: DcName(m.dc.clone()),
+            zone: (!m.zone.is_empty()).then(|| ZoneName(m.zone.clone())),
+        })
+    });
+    named.unwrap_or_else(|| own_locality(member))
 }
 
 /// The instances of `service` as `member` ranks them: the healthy ones nearest first (passing only when
@@ -41,13 +56,13 @@ pub fn ordered(
     tags: &[String],
     dc: Option<&str>,
     passing: bool,
+    from: &Locality,
 ) -> Vec<InstanceRef> {
     let around = surroundings(member);
-    let from = own_locality(member);
     let chosen: Vec<Candidate<'_>> =
         candidates(catalog, service).into_iter().filter(|c| dc.is_none_or(|dc| c.instance.dc.0 == dc)).collect();
     let query = Query {
-        from: &from,
+        from,
         rtt_ms: &around.rtt_ms,
         down: &around.down,
         policy: ServicePolicy::default(),
@@ -73,7 +88,7 @@ pub fn ordered(
 pub async fn service(State(api): State<Api>, Path(name): Path<String>, req: Request) -> Response {
     let service = match service_name(&api, &name) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let allowed = service.clone();
     let member = api.member().clone();
@@ -84,8 +99,9 @@ pub async fn service(State(api): State<Api>, Path(name): Path<String>, req: Requ
         move |m, who| access::service(m, who, &allowed, PermKind::Read),
         move |call, catalog| {
             let tags = call.params.all("tag");
-            let order =
-                ordered(&member, catalog, &service, &tags, call.params.non_empty("dc"), call.params.flag("passing"));
+            let from = locality(&member, call.params.non_empty("near"));
+            let (dc, passing) = (call.params.non_empty("dc"), call.params.flag("passing"));
+            let order = ordered(&member, catalog, &service, &tags, dc, passing, &from);
             let entries: Vec<_> = order
                 .iter()
                 .filter_map(|r| catalog.instance(r).map(|s| (r, s)))
@@ -118,7 +134,7 @@ fn checks_of(stored: &Stored, states: &CheckStates) -> Vec<HealthCheck> {
 pub async fn checks(State(api): State<Api>, Path(name): Path<String>, req: Request) -> Response {
     let service = match service_name(&api, &name) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let allowed = service.clone();
     answer(

@@ -3,7 +3,8 @@
 //! key or prefix; writes go through `Member::propose` with the caller in the command, so permissions, quotas
 //! and the reserved keyspace apply exactly as on gRPC. `?cas=<mod revision>` makes a write conditional (0:
 //! only if the key does not exist) and answers `true` or `false`. Blocking queries wait on an internal watch.
-//! Sessions (`?acquire`, `?release`) are refused; `?flags` is accepted but not stored.
+//! Sessions (`?acquire`, `?release`) are refused; `?flags` is accepted but not stored. As on gRPC, a write
+//! under `/meridian/` is refused, and a recursive delete over a wider range spares the reserved keys.
 
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,11 +17,9 @@ use meridian_proto::etcdserverpb::{
 };
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_proto::meridianpb::{RaftCommand, RequestAuth};
-use meridian_types::EtcdError;
-use meridian_types::reserved::touches_reserved;
 
 use super::params::Params;
-use super::reply::{self, Answer, done};
+use super::reply::{self, Answer, Refusal, done};
 use super::{Api, Call, access, begin, blocking, kv_shape, read_body};
 use crate::member::Member;
 
@@ -46,7 +45,7 @@ async fn serve(api: Api, key: String, req: Request) -> Response {
 }
 
 /// Reads `[key, end)` from the member's store, with its revision.
-fn read(member: &Member, key: &[u8], end: &[u8], keys_only: bool) -> Result<(RangeResponse, i64), Response> {
+fn read(member: &Member, key: &[u8], end: &[u8], keys_only: bool) -> Result<(RangeResponse, i64), Refusal> {
     let req = RangeRequest { key: key.to_vec(), range_end: end.to_vec(), keys_only, ..Default::default() };
     let kv = member.kv().read();
     let resp = kv.range(&req).map_err(|e| match e {
@@ -61,7 +60,7 @@ async fn get(api: &Api, key: &str, req: Request) -> Response {
     let store_revision = || member.kv().read().current_revision().0;
     let call = match begin(api, req).await {
         Ok(call) => call,
-        Err(res) => return reply::indexed(res, kv_shape::index(&[], store_revision()), member),
+        Err(res) => return reply::indexed(*res, kv_shape::index(&[], store_revision()), member),
     };
     let listing = call.params.get("keys").is_some();
     let prefix = listing || call.params.flag("recurse");
@@ -93,7 +92,7 @@ async fn get(api: &Api, key: &str, req: Request) -> Response {
 
 fn render(params: &Params, key: &str, resp: &RangeResponse) -> Answer {
     if resp.kvs.is_empty() {
-        return Err(reply::not_found(""));
+        return Err(reply::not_found("").into());
     }
     if params.get("keys").is_some() {
         let keys: Vec<String> = resp.kvs.iter().map(|kv| String::from_utf8_lossy(&kv.key).into_owned()).collect();
@@ -109,9 +108,11 @@ fn render(params: &Params, key: &str, resp: &RangeResponse) -> Answer {
 }
 
 /// Refuses Consul's session operations, which Meridian's KV does not have.
-fn no_sessions(call: &Call) -> Result<(), Response> {
+fn no_sessions(call: &Call) -> Result<(), Refusal> {
     match ["acquire", "release"].iter().find(|p| call.params.get(p).is_some()) {
-        Some(p) => Err(reply::bad_request(&format!("?{p} is not supported: Meridian's KV has no Consul sessions"))),
+        Some(p) => {
+            Err(reply::bad_request(&format!("?{p} is not supported: Meridian's KV has no Consul sessions")).into())
+        }
         None => Ok(()),
     }
 }
@@ -134,7 +135,7 @@ fn cas_compare(key: &[u8], cas: u64) -> Compare {
 }
 
 /// Proposes `op` as `who`, under `cas` when given; whether it took effect.
-async fn write(member: &Member, who: RequestAuth, key: &[u8], op: Op, cas: Option<u64>) -> Result<bool, Response> {
+async fn write(member: &Member, who: RequestAuth, key: &[u8], op: Op, cas: Option<u64>) -> Result<bool, Refusal> {
     let cmd = match cas {
         Some(cas) => Cmd::Txn(TxnRequest {
             compare: vec![cas_compare(key, cas)],
@@ -161,7 +162,7 @@ async fn write(member: &Member, who: RequestAuth, key: &[u8], op: Op, cas: Optio
 async fn put(member: &Member, key: &str, call: Call) -> Answer {
     no_sessions(&call)?;
     if key.is_empty() {
-        return Err(reply::bad_request("Missing key name"));
+        return Err(reply::bad_request("Missing key name").into());
     }
     let cas = call.params.number("cas").map_err(|e| reply::bad_request(&e))?;
     call.params.number("flags").map_err(|e| reply::bad_request(&e))?;
@@ -177,13 +178,10 @@ async fn delete(member: &Member, key: &str, call: Call) -> Answer {
     no_sessions(&call)?;
     let recurse = call.params.flag("recurse");
     if key.is_empty() && !recurse {
-        return Err(reply::bad_request("Missing key name"));
+        return Err(reply::bad_request("Missing key name").into());
     }
     let cas = call.params.number("cas").map_err(|e| reply::bad_request(&e))?;
     let (start, end) = kv_shape::range(key, recurse);
-    if touches_reserved(&start, &end) {
-        return Err(reply::etcd(&EtcdError::ReservedKey));
-    }
     access::allow(member, &call.who, &start, &end, PermKind::Write)?;
     let delete = DeleteRangeRequest { key: start.clone(), range_end: end, ..Default::default() };
     let done = write(member, call.who, &start, Op::RequestDeleteRange(delete), cas).await?;

@@ -31,7 +31,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::response::Response;
 use meridian_proto::meridianpb::RequestAuth;
 
 pub use routes::router;
@@ -41,6 +40,7 @@ use crate::discovery::Discovery;
 use crate::discovery::live::LiveCatalog;
 use crate::member::Member;
 use params::Params;
+use reply::Refusal;
 
 /// What every handler shares: the member's discovery (and through it the member).
 #[derive(Clone)]
@@ -83,7 +83,7 @@ pub struct Call {
 }
 
 /// Takes `req` apart and judges its credentials.
-pub async fn begin(api: &Api, req: Request) -> Result<Call, Response> {
+pub async fn begin(api: &Api, req: Request) -> Result<Call, Refusal> {
     let (parts, body) = req.into_parts();
     let params = Params::parse(parts.uri.query());
     let who = access::caller(api.member(), &parts, &params).await?;
@@ -91,8 +91,8 @@ pub async fn begin(api: &Api, req: Request) -> Result<Call, Response> {
 }
 
 /// Reads a request body of at most `limit` bytes; a larger one is a 400 saying so.
-pub async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Response> {
-    axum::body::to_bytes(body, limit)
+pub async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, Refusal> {
+    Ok(axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| reply::bad_request(&format!("Request body too large: more than {limit} bytes")))
+        .map_err(|_| reply::bad_request(&format!("Request body too large: more than {limit} bytes")))?)
 }

@@ -21,7 +21,7 @@ use crate::discovery::live::Watched;
 pub async fn query(State(api): State<Api>, Path(name): Path<String>, req: Request) -> Response {
     let service = match service_name(&api, &name) {
         Ok(s) => s,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let allowed = service.clone();
     let member = api.member().clone();

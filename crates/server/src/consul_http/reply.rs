@@ -10,12 +10,15 @@ use serde::Serialize;
 use crate::discovery::DiscoveryError;
 use crate::member::Member;
 
+/// An error answer that ends a handler early (boxed: a `Response` is large, and most calls succeed).
+pub type Refusal = Box<Response>;
+
 /// A handler's outcome: the answer, or the error answer that ended it early.
-pub type Answer = Result<Response, Response>;
+pub type Answer = Result<Response, Refusal>;
 
 /// Either side of an [`Answer`].
 pub fn done(answer: Answer) -> Response {
-    answer.unwrap_or_else(|e| e)
+    answer.unwrap_or_else(|e| *e)
 }
 
 /// `200` with `value` as JSON.

@@ -22,7 +22,7 @@ fn report(outcome: Outcome) -> MethodRouter<Api> {
     let handler = move |State(api): State<Api>, Path(id): Path<String>, req: Request| async move {
         agent::check_report(api, outcome, id, req).await
     };
-    put_or_get(put(handler.clone()).get(handler))
+    put_or_get(put(handler).get(handler))
 }
 
 /// The router of the HTTP API over `discovery`.
