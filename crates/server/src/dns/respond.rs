@@ -108,13 +108,13 @@ pub fn respond<A: AsRef<Answer>>(
         return Some(response);
     };
     let ecs = request.edns.as_ref().and_then(|e| match e.option(EdnsCode::Subnet) {
-        Some(EdnsOption::Subnet(s)) => Some(s.clone()),
+        Some(EdnsOption::Subnet(s)) => Some(*s),
         _ => None,
     });
     let (from, scope) = client_locality(&settings.zone_map, own, src, ecs.as_ref().map(ClientSubnet::addr));
     if let (Some(ecs), Some(scope), Some(edns)) = (&ecs, scope, response.edns.as_mut()) {
         // RFC 7871: echo the client's address and source prefix, with the prefix the answer depends on.
-        let mut echoed = ecs.clone();
+        let mut echoed = *ecs;
         echoed.set_scope_prefix(scope.min(ecs.source_prefix()));
         edns.options_mut().insert(EdnsOption::Subnet(echoed));
     }
