@@ -2,7 +2,8 @@
 //! dc-b), each serving DNS on its own loopback port, with `web` registered in both datacenters through a1's
 //! discovery (the HTTP API that would take registrations from another process is another part of issue 26).
 //!
-//! - each member answers `web.service.meridian SRV` with its own datacenter's instances first (priority 1);
+//! - each member answers `web.service.meridian SRV` with its own datacenter's instances first (priority 1),
+//!   unless the query's EDNS Client Subnet is a network the zone map places elsewhere;
 //! - when dc-a's instances turn critical (their TTL checks report a failure), a1's answers move to dc-b;
 //! - unknown names are NXDOMAIN and names without the asked type NODATA, both with the SOA; names outside the
 //!   domain are REFUSED; `aa` is set and `ra` clear;
@@ -52,6 +53,7 @@ fn config(name: &str, dir: &std::path::Path, dns: String) -> ServerConfig {
         name: name.into(),
         data_dir: dir.join(name),
         listen_dns: Some(dns),
+        dns_zone_map: [("10.2.0.0/16".to_owned(), "dc-b/dc-b-1".to_owned())].into(),
         force_topology: true,
         ..Default::default()
     }
@@ -160,6 +162,9 @@ async fn dig_sees_the_nearest_healthy_instances_and_follows_failover() {
     })
     .await;
     assert!(at_b[0].0 == 1 && at_b[0].2.contains(".addr.dc-b."), "b1 answers dc-b first: {at_b:?}");
+    // A client that says (EDNS Client Subnet) it is in a network the zone map puts in dc-b gets dc-b first from a1.
+    let ecs = dig(dns_a, &["web.service.meridian", "SRV", "+short", "+subnet=10.2.7.0/24"]).await;
+    assert!(ecs.lines().next().is_some_and(|l| l.starts_with("1 ") && l.contains(".addr.dc-b.")), "{ecs}");
     // The SRV target's address comes in the additional section.
     let full = dig(dns_a, &["web.service.meridian", "SRV"]).await;
     assert!(full.contains("flags: qr aa rd;") || full.contains("flags: qr aa;"), "aa set, ra clear:\n{full}");

@@ -182,7 +182,7 @@ impl Builder<'_, '_> {
                     RecordType::SRV => {
                         let target = match ip {
                             Some(ip) => addr_name(ip, &i.dc.0, domain),
-                            None => Name::from_ascii(&i.address).ok().map(|n| with_root(n)),
+                            None => Name::from_ascii(&i.address).ok().map(with_root),
                         };
                         let Some(target) = target else { continue };
                         let srv = SRV::new(priority, entry.weight, i.port, target.clone());

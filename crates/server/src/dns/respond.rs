@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use meridian_registry::Locality;
 
 use super::DnsSettings;
@@ -108,13 +108,13 @@ pub fn respond<A: AsRef<Answer>>(
         return Some(response);
     };
     let ecs = request.edns.as_ref().and_then(|e| match e.option(EdnsCode::Subnet) {
-        Some(EdnsOption::Subnet(s)) => Some(s.clone()),
+        Some(EdnsOption::Subnet(s)) => Some(*s),
         _ => None,
     });
     let (from, scope) = client_locality(&settings.zone_map, own, src, ecs.as_ref().map(ClientSubnet::addr));
     if let (Some(ecs), Some(scope), Some(edns)) = (&ecs, scope, response.edns.as_mut()) {
         // RFC 7871: echo the client's address and source prefix, with the prefix the answer depends on.
-        let mut echoed = ecs.clone();
+        let mut echoed = *ecs;
         echoed.set_scope_prefix(scope.min(ecs.source_prefix()));
         edns.options_mut().insert(EdnsOption::Subnet(echoed));
     }
@@ -149,6 +149,9 @@ pub fn respond<A: AsRef<Answer>>(
 /// Leaves records out of `response` until it encodes within `limit` bytes: additional records first, then
 /// answers from the end (setting `tc`), then the authority section.
 fn fit(response: &mut Message, limit: usize) {
+    if wire_bound(response) <= limit {
+        return;
+    }
     let size = |m: &Message| m.to_vec().map_or(usize::MAX, |b| b.len());
     if size(response) <= limit {
         return;
@@ -161,6 +164,31 @@ fn fit(response: &mut Message, limit: usize) {
             break;
         }
     }
+}
+
+/// An upper bound of `m`'s encoded size, without encoding it (no name compression counted); `usize::MAX` for
+/// record types this server does not answer with.
+fn wire_bound(m: &Message) -> usize {
+    let name = |n: &Name| n.iter().map(|l| l.len() + 1).sum::<usize>() + 1;
+    let rdata = |r: &hickory_proto::rr::Record| match &r.data {
+        RData::A(_) => Some(4),
+        RData::AAAA(_) => Some(16),
+        RData::SRV(s) => Some(6 + name(&s.target)),
+        RData::NS(ns) => Some(name(&ns.0)),
+        RData::SOA(soa) => Some(name(&soa.mname) + name(&soa.rname) + 20),
+        _ => None,
+    };
+    let mut total = 12 + m.queries.iter().map(|q| name(q.name()) + 4).sum::<usize>();
+    for r in m.answers.iter().chain(&m.authorities).chain(&m.additionals) {
+        let Some(data) = rdata(r) else { return usize::MAX };
+        total += name(&r.name) + 10 + data;
+    }
+    if m.edns.is_some() {
+        // The OPT record, and at most one ECS option (4 bytes of option header, 4 of family and prefixes, 16 of
+        // address).
+        total += 11 + 24;
+    }
+    total
 }
 
 fn error(id: u16, op_code: OpCode, rcode: ResponseCode) -> Message {

@@ -14,7 +14,10 @@ use meridian_types::{DcName, ZoneName};
 use super::*;
 use crate::dns::name::parse;
 
-const FIXTURE: [(&str, &str, Option<&str>, &str, u16, &[&str]); 5] = [
+/// (id, dc, zone, address, port, tags).
+type Row = (&'static str, &'static str, Option<&'static str>, &'static str, u16, &'static [&'static str]);
+
+const FIXTURE: [Row; 5] = [
     ("a1", "dc-a", Some("z1"), "10.0.1.1", 8080, &["blue"]),
     ("a2", "dc-a", Some("z2"), "10.0.1.2", 8080, &[]),
     ("b1", "dc-b", None, "10.0.2.1", 8080, &["Blue"]),

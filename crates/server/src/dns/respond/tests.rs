@@ -222,6 +222,7 @@ fn fuzzed_packets_never_panic() {
             None => dropped += 1,
             Some(r) => {
                 let bytes = r.to_vec().expect("a response always encodes");
+                assert!(wire_bound(&r) >= bytes.len(), "the bound holds, round {round}");
                 if transport == Transport::Udp {
                     assert!(bytes.len() <= usize::from(MAX_UDP_PAYLOAD), "round {round}");
                 }
