@@ -1,6 +1,7 @@
 //! The typed configuration of one `meridian server` process: defaults live here, a TOML file overrides them,
 //! and the CLI (flags and environment) overrides the file. Validation turns bad values into clear errors.
 
+use crate::dns_settings::{DnsSettings, ZoneMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -207,7 +208,7 @@ impl Default for ServerConfig {
             dns_ttl: 0,
             dns_only_passing: false,
             dns_zone_map: Default::default(),
-            dns_rate_limit: crate::dns::DEFAULT_RATE_LIMIT,
+            dns_rate_limit: crate::dns_settings::DEFAULT_RATE_LIMIT,
             planted_lock_skips_wait: false,
         }
     }
@@ -218,7 +219,7 @@ impl ServerConfig {
     /// address that is taken only disables DNS).
     pub fn dns_addr(&self) -> Result<Option<(SocketAddr, bool)>> {
         match self.listen_dns.as_deref() {
-            None => Ok(Some((crate::dns::DEFAULT_LISTEN.parse().expect("a valid default"), false))),
+            None => Ok(Some((crate::dns_settings::DEFAULT_LISTEN.parse().expect("a valid default"), false))),
             Some(s) if s.eq_ignore_ascii_case("none") => Ok(None),
             Some(s) => {
                 let addr = s.replace("localhost", "127.0.0.1").parse().map_err(|_| {
@@ -230,8 +231,16 @@ impl ServerConfig {
     }
 
     /// The DNS server's settings, checked.
-    pub fn dns_settings(&self) -> Result<crate::dns::DnsSettings> {
-        crate::dns::DnsSettings::from_config(self).map_err(Error::Config)
+    pub fn dns_settings(&self) -> Result<DnsSettings> {
+        let entries = self.dns_zone_map.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let zone_map = ZoneMap::from_entries(entries).map_err(|e| Error::Config(format!("dns-zone-map: {e}")))?;
+        Ok(DnsSettings {
+            ttl: self.dns_ttl,
+            only_passing: self.dns_only_passing,
+            zone_map,
+            rate_limit: self.dns_rate_limit,
+            ..DnsSettings::new(&self.dns_domain).map_err(Error::Config)?
+        })
     }
 
     /// Parses a TOML config file's text; unknown keys are an error.

@@ -14,6 +14,7 @@ pub mod consul_http;
 pub mod data_dir;
 pub mod discovery;
 pub mod dns;
+pub mod dns_settings;
 pub mod error;
 pub mod error_chain;
 pub mod failover_catalog;

@@ -24,6 +24,7 @@
 //! - **Deregistration**: a check critical for its `deregister_critical_after` makes its instance one of
 //!   [`Actions::deregister`], again every [`RunnerConfig::deregister_retry`] until it is gone.
 
+pub use crate::discovery::report::TtlReport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -82,17 +83,6 @@ pub struct ProbeResult {
     /// The verdict.
     pub outcome: Outcome,
     /// The output shown with the check.
-    pub output: String,
-}
-
-/// A TTL check's report, as an instance sent it to any member.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TtlReport {
-    /// The check.
-    pub check: CheckRef,
-    /// Pass, warn or fail.
-    pub outcome: Outcome,
-    /// The note sent with it.
     pub output: String,
 }
 

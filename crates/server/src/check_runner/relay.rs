@@ -11,9 +11,9 @@ use std::time::Duration;
 use meridian_consensus::MemberRecord;
 use meridian_registry::{Instance, runner_for};
 
-use super::core::TtlReport;
 use super::inbox::Inbox;
 use super::{members, wire};
+use crate::discovery::{ReportRoute, TtlReport, report::Delivery};
 use crate::member::Member;
 use crate::peer_client::check_client::CheckClient;
 
@@ -54,5 +54,11 @@ impl Relay {
             Ok(false) => Err(format!("{} does not run the check (yet)", runner.name)),
             Err(e) => Err(format!("forwarding to {}: {e}", runner.name)),
         }
+    }
+}
+
+impl ReportRoute for Relay {
+    fn deliver<'a>(&'a self, member: &'a Member, instance: &'a Instance, report: TtlReport) -> Delivery<'a> {
+        Box::pin(Relay::deliver(self, member, instance, report))
     }
 }

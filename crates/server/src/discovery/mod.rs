@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod error;
 pub mod follow;
 pub mod live;
+pub mod report;
 pub mod writes;
 
 use std::sync::{Arc, OnceLock};
@@ -21,9 +22,8 @@ use meridian_registry::consul::AgentContext;
 use meridian_registry::{CheckRecord, CheckRef, InstanceRef, NodeName, Outcome, Registration, Status, Timestamp};
 
 pub use error::DiscoveryError;
+pub use report::{ReportRoute, TtlReport};
 
-use crate::check_runner::TtlReport;
-use crate::check_runner::relay::Relay;
 use crate::member::Member;
 use live::LiveCatalog;
 use writes::CheckWrite;
@@ -34,7 +34,7 @@ pub struct Discovery {
     live: Arc<LiveCatalog>,
     agent: AgentContext,
     /// Hands TTL reports to their checks' runners, once the runner is started.
-    relay: OnceLock<Relay>,
+    relay: OnceLock<Box<dyn ReportRoute>>,
 }
 
 impl Discovery {
@@ -52,7 +52,7 @@ impl Discovery {
 
     /// Sends TTL reports to their checks' runners through `relay` from now on (set once, when the check runner
     /// starts; until then reports are written through the log).
-    pub fn set_relay(&self, relay: Relay) {
+    pub fn set_relay(&self, relay: Box<dyn ReportRoute>) {
         let _ = self.relay.set(relay);
     }
 
