@@ -524,3 +524,32 @@ fn a_taken_default_address_is_a_warning_and_a_taken_explicit_one_fails_the_start
     assert!(!out.status.success(), "started on a taken explicit address");
     assert!(stderr.contains("listen-http") && stderr.contains(&addr.to_string()), "{stderr}");
 }
+
+#[test]
+fn a_registration_bound_to_a_lease_goes_with_it() {
+    let (server, base) = member(&[]);
+    let granted = server.etcdctl(&["lease", "grant", "60"]);
+    assert!(granted.ok(), "{granted:?}");
+    // "lease 694d7a2c1b granted with TTL(60s)"
+    let lease = granted.stdout.split_whitespace().nth(1).expect("a lease id").to_owned();
+    let body = r#"{"Name":"job","ID":"job-1","Port":9000,"Check":{"TTL":"30s"}}"#;
+    let reg = put(&format!("{base}/v1/agent/service/register?lease={lease}"), body);
+    assert_eq!(reg.code, 200, "{reg:?}");
+    assert_eq!(get(&format!("{base}/v1/catalog/service/job")).json().as_array().map(Vec::len), Some(1));
+
+    // Revoking the lease (an agent that died) removes the instance and its check state.
+    let revoked = server.etcdctl(&["lease", "revoke", &lease]);
+    assert!(revoked.ok(), "{revoked:?}");
+    let gone = poll_until(DEADLINE, EVERY, || {
+        get(&format!("{base}/v1/catalog/service/job")).json() == Value::Array(Vec::new())
+    });
+    assert!(gone, "the instance outlived its lease");
+    assert_eq!(get(&format!("{base}/v1/health/checks/job")).json(), Value::Array(Vec::new()));
+
+    // A lease that does not exist, or is not a lease id, is the caller's mistake.
+    let unknown = put(&format!("{base}/v1/agent/service/register?lease=abc123"), body);
+    assert_eq!(unknown.code, 400, "{unknown:?}");
+    assert!(unknown.body.contains("lease abc123 not found"), "{unknown:?}");
+    let bad = put(&format!("{base}/v1/agent/service/register?lease=zz"), body);
+    assert_eq!(bad.code, 400, "{bad:?}");
+}

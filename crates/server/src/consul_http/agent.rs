@@ -9,14 +9,17 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use meridian_kv::PermKind;
 use meridian_registry::consul::{
-    MAX_BODY_BYTES, agent_check, agent_service, parse_check_register, parse_check_update, parse_register,
+    AgentContext, MAX_BODY_BYTES, agent_check, agent_service, parse_check_register, parse_check_update, parse_register,
 };
 use meridian_registry::{CheckRef, InstanceRef, Outcome, Registration, Status};
 use serde_json::json;
 
+use meridian_types::{EtcdError, LeaseId};
+
 use super::blocking::settle;
 use super::reply::{self, Answer, done};
 use super::{Api, access, begin, read_body};
+use crate::discovery::DiscoveryError;
 use crate::discovery::catalog::Catalog;
 
 /// The instance with id `id`: this node's, else the only one anywhere.
@@ -50,18 +53,44 @@ async fn store(api: &Api, reg: &Registration) -> Answer {
 }
 
 /// `PUT /v1/agent/service/register` (`?replace-existing-checks` is accepted: a registration always replaces
-/// the instance's checks).
+/// the instance's checks). Meridian's `?lease=<id>` (an etcd lease id, see [`lease_param`]) binds the
+/// registration and its check states to that lease, so the instance goes when the lease expires (its agent died)
+/// or is revoked.
 pub async fn register(State(api): State<Api>, req: Request) -> Response {
     done(
         async {
             let call = begin(&api, req).await?;
+            let lease = lease_param(call.params.non_empty("lease")).map_err(|m| reply::bad_request(&m))?;
             let body = read_body(call.body, MAX_BODY_BYTES + 1).await?;
-            let reg = parse_register(&body, api.discovery().agent()).map_err(|e| reply::bad_request(&e.message()))?;
+            let agent = AgentContext { lease, ..api.discovery().agent().clone() };
+            let reg = parse_register(&body, &agent).map_err(|e| reply::bad_request(&e.message()))?;
             access::service(api.member(), &call.who, &reg.instance.service, PermKind::Write)?;
-            store(&api, &reg).await
+            match api.discovery().register(&reg).await {
+                Err(DiscoveryError::Store(EtcdError::LeaseNotFound)) => Err(reply::bad_request(&format!(
+                    "lease {:x} not found: grant it first (etcdctl lease grant)",
+                    lease.map_or(0, |l| l.0)
+                ))
+                .into()),
+                Err(e) => Err(reply::discovery(&e).into()),
+                Ok(revision) => {
+                    settle(&api, |c| c.index() >= revision).await;
+                    Ok(reply::empty())
+                }
+            }
         }
         .await,
     )
+}
+
+/// The `?lease=` of a registration: an etcd lease id in hex, as `etcdctl lease grant` prints it (`694d7a2c1b`,
+/// with or without `0x`). Absent: not bound to a lease.
+pub fn lease_param(text: Option<&str>) -> Result<Option<LeaseId>, String> {
+    let Some(text) = text else { return Ok(None) };
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    match i64::from_str_radix(digits, 16) {
+        Ok(id) if id > 0 => Ok(Some(LeaseId(id))),
+        _ => Err(format!("lease {text:?}: expected an etcd lease id in hex, as etcdctl lease grant prints it")),
+    }
 }
 
 /// `PUT|GET /v1/agent/service/deregister/<id>`.
@@ -254,4 +283,20 @@ pub async fn agent_self(State(api): State<Api>, req: Request) -> Response {
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_given_in_hex_as_etcdctl_prints_it() {
+        assert_eq!(lease_param(None).unwrap(), None);
+        assert_eq!(lease_param(Some("694d7a2c1b")).unwrap(), Some(LeaseId(0x694d7a2c1b)));
+        assert_eq!(lease_param(Some("0x10")).unwrap(), Some(LeaseId(16)));
+        for bad in ["0", "xyz", "-5", "ffffffffffffffffff"] {
+            let e = lease_param(Some(bad)).unwrap_err();
+            assert!(e.contains("etcd lease id in hex"), "{bad}: {e}");
+        }
+    }
 }
