@@ -306,7 +306,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     ];
     background.push(tokio::spawn(member.clone().catch_up()));
     let discovery = crate::discovery::Discovery::new(member.clone(), client_addr.ip().to_string())?;
-    background.push(tokio::spawn(discovery.clone().follow()));
+    background.push(tokio::spawn(discovery.clone().follow_through(crate::planted::discovery_lens(env.planted_bug))));
     // Wall-clock tasks, only with TLS (never in the simulation).
     if let Some(tls) = &tls {
         background.push(tokio::spawn(tls.clone().watch(crate::tls::reload::POLL_EVERY)));
