@@ -29,6 +29,9 @@ pub struct DiscoveryRecord {
     /// How long after a write was acknowledged every founder clear of faults must have its catalog at the write's
     /// revision, in milliseconds.
     pub window_ms: u64,
+    /// How long before the acknowledgement a founder must already have been up and clear of faults for its
+    /// staleness to be judged, in milliseconds.
+    pub settle_ms: u64,
 }
 
 /// One write through a member's discovery agent.

@@ -74,11 +74,7 @@ impl Sampler {
         if self.truth.is_empty() || compacted >= self.next {
             let req = RangeRequest { key: HEALTH_PREFIX.as_bytes().to_vec(), range_end: end, ..Default::default() };
             let Ok(resp) = store.range(&req) else { return };
-            let base = resp
-                .kvs
-                .into_iter()
-                .map(|kv| TruthKv { key: text(&kv.key), value: text(&kv.value) })
-                .collect();
+            let base = resp.kvs.into_iter().map(|kv| TruthKv { key: text(&kv.key), value: text(&kv.value) }).collect();
             self.truth.push(TruthSegment { from: current, base, events: Vec::new(), to: current });
             self.next = current + 1;
             return;
@@ -99,11 +95,7 @@ impl Sampler {
         self.sampled_until = at;
         for m in &cluster.members {
             let running = cluster.registry.lock().contains_key(&m.name);
-            let index = if running {
-                discoveries.lock().get(&m.name).map(|d| d.live().read().index())
-            } else {
-                None
-            };
+            let index = if running { discoveries.lock().get(&m.name).map(|d| d.live().read().index()) } else { None };
             if self.last.get(&m.name) != Some(&index) {
                 self.last.insert(m.name.clone(), index);
                 self.samples.push(CatalogSample { at, member: m.name.clone(), index });
@@ -124,7 +116,7 @@ impl Sampler {
     }
 
     /// Puts what was gathered into `record`.
-    pub fn finish(mut self, record: &mut DiscoveryRecord, founders: Vec<String>, window_ms: u64) {
+    pub fn finish(mut self, record: &mut DiscoveryRecord, founders: Vec<String>, window_ms: u64, settle_ms: u64) {
         if let Some(from) = self.fault_open.take() {
             self.fault_spans.push((from, self.sampled_until));
         }
@@ -134,6 +126,7 @@ impl Sampler {
         record.fault_spans = self.fault_spans;
         record.sampled_until = self.sampled_until;
         record.window_ms = window_ms;
+        record.settle_ms = settle_ms;
     }
 }
 

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use meridian_registry::check::TtlCheck;
@@ -203,46 +204,54 @@ pub(crate) fn registration(instance: &Instance, initial: Status) -> Registration
     }
 }
 
-/// Runs one discovery client until its plan's end time.
+/// Runs one discovery client until its plan's end time: a loop of writes and, beside it, a loop of queries.
 pub async fn run(plan: DiscoveryPlan, agents: Agents, rec: Recorder) -> turmoil::Result {
     let mut rng = SimRng::new(plan.seed);
-    let mut client = Client { id: plan.id, agents, rec, reports: 0 };
+    let mut asking = SimRng::new(rng.next_u64());
+    let client = Client { id: plan.id, agents, rec, reports: AtomicU64::new(0) };
     // Everything registered first, some starting critical (Consul's default) and some passing.
     for instance in &plan.instances {
         let member = pick(&mut rng, &plan.members);
         let initial = if rng.chance(0.5) { Status::Critical } else { Status::Passing };
         client.register(&member, instance, initial).await;
     }
-    while now_ns() < plan.until_ns {
-        tokio::time::sleep(Duration::from_millis(rng.between(20, 90))).await;
-        let member = pick(&mut rng, &plan.members);
-        let instance = &plan.instances[rng.below(plan.instances.len() as u64) as usize];
-        match rng.below(100) {
-            0..=44 => {
-                let ask = Ask {
-                    service: ServiceName::new(SERVICES[rng.below(SERVICES.len() as u64) as usize])
-                        .expect("a valid service name"),
-                    include_warning: rng.chance(0.5),
-                    threshold: rng.between(1, 3) as usize,
-                    seed: rng.chance(0.3).then(|| rng.next_u64()),
-                };
-                client.query(&member, ask).await;
+    let writes = async {
+        while now_ns() < plan.until_ns {
+            tokio::time::sleep(Duration::from_millis(rng.between(20, 90))).await;
+            let member = pick(&mut rng, &plan.members);
+            let instance = &plan.instances[rng.below(plan.instances.len() as u64) as usize];
+            match rng.below(100) {
+                0..=79 => {
+                    let outcome = match rng.below(10) {
+                        0..=4 => Outcome::Pass,
+                        5..=8 => Outcome::Fail,
+                        _ => Outcome::Warn,
+                    };
+                    client.report(&member, instance, outcome).await;
+                }
+                80..=91 => {
+                    let initial = if rng.chance(0.5) { Status::Critical } else { Status::Passing };
+                    client.register(&member, instance, initial).await;
+                }
+                _ => client.deregister(&member, instance).await,
             }
-            45..=86 => {
-                let outcome = match rng.below(10) {
-                    0..=4 => Outcome::Pass,
-                    5..=8 => Outcome::Fail,
-                    _ => Outcome::Warn,
-                };
-                client.report(&member, instance, outcome).await;
-            }
-            87..=94 => {
-                let initial = if rng.chance(0.5) { Status::Critical } else { Status::Passing };
-                client.register(&member, instance, initial).await;
-            }
-            _ => client.deregister(&member, instance).await,
         }
-    }
+    };
+    let queries = async {
+        while now_ns() < plan.until_ns {
+            tokio::time::sleep(Duration::from_millis(asking.between(10, 50))).await;
+            let member = pick(&mut asking, &plan.members);
+            let ask = Ask {
+                service: ServiceName::new(SERVICES[asking.below(SERVICES.len() as u64) as usize])
+                    .expect("a valid service name"),
+                include_warning: asking.chance(0.5),
+                threshold: asking.between(1, 3) as usize,
+                seed: asking.chance(0.3).then(|| asking.next_u64()),
+            };
+            client.query(&member, ask).await;
+        }
+    };
+    tokio::join!(writes, queries);
     Ok(())
 }
 
@@ -254,7 +263,7 @@ struct Client {
     id: u32,
     agents: Agents,
     rec: Recorder,
-    reports: u64,
+    reports: AtomicU64,
 }
 
 /// What became of a call to an agent.
@@ -316,10 +325,10 @@ impl Client {
         self.write(member, call, |tx| AgentCall::Deregister(r, tx), |()| None).await;
     }
 
-    async fn report(&mut self, member: &str, instance: &Instance, outcome: Outcome) {
-        self.reports += 1;
+    async fn report(&self, member: &str, instance: &Instance, outcome: Outcome) {
+        let n = self.reports.fetch_add(1, Ordering::Relaxed) + 1;
         // Unique in the run, so the record it writes can be told from every other.
-        let output = format!("c{}-r{}", self.id, self.reports);
+        let output = format!("c{}-r{n}", self.id);
         let status = match outcome {
             Outcome::Pass => Status::Passing,
             Outcome::Warn => Status::Warning,

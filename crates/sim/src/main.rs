@@ -348,7 +348,12 @@ fn main() -> ExitCode {
     say!("operations checked:   {}", t.ops);
     say!("serializable reads:   {}", t.serializable_reads);
     let d = &t.discovery;
-    say!("discovery answers:    {} ({} judged against the committed registry, {} non-empty)", d.answers, d.judged, d.nonempty);
+    say!(
+        "discovery answers:    {} ({} judged against the committed registry, {} non-empty)",
+        d.answers,
+        d.judged,
+        d.nonempty
+    );
     let mut worst = t.lag_max_ms.clone();
     worst.sort_unstable();
     let at = |q: f64| worst.get(((worst.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);

@@ -212,8 +212,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
             .map(|m| Site { node: m.name.clone(), dc: m.dc.clone(), zone: format!("{}-z", m.name) })
             .collect();
         let members: Vec<String> = cluster.all_members().map(|m| m.name.clone()).collect();
-        let clients = if opts.discovery { discovery_workload::instances(&sites) } else { Vec::new() };
-        for (i, instances) in clients.into_iter().enumerate() {
+        for (i, instances) in discovery_workload::instances(&sites).into_iter().enumerate() {
             let plan = DiscoveryPlan {
                 id: discovery_workload::FIRST_DISCOVERY_CLIENT_ID + i as u32,
                 instances,
@@ -222,9 +221,13 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
                 until_ns: nanos(clients_until),
             };
             let name = format!("discovery-client-{i}");
-            let (rec, agents) = (rec.clone(), cluster.agents.clone());
+            let (rec, agents, enabled) = (rec.clone(), cluster.agents.clone(), opts.discovery);
             sim.client(name.as_str(), async move {
                 tokio::time::sleep(CLIENTS_START).await;
+                // Left out, the client does nothing: the rest of the run draws and schedules the same.
+                if !enabled {
+                    return Ok(());
+                }
                 discovery_workload::run(plan, agents, rec).await
             });
             hosts.push((name, DCS[i % DCS.len()].to_owned()));
@@ -466,7 +469,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     // Whatever of the registry was committed after the clients stopped (writes of unknown outcome).
     sampler.read_truth(&cluster);
     let founders: Vec<String> = cluster.members.iter().map(|m| m.name.clone()).collect();
-    rec.with_discovery(|d| sampler.finish(d, founders, discovery_window_ms(&timing)));
+    rec.with_discovery(|d| sampler.finish(d, founders, discovery_window_ms(&timing), timing.election_ms()));
     for (kind, tally) in shared_counts.lock().iter() {
         counts.entry(*kind).or_default().merge(*tally);
     }

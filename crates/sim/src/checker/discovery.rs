@@ -15,9 +15,10 @@
 //! report is committed at `R`, every answer at an index at or after `R` leaves the instance out until a pass is
 //! committed. What remains is how long a member takes to get there, **bounded staleness**: for each acknowledged
 //! write whose revision `R` is known (a registration answers it; a report is found in the truth by its unique
-//! note), every founder that was up and clear of faults from a window before the acknowledgement to a window
-//! after it must show a catalog index of at least `R` within the window, and an answer such a founder gives past
-//! the window must not be at an index below `R`. The lag is measured for the report.
+//! note), every founder that was up and clear of faults from a while before the acknowledgement
+//! ([`DiscoveryRecord::settle_ms`]) to a window after it ([`DiscoveryRecord::window_ms`]) must show a catalog index
+//! of at least `R` within the window, and an answer such a founder gives past the window must not be at an index
+//! below `R`. The lag is measured for the report.
 //!
 //! Also: an acknowledged registration or report must be in the committed registry (checked when the truth is
 //! one unbroken segment).
@@ -225,7 +226,10 @@ impl State {
                 .iter()
                 .map(|def| {
                     let ck = check_key(&reg.check_ref(&def.id));
-                    match self.keys.get(&ck).and_then(|(v, rev)| Some((CheckRecord::decode(&ck, v.as_bytes()).ok()?, rev)))
+                    match self
+                        .keys
+                        .get(&ck)
+                        .and_then(|(v, rev)| Some((CheckRecord::decode(&ck, v.as_bytes()).ok()?, rev)))
                     {
                         Some((record, rev)) => {
                             since = since.max(*rev);
@@ -280,12 +284,7 @@ fn judge(answer: &DiscoveryAnswer, state: &State, out: &mut Vec<DiscoveryViolati
     let mut named = false;
     for (r, _) in &answer.instances {
         let Some((_, health, since)) = instances.iter().find(|(i, _, _)| i.reference() == *r) else {
-            out.push(DiscoveryViolation::NotRegistered {
-                member: member.clone(),
-                at,
-                index,
-                instance: r.to_string(),
-            });
+            out.push(DiscoveryViolation::NotRegistered { member: member.clone(), at, index, instance: r.to_string() });
             named = true;
             continue;
         };
@@ -442,19 +441,23 @@ fn staleness(record: &DiscoveryRecord, acked: &[Acked], out: &mut Vec<DiscoveryV
     }
     let faulty = |from: u64, to: u64| record.fault_spans.iter().any(|(a, b)| *a <= to && *b >= from);
     let clear = |t: &Timeline, from: u64, to: u64| !faulty(from, to) && t.up_throughout(from, to);
+    let settle = record.settle_ms * 1_000_000;
     let mut lags = Vec::new();
     for &(acked_at, revision) in acked {
-        let (from, to) = (acked_at.saturating_sub(window), acked_at + window);
-        if to > record.sampled_until {
+        // Judged while sampled: up to the window's end, or to the end of sampling if it came first.
+        let (from, to) = (acked_at.saturating_sub(settle), (acked_at + window).min(record.sampled_until));
+        if acked_at > record.sampled_until {
             continue;
         }
         for (member, timeline) in &timelines {
             if !clear(timeline, from, to) {
                 continue;
             }
-            let reached = timeline.reached(acked_at, revision);
+            let reached = timeline.reached(acked_at, revision).filter(|t| *t <= record.sampled_until);
             match reached {
-                Some(t) if t <= to => lags.push((t - acked_at) / 1_000_000),
+                Some(t) if t <= acked_at + window => lags.push((t - acked_at) / 1_000_000),
+                // Not there by the end of sampling, which came before the window's end: not judged.
+                None if acked_at + window > record.sampled_until => {}
                 _ => out.push(DiscoveryViolation::StaleCatalog {
                     member: (*member).to_owned(),
                     revision,
@@ -472,7 +475,7 @@ fn staleness(record: &DiscoveryRecord, acked: &[Acked], out: &mut Vec<DiscoveryV
         let stale = acked
             .iter()
             .filter(|(t, rev)| t + window <= answer.at && *rev > answer.index)
-            .filter(|(t, _)| clear(timeline, t.saturating_sub(window), answer.at))
+            .filter(|(t, _)| clear(timeline, t.saturating_sub(settle), answer.at))
             .max_by_key(|(_, rev)| *rev);
         if let Some(&(acked_at, revision)) = stale {
             out.push(DiscoveryViolation::StaleAnswer {

@@ -78,11 +78,7 @@ fn fail_report() -> RegistryWrite {
         member: "b1".to_owned(),
         invoke: 900 * MS,
         complete: Some(1000 * MS),
-        call: RegistryCall::Report {
-            check: check_of(&web()[0]),
-            status: Status::Critical,
-            output: "c1-r1".to_owned(),
-        },
+        call: RegistryCall::Report { check: check_of(&web()[0]), status: Status::Critical, output: "c1-r1".to_owned() },
         outcome: WriteOutcome::Ok { revision: None },
     }
 }
@@ -102,6 +98,7 @@ fn history(answers: Vec<DiscoveryAnswer>, samples: Vec<(u64, i64)>) -> History {
             fault_spans: Vec::new(),
             sampled_until: 10_000 * MS,
             window_ms: WINDOW_MS,
+            settle_ms: 1000,
         }),
         ..History::default()
     }
@@ -163,7 +160,10 @@ fn a_stale_answer_past_the_window_fails() {
     // fault: its answer at 4.5 s is correct for revision 2, but stale.
     let answers = vec![answer(2, 4500, vec![passing(0), passing(1), passing(2)])];
     let found = violations(&history(answers, vec![(0, 0), (400, 2)]));
-    assert!(found.iter().any(|v| matches!(v, DiscoveryViolation::StaleAnswer { revision: 3, index: 2, .. })), "{found:?}");
+    assert!(
+        found.iter().any(|v| matches!(v, DiscoveryViolation::StaleAnswer { revision: 3, index: 2, .. })),
+        "{found:?}"
+    );
     assert!(found.iter().any(|v| matches!(v, DiscoveryViolation::StaleCatalog { revision: 3, .. })), "{found:?}");
 }
 
