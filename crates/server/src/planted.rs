@@ -4,6 +4,8 @@
 //! [`PlantedBug::LockSkipsWait`] lives inside the Lock recipe (`concurrency::mutex`), which `run` builds without
 //! a decorator seam; [`configure`] turns it into the member's `ServerConfig::planted_lock_skips_wait`, a setting
 //! no file or flag reaches, which the simulation applies to each member's configuration before `start_in`.
+//! [`PlantedBug::DiscoveryIgnoresCritical`] is a lens `run` hands the discovery catalog's follower
+//! ([`discovery_lens`]): every record passes through it on its way from the store into the catalog.
 
 use std::sync::Arc;
 
@@ -49,6 +51,8 @@ pub enum PlantedBug {
     /// The Lock service answers a waiter as soon as its key is enqueued, without waiting for the keys created
     /// before it (the holder's among them) to be deleted: two holders at once.
     LockSkipsWait,
+    /// The discovery catalog reads a critical check record as passing, so answers include failing instances.
+    DiscoveryIgnoresCritical,
 }
 
 /// The settings of `config` a planted bug needs (only [`PlantedBug::LockSkipsWait`] has one); the simulation
@@ -157,6 +161,29 @@ impl Kv for PlantedKv {
 
     async fn compact(&self, request: Request<CompactionRequest>) -> Result<Response<CompactionResponse>, Status> {
         self.inner.compact(request).await
+    }
+}
+
+/// How the discovery catalog sees the registry's records: as stored, or (for
+/// [`PlantedBug::DiscoveryIgnoresCritical`]) with every critical check record read as passing.
+pub(crate) fn discovery_lens(bug: PlantedBug) -> crate::discovery::follow::Lens {
+    match bug {
+        PlantedBug::DiscoveryIgnoresCritical => critical_as_passing,
+        _ => crate::discovery::follow::as_stored,
+    }
+}
+
+fn critical_as_passing(kv: &mut meridian_proto::mvccpb::KeyValue) {
+    use meridian_registry::{CheckRecord, RegistryKey, Status, parse_key};
+    if !matches!(parse_key(&kv.key), Ok(RegistryKey::Check(_))) {
+        return;
+    }
+    let key = String::from_utf8_lossy(&kv.key).into_owned();
+    if let Ok(mut record) = CheckRecord::decode(&key, &kv.value)
+        && record.status == Status::Critical
+    {
+        record.status = Status::Passing;
+        kv.value = record.encode();
     }
 }
 

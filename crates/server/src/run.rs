@@ -362,7 +362,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     ];
     background.push(tokio::spawn(member.clone().catch_up()));
     let discovery = crate::discovery::Discovery::new(member.clone(), client_addr.ip().to_string())?;
-    background.push(tokio::spawn(discovery.clone().follow()));
+    background.push(tokio::spawn(discovery.clone().follow_through(crate::planted::discovery_lens(env.planted_bug))));
     discovery.set_relay(Box::new(Relay::new(check_inbox, check_client)));
     let check_stats = Arc::new(crate::check_runner::Stats::default());
     background.push(tokio::spawn(crate::check_runner::driver::run(

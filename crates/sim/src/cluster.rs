@@ -23,6 +23,8 @@ use meridian_types::{NodeId, Topology};
 use parking_lot::Mutex;
 use turmoil::Sim;
 
+use crate::discovery_truth::Discoveries;
+use crate::discovery_workload::{self, Agents};
 use crate::sim_disk::SimDisk;
 use crate::sim_net::TurmoilNetwork;
 
@@ -93,6 +95,10 @@ pub struct SimCluster {
     pub registry: Registry,
     /// Every failover-group hook call any member made, in simulated-time order (each acknowledged at once).
     pub hooks: RecordingHooks,
+    /// The discovery agents of the members (the discovery clients' way in; `discovery_workload`).
+    pub agents: Agents,
+    /// The members' discovery, for the runner to sample their catalogs.
+    pub discoveries: Discoveries,
 }
 
 impl SimCluster {
@@ -243,13 +249,15 @@ pub fn build(sim: &mut Sim<'_>, drifts: &[i32], disk_seed: u64, bug: PlantedBug)
     let registry: Registry = Arc::default();
     let joiner_added = Arc::new(AtomicBool::new(false));
     let hooks = RecordingHooks::new();
+    let discovery = (Agents::default(), Discoveries::default());
     let founders = topology(&members, None);
     for m in &members {
-        host_member(sim, m, founders.clone(), &registry, &hooks, bug, None);
+        host_member(sim, m, founders.clone(), &registry, &hooks, &discovery, bug, None);
     }
     let joiner_view = topology(&members, Some(&joiner));
-    host_member(sim, &joiner, joiner_view, &registry, &hooks, bug, Some(joiner_added.clone()));
-    SimCluster { members, joiner, joiner_added, registry, hooks }
+    host_member(sim, &joiner, joiner_view, &registry, &hooks, &discovery, bug, Some(joiner_added.clone()));
+    let (agents, discoveries) = discovery;
+    SimCluster { members, joiner, joiner_added, registry, hooks, agents, discoveries }
 }
 
 fn sim_member(sim: &Sim<'_>, (name, dc): (&str, &str), drift_ppm: i32, disk_seed: u64) -> SimMember {
@@ -268,20 +276,24 @@ fn sim_member(sim: &Sim<'_>, (name, dc): (&str, &str), drift_ppm: i32, disk_seed
 
 /// Adds the host of member `m`. With `added`, it is a joiner: it waits for the flag, then starts
 /// without bootstrapping.
+#[allow(clippy::too_many_arguments)]
 fn host_member(
     sim: &mut Sim<'_>,
     m: &SimMember,
     topology: Topology,
     registry: &Registry,
     hooks: &RecordingHooks,
+    discovery: &(Agents, Discoveries),
     bug: PlantedBug,
     added: Option<Arc<AtomicBool>>,
 ) {
     let (name, disk, drift, registry) = (m.name.clone(), m.disk.clone(), m.drift_ppm, registry.clone());
     let hooks = hooks.clone();
+    let discovery = discovery.clone();
     sim.host(m.name.as_str(), move || {
         let (name, disk, topology, registry, added, hooks) =
             (name.clone(), disk.clone(), topology.clone(), registry.clone(), added.clone(), hooks.clone());
+        let (agents, discoveries) = discovery.clone();
         async move {
             if let Some(added) = &added {
                 while !added.load(Ordering::Acquire) {
@@ -330,7 +342,12 @@ fn host_member(
                 hook_runner: Arc::new(hooks),
             };
             let server = start_in(config, env).await?;
-            registry.lock().insert(name, server.member.raft().clone());
+            registry.lock().insert(name.clone(), server.member.raft().clone());
+            // The member's discovery agent runs on its own runtime, so it dies with the member.
+            let (agent, calls) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(discovery_workload::serve_agent(server.discovery.clone(), calls));
+            agents.lock().insert(name.clone(), agent);
+            discoveries.lock().insert(name, server.discovery.clone());
             server.wait().await?;
             Ok(())
         }

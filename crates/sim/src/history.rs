@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth_ops::AuthRecord;
+use crate::discovery_record::DiscoveryRecord;
 use crate::fnv::fnv1a64;
 
 /// Everything a simulation run observed from the outside.
@@ -58,6 +59,9 @@ pub struct History {
     /// Every restart of a member the faults made, when it came back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restarts: Vec<Restart>,
+    /// The discovery workload: registry writes, ranked answers, the committed registry and the members' catalogs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryRecord>,
 }
 
 /// A member restarted by a fault.

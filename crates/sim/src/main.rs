@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p sim --release -- --seeds 1000` runs seeds 0..1000; `--seed S` replays one;
 //! `--planted-bug stale-reads` (or `serializable-one-behind`, `untimed-leases`, `resumed-leader`,
-//! `forwarded-writes-skip-auth`, `verdict-from-minority`, `lock-skips-wait`) runs a deliberately broken server and succeeds
+//! `forwarded-writes-skip-auth`, `verdict-from-minority`, `lock-skips-wait`, `discovery-ignores-critical`) runs a deliberately broken server and succeeds
 //! only if the checker catches it; `--replay` runs each seed twice and requires byte-identical histories.
 //!
 //! Parallel runs use worker *processes*, not threads: tokio numbers tasks with one counter per process,
@@ -44,6 +44,8 @@ enum Bug {
     VerdictFromMinority,
     /// The Lock service grants a lock without waiting for the previous holder's key to be deleted.
     LockSkipsWait,
+    /// The discovery catalog reads critical check records as passing.
+    DiscoveryIgnoresCritical,
 }
 
 /// Deterministic simulation of Meridian clusters under faults.
@@ -71,6 +73,9 @@ struct Args {
     /// Run every seed twice and require byte-identical histories.
     #[arg(long)]
     replay: bool,
+    /// Leave the discovery clients out (to measure what they cost).
+    #[arg(long)]
+    without_discovery: bool,
     /// Length of the fault phase in simulated seconds.
     #[arg(long, default_value_t = 12)]
     fault_secs: u64,
@@ -93,9 +98,23 @@ struct SeedRecord {
     faults: BTreeMap<FaultKind, Tally>,
     /// Each leader the majority lost: the fault's kind and how long until a successor led (`None`: healed first).
     failovers: Vec<(String, Option<u64>)>,
+    /// What the discovery check judged and measured.
+    #[serde(default)]
+    discovery: DiscoveryTally,
     /// The checker's report or the simulation error, for failures.
     detail: Option<String>,
     replay_ok: Option<bool>,
+}
+
+/// One seed's discovery numbers.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+struct DiscoveryTally {
+    answers: u64,
+    judged: u64,
+    nonempty: u64,
+    lags: u64,
+    lag_p99_ms: u64,
+    lag_max_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +136,9 @@ struct Totals {
     failovers: BTreeMap<String, Vec<Option<u64>>>,
     failures: Vec<(u64, String)>,
     replay_mismatches: Vec<u64>,
+    discovery: DiscoveryTally,
+    /// Each seed's largest catalog lag, in milliseconds.
+    lag_max_ms: Vec<u64>,
 }
 
 /// Failures printed with their whole report; later ones are listed by seed.
@@ -128,6 +150,14 @@ impl Totals {
         self.sim_time += Duration::from_nanos(r.sim_ns);
         self.ops += r.ops;
         self.serializable_reads += r.serializable_reads;
+        self.discovery.answers += r.discovery.answers;
+        self.discovery.judged += r.discovery.judged;
+        self.discovery.nonempty += r.discovery.nonempty;
+        self.discovery.lags += r.discovery.lags;
+        self.discovery.lag_p99_ms = self.discovery.lag_p99_ms.max(r.discovery.lag_p99_ms);
+        if r.discovery.lags > 0 {
+            self.lag_max_ms.push(r.discovery.lag_max_ms);
+        }
         for (k, tally) in &r.faults {
             self.faults.entry(*k).or_default().merge(*tally);
         }
@@ -157,6 +187,7 @@ impl Totals {
 fn options(args: &Args, seed: u64) -> RunOptions {
     let mut o = RunOptions::new(seed);
     o.fault_phase = Duration::from_secs(args.fault_secs);
+    o.discovery = !args.without_discovery;
     o.planted_bug = match args.planted_bug {
         None => PlantedBug::None,
         Some(Bug::StaleReads) => PlantedBug::StaleLinearizableReads,
@@ -166,6 +197,7 @@ fn options(args: &Args, seed: u64) -> RunOptions {
         Some(Bug::ForwardedWritesSkipAuth) => PlantedBug::ForwardedWritesSkipAuth,
         Some(Bug::VerdictFromMinority) => PlantedBug::VerdictFromMinority,
         Some(Bug::LockSkipsWait) => PlantedBug::LockSkipsWait,
+        Some(Bug::DiscoveryIgnoresCritical) => PlantedBug::DiscoveryIgnoresCritical,
     };
     o
 }
@@ -212,6 +244,17 @@ fn run_seed(args: &Args, seed: u64) -> SeedRecord {
             .iter()
             .map(|f| (f.kind.clone(), f.elected_at.map(|at| at.saturating_sub(f.lost_at))))
             .collect(),
+        discovery: {
+            let d = &out.report.discovery_stats;
+            DiscoveryTally {
+                answers: d.answers as u64,
+                judged: d.judged as u64,
+                nonempty: d.nonempty as u64,
+                lags: d.lags_measured as u64,
+                lag_p99_ms: d.lag_p99_ms,
+                lag_max_ms: d.lag_max_ms,
+            }
+        },
         detail,
         replay_ok,
     }
@@ -304,6 +347,23 @@ fn main() -> ExitCode {
     say!("wall time:            {:.1} s", started.elapsed().as_secs_f64());
     say!("operations checked:   {}", t.ops);
     say!("serializable reads:   {}", t.serializable_reads);
+    let d = &t.discovery;
+    say!(
+        "discovery answers:    {} ({} judged against the committed registry, {} non-empty)",
+        d.answers,
+        d.judged,
+        d.nonempty
+    );
+    let mut worst = t.lag_max_ms.clone();
+    worst.sort_unstable();
+    let at = |q: f64| worst.get(((worst.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+    say!(
+        "catalog lag (ms):     {} writes x founders measured; per-seed p99 up to {}; per-seed max: p50 {}, max {}",
+        d.lags,
+        d.lag_p99_ms,
+        at(0.5),
+        worst.last().copied().unwrap_or(0)
+    );
     say!("histories valid:      {}", t.count("valid"));
     say!("histories invalid:    {}", t.count("invalid"));
     say!("histories unknown:    {}", t.count("unknown"));

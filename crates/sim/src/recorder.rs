@@ -7,6 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::auth_ops::{AuthOp, AuthOutcome, AuthRecord};
+use crate::discovery_record::{DiscoveryRecord, RegistryWrite, WriteOutcome};
 use crate::history::{Call, History, LockCall, LockOp, LockOutcome, LockRecord, Operation, Outcome, WatchLog};
 
 /// Simulated time now, in nanoseconds.
@@ -152,6 +153,31 @@ impl Recorder {
     /// Changes the lock watch log at `index`.
     pub fn with_lock_watch<T>(&self, index: usize, f: impl FnOnce(&mut WatchLog) -> T) -> T {
         self.with_locks(|l| f(&mut l.watches[index]))
+    }
+
+    /// Changes the discovery record (created empty on first use).
+    pub fn with_discovery<T>(&self, f: impl FnOnce(&mut DiscoveryRecord) -> T) -> T {
+        f(self.inner.lock().discovery.get_or_insert_with(DiscoveryRecord::default))
+    }
+
+    /// Records the invocation of a registry write now (its id and time are filled in) and returns its index.
+    pub fn invoke_registry(&self, mut write: RegistryWrite) -> usize {
+        self.with_discovery(|d| {
+            write.id = d.writes.len() as u64;
+            write.invoke = now_ns();
+            write.complete = None;
+            d.writes.push(write);
+            d.writes.len() - 1
+        })
+    }
+
+    /// Records how registry write `index` ended; an unknown outcome keeps no completion time.
+    pub fn complete_registry(&self, index: usize, outcome: WriteOutcome) {
+        self.with_discovery(|d| {
+            let w = &mut d.writes[index];
+            w.complete = (!matches!(outcome, WriteOutcome::Unknown)).then(now_ns);
+            w.outcome = outcome;
+        });
     }
 
     /// A copy of the history so far.

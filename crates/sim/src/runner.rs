@@ -21,6 +21,8 @@ use crate::auth_setup;
 use crate::auth_workload::{self, AppPlan};
 use crate::checker::{self, CheckOptions, Report};
 use crate::cluster::{self, DCS, PREFERENCE, SimMember};
+use crate::discovery_truth::Sampler;
+use crate::discovery_workload::{self, DiscoveryPlan, Site};
 use crate::failover_watch::{self, Pending};
 use crate::faults::{self, FaultCounts, FaultKind, Hosts};
 use crate::history::{
@@ -74,6 +76,8 @@ pub struct RunOptions {
     pub planted_bug: PlantedBug,
     /// Checker settings.
     pub check: CheckOptions,
+    /// Run the discovery clients (off only to measure what they cost).
+    pub discovery: bool,
 }
 
 impl RunOptions {
@@ -84,6 +88,7 @@ impl RunOptions {
             fault_phase: Duration::from_secs(12),
             keys: 4,
             planted_bug: PlantedBug::None,
+            discovery: true,
             check: CheckOptions {
                 // A member's clock may run up to 2% fast; leases are 3 s, and expiry is checked every 250 ms.
                 lease_skew_allowance: 500_000_000,
@@ -199,6 +204,37 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         hosts.push((name, (*dc).to_owned()));
     }
     rec.with_locks(|l| l.name = lock_workload::LOCK_NAME.as_bytes().to_vec());
+    // The discovery clients, each owning instances in every datacenter, asking any member's agent.
+    {
+        let sites: Vec<Site> = cluster
+            .members
+            .iter()
+            .map(|m| Site { node: m.name.clone(), dc: m.dc.clone(), zone: format!("{}-z", m.name) })
+            .collect();
+        let members: Vec<String> = cluster.all_members().map(|m| m.name.clone()).collect();
+        for (i, instances) in discovery_workload::instances(&sites).into_iter().enumerate() {
+            let plan = DiscoveryPlan {
+                id: discovery_workload::FIRST_DISCOVERY_CLIENT_ID + i as u32,
+                instances,
+                members: members.clone(),
+                seed: rng.next_u64(),
+                until_ns: nanos(clients_until),
+            };
+            let name = format!("discovery-client-{i}");
+            let (rec, agents, enabled) = (rec.clone(), cluster.agents.clone(), opts.discovery);
+            sim.client(name.as_str(), async move {
+                tokio::time::sleep(CLIENTS_START).await;
+                // Left out, the client does nothing: the rest of the run draws and schedules the same.
+                if !enabled {
+                    return Ok(());
+                }
+                discovery_workload::run(plan, agents, rec).await
+            });
+            hosts.push((name, DCS[i % DCS.len()].to_owned()));
+        }
+        rec.with_discovery(|_| ());
+    }
+    let mut sampler = Sampler::new();
     // The limited user's clients, in the datacenters that do not lead (most of what they send is forwarded).
     for (i, dc) in DCS.iter().skip(1).enumerate() {
         let name = format!("app-client-{dc}");
@@ -280,6 +316,11 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     let mut next_sample = Duration::ZERO;
     while sim.elapsed() < clients_until {
         let now = sim.elapsed();
+        sampler.fault(nanos(now), active.is_some());
+        sampler.sample_catalogs(&cluster, &cluster.discoveries, nanos(now));
+        if now.as_millis() % TRUTH_READ_EVERY_MS == 0 {
+            sampler.read_truth(&cluster);
+        }
         if now >= next_sample {
             next_sample = now + GROUP_SAMPLE_EVERY;
             let other_fault = active.is_some_and(|i| windows[i].fault.kind() != FaultKind::IsolateDc);
@@ -425,6 +466,10 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
         }
     }
     let final_scan = if error.is_none() { scan_store(&cluster, nanos(sim.elapsed())) } else { None };
+    // Whatever of the registry was committed after the clients stopped (writes of unknown outcome).
+    sampler.read_truth(&cluster);
+    let founders: Vec<String> = cluster.members.iter().map(|m| m.name.clone()).collect();
+    rec.with_discovery(|d| sampler.finish(d, founders, discovery_window_ms(&timing), timing.election_ms()));
     for (kind, tally) in shared_counts.lock().iter() {
         counts.entry(*kind).or_default().merge(*tally);
     }
@@ -487,6 +532,15 @@ fn await_settled(
         }
         sim.step().map_err(|e| e.to_string())?;
     }
+}
+
+/// How often (simulated milliseconds) the runner reads what the registry committed since its last read.
+const TRUTH_READ_EVERY_MS: u128 = 5;
+
+/// How long after a registry write was acknowledged a founder clear of faults may take to show it in its catalog,
+/// in milliseconds: three election timeouts (a leader change, the entry's commit and apply, the catalog's watch).
+pub fn discovery_window_ms(timing: &meridian_types::TimingConfig) -> u64 {
+    3 * timing.election_ms()
 }
 
 /// How often the runner samples the failover group and the verdicts in the leader's store.

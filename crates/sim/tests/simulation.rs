@@ -1,9 +1,9 @@
 //! Whole-cluster simulations as tests: faulty runs produce valid histories, a seed replays byte for byte,
-//! and six planted bugs (followers serving "linearizable" reads from local state; serializable reads one
+//! and seven planted bugs (followers serving "linearizable" reads from local state; serializable reads one
 //! revision behind their header; a lease clock that never hears of grants; a restarted leader resuming its
 //! term without an election; followers forwarding writes without their caller; a Lock service that does not
-//! wait for the holder's key to go) are caught. The release-mode
-//! run of hundreds of seeds is in `scripts/test`.
+//! wait for the holder's key to go; a discovery catalog reading critical checks as passing) are caught. The
+//! release-mode run of hundreds of seeds is in `scripts/test`.
 
 use std::time::Duration;
 
@@ -115,4 +115,13 @@ fn a_planted_lock_that_skips_the_wait_is_caught() {
     let caught =
         caught_within_ten_seeds(PlantedBug::LockSkipsWait, |report| report.is_invalid() && !report.locks.is_empty());
     assert!(caught, "a Lock service granting without waiting went unnoticed for 10 seeds");
+}
+
+#[test]
+fn a_planted_catalog_that_ignores_critical_checks_is_caught() {
+    // The discovery checker names it: an answer holds an instance whose committed check was critical.
+    let caught = caught_within_ten_seeds(PlantedBug::DiscoveryIgnoresCritical, |report| {
+        report.is_invalid() && !report.discovery.is_empty()
+    });
+    assert!(caught, "a catalog reading critical checks as passing went unnoticed for 10 seeds");
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use meridian_proto::etcdserverpb::{RangeRequest, WatchCreateRequest};
+use meridian_proto::mvccpb::KeyValue;
 use meridian_registry::keys::{HEALTH_PREFIX, SERVICES_PREFIX};
 use meridian_types::reserved::prefix_end;
 use tokio::sync::mpsc;
@@ -19,26 +20,38 @@ use crate::member::Member;
 /// from history instead.
 const BUFFER: usize = 256;
 
+/// How a record is seen on its way from the store into the catalog: as it is, in production (the planted-bug seam
+/// of `crate::planted::discovery_lens`, which `run` picks once).
+pub type Lens = fn(&mut KeyValue);
+
+/// Sees a record as it is.
+pub fn as_stored(_: &mut KeyValue) {}
+
 /// Follows the store until the task is aborted.
 pub async fn follow(member: Arc<Member>, live: Arc<LiveCatalog>) {
+    follow_through(member, live, as_stored).await
+}
+
+/// Follows the store until the task is aborted, every record seen through `lens`.
+pub async fn follow_through(member: Arc<Member>, live: Arc<LiveCatalog>, lens: Lens) {
     loop {
-        let Some(revision) = load(&member, &live) else {
+        let Some(revision) = load(&member, &live, lens) else {
             // The store could not be read (it is being replaced by a snapshot): try again after a beat.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
-        watch_from(&member, &live, revision + 1).await;
+        watch_from(&member, &live, revision + 1, lens).await;
     }
 }
 
 /// Loads the catalog from the store; returns the revision it reflects.
-fn load(member: &Member, live: &LiveCatalog) -> Option<i64> {
+fn load(member: &Member, live: &LiveCatalog, lens: Lens) -> Option<i64> {
     let req = RangeRequest {
         key: HEALTH_PREFIX.as_bytes().to_vec(),
         range_end: prefix_end(SERVICES_PREFIX),
         ..Default::default()
     };
-    let (kvs, revision) = {
+    let (mut kvs, revision) = {
         let kv = member.kv().read();
         match kv.range(&req) {
             Ok(resp) => (resp.kvs, kv.current_revision().0),
@@ -48,12 +61,13 @@ fn load(member: &Member, live: &LiveCatalog) -> Option<i64> {
             }
         }
     };
+    kvs.iter_mut().for_each(lens);
     live.replace(Catalog::load(&kvs, revision));
     Some(revision)
 }
 
 /// Applies the registry's events from `start` on until the watch ends.
-async fn watch_from(member: &Member, live: &LiveCatalog, start: i64) {
+async fn watch_from(member: &Member, live: &LiveCatalog, start: i64, lens: Lens) {
     let hub = member.hub();
     let stream = hub.open_stream();
     let (tx, mut rx) = mpsc::channel(BUFFER);
@@ -71,7 +85,7 @@ async fn watch_from(member: &Member, live: &LiveCatalog, start: i64) {
         }
     };
     hub.announce(stream, id);
-    while let Some(Ok(resp)) = rx.recv().await {
+    while let Some(Ok(mut resp)) = rx.recv().await {
         if resp.canceled || resp.compact_revision != 0 {
             tracing::info!(compacted = resp.compact_revision, "the catalog's watch was cancelled; reloading");
             break;
@@ -79,6 +93,7 @@ async fn watch_from(member: &Member, live: &LiveCatalog, start: i64) {
         let Some(last) = resp.events.iter().filter_map(|e| e.kv.as_ref()).map(|kv| kv.mod_revision).max() else {
             continue;
         };
+        resp.events.iter_mut().filter_map(|e| e.kv.as_mut()).for_each(lens);
         live.update(|catalog| catalog.apply(&resp.events, last));
     }
     hub.close_stream(stream);

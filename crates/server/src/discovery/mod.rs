@@ -81,6 +81,12 @@ impl Discovery {
         follow::follow(self.member.clone(), self.live.clone()).await
     }
 
+    /// Keeps the catalog following the store, every record seen through `lens` (`run` passes the planted-bug
+    /// seam's choice, [`follow::as_stored`] unless a bug is planted).
+    pub async fn follow_through(self: Arc<Self>, lens: follow::Lens) {
+        follow::follow_through(self.member.clone(), self.live.clone(), lens).await
+    }
+
     /// Registers `reg` (validated first), replacing an earlier registration of the same instance; its checks start
     /// over at their initial status. Returns the revision it was written at.
     pub async fn register(&self, reg: &Registration) -> Result<i64, DiscoveryError> {

@@ -2,8 +2,8 @@
 //! API checks the caller's permission before it asks for one). Each is one transaction, so a reader of the
 //! store never sees half of one:
 //! - a registration puts the instance and its checks' initial records and deletes the records of checks it
-//!   no longer has, as this member's store lists them (a re-registration starts its checks over, as Consul's
-//!   does);
+//!   no longer has (a re-registration starts its checks over, as Consul's does); the deletes leave out the keys
+//!   it puts, since etcd refuses a txn that puts a key inside a range it deletes;
 //! - a deregistration deletes the instance and every check record under it;
 //! - a batch of check states writes each record only if its instance is still the registration the state was
 //!   judged for (same create revision), so a late result can never resurrect a deregistered instance's health.
@@ -13,7 +13,7 @@
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use meridian_proto::etcdserverpb::request_op::Request;
-use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest};
+use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest};
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_registry::keys::{check_key, instance_health_prefix, instance_key};
@@ -54,40 +54,36 @@ async fn propose_txn(member: &Member, t: TxnRequest) -> Result<meridian_proto::e
 
 /// Registers `reg` (or replaces its earlier registration), its checks starting at their initial status at `now`.
 /// Returns the revision it was written at.
-///
-/// The records of checks the registration no longer has are deleted key by key, as this member's store lists
-/// them: a transaction may not delete a range and put a key inside it (etcd's "duplicate key given in txn
-/// request"), and the new checks' records are put in the same transaction.
 pub async fn register(member: &Member, reg: &Registration, now: Timestamp) -> Result<i64, EtcdError> {
     let lease = reg.instance.lease;
-    let records = reg.initial_records(now);
-    let kept: std::collections::BTreeSet<Vec<u8>> =
-        records.iter().map(|(check, _)| check_key(check).into_bytes()).collect();
-    let mut ops: Vec<RequestOp> = existing_records(member, &reg.instance.reference())
-        .into_iter()
-        .filter(|key| !kept.contains(key))
-        .map(|key| RequestOp {
-            request: Some(Request::RequestDeleteRange(DeleteRangeRequest { key, ..Default::default() })),
-        })
-        .collect();
+    let mut ops = delete_other_checks(reg);
     ops.push(put(reg.key(), reg.encode(), lease));
-    for (check, record) in records {
+    for (check, record) in reg.initial_records(now) {
         ops.push(put(check_key(&check), record.encode(), lease));
     }
     let resp = propose_txn(member, txn(Vec::new(), ops)).await?;
     Ok(resp.header.map_or(0, |h| h.revision))
 }
 
-/// The keys of the check records stored under an instance, as this member's store has them.
-fn existing_records(member: &Member, r: &InstanceRef) -> Vec<Vec<u8>> {
-    let prefix = instance_health_prefix(r);
-    let req = RangeRequest {
-        key: prefix.as_bytes().to_vec(),
-        range_end: prefix_end(&prefix),
-        keys_only: true,
-        ..Default::default()
-    };
-    member.kv().read().range(&req).map(|resp| resp.kvs.into_iter().map(|kv| kv.key).collect()).unwrap_or_default()
+/// Deletes the records of every check of the instance that `reg` does not have, as deletes of the gaps between
+/// the keys of the checks it has: a txn may not put a key inside a range it deletes (etcd's `checkIntervals`
+/// answers "duplicate key given in txn request"), and the records of the checks it has are put over anyway.
+fn delete_other_checks(reg: &Registration) -> Vec<RequestOp> {
+    let prefix = instance_health_prefix(&reg.instance.reference());
+    let mut kept: Vec<Vec<u8>> = reg.checks.iter().map(|def| check_key(&reg.check_ref(&def.id)).into_bytes()).collect();
+    kept.sort();
+    let mut ops = Vec::new();
+    let mut from = prefix.as_bytes().to_vec();
+    for key in kept.into_iter().chain([prefix_end(&prefix)]) {
+        if from < key {
+            let delete = DeleteRangeRequest { key: from, range_end: key.clone(), ..Default::default() };
+            ops.push(RequestOp { request: Some(Request::RequestDeleteRange(delete)) });
+        }
+        // The key right after this one: the next gap starts there.
+        from = key;
+        from.push(0);
+    }
+    ops
 }
 
 /// Deregisters an instance and its checks' records. Returns whether it was registered.
@@ -157,4 +153,52 @@ async fn publish_txn(
         })
         .collect();
     propose_txn(member, txn(Vec::new(), guarded)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use meridian_registry::NodeName;
+    use meridian_registry::consul::{AgentContext, parse_register};
+    use meridian_types::DcName;
+
+    use super::*;
+
+    fn ranges(ops: &[RequestOp]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        ops.iter()
+            .map(|op| match &op.request {
+                Some(Request::RequestDeleteRange(d)) => (d.key.clone(), d.range_end.clone()),
+                other => panic!("not a delete: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_registration_deletes_every_other_check_record_and_none_it_puts() {
+        let ctx = AgentContext {
+            node: NodeName::new("a1").unwrap(),
+            node_address: "10.0.0.1".into(),
+            dc: DcName("dc-a".into()),
+            zone: None,
+            lease: None,
+        };
+        let body = br#"{"Name":"web","Port":80,"Checks":[
+            {"CheckID":"c2","Name":"c2","TTL":"10s"},{"CheckID":"c1","Name":"c1","TTL":"10s"}]}"#;
+        let reg = parse_register(body, &ctx).unwrap();
+        let deletes = ranges(&delete_other_checks(&reg));
+        let deleted = |key: &str| {
+            deletes.iter().any(|(from, to)| from.as_slice() <= key.as_bytes() && key.as_bytes() < to.as_slice())
+        };
+        for kept in ["/meridian/health/web/a1/web/c1", "/meridian/health/web/a1/web/c2"] {
+            assert!(!deleted(kept), "{kept} is put by the registration, so no delete may cover it (etcd refuses)");
+        }
+        for gone in
+            ["/meridian/health/web/a1/web/c0", "/meridian/health/web/a1/web/c1x", "/meridian/health/web/a1/web/c3"]
+        {
+            assert!(deleted(gone), "{gone} belongs to a check the registration no longer has");
+        }
+        assert!(!deleted("/meridian/health/web/a1/webx/c0") && !deleted("/meridian/services/web/a1/web"));
+        let none = parse_register(br#"{"Name":"web","Port":80}"#, &ctx).unwrap();
+        let prefix = instance_health_prefix(&none.instance.reference());
+        assert_eq!(ranges(&delete_other_checks(&none)), vec![(prefix.clone().into_bytes(), prefix_end(&prefix))]);
+    }
 }

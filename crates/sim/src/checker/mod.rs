@@ -1,11 +1,13 @@
 //! Checks of a recorded [`History`]: linearizability of the key-value operations (a Porcupine-style
 //! Wing–Gong–Lowe search per key, with unknown outcomes), revision order, serializable reads, watch streams,
 //! leases, permissions (the limited user of [`crate::auth_workload`]), datacenter verdicts, failover groups,
-//! locks (the clients of [`crate::lock_workload`]) and the final leader.
+//! locks (the clients of [`crate::lock_workload`]), discovery answers against the committed registry (the clients of
+//! [`crate::discovery_workload`]) and the final leader.
 
 mod auth;
 mod bitset;
 mod cache;
+mod discovery;
 mod entries;
 mod groups;
 mod lease;
@@ -26,6 +28,7 @@ pub mod wgl;
 mod writes;
 
 pub use auth::AuthViolation;
+pub use discovery::{DiscoveryStats, DiscoveryViolation};
 pub use groups::GroupViolation;
 pub use lease::LeaseViolation;
 pub use linearizable::{KeyFailure, Linearizability};
@@ -45,6 +48,7 @@ use crate::history::History;
 pub fn check(history: &History, opts: &CheckOptions) -> Report {
     let writes = writes::Writes::of(history);
     let lin = linearizable::check(history, opts.max_steps_per_key);
+    let (discovery, discovery_stats) = discovery::check(history);
     Report {
         linearizability: lin.result,
         linearizability_failures: lin.failures,
@@ -58,6 +62,8 @@ pub fn check(history: &History, opts: &CheckOptions) -> Report {
         verdicts: verdicts::check(history, opts.check_liveness),
         groups: groups::check(history, opts.check_liveness),
         locks: locks::check(history),
+        discovery,
+        discovery_stats,
         liveness: if opts.check_liveness { liveness::check(history) } else { Vec::new() },
         ops_checked: lin.ops_checked,
         keys_checked: lin.keys_checked,

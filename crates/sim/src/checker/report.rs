@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::auth::AuthViolation;
+use super::discovery::{DiscoveryStats, DiscoveryViolation};
 use super::groups::GroupViolation;
 use super::lease::LeaseViolation;
 use super::linearizable::KeyFailure;
@@ -55,6 +56,11 @@ pub struct Report {
     pub groups: Vec<GroupViolation>,
     /// Lock invariants broken (two holders at once, tokens not growing, fenced writes interleaving).
     pub locks: Vec<LockViolation>,
+    /// Discovery invariants broken (an unhealthy or unregistered instance answered, an answer that is not the
+    /// ranking of the committed registry, a catalog or answer staler than its window, a lost write).
+    pub discovery: Vec<DiscoveryViolation>,
+    /// What the discovery check judged and measured.
+    pub discovery_stats: DiscoveryStats,
     /// Liveness expectations missed.
     pub liveness: Vec<LivenessViolation>,
     /// Operations the linearizability search covered.
@@ -79,6 +85,7 @@ impl Report {
             + self.verdicts.len()
             + self.groups.len()
             + self.locks.len()
+            + self.discovery.len()
             + self.liveness.len()
     }
 
@@ -140,6 +147,15 @@ impl fmt::Display for Report {
             self.watches_checked,
             self.violation_count()
         )?;
+        let d = &self.discovery_stats;
+        if d.answers > 0 {
+            writeln!(
+                f,
+                "discovery: {} answers ({} judged, {} not covered, {} non-empty); catalog lag over {} writes: p50 {} ms, \
+                 p99 {} ms, max {} ms",
+                d.answers, d.judged, d.unjudged, d.nonempty, d.lags_measured, d.lag_p50_ms, d.lag_p99_ms, d.lag_max_ms
+            )?;
+        }
         for failure in self.linearizability_failures.iter().take(SHOWN_PER_CHECK) {
             write!(f, "{failure}")?;
         }
@@ -156,6 +172,7 @@ impl fmt::Display for Report {
         list(f, "verdicts", &self.verdicts)?;
         list(f, "failover groups", &self.groups)?;
         list(f, "locks", &self.locks)?;
+        list(f, "discovery", &self.discovery)?;
         list(f, "liveness", &self.liveness)
     }
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod brute_force;
+mod discovery;
 mod history;
 mod lease;
 mod linearizability;
