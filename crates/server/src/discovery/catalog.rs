@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use meridian_proto::mvccpb::{Event, KeyValue, event::EventType};
 use meridian_registry::consul::{CheckStates, Indexes};
 use meridian_registry::{
-    CheckId, CheckRecord, InstanceRef, Registration, RegistryKey, ServiceName, Status, aggregate, parse_key,
+    CheckId, CheckRecord, InstanceId, InstanceRef, NodeName, Registration, RegistryKey, ServiceName, Status, aggregate,
+    parse_key,
 };
 
 /// One registration with the revisions of its key.
@@ -27,7 +28,8 @@ pub struct Stored {
 /// The registry as of one store revision.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
-    instances: BTreeMap<InstanceRef, Stored>,
+    /// By service, then by (node, id): one service's instances are one lookup, not a scan of the catalog.
+    instances: BTreeMap<ServiceName, BTreeMap<(NodeName, InstanceId), Stored>>,
     checks: BTreeMap<InstanceRef, CheckStates>,
     /// The revision the catalog reflects.
     index: i64,
@@ -75,7 +77,10 @@ impl Catalog {
                 Ok(registration) => {
                     let service = r.service.clone();
                     // A re-registration may drop checks: their records are deleted in the same transaction.
-                    self.instances.insert(r, Stored { registration, indexes });
+                    self.instances
+                        .entry(r.service.clone())
+                        .or_default()
+                        .insert((r.node, r.id), Stored { registration, indexes });
                     service
                 }
                 Err(e) => return self.skip(&key, &e),
@@ -96,7 +101,12 @@ impl Catalog {
     fn delete(&mut self, key: &[u8], revision: i64) {
         let service = match parse_key(key) {
             Ok(RegistryKey::Instance(r)) => {
-                self.instances.remove(&r);
+                if let Some(of_service) = self.instances.get_mut(&r.service) {
+                    of_service.remove(&(r.node.clone(), r.id.clone()));
+                    if of_service.is_empty() {
+                        self.instances.remove(&r.service);
+                    }
+                }
                 r.service
             }
             Ok(RegistryKey::Check(c)) => {
@@ -152,18 +162,17 @@ impl Catalog {
 
     /// Every registration, in (service, node, id) order.
     pub fn instances(&self) -> impl Iterator<Item = &Stored> {
-        self.instances.values()
+        self.instances.values().flat_map(BTreeMap::values)
     }
 
     /// The registrations of `service`.
     pub fn service(&self, service: &ServiceName) -> impl Iterator<Item = &Stored> {
-        let service = service.clone();
-        self.instances.iter().filter(move |(r, _)| r.service == service).map(|(_, s)| s)
+        self.instances.get(service).into_iter().flat_map(BTreeMap::values)
     }
 
     /// One registration.
     pub fn instance(&self, r: &InstanceRef) -> Option<&Stored> {
-        self.instances.get(r)
+        self.instances.get(&r.service)?.get(&(r.node.clone(), r.id.clone()))
     }
 
     /// The published check states of an instance (empty if none were written).
@@ -193,7 +202,7 @@ impl Catalog {
     /// The names of every service with at least one registration, with the union of their instances' tags.
     pub fn services(&self) -> BTreeMap<ServiceName, Vec<String>> {
         let mut out: BTreeMap<ServiceName, Vec<String>> = BTreeMap::new();
-        for stored in self.instances.values() {
+        for stored in self.instances() {
             let i = &stored.registration.instance;
             let tags = out.entry(i.service.clone()).or_default();
             for t in &i.tags {
