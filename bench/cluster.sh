@@ -66,7 +66,8 @@ start_etcd() {
 # start_meridian TAG N BASE: the same for Meridian. One node is a plain `meridian server`; three nodes are
 # three voters of one DC from a topology file (one DC holding every voter needs --force). With SPREAD=1 the
 # voters are one per datacenter (dc-a, dc-b, dc-c), each with an admin API on port BASE+80+i that serves
-# fault injection (`PUT /faults`), so a datacenter can be isolated.
+# fault injection (`PUT /faults`), so a datacenter can be isolated. With HTTP_BASE set, member i (of three) serves
+# the Consul-compatible HTTP API on port HTTP_BASE+i and no DNS; HTTP_EPS lists those endpoints.
 start_meridian() {
     local tag=$1 n=$2 base=$3 i
     EPS=""
@@ -91,11 +92,17 @@ start_meridian() {
         printf '\n[[members]]\nname = "m%d"\ndc = "dc-%s"\nzone = "%s-%d"\nrole = "voter"\npeer_url = "%s://127.0.0.1:%d"\nclient_url = "%s://127.0.0.1:%d"\n' \
             "$i" "${dcs[$i]}" "${dcs[$i]}" "$i" "$(scheme)" $((base + 50 + i)) "$(scheme)" $((base + i)) >>"$topo"
     done
+    HTTP_EPS=""
     for i in $(seq 0 $((n - 1))); do
-        local admin=()
-        [ "${SPREAD:-0}" = 1 ] && admin=(--listen-admin "http://127.0.0.1:$((base + 80 + i))" --enable-fault-injection)
+        local own=()
+        [ "${SPREAD:-0}" = 1 ] && own=(--listen-admin "http://127.0.0.1:$((base + 80 + i))" --enable-fault-injection)
+        if [ -n "${HTTP_BASE:-}" ]; then
+            port_free $((HTTP_BASE + i)) || { log "port $((HTTP_BASE + i)) busy"; exit 1; }
+            own+=(--listen-http "http://127.0.0.1:$((HTTP_BASE + i))" --listen-dns none)
+            HTTP_EPS+="${HTTP_EPS:+,}http://127.0.0.1:$((HTTP_BASE + i))"
+        fi
         # shellcheck disable=SC2046
-        MERIDIAN_LOG=warn $BIN server --topology "$topo" "${extra[@]}" "${admin[@]}" --name "m$i" --data-dir "$WORK/$tag-m$i" \
+        MERIDIAN_LOG=warn $BIN server --topology "$topo" "${extra[@]}" "${own[@]}" --name "m$i" --data-dir "$WORK/$tag-m$i" \
             $(meridian_tls) >"$WORK/$tag-m$i.log" 2>&1 &
         PIDS+=($!)
         GROUP+=($!)

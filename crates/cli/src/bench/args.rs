@@ -21,6 +21,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(3600);
 pub const MAX_PREFILL: u64 = 1_000_000;
 /// etcd's default request size limit (`--max-request-bytes`); larger values would only produce errors.
 pub const MAX_VALUE_SIZE: usize = 1_572_864;
+/// Longest `--wait` of a blocking query (Consul caps its own at 10 minutes).
+pub const MAX_WAIT: Duration = Duration::from_secs(600);
 /// Most generator threads `--threads` accepts.
 pub const MAX_THREADS: usize = 256;
 
@@ -42,6 +44,14 @@ pub enum Workload {
     /// Lock then Unlock through the Lock service, each client with its own lease, on `--key-space` lock names
     /// (default 1: every client contends for one lock).
     Lock,
+    /// Consul HTTP API: `GET /v1/health/service/svc-<n>?passing` of random services of `--key-space`.
+    Health,
+    /// Consul HTTP API: `PUT /v1/agent/service/register`, operation i registering instance `i-<i>` of service
+    /// `svc-<i mod key-space>`.
+    Register,
+    /// Consul HTTP API: `--clients` blocking queries on one service, each on its own connection, woken by one
+    /// registration; `--rounds` times.
+    BlockingWake,
 }
 
 impl Workload {
@@ -55,6 +65,9 @@ impl Workload {
             Workload::Mixed => "mixed",
             Workload::Authenticate => "authenticate",
             Workload::Lock => "lock",
+            Workload::Health => "health",
+            Workload::Register => "register",
+            Workload::BlockingWake => "blocking-wake",
         }
     }
 
@@ -64,8 +77,14 @@ impl Workload {
             Workload::Put | Workload::WatchLatency | Workload::Authenticate => 0,
             Workload::Range | Workload::Lock => 1,
             Workload::Txn => 1000,
-            Workload::Mixed => 10_000,
+            Workload::Mixed | Workload::Health | Workload::Register => 10_000,
+            Workload::BlockingWake => 1,
         }
+    }
+
+    /// Whether the workload talks to the Consul-compatible HTTP API rather than etcd's.
+    pub fn consul(self) -> bool {
+        matches!(self, Workload::Health | Workload::Register | Workload::BlockingWake)
     }
 
     /// Whether the workload writes its whole key space before measuring (so reads find values).
@@ -91,6 +110,9 @@ pub enum Protocol {
     /// etcd's HTTP/JSON gateway (`POST /v3/kv/put`, `/v3/kv/range`): every client has a keep-alive HTTP/1.1
     /// connection of its own. `put`, `range` and `mixed` only.
     Json,
+    /// Meridian's Consul-compatible HTTP API (`--listen-http`): every client has a keep-alive HTTP/1.1
+    /// connection of its own. The protocol of `health`, `register` and `blocking-wake`, and only theirs.
+    Consul,
 }
 
 impl Protocol {
@@ -99,6 +121,7 @@ impl Protocol {
         match self {
             Protocol::Grpc => "grpc",
             Protocol::Json => "json",
+            Protocol::Consul => "consul",
         }
     }
 }
@@ -119,9 +142,10 @@ pub struct BenchArgs {
     /// every client has its own connection instead.
     #[arg(long, default_value_t = 1)]
     pub conns: usize,
-    /// `grpc`, or `json` for etcd's HTTP/JSON gateway on the same endpoints (put, range and mixed only).
-    #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
-    pub protocol: Protocol,
+    /// `grpc`, or `json` for etcd's HTTP/JSON gateway on the same endpoints (put, range and mixed only); `consul`
+    /// (implied by health, register and blocking-wake) for the Consul-compatible HTTP API. Default: grpc.
+    #[arg(long, value_enum)]
+    pub protocol: Option<Protocol>,
     /// Threads the load generator runs on. With 1 every client shares one thread, which costs the least
     /// CPU per operation (the generator competes with the servers for the CPUs on one machine); raise it only
     /// when one thread cannot keep up.
@@ -148,6 +172,12 @@ pub struct BenchArgs {
     /// Distinct keys (0: unbounded, every op a new key). Defaults: put 0, range 1, txn 1000, mixed 10000.
     #[arg(long)]
     pub key_space: Option<u64>,
+    /// blocking-wake: how many times one registration wakes the parked queries.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: u64,
+    /// blocking-wake: how long each blocking query may wait (`?wait=`), e.g. 60s.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub wait: Duration,
     /// Read consistency of range, mixed and the read of txn.
     #[arg(long, value_enum, default_value_t = Consistency::L)]
     pub consistency: Consistency,
@@ -209,6 +239,10 @@ pub struct Plan {
     pub read_ratio: f64,
     /// Per-request bound.
     pub timeout: Duration,
+    /// blocking-wake: rounds (0 for other workloads).
+    pub rounds: u64,
+    /// blocking-wake: each blocking query's `?wait=`.
+    pub wait: Duration,
     /// JSON output.
     pub json: bool,
     /// TLS files for `https://` endpoints.
@@ -241,6 +275,10 @@ impl Plan {
             args.threads
         );
         let budget = match (args.total, args.duration) {
+            (None, None) if args.workload == Workload::BlockingWake => Budget::Total(args.rounds),
+            (_, _) if args.workload == Workload::BlockingWake => {
+                bail!("blocking-wake runs --rounds rounds; --total and --duration do not apply")
+            }
             (Some(0), _) => bail!("--total must be at least 1"),
             (Some(n), None) => Budget::Total(n),
             (None, Some(d)) => {
@@ -270,7 +308,32 @@ impl Plan {
         if args.workload == Workload::Txn {
             ensure!(space > 0, "txn needs a bounded --key-space (keys are read, then compared and set)");
         }
-        if args.protocol == Protocol::Json {
+        let protocol = match (args.protocol, args.workload.consul()) {
+            (None, false) => Protocol::Grpc,
+            (None | Some(Protocol::Consul), true) => Protocol::Consul,
+            (Some(Protocol::Consul), false) => {
+                bail!("--protocol consul runs health, register and blocking-wake only, not {}", args.workload.name())
+            }
+            (Some(p), true) => {
+                bail!("{} talks to the Consul HTTP API, not --protocol {}", args.workload.name(), p.name())
+            }
+            (Some(p), false) => p,
+        };
+        if args.workload.consul() {
+            ensure!(space > 0, "{} names services svc-0 … : --key-space must be at least 1", args.workload.name());
+            ensure!(args.conns == 1, "--conns applies to gRPC; HTTP API clients have a connection each");
+            ensure!(args.user.is_none(), "{} does not log in (no --user)", args.workload.name());
+        }
+        if args.workload == Workload::BlockingWake {
+            ensure!(args.rounds > 0, "--rounds must be at least 1");
+            ensure!(args.rate == 0, "--rate does not apply to blocking-wake");
+            ensure!(!args.wait.is_zero() && args.wait <= MAX_WAIT, "--wait must be between 0 and 10m");
+            ensure!(
+                args.endpoints.iter().all(|e| e.starts_with("http://")),
+                "blocking-wake speaks plain HTTP only (no https:// endpoints)"
+            );
+        }
+        if protocol == Protocol::Json {
             ensure!(
                 matches!(args.workload, Workload::Put | Workload::Range | Workload::Mixed),
                 "--protocol json runs put, range and mixed only; {} needs --protocol grpc",
@@ -281,7 +344,7 @@ impl Plan {
                 "--conns applies to gRPC; with --protocol json every client has its own HTTP/1.1 connection"
             );
         }
-        let conns = if args.protocol == Protocol::Json { args.clients } else { args.conns };
+        let conns = if protocol == Protocol::Grpc { args.conns } else { args.clients };
         let read_ratio = match (args.workload, args.read_ratio) {
             (Workload::Mixed, r) => {
                 let r = r.unwrap_or(0.9);
@@ -296,7 +359,7 @@ impl Plan {
             endpoints: args.endpoints.clone(),
             clients: args.clients,
             conns,
-            protocol: args.protocol,
+            protocol,
             threads: args.threads,
             budget,
             rate: args.rate,
@@ -305,6 +368,8 @@ impl Plan {
             consistency: args.consistency,
             read_ratio,
             timeout: args.timeout,
+            rounds: if args.workload == Workload::BlockingWake { args.rounds } else { 0 },
+            wait: args.wait,
             json: args.json,
             tls,
             user,
@@ -408,6 +473,35 @@ mod tests {
         }
         assert!(err("put --total 1 --protocol json --clients 4 --conns 2").contains("--conns applies to gRPC"));
         assert_eq!(plan("put --total 1 --protocol grpc --clients 4 --conns 2").unwrap().conns, 2);
+    }
+
+    #[test]
+    fn discovery_workloads_talk_to_the_http_api_on_a_connection_each() {
+        for w in ["health", "register"] {
+            let p = plan(&format!("{w} --total 10 --clients 4 --endpoints http://127.0.0.1:8500")).unwrap();
+            assert_eq!((p.protocol, p.conns, p.keys.space, p.rounds), (Protocol::Consul, 4, 10_000, 0), "{w}");
+            assert_eq!(p.label(), w);
+            let e = err(&format!("{w} --total 1 --protocol json"));
+            assert!(e.contains("Consul HTTP API"), "{e}");
+            assert!(err(&format!("{w} --total 1 --key-space 0")).contains("--key-space"));
+            assert!(err(&format!("{w} --total 1 --clients 2 --conns 2")).contains("--conns"));
+        }
+        assert_eq!(plan("health --duration 10s --protocol consul").unwrap().protocol, Protocol::Consul);
+        assert!(err("put --total 1 --protocol consul").contains("health, register and blocking-wake only"));
+    }
+
+    #[test]
+    fn blocking_wake_runs_rounds_with_a_bounded_wait() {
+        let p = plan("blocking-wake --clients 1000 --rounds 3").unwrap();
+        assert_eq!((p.budget, p.rounds, p.clients), (Budget::Total(3), 3, 1000));
+        assert_eq!(p.wait, Duration::from_secs(60));
+        assert_eq!(plan("blocking-wake").unwrap().rounds, 5);
+        assert!(err("blocking-wake --total 5").contains("--rounds"));
+        assert!(err("blocking-wake --duration 5s").contains("--rounds"));
+        assert!(err("blocking-wake --rounds 0").contains("--rounds"));
+        assert!(err("blocking-wake --wait 11m").contains("--wait"));
+        assert!(err("blocking-wake --rate 5").contains("--rate"));
+        assert!(err("blocking-wake --endpoints https://127.0.0.1:8501 --cacert ca.crt").contains("plain HTTP"));
     }
 
     #[test]

@@ -48,16 +48,8 @@ impl JsonEndpoint {
     /// Checks that `endpoint` answers (`GET /version`) and logs in as the plan's user, if it has one (simple
     /// tokens belong to the member that issued them, so each endpoint gets its own).
     pub async fn connect(plan: &Plan, endpoint: &str) -> anyhow::Result<JsonEndpoint> {
-        let tls = if endpoint.starts_with("https://") {
-            let files = plan.tls.as_ref();
-            let files =
-                files.with_context(|| format!("{endpoint} is https://: give --cacert (and --cert/--key if needed)"))?;
-            Some(files.config(&[HTTP11])?)
-        } else {
-            None
-        };
         let base = endpoint.trim_end_matches('/').to_owned();
-        let mut ep = JsonEndpoint { base, connector: Connector { tls }, token: None };
+        let mut ep = JsonEndpoint { base, connector: Connector::for_endpoint(plan, endpoint)?, token: None };
         let mut probe = JsonClient::new(&ep, &[], plan.timeout)?;
         let failed = |s: Status| anyhow::anyhow!("{}", error_kind(&s));
         probe.version().await.map_err(failed).with_context(|| format!("connecting to {endpoint} (GET /version)"))?;
@@ -198,14 +190,14 @@ fn answer(status: StatusCode, body: &[u8]) -> Result<serde_json::Map<String, Val
 }
 
 /// The start of `body` as text, for an error kind.
-fn quote(body: &[u8]) -> String {
+pub(super) fn quote(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(QUOTED)]);
     let text = text.trim();
     if body.len() > QUOTED { format!("{text}…") } else { text.to_owned() }
 }
 
 /// A transport error with its causes (hyper's own message is only "client error (Connect)").
-fn transport_error(e: &hyper_util::client::legacy::Error) -> String {
+pub(super) fn transport_error(e: &hyper_util::client::legacy::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -218,8 +210,23 @@ fn transport_error(e: &hyper_util::client::legacy::Error) -> String {
 
 /// Opens a client's connection: TCP with no delay, then TLS offering HTTP/1.1 for `https://`.
 #[derive(Clone)]
-struct Connector {
+pub(super) struct Connector {
     tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Connector {
+    /// The connector of `endpoint`: TLS offering HTTP/1.1 with the plan's files for `https://`, plain TCP else.
+    pub(super) fn for_endpoint(plan: &Plan, endpoint: &str) -> anyhow::Result<Connector> {
+        let tls = if endpoint.starts_with("https://") {
+            let files = plan.tls.as_ref();
+            let files =
+                files.with_context(|| format!("{endpoint} is https://: give --cacert (and --cert/--key if needed)"))?;
+            Some(files.config(&[HTTP11])?)
+        } else {
+            None
+        };
+        Ok(Connector { tls })
+    }
 }
 
 impl tower::Service<Uri> for Connector {

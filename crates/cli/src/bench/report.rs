@@ -166,6 +166,8 @@ mod tests {
             consistency: Consistency::S,
             read_ratio: 0.0,
             timeout: Duration::from_secs(1),
+            rounds: 0,
+            wait: Duration::from_secs(60),
             json: true,
             tls: None,
             user: None,

@@ -16,6 +16,7 @@ use meridian_proto::etcdserverpb::PutRequest;
 use meridian_proto::etcdserverpb::kv_client::KvClient;
 
 use super::args::{Plan, Protocol, Workload};
+use super::consul_client::{ConsulClient, ConsulEndpoint};
 use super::credentials::{Conn, authorize};
 use super::json_client::{JsonClient, JsonEndpoint};
 use super::report::Report;
@@ -34,6 +35,7 @@ pub async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let conns = match plan.protocol {
         Protocol::Grpc => Conns::Grpc(connect(&plan).await?),
         Protocol::Json => Conns::Json(connect_json(&plan).await?),
+        Protocol::Consul => Conns::Consul(connect_consul(&plan)?),
     };
     if plan.workload.prefills() {
         prefill(&plan, &conns).await?;
@@ -42,7 +44,9 @@ pub async fn execute(plan: Plan) -> anyhow::Result<Report> {
     let bar = progress_bar(&plan, &schedule)?;
     let (elapsed, stats) = match (&conns, plan.workload) {
         (Conns::Grpc(channels), Workload::WatchLatency) => run_watch(&plan, channels, schedule, &bar).await?,
-        (Conns::Json(_), Workload::WatchLatency) => bail!("watch-latency does not run over --protocol json"),
+        (Conns::Json(_) | Conns::Consul(_), Workload::WatchLatency) => {
+            bail!("watch-latency does not run over --protocol json")
+        }
         _ => run_kv(&plan, &conns, schedule, &bar).await?,
     };
     bar.finish_and_clear();
@@ -87,6 +91,8 @@ enum Conns {
     Grpc(Vec<Conn>),
     /// The gateway of each endpoint; every client opens a connection of its own.
     Json(Vec<JsonEndpoint>),
+    /// The Consul-compatible HTTP API of each endpoint; every client opens a connection of its own.
+    Consul(Vec<ConsulEndpoint>),
 }
 
 impl Conns {
@@ -98,6 +104,10 @@ impl Conns {
                 let value = vec![b'v'; plan.val_size];
                 let client = JsonClient::new(&endpoints[c % endpoints.len()], &value, plan.timeout)?;
                 Worker::json(client, plan.clone(), c as u64)
+            }
+            Conns::Consul(endpoints) => {
+                let client = ConsulClient::new(&endpoints[c % endpoints.len()], plan.timeout)?;
+                Worker::consul(client, plan.clone(), c as u64)
             }
         })
     }
@@ -118,6 +128,11 @@ async fn connect_json(plan: &Plan) -> anyhow::Result<Vec<JsonEndpoint>> {
         out.push(JsonEndpoint::connect(plan, endpoint).await?);
     }
     Ok(out)
+}
+
+/// Every endpoint's HTTP API (connections open with each client's first request).
+fn connect_consul(plan: &Plan) -> anyhow::Result<Vec<ConsulEndpoint>> {
+    plan.endpoints.iter().map(|endpoint| ConsulEndpoint::new(plan, endpoint)).collect()
 }
 
 /// A connection to `endpoint`, logged in as the plan's user if it has one.
@@ -263,7 +278,7 @@ async fn run_watch(
 }
 
 /// The index of the endpoint client `c` talks to: client `c` uses connection `c mod conns`, and connection `i`
-/// goes to endpoint `i mod endpoints` (see [`connect`]); over JSON `conns` is `clients`, so client `c` talks to
+/// goes to endpoint `i mod endpoints` (see [`connect`]); over JSON and the HTTP API `conns` is `clients`, so client `c` talks to
 /// endpoint `c mod endpoints`, as [`Conns::worker`] has it.
 fn endpoint_of(plan: &Plan, c: usize) -> usize {
     (c % plan.conns) % plan.endpoints.len()

@@ -13,6 +13,7 @@ use meridian_proto::etcdserverpb::{AuthenticateRequest, Compare, PutRequest, Ran
 use tonic::Status;
 
 use super::args::{Consistency, Plan, Workload};
+use super::consul_client::{ConsulClient, registration, service_name};
 use super::credentials::Conn;
 use super::json_client::JsonClient;
 use meridian_types::SplitMix64;
@@ -36,6 +37,8 @@ enum Api {
     Grpc { kv: KvClient<Conn>, auth: AuthClient<Conn>, locker: Locker },
     /// The JSON gateway on a connection of the client's own.
     Json(JsonClient),
+    /// The Consul-compatible HTTP API on a connection of the client's own (`health` and `register`).
+    Consul(ConsulClient),
 }
 
 impl Worker {
@@ -50,6 +53,11 @@ impl Worker {
     /// A client of the JSON gateway (put, range and mixed only); `seed` as for [`Worker::new`].
     pub fn json(client: JsonClient, plan: Arc<Plan>, seed: u64) -> Worker {
         Worker { api: Api::Json(client), plan, value: Vec::new(), rng: client_rng(seed) }
+    }
+
+    /// A client of the Consul-compatible HTTP API (`health` and `register`); `seed` as for [`Worker::new`].
+    pub fn consul(client: ConsulClient, plan: Arc<Plan>, seed: u64) -> Worker {
+        Worker { api: Api::Consul(client), plan, value: Vec::new(), rng: client_rng(seed) }
     }
 
     /// What the client needs before the run, unmeasured: the lock workload's lease.
@@ -71,6 +79,17 @@ impl Worker {
 
     /// Runs operation `op` of the plan's workload and says what it was.
     pub async fn run(&mut self, op: u64) -> Result<OpClass, Status> {
+        if let Api::Consul(consul) = &mut self.api {
+            let space = self.plan.keys.space.max(1);
+            return match self.plan.workload {
+                Workload::Health => {
+                    let service = service_name(self.rng.next_u64() % space);
+                    consul.health(&service).await.map(|_| OpClass::Read)
+                }
+                Workload::Register => consul.register(registration(op, space)).await.map(|()| OpClass::Write),
+                w => Err(Status::unimplemented(format!("{} does not run over the HTTP API's clients", w.name()))),
+            };
+        }
         let index = self.plan.keys.index(op, &mut self.rng);
         match self.plan.workload {
             Workload::Put | Workload::WatchLatency => self.put(index).await,
@@ -79,8 +98,9 @@ impl Worker {
             Workload::Txn => self.compare_and_set(index).await,
             Workload::Lock => match &mut self.api {
                 Api::Grpc { locker, .. } => locker.lock_unlock(&self.plan.keys.key(index)).await,
-                Api::Json(_) => Err(json_only("lock")),
+                _ => Err(json_only("lock")),
             },
+            Workload::Health | Workload::Register | Workload::BlockingWake => Err(consul_only(self.plan.workload)),
             Workload::Mixed => {
                 if self.rng.unit() < self.plan.read_ratio {
                     self.range(index).await.map(|_| OpClass::Read)
@@ -100,6 +120,7 @@ impl Worker {
                 kv.put(req).await.map(|_| OpClass::Write)
             }
             Api::Json(json) => json.put(&key).await.map(|()| OpClass::Write),
+            Api::Consul(_) => Err(consul_only(self.plan.workload)),
         }
     }
 
@@ -123,6 +144,7 @@ impl Worker {
                 Ok(resp.kvs.first().map_or(0, |kv| kv.mod_revision))
             }
             Api::Json(json) => json.range(&key, serializable).await.map(|()| 0),
+            Api::Consul(_) => Err(consul_only(self.plan.workload)),
         }
     }
 
@@ -148,6 +170,12 @@ impl Worker {
         let resp = kv.txn(req).await?.into_inner();
         Ok(if resp.succeeded { OpClass::TxnSucceeded } else { OpClass::TxnConflict })
     }
+}
+
+/// The error of an etcd operation asked of a client of the HTTP API, or a discovery workload of an etcd client
+/// (the plan refuses both before any client starts).
+fn consul_only(workload: Workload) -> Status {
+    Status::unimplemented(format!("{} and the HTTP API's clients do not go together", workload.name()))
 }
 
 /// The error of a workload the JSON clients do not run (the plan refuses them before any client starts).
