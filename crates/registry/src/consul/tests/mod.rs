@@ -1,6 +1,7 @@
 //! Consul shapes against JSON written the way real clients send and expect it: python3-consul's lower-case
 //! keys, Go clients' PascalCase, hand-written snake_case.
 
+mod fuzz;
 mod input;
 mod output;
 
