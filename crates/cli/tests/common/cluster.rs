@@ -1,9 +1,9 @@
 //! Multi-process cluster harness: writes a topology file into a temp dir, starts every member as a real
 //! `meridian server --topology FILE --name X --data-dir D --listen-admin URL` process on loopback ports from
-//! free-port probing, and offers kill -9 / restart by PID and cluster-wide checks (agreed leader, HashKV
-//! agreement). [`Options`] add a leader preference with a failback hold and `--enable-fault-injection`; the
-//! admin HTTP API of every member is reachable through [`Cluster::admin_status`] and
-//! [`Cluster::put_faults_everywhere`].
+//! free-port probing (each its own admin, Consul HTTP and DNS ports too), and offers kill -9 / restart by PID
+//! and cluster-wide checks (agreed leader, HashKV agreement). [`Options`] add a leader preference with a
+//! failback hold and `--enable-fault-injection`; the admin HTTP API of every member is reachable through
+//! [`Cluster::admin_status`] and [`Cluster::put_faults_everywhere`].
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -19,6 +19,17 @@ use super::{block_on_fresh, free_port, try_connect};
 
 /// How long a cluster may take to agree on a leader after starting or after a fault.
 pub const LEADER_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A loopback port free for both TCP and UDP (DNS listens on both).
+fn free_dns_port() -> u16 {
+    for _ in 0..1000 {
+        let port = free_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("could not find a loopback port free for TCP and UDP");
+}
 
 /// One member of a test topology.
 #[derive(Clone, Debug)]
@@ -98,6 +109,9 @@ pub struct Node {
     pub admin_port: u16,
     /// Port of the Consul-compatible HTTP API (every member its own, as several share the host).
     pub http_port: u16,
+    /// Port of the DNS listener, UDP and TCP (every member its own: the default 127.0.0.1:8600 would go to
+    /// the first member only).
+    pub dns_port: u16,
     child: Option<Child>,
     starts: u32,
 }
@@ -116,6 +130,11 @@ impl Node {
     /// Address of the Consul-compatible HTTP API.
     pub fn http_addr(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], self.http_port))
+    }
+
+    /// Address of the DNS listener (UDP and TCP).
+    pub fn dns_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.dns_port))
     }
 
     /// Whether the process is running.
@@ -156,6 +175,7 @@ impl Cluster {
                 peer_port: free_port(),
                 admin_port: free_port(),
                 http_port: free_port(),
+                dns_port: free_dns_port(),
                 child: None,
                 starts: 0,
             })
@@ -224,6 +244,7 @@ impl Cluster {
         // The server validates its flags before reading the topology, so the admin listener is given explicitly.
         cmd.arg("--listen-admin").arg(format!("http://{}", node.admin_addr()));
         cmd.arg("--listen-http").arg(format!("http://{}", node.http_addr()));
+        cmd.arg("--listen-dns").arg(node.dns_addr().to_string());
         if self.fault_injection {
             cmd.arg("--enable-fault-injection");
         }
