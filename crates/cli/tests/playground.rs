@@ -269,6 +269,31 @@ fn the_secure_playground_runs_tls_on_every_link_with_auth_on() {
     get.extend(["get", "secure", "--print-value-only"]);
     let out = etcdctl(&get);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "{}", String::from_utf8_lossy(&out.stderr));
+    // A token one member issued works on every other (JWT): clients spread their calls over the endpoints.
+    let flag = |name: &str| flags.iter().find_map(|f| f.strip_prefix(name)).expect("flag printed").to_owned();
+    let (cacert, cert, key) = (flag("--cacert="), flag("--cert="), flag("--key="));
+    let password = flag("--user=root:");
+    let curl = |url: &str, headers: &[String], body: &str| {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "10", "--cacert", &cacert, "--cert", &cert, "--key", &key, "-X", "POST"]);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        let out = cmd.args(["-d", body, url]).output().expect("run curl");
+        assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON from the gateway")
+    };
+    let members: Vec<&str> = endpoints.split(',').collect();
+    assert!(members.len() >= 2, "several endpoints: {endpoints}");
+    let login = format!(r#"{{"name": "root", "password": "{password}"}}"#);
+    let token = curl(&format!("{}/v3/auth/authenticate", members[0]), &[], &login)["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    for other in &members[1..] {
+        let got = curl(&format!("{other}/v3/kv/range"), &[format!("Authorization: {token}")], r#"{"key": "c2VjdXJl"}"#);
+        assert_eq!(got["kvs"][0]["value"], "eWVz", "{other} takes the token {} issued: {got}", members[0]);
+    }
     let ca_only: Vec<&str> = flags.iter().filter(|f| f.starts_with("--cacert=")).map(String::as_str).collect();
     let mut refused = ca_only.clone();
     refused.extend(["--dial-timeout=2s", "--command-timeout=3s", "get", "secure"]);

@@ -3,6 +3,11 @@
 //! the members on `https://` URLs with client certificates required and mutual peer TLS, puts the admin API
 //! behind a random token, and once a leader is agreed creates the root user (random password) and enables
 //! auth. It prints the etcdctl flags to use.
+//!
+//! Authenticate hands out JWTs (ES256, with a key pair made for the run and shared by every member), as etcd's
+//! documentation advises for production: any member verifies them. Meridian's simple tokens are known only to
+//! the member that issued them, so a client spreading its calls over several endpoints (etcdctl does) would be
+//! told now and then to log in again.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -26,6 +31,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The secure playground's files and secrets.
 pub struct Secure {
     paths: Paths,
+    /// The JWT signing key pair: (public key PEM file, private key PEM file).
+    jwt: (PathBuf, PathBuf),
     /// The admin API's bearer token (every member's `--admin-token`).
     pub admin_token: String,
     root_password: String,
@@ -43,7 +50,11 @@ impl Secure {
         let paths = Paths::new(&dir.join("certs"));
         let bundle = generate_for_topology(topology, &CertOptions::new(SystemTime::now()))?;
         write_bundle(&paths, &bundle, false)?;
-        Ok(Secure { paths, admin_token: random_text(32), root_password: random_text(20) })
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).context("making the JWT key")?;
+        let jwt = (dir.join("certs").join("jwt-public.pem"), dir.join("certs").join("jwt-private.pem"));
+        std::fs::write(&jwt.0, key.public_key_pem()).context("writing the JWT public key")?;
+        std::fs::write(&jwt.1, key.serialize_pem()).context("writing the JWT private key")?;
+        Ok(Secure { paths, jwt, admin_token: random_text(32), root_password: random_text(20) })
     }
 
     /// The TLS flags of member `name`.
@@ -60,6 +71,9 @@ impl Secure {
         ];
         let mut args: Vec<PathBuf> = flags.into_iter().flat_map(|(f, p)| [PathBuf::from(f), p]).collect();
         args.push("--client-cert-auth".into());
+        args.push("--auth-token".into());
+        let (public, private) = &self.jwt;
+        args.push(format!("jwt,pub-key={},priv-key={},sign-method=ES256", public.display(), private.display()).into());
         args
     }
 

@@ -1,7 +1,9 @@
 //! etcd's simple tokens: random strings the member that issued them remembers, each naming a user, valid for
 //! a time-to-live that every use renews. A token also remembers the password hash it was issued under, so
 //! changing the password or deleting the user invalidates it. Tokens are not replicated: a client that moves
-//! to another member authenticates again (etcd behaves the same; JWT tokens are the portable kind).
+//! to another member is told its token is invalid and authenticates again. etcd differs here: it proposes each
+//! simple token through Raft, so every member knows it. JWT tokens (`--auth-token jwt,...`) are the portable
+//! kind, and the ones etcd advises for production.
 
 use std::collections::HashMap;
 
