@@ -41,6 +41,14 @@ impl ReachState {
         self.table.lock().report(self.me, self.clock.now_ms())
     }
 
+    /// The members this member has heard nothing from for at least their unreachable window (whether they
+    /// answered before or never did).
+    pub fn silent_members(&self) -> Vec<NodeId> {
+        let table = self.table.lock();
+        let report = table.report(self.me, self.clock.now_ms());
+        report.peers.iter().filter(|p| p.silent_ms >= table.unreachable_after_ms(p.member)).map(|p| p.member).collect()
+    }
+
     /// Keeps `report` as its reporter's latest, stamped with the arrival time.
     pub fn accept(&self, report: Report) {
         let received_ms = self.clock.now_ms();
@@ -113,5 +121,20 @@ mod tests {
         let held = state.reports();
         assert_eq!(held.keys().copied().collect::<Vec<_>>(), [NodeId(1), NodeId(2)]);
         assert_eq!(held[&NodeId(1)].report.peers.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn members_silent_for_their_window_are_named_whether_they_ever_answered_or_not() {
+        let state = ReachState::new(NodeId(1), Clock::new(), ReachConfig::for_timing(100, 1000));
+        state.with_table(|t| t.set_members([NodeId(2), NodeId(3)], 0));
+        assert!(state.silent_members().is_empty(), "a link just begun is not silent yet");
+        tokio::time::advance(std::time::Duration::from_millis(500)).await;
+        state.with_table(|t| t.answered(NodeId(2), 499, 500));
+        tokio::time::advance(std::time::Duration::from_millis(600)).await;
+        assert_eq!(state.silent_members(), [NodeId(3)], "3 never answered in 1.1 s; 2 answered 0.6 s ago");
+        tokio::time::advance(std::time::Duration::from_millis(400)).await;
+        assert_eq!(state.silent_members(), [NodeId(2), NodeId(3)]);
+        state.with_table(|t| t.answered(NodeId(2), 1_499, 1_500));
+        assert_eq!(state.silent_members(), [NodeId(3)], "an answer ends the silence");
     }
 }

@@ -119,7 +119,7 @@ fn answer(discovery: &Discovery, ask: &Ask) -> Answered {
     let query = Query {
         from: &from,
         rtt_ms: &around.rtt_ms,
-        down: &around.down,
+        down: &around.excluded,
         policy: ServicePolicy { failover_threshold: ask.threshold },
         include_warning: ask.include_warning,
         tags: &[],
@@ -130,7 +130,7 @@ fn answer(discovery: &Discovery, ask: &Ask) -> Answered {
         dc: from.dc.0.clone(),
         zone: from.zone.as_ref().map(|z| z.0.clone()),
         rtt_ms: around.rtt_ms.iter().map(|(dc, ms)| (dc.0.clone(), *ms)).collect(),
-        down: around.down.iter().map(|dc| dc.0.clone()).collect(),
+        down: around.excluded.iter().map(|dc| dc.0.clone()).collect(),
         index: catalog.index(),
         instances: ranked.answer().iter().map(|e| (e.instance.reference(), e.health)).collect(),
     }

@@ -64,7 +64,7 @@ pub fn ordered(
     let query = Query {
         from,
         rtt_ms: &around.rtt_ms,
-        down: &around.down,
+        down: &around.excluded,
         policy: ServicePolicy::default(),
         include_warning: !passing,
         tags,

@@ -1,8 +1,8 @@
 //! Answers are cheap, but a DNS server answers the same few names many times a second: each computed
 //! [`Answer`] is kept per (name, type, client locality) until its inputs move. Those inputs are the catalog
 //! (its index moves with every registry change the member applies) and the surroundings (round-trip times,
-//! datacenters that are down), which are re-read at most every [`SURROUNDINGS_EVERY`] and count as moved only
-//! when the order of datacenters or the down set changes. A moved input drops the whole cache: the next queries
+//! datacenters left out: `down` or cut off from this member), which are re-read at most every
+//! [`SURROUNDINGS_EVERY`] and count as moved only when the order of datacenters or the left-out set changes. A moved input drops the whole cache: the next queries
 //! recompute from the new state, so an answer is never older than the member's catalog.
 //!
 //! [`AnswerCache`] is the pure part (generations and the bound); [`Answers`] reads the member's state.
@@ -22,8 +22,9 @@ use super::respond::Question;
 use crate::discovery::Discovery;
 use crate::discovery::answer::{Surroundings, surroundings};
 
-/// How often the round-trip times and datacenter verdicts are re-read.
-pub const SURROUNDINGS_EVERY: Duration = Duration::from_secs(1);
+/// How often the round-trip times, verdicts and silent datacenters are re-read: a LAN heartbeat, so a
+/// datacenter's loss reaches DNS answers as soon as the HTTP API's (which read them on every query).
+pub const SURROUNDINGS_EVERY: Duration = Duration::from_millis(100);
 /// The most answers kept; a full cache starts over.
 pub const MAX_ENTRIES: usize = 16_384;
 
@@ -85,11 +86,11 @@ impl AnswerCache {
     }
 }
 
-/// What decides the order of tiers: the datacenters with a measured round-trip time, in its order, and the down set.
+/// What decides the order of tiers: the datacenters with a measured round-trip time, in its order, and the left-out set.
 fn order_of(s: &Surroundings) -> (Vec<DcName>, Vec<DcName>) {
     let mut dcs: Vec<(u64, &DcName)> = s.rtt_ms.iter().map(|(dc, rtt)| (*rtt, dc)).collect();
     dcs.sort();
-    (dcs.into_iter().map(|(_, dc)| dc.clone()).collect(), s.down.iter().cloned().collect())
+    (dcs.into_iter().map(|(_, dc)| dc.clone()).collect(), s.excluded.iter().cloned().collect())
 }
 
 struct Around {
@@ -210,7 +211,7 @@ mod tests {
         b.rtt_ms.insert(DcName::from("dc-b"), 35);
         assert_ne!(order_of(&a), order_of(&b));
         let mut d = a.clone();
-        d.down.insert(DcName::from("dc-b"));
+        d.excluded.insert(DcName::from("dc-b"));
         assert_ne!(order_of(&a), order_of(&d));
     }
 }

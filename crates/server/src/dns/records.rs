@@ -162,7 +162,7 @@ impl Builder<'_, '_> {
         let query = Query {
             from,
             rtt_ms: &surroundings.rtt_ms,
-            down: &surroundings.down,
+            down: &surroundings.excluded,
             policy: ServicePolicy::default(),
             include_warning: !self.scene.settings.only_passing,
             tags: &[],

@@ -295,7 +295,7 @@ fn the_apex_has_its_soa_and_ns() {
 #[test]
 fn a_datacenter_that_is_down_has_no_tier() {
     let mut case = Case::new();
-    case.surroundings.down.insert(DcName::from("dc-b"));
+    case.surroundings.excluded.insert(DcName::from("dc-b"));
     let a = case.ask("web.service.meridian.", RecordType::SRV, &at("dc-a", Some("z1")));
     assert_eq!(srv(&a), [A1, A2, "3 10 8080 20010db80000000000000000000000c1.addr.dc-c.meridian."]);
 }
