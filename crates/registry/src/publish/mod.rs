@@ -110,6 +110,11 @@ impl Batcher {
         before - self.pending.len()
     }
 
+    /// Whether a change of `check` waits.
+    pub fn contains(&self, check: &CheckRef) -> bool {
+        self.pending.contains_key(check)
+    }
+
     /// How many changes wait.
     pub fn pending(&self) -> usize {
         self.pending.len()

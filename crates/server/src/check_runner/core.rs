@@ -14,13 +14,18 @@
 //!   written through the log because forwarding it here failed, or a write by a runner that still thought the
 //!   check was its own) is adopted when its status differs from what this runner last published, or whenever
 //!   the check is a TTL check (the write was a report: the deadline restarts). Never while this runner has a
-//!   change of the check on its way to the log.
+//!   change of the check on its way to the log. A TTL report carries the check's record as committed when it
+//!   arrived, adopted by the same rule before the report is judged: the catalog may lag behind the store.
 //! - **Probes**: the first probe of a check is due at once, each next one an interval after the previous one
 //!   was ordered; a probe still running is never ordered again. Results of a check replaced since (a
 //!   re-registration, a hand-over and back) are ignored, by generation.
 //! - **Publishing**: every [`Change`] goes into the [`Batcher`]; [`Actions::publish`] is one flush, to be
 //!   written as one proposal, and [`RunnerCore::published`] must follow before anything else is fed: on
 //!   failure the changes go back into the batcher for the next flush.
+//! - **Reports are answered when safe** ([`super::waiting`]): a taken report gets a [`Ticket`], answered
+//!   through [`RunnerCore::take_answers`] once no change of its check waits or is being written (`true`), or
+//!   once the check stops being run as it was, its unwritten change dropped (`false`: the receiving member then
+//!   writes the report through the log).
 //! - **Deregistration**: a check critical for its `deregister_critical_after` makes its instance one of
 //!   [`Actions::deregister`], again every [`RunnerConfig::deregister_retry`] until it is gone.
 
@@ -31,11 +36,12 @@ use std::time::Duration;
 use meridian_registry::check::CheckKind;
 use meridian_registry::publish::Update;
 use meridian_registry::{
-    Batcher, CheckDef, CheckId, CheckRef, CheckState, FlapDamping, InstanceRef, LiveMember, MachineConfig, Observation,
-    Outcome, PublishConfig, Step, Timestamp, is_runner,
+    Batcher, CheckDef, CheckId, CheckRecord, CheckRef, CheckState, FlapDamping, InstanceRef, LiveMember, MachineConfig,
+    Observation, Outcome, PublishConfig, Step, Timestamp, is_runner,
 };
 use meridian_types::{LeaseId, MemberName};
 
+use super::waiting::{Standing, Ticket, Waiting};
 use crate::discovery::catalog::Catalog;
 use crate::discovery::writes::CheckWrite;
 
@@ -152,6 +158,8 @@ pub struct RunnerCore {
     in_flight: Vec<Update>,
     /// Checks with a change pushed since the batcher and the in-flight batch were last empty.
     unpublished: BTreeSet<CheckRef>,
+    /// Taken reports not yet answered.
+    waiting: Waiting,
     next_generation: u64,
 }
 
@@ -168,6 +176,7 @@ impl RunnerCore {
             batcher,
             in_flight: Vec::new(),
             unpublished: BTreeSet::new(),
+            waiting: Waiting::default(),
             next_generation: 0,
         }
     }
@@ -254,6 +263,35 @@ impl RunnerCore {
             self.batcher.discard_instance(&r);
         }
         self.forget_published();
+        self.settle_reports();
+    }
+
+    /// Answers the waiting reports whose checks are settled or dropped.
+    fn settle_reports(&mut self) {
+        let (instances, batcher, in_flight) = (&self.instances, &self.batcher, &self.in_flight);
+        self.waiting.settle(|check, generation| {
+            match instances.get(&check.instance).and_then(|run| run.checks.get(&check.check)) {
+                Some(running) if running.generation == generation => {
+                    if batcher.contains(check) || in_flight.iter().any(|u| &u.check == check) {
+                        Standing::Pending
+                    } else {
+                        Standing::Settled
+                    }
+                }
+                _ => Standing::Dropped,
+            }
+        });
+    }
+
+    /// The answers to taken reports that are ready: `true` if the report's effect is safe, `false` if it was
+    /// dropped and must be written through the log.
+    pub fn take_answers(&mut self) -> Vec<(Ticket, bool)> {
+        self.waiting.take_answers()
+    }
+
+    /// How many taken reports wait for their answer.
+    pub fn reports_waiting(&self) -> usize {
+        self.waiting.len()
     }
 
     /// Clears the checks with unpublished changes once nothing waits or is in flight.
@@ -264,20 +302,31 @@ impl RunnerCore {
     }
 
     fn adopt_foreign_writes(&mut self, catalog: &Catalog, r: &InstanceRef, now: Timestamp) {
-        let Some(run) = self.instances.get_mut(r) else { return };
-        for (id, check) in &mut run.checks {
-            let Some((record, indexes)) = catalog.check(r, id) else { continue };
-            if indexes.modify <= check.seen_mod {
-                continue;
-            }
-            let check_ref = CheckRef { instance: r.clone(), check: id.clone() };
-            if self.unpublished.contains(&check_ref) {
-                continue;
-            }
-            check.seen_mod = indexes.modify;
-            if check.cfg.ttl.is_some() || record.status != check.state().published() {
-                check.state = Some(CheckState::resume(&check.cfg, record, now));
-            }
+        let Some(run) = self.instances.get(r) else { return };
+        let records: Vec<(CheckRef, CheckRecord, i64)> = run
+            .checks
+            .keys()
+            .filter_map(|id| {
+                let (record, indexes) = catalog.check(r, id)?;
+                Some((CheckRef { instance: r.clone(), check: id.clone() }, record.clone(), indexes.modify))
+            })
+            .collect();
+        for (check, record, revision) in records {
+            self.adopt(&check, &record, revision, now);
+        }
+    }
+
+    /// Adopts `record`, written at `revision`, if no write this runner knows of is as new and none of its own
+    /// changes of the check is on its way to the log (see the module docs).
+    fn adopt(&mut self, check_ref: &CheckRef, record: &CheckRecord, revision: i64, now: Timestamp) {
+        let pending = self.unpublished.contains(check_ref);
+        let Some(check) = self.running_mut(check_ref) else { return };
+        if revision <= check.seen_mod || pending {
+            return;
+        }
+        check.seen_mod = revision;
+        if check.cfg.ttl.is_some() || record.status != check.state().published() {
+            check.state = Some(CheckState::resume(&check.cfg, record, now));
         }
     }
 
@@ -292,16 +341,22 @@ impl RunnerCore {
         self.transition(&result.check, |state, cfg| state.observe(cfg, observation));
     }
 
-    /// Feeds a TTL report to its check's machine; `false` if this member does not run that TTL check (the
-    /// caller then writes it through the log).
-    pub fn report(&mut self, report: TtlReport, now: Timestamp) -> bool {
-        match self.running(&report.check) {
-            Some(check) if check.cfg.ttl.is_some() => {}
-            _ => return false,
+    /// Feeds a TTL report to its check's machine and returns the ticket its answer will carry (see
+    /// [`take_answers`](Self::take_answers)); `None` if this member does not run that TTL check (the caller
+    /// then writes it through the log).
+    pub fn report(&mut self, report: TtlReport, now: Timestamp) -> Option<Ticket> {
+        let generation = match self.running(&report.check) {
+            Some(check) if check.cfg.ttl.is_some() => check.generation,
+            _ => return None,
+        };
+        if let Some((record, revision)) = &report.committed {
+            self.adopt(&report.check, record, *revision, now);
         }
         let observation = Observation::new(report.outcome, report.output, now);
         self.transition(&report.check, |state, cfg| state.observe(cfg, observation));
-        true
+        let ticket = self.waiting.wait(report.check, generation);
+        self.settle_reports();
+        Some(ticket)
     }
 
     fn running_mut(&mut self, check: &CheckRef) -> Option<&mut Running> {
@@ -382,6 +437,7 @@ impl RunnerCore {
             }
             self.in_flight = updates;
         }
+        self.settle_reports();
         actions
     }
 
@@ -406,12 +462,14 @@ impl RunnerCore {
             }
         }
         self.forget_published();
+        self.settle_reports();
     }
 
     /// The instance was deregistered (or was already gone): stop running it.
     pub fn deregistered(&mut self, instance: &InstanceRef) {
         self.instances.remove(instance);
         self.batcher.discard_instance(instance);
+        self.settle_reports();
     }
 
     /// When [`step`](Self::step) next has something to do; `None` if nothing is pending. Probes in flight

@@ -3,19 +3,22 @@
 //! moves and every [`SYNC_EVERY`] (membership and reachability have no signal); lets the core step; starts the
 //! probes it orders (each a task bounded by its check's timeout, its result coming back on a channel); writes the
 //! batch it flushes as one proposal (awaited here, so nothing else reaches the core meanwhile, bounded by
-//! [`PUBLISH_WITHIN`]); deregisters what it asks; and sleeps until the core's next wake-up, the next result,
-//! report or catalog change. Time is the member's clock and tokio's timers, both simulated in the simulation.
+//! [`PUBLISH_WITHIN`]); deregisters what it asks; answers the TTL reports the core has settled; and sleeps until
+//! the core's next wake-up, the next result, report or catalog change. Time is the member's clock and tokio's
+//! timers, both simulated in the simulation.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use meridian_registry::Timestamp;
 use meridian_types::MemberName;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::core::{Actions, RunnerConfig, RunnerCore};
 use super::inbox::Delivery;
+use super::waiting::Ticket;
 use super::{Stats, members, probe};
 use crate::discovery::writes;
 use crate::discovery::{Discovery, DiscoveryError};
@@ -53,6 +56,8 @@ pub async fn run(
     let mut next_sync = Timestamp(0);
     let mut catalog_moved = true;
     let mut signal_open = true;
+    // Where to answer each taken report once the core says whether its effect is safe.
+    let mut answering: BTreeMap<Ticket, oneshot::Sender<bool>> = BTreeMap::new();
     loop {
         let now = discovery.now();
         if catalog_moved || now >= next_sync {
@@ -74,12 +79,19 @@ pub async fn run(
                 catalog_moved = true;
             }
             Some(result) = results.recv() => core.probed(result, discovery.now()),
-            Some(delivery) = inbox.recv() => {
-                let accepted = core.report(delivery.report, discovery.now());
-                if accepted {
+            Some(delivery) = inbox.recv() => match core.report(delivery.report, discovery.now()) {
+                Some(ticket) => {
                     stats.reports.fetch_add(1, Ordering::Relaxed);
+                    answering.insert(ticket, delivery.accepted);
                 }
-                let _ = delivery.accepted.send(accepted);
+                None => {
+                    let _ = delivery.accepted.send(false);
+                }
+            },
+        }
+        for (ticket, taken) in core.take_answers() {
+            if let Some(answer) = answering.remove(&ticket) {
+                let _ = answer.send(taken);
             }
         }
     }

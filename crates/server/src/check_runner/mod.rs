@@ -6,7 +6,8 @@
 //! probe results, TTL reports and `now`, and returns what to do (probe this, publish these writes, deregister
 //! that). Around it, [`driver`] is the one task with timers and sockets; [`probe`] performs HTTP, TCP and gRPC
 //! probes over the member's network. TTL reports reach a check's runner wherever they arrive ([`relay`], over
-//! the [`inbox`] locally or the peer service's `ReportCheck` remotely, on the [`wire`]).
+//! the [`inbox`] locally or the peer service's `ReportCheck` remotely, on the [`wire`]); the runner answers one
+//! only once its effect is in the store ([`waiting`]).
 
 pub mod core;
 pub mod driver;
@@ -14,6 +15,7 @@ pub mod inbox;
 pub mod members;
 pub mod probe;
 pub mod relay;
+pub mod waiting;
 pub mod wire;
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Where a TTL report goes. Only state changes go through the log, yet the runner of a TTL check must learn of
 //! every report to restart the check's deadline; so a member that receives a report hands it to the check's
 //! runner (over the [`Inbox`] when that is itself, else over the peer link with [`CheckClient`]), and the
-//! runner feeds it to the check's machine, which publishes a change only if the status moves. When the runner
-//! cannot be reached, or does not run the check yet (its catalog has not seen the registration), the caller
-//! writes the reported state through the log as before, and the runner adopts that record when it sees it
-//! ([`super::core`]): a report is never lost.
+//! runner feeds it to the check's machine, which publishes a change only if the status moves; the runner says
+//! "taken" once that change is written ([`super::waiting`]). When the runner cannot be reached, does not run the
+//! check yet (its catalog has not seen the registration), or dropped the change because the check moved to
+//! another runner first, the caller writes the reported state through the log as before, and the runner adopts
+//! that record when it sees it ([`super::core`]): an acknowledged report is never lost.
 
 use std::time::Duration;
 

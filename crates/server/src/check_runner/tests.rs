@@ -187,12 +187,16 @@ fn a_ttl_check_expires_without_reports_and_each_report_restarts_its_ttl() {
     let mut core = core("a1");
     core.sync(&cat, &[member("a1")], at(0));
     assert!(core.step(at(0)).probes.is_empty(), "a TTL check is never probed");
-    let pass = |o| TtlReport { check: check.clone(), outcome: o, output: "ok".into() };
-    assert!(core.report(pass(Outcome::Pass), at(1_000)));
+    let pass = |o| TtlReport { check: check.clone(), outcome: o, output: "ok".into(), committed: None };
+    let first = core.report(pass(Outcome::Pass), at(1_000)).expect("taken");
+    assert!(core.take_answers().is_empty(), "not answered before its change is written");
     let actions = core.step(at(1_000));
     assert_eq!(actions.publish[0].record.status, Status::Passing, "a report sets the status at once");
+    assert!(core.take_answers().is_empty(), "not answered while its change is being written");
     core.published(Ok(3));
-    assert!(core.report(pass(Outcome::Pass), at(8_000)));
+    assert_eq!(core.take_answers(), vec![(first, true)], "answered once written");
+    let second = core.report(pass(Outcome::Pass), at(8_000)).expect("taken");
+    assert_eq!(core.take_answers(), vec![(second, true)], "nothing to write: answered at once");
     assert!(core.step(at(8_000)).publish.is_empty(), "same status: nothing to publish");
     assert_eq!(core.next_wake(), Some(at(18_000)), "the TTL restarted at the last report");
     assert!(core.step(at(17_999)).publish.is_empty());
@@ -220,13 +224,71 @@ fn reports_for_checks_this_member_does_not_run_are_refused() {
     let (h, t) = (http("web-1"), ttl("web-2"));
     let cat = catalog(&[(&h, 2), (&t, 3)], &[]);
     let mut core = core("a1");
-    let report = |check| TtlReport { check, outcome: Outcome::Pass, output: String::new() };
-    assert!(!core.report(report(check_of(&t)), at(0)), "not synced yet");
+    let report = |check| TtlReport { check, outcome: Outcome::Pass, output: String::new(), committed: None };
+    assert!(core.report(report(check_of(&t)), at(0)).is_none(), "not synced yet");
     core.sync(&cat, &[member("a1")], at(0));
-    assert!(!core.report(report(check_of(&h)), at(0)), "not a TTL check");
-    assert!(core.report(report(check_of(&t)), at(0)));
+    assert!(core.report(report(check_of(&h)), at(0)).is_none(), "not a TTL check");
+    assert!(core.report(report(check_of(&t)), at(0)).is_some());
     core.sync(&cat, &[member("a2")], at(10));
-    assert!(!core.report(report(check_of(&t)), at(10)), "handed over");
+    assert!(core.report(report(check_of(&t)), at(10)).is_none(), "handed over");
+}
+
+/// Issue 26's lost report (the simulation found it): a runner took a fail report, then the check moved to
+/// another member before the change was written. The report must not be acknowledged: its sender writes it
+/// through the log instead.
+#[test]
+fn a_report_whose_change_is_dropped_by_a_handover_is_answered_not_taken() {
+    let reg = ttl("web-1");
+    let check = check_of(&reg);
+    let cat = catalog(&[(&reg, 2)], &[(check.clone(), record(Status::Passing, at(0)), 3)]);
+    let mut core = core("a1");
+    core.sync(&cat, &[member("a1")], at(0));
+    core.step(at(0));
+    let fail = TtlReport { check: check.clone(), outcome: Outcome::Fail, output: "down".into(), committed: None };
+    let ticket = core.report(fail, at(10)).expect("taken");
+    assert!(core.take_answers().is_empty());
+    assert_eq!(core.reports_waiting(), 1);
+    core.sync(&cat, &[member("a2")], at(20));
+    assert_eq!(core.take_answers(), vec![(ticket, false)], "its change was dropped with the check");
+    assert_eq!(core.reports_waiting(), 0);
+    assert!(core.step(at(200)).publish.is_empty(), "nothing of the check is written by the old runner");
+}
+
+#[test]
+fn a_report_in_a_batch_whose_write_failed_waits_for_the_retry() {
+    let reg = ttl("web-1");
+    let check = check_of(&reg);
+    let cat = catalog(&[(&reg, 2)], &[(check.clone(), record(Status::Passing, at(0)), 3)]);
+    let mut core = core("a1");
+    core.sync(&cat, &[member("a1")], at(0));
+    let fail = TtlReport { check: check.clone(), outcome: Outcome::Fail, output: "down".into(), committed: None };
+    let ticket = core.report(fail, at(10)).expect("taken");
+    assert_eq!(core.step(at(10)).publish.len(), 1);
+    core.published(Err(()));
+    assert!(core.take_answers().is_empty(), "the change went back into the batcher");
+    let retry = core.step(at(1_000));
+    assert_eq!(retry.publish[0].record.status, Status::Critical);
+    core.published(Ok(7));
+    assert_eq!(core.take_answers(), vec![(ticket, true)]);
+}
+
+#[test]
+fn a_report_undone_by_the_next_before_the_flush_is_answered_with_it() {
+    let reg = ttl("web-1");
+    let check = check_of(&reg);
+    let cat = catalog(&[(&reg, 2)], &[(check.clone(), record(Status::Passing, at(0)), 3)]);
+    let mut core = core("a1");
+    core.sync(&cat, &[member("a1")], at(0));
+    let report = |o| TtlReport { check: check.clone(), outcome: o, output: String::new(), committed: None };
+    let fail = core.report(report(Outcome::Fail), at(10)).expect("taken");
+    assert!(core.take_answers().is_empty());
+    let pass = core.report(report(Outcome::Pass), at(20)).expect("taken");
+    assert_eq!(
+        core.take_answers(),
+        vec![(fail, true), (pass, true)],
+        "the store already holds the outcome of both: passing"
+    );
+    assert!(core.step(at(200)).publish.is_empty());
 }
 
 #[test]
@@ -296,4 +358,32 @@ fn an_instance_critical_past_its_deregister_delay_is_deregistered_and_asked_agai
     core.deregistered(&r);
     assert!(!core.runs(&r));
     assert_eq!(core.checks_run(), 0);
+}
+
+/// The other half of the lost report the simulation found: an earlier fail report was written through the log
+/// (its runner dropped it), and the new runner's catalog has not seen that write when the next pass report
+/// arrives. Judged against the catalog, the pass would change nothing and be acknowledged while the store says
+/// critical; judged against the committed record the report carries, it is a change to write.
+#[test]
+fn a_report_is_judged_against_the_committed_record_it_carries() {
+    let reg = ttl("web-1");
+    let check = check_of(&reg);
+    let cat = catalog(&[(&reg, 2)], &[(check.clone(), record(Status::Passing, at(0)), 3)]);
+    let mut core = core("a1");
+    core.sync(&cat, &[member("a1")], at(0));
+    let committed = Some((record(Status::Critical, at(50)), 9));
+    let pass = TtlReport { check: check.clone(), outcome: Outcome::Pass, output: "back".into(), committed };
+    let ticket = core.report(pass, at(100)).expect("taken");
+    assert!(core.take_answers().is_empty(), "a change to write, not a repeat");
+    let actions = core.step(at(100));
+    assert_eq!(actions.publish.len(), 1);
+    assert_eq!(actions.publish[0].record.status, Status::Passing);
+    core.published(Ok(10));
+    assert_eq!(core.take_answers(), vec![(ticket, true)]);
+    // A committed record older than what the runner knows changes nothing.
+    let stale = Some((record(Status::Critical, at(50)), 9));
+    let again = TtlReport { check: check.clone(), outcome: Outcome::Pass, output: "ok".into(), committed: stale };
+    let ticket = core.report(again, at(200)).expect("taken");
+    assert_eq!(core.take_answers(), vec![(ticket, true)]);
+    assert_eq!(core.status(&check), Some(Status::Passing));
 }

@@ -1,7 +1,8 @@
 //! A TTL report on the peer link (`meridianpb.CheckReport`) and back.
 
 use meridian_proto::meridianpb::{CheckOutcome, CheckReport};
-use meridian_registry::{CheckId, CheckRef, InstanceId, InstanceRef, NodeName, Outcome, ServiceName};
+use meridian_registry::keys::check_key;
+use meridian_registry::{CheckId, CheckRecord, CheckRef, InstanceId, InstanceRef, NodeName, Outcome, ServiceName};
 
 use super::core::TtlReport;
 
@@ -20,6 +21,8 @@ pub fn to_wire(report: &TtlReport) -> CheckReport {
         check: report.check.check.as_str().to_owned(),
         outcome: outcome as i32,
         output: report.output.clone(),
+        record: report.committed.as_ref().map_or_else(Vec::new, |(record, _)| record.encode()),
+        record_revision: report.committed.as_ref().map_or(0, |(_, revision)| *revision),
     }
 }
 
@@ -38,7 +41,15 @@ pub fn from_wire(wire: &CheckReport) -> Result<TtlReport, String> {
         Ok(CheckOutcome::CheckFail) => Outcome::Fail,
         Err(_) => return Err(format!("outcome: unknown value {}", wire.outcome)),
     };
-    Ok(TtlReport { check: CheckRef { instance, check }, outcome, output: wire.output.clone() })
+    let check = CheckRef { instance, check };
+    let committed = match wire.record_revision {
+        0 => None,
+        revision => {
+            let record = CheckRecord::decode(&check_key(&check), &wire.record).map_err(|e| bad("record", e))?;
+            Some((record, revision))
+        }
+    };
+    Ok(TtlReport { check, outcome, output: wire.output.clone(), committed })
 }
 
 #[cfg(test)]
@@ -58,8 +69,16 @@ mod tests {
             },
             outcome: Outcome::Warn,
             output: "slow".into(),
+            committed: None,
         };
         assert_eq!(from_wire(&to_wire(&report)).unwrap(), report);
+        let record = CheckRecord {
+            status: meridian_registry::Status::Critical,
+            output: "down".into(),
+            since: meridian_registry::Timestamp(5),
+        };
+        let with_record = TtlReport { committed: Some((record, 42)), ..report.clone() };
+        assert_eq!(from_wire(&to_wire(&with_record)).unwrap(), with_record);
         let mut bad = to_wire(&report);
         bad.outcome = 7;
         assert!(from_wire(&bad).unwrap_err().contains("outcome"));

@@ -132,7 +132,10 @@ impl Discovery {
         // the log then, and needs every report to restart the check's TTL.
         let mut runner_missed = false;
         if let Some(relay) = self.relay.get() {
-            let report = TtlReport { check: check.clone(), outcome, output: output.clone() };
+            // The runner judges the report against the record as committed now, which its catalog may not show yet.
+            self.member.read_barrier().await?;
+            let committed = writes::committed_check(&self.member, check)?;
+            let report = TtlReport { check: check.clone(), outcome, output: output.clone(), committed };
             match relay.deliver(&self.member, &instance, report).await {
                 Ok(()) => return Ok(()),
                 Err(why) => {

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use meridian_registry::{CheckRef, Instance, Outcome};
+use meridian_registry::{CheckRecord, CheckRef, Instance, Outcome};
 
 use crate::member::Member;
 
@@ -18,6 +18,12 @@ pub struct TtlReport {
     pub outcome: Outcome,
     /// The note sent with it.
     pub output: String,
+    /// The check's record as committed when the report arrived (read after a read barrier by the member that
+    /// received it), with the revision that wrote it; `None` if the check had no record. The runner adopts it
+    /// before judging the report if it is newer than what it knows: its catalog may not have seen a write by
+    /// another member yet (an earlier report written through the log), and a report that looks like no change
+    /// against a stale state would be acknowledged and lost.
+    pub committed: Option<(CheckRecord, i64)>,
 }
 
 /// What a route's delivery comes to: `Err` says why the runner did not take the report.

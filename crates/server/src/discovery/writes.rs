@@ -13,7 +13,7 @@
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::compare::{CompareResult, CompareTarget, TargetUnion};
 use meridian_proto::etcdserverpb::request_op::Request;
-use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RequestOp, TxnRequest};
+use meridian_proto::etcdserverpb::{Compare, DeleteRangeRequest, PutRequest, RangeRequest, RequestOp, TxnRequest};
 use meridian_proto::meridianpb::RaftCommand;
 use meridian_proto::meridianpb::raft_command::Cmd;
 use meridian_registry::keys::{check_key, instance_health_prefix, instance_key};
@@ -95,6 +95,21 @@ pub async fn deregister(member: &Member, r: &InstanceRef) -> Result<bool, EtcdEr
         _ => None,
     });
     Ok(deleted.unwrap_or(0) > 0)
+}
+
+/// The record of `check` as this member's store holds it, with the revision that wrote it; `None` without one.
+/// After a read barrier, that is the record as committed.
+pub fn committed_check(member: &Member, check: &CheckRef) -> Result<Option<(CheckRecord, i64)>, EtcdError> {
+    let key = check_key(check);
+    let req = RangeRequest { key: key.clone().into_bytes(), ..Default::default() };
+    let resp = member.kv().read().range(&req).map_err(|e| match e {
+        meridian_kv::Error::Etcd(e) => e,
+        other => EtcdError::Internal(format!("etcdserver: {other}")),
+    })?;
+    Ok(resp.kvs.first().and_then(|kv| {
+        let record = CheckRecord::decode(&key, &kv.value).ok()?;
+        Some((record, kv.mod_revision))
+    }))
 }
 
 /// One check state to publish, for the registration created at `registered` (its key's create revision).
