@@ -4,6 +4,8 @@
 //! - an HTTP check follows its endpoint: critical within interval × failure threshold (plus slack) after it
 //!   starts answering 500, passing again after it recovers; a TCP check of a closed port is critical;
 //! - a gRPC check follows `grpc.health.v1.Health/Check`: `SERVING` passing, `NOT_SERVING` critical;
+//! - an `https://` check of a self-signed endpoint passes with `TLSSkipVerify` and is critical without it, its
+//!   output saying the certificate was refused;
 //! - a TTL check with no report turns critical after its TTL; reports sent to any member (runner or not) keep it
 //!   passing, without a single write through the log while its state does not change;
 //! - killing the member that runs a check (stopped, and cut off: see [`Cluster::kill`]) hands the check to
@@ -397,5 +399,75 @@ async fn grpc_checks_follow_the_health_service() {
     cluster.wait_status(&check, Status::Critical, Duration::from_secs(1) + SLACK).await;
     health.serving.store(true, Ordering::Relaxed);
     cluster.wait_status(&check, Status::Passing, Duration::from_secs(1) + SLACK).await;
+    cluster.stop_all().await;
+}
+
+/// An HTTPS endpoint with a self-signed certificate for 127.0.0.1, answering 200 to every request.
+async fn https_endpoint() -> SocketAddr {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let chain = vec![cert.cert.der().clone()];
+    let key = rustls_pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
+    // ring, as the server uses (its default provider is deprecated for lacking post-quantum key exchange).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to answer then.
+                let Ok(mut stream) = acceptor.accept(stream).await else { return };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = "HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecure";
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_checks_verify_the_certificate_unless_told_to_skip() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start().await;
+    let addr = https_endpoint().await;
+    let register = |id: &str, skip: bool, initial: &str| {
+        format!(
+            r#"{{"Name":"tls","ID":"{id}","Address":"127.0.0.1","Port":{},
+                "Check":{{"CheckID":"https","HTTP":"https://{addr}/health","Interval":"1s",
+                "TLSSkipVerify":{skip},"Status":"{initial}"}}}}"#,
+            addr.port()
+        )
+    };
+    let skipping = check_of(&cluster.register(0, &register("tls-skip", true, "critical")).await);
+    let verifying = check_of(&cluster.register(1, &register("tls-verify", false, "passing")).await);
+    cluster.wait_status(&skipping, Status::Passing, Duration::from_secs(1) + SLACK).await;
+    cluster.wait_status(&verifying, Status::Critical, Duration::from_secs(1) + SLACK).await;
+    let output = |check: &CheckRef| {
+        let catalog = cluster.server(0).discovery.live().read();
+        catalog.check(&check.instance, &check.check).map(|(r, _)| r.output.clone()).unwrap_or_default()
+    };
+    assert!(output(&skipping).contains("200"), "the answer is judged: {:?}", output(&skipping));
+    assert!(
+        output(&verifying).contains("certificate"),
+        "a self-signed certificate is refused, saying why: {:?}",
+        output(&verifying)
+    );
     cluster.stop_all().await;
 }

@@ -2,7 +2,8 @@
 //! connection (hyper's client connection, no pool), dialled through the member's network. The check's method,
 //! headers and body are sent; at most `output_max` bytes of the answer's body are read (the connection is then
 //! dropped); a redirect is followed (at most [`MAX_REDIRECTS`], to `http://` URLs) only when the check asks, else
-//! it is judged as the 3xx it is. `https://` checks are not probed yet: they fail with a message saying so.
+//! it is judged as the 3xx it is. `https://` URLs are probed over TLS ([`super::tls`]): verified against the
+//! system's CAs and the URL's host (or `TLSServerName`), or not verified with `TLSSkipVerify`.
 
 use std::sync::Arc;
 
@@ -14,7 +15,9 @@ use hyper_util::rt::TokioIo;
 use meridian_registry::Outcome;
 use meridian_registry::check::HttpCheck;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 
+use super::tls;
 use crate::net::Network;
 
 /// The most redirects followed for a check that asks for them.
@@ -58,19 +61,34 @@ impl Drop for ConnTask {
 /// One request to `url` with the check's method, headers and body.
 async fn exchange(net: &Arc<dyn Network>, check: &HttpCheck, url: &str) -> Result<Answer, String> {
     let uri: Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => return Err("https checks are not supported yet".into()),
-        _ => return Err("only http:// URLs are probed".into()),
-    }
+    let secure = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err("only http:// and https:// URLs are probed".into()),
+    };
     let authority = uri.authority().ok_or("the URL has no host")?.clone();
     let dial = match authority.port_u16() {
         Some(_) => authority.as_str().to_owned(),
-        None => format!("{}:80", authority.as_str()),
+        None => format!("{}:{}", authority.as_str(), if secure { 443 } else { 80 }),
     };
     let conn = net.connect(dial).await.map_err(|e| format!("connect: {e}"))?;
+    if !secure {
+        return send(conn, check, &uri).await;
+    }
+    let config = tls::client_config(check.tls_skip_verify)?;
+    let name = tls::server_name(authority.host(), check.tls_server_name.as_deref())?;
+    let conn = TlsConnector::from(config).connect(name, conn).await.map_err(|e| format!("TLS: {e}"))?;
+    send(conn, check, &uri).await
+}
+
+/// The exchange itself, over a plain or TLS connection.
+async fn send<T>(io: T, check: &HttpCheck, uri: &Uri) -> Result<Answer, String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let authority = uri.authority().ok_or("the URL has no host")?;
     let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(conn)).await.map_err(|e| e.to_string())?;
+        hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
     let _task = ConnTask(tokio::spawn(async move {
         let _ = connection.await;
     }));

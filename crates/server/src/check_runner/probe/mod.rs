@@ -1,11 +1,13 @@
 //! The probes: the only part of the runner that touches sockets. Each performs one [`ProbeOrder`] over the
 //! member's [`Network`] (tokio TCP in a real server, the simulated fabric in the simulation), bounded by the
 //! check's timeout, and hands the raw result to the registry's judge, which says pass, warn or fail and writes the
-//! output: [`http`] (`HttpCheck::judge`), [`tcp`] (`TcpCheck::judge`), [`grpc`] (`GrpcCheck::judge`).
+//! output: [`http`] (`HttpCheck::judge`; `https://` through [`tls`]), [`tcp`] (`TcpCheck::judge`), [`grpc`]
+//! (`GrpcCheck::judge`).
 
 pub mod grpc;
 pub mod http;
 pub mod tcp;
+pub mod tls;
 
 use std::sync::Arc;
 
