@@ -2,7 +2,7 @@
 
 use super::*;
 
-const S10: Schedule = Schedule { interval: Duration::from_secs(10), timeout: Duration::from_secs(2) };
+pub(crate) const S10: Schedule = Schedule { interval: Duration::from_secs(10), timeout: Duration::from_secs(2) };
 
 pub(crate) fn def(id: &str, kind: CheckKind) -> CheckDef {
     CheckDef {

@@ -41,19 +41,22 @@ pub struct MachineConfig {
     pub ttl: Option<Duration>,
     /// `deregister_critical_service_after`.
     pub deregister_after: Option<Duration>,
-    /// Flap damping, `None` to publish every change at once.
+    /// Flap damping, `None` to publish every change at once (always for a TTL check).
     pub damping: Option<FlapDamping>,
 }
 
 impl MachineConfig {
-    /// The configuration of `def`'s machine, with the damping rule the server uses.
+    /// The configuration of `def`'s machine, with the damping rule the server uses for probed checks. A TTL
+    /// check takes neither thresholds nor damping: each report is the instance's own word on its status, set at
+    /// once as Consul sets it. Damping one would also strand it: an improvement held back is lost when the check
+    /// moves to another runner, and unlike a probe, nothing reports it again until the instance does.
     pub fn of(def: &CheckDef, damping: Option<FlapDamping>) -> MachineConfig {
         let ttl = def.kind.ttl();
         MachineConfig {
             thresholds: if ttl.is_some() { Thresholds::default() } else { def.thresholds },
             ttl,
             deregister_after: def.deregister_critical_after,
-            damping,
+            damping: if ttl.is_some() { None } else { damping },
         }
     }
 }

@@ -115,6 +115,29 @@ fn output_only_changes_are_not_published() {
     assert_eq!(state.since(), Timestamp(1), "since moves only with the status");
 }
 
+/// Found by the simulation: a held improvement of a TTL check was lost when the check moved to another runner.
+#[test]
+fn ttl_checks_take_no_damping_so_every_flip_is_published() {
+    let ttl = crate::check::TtlCheck { ttl: Duration::from_secs(3600) };
+    let def = crate::check::tests::def("ttl", crate::check::CheckKind::Ttl(ttl));
+    let damping = FlapDamping { max_changes: 1, window: Duration::from_secs(60) };
+    let c = MachineConfig::of(&def, Some(damping));
+    assert_eq!(c.damping, None);
+    run(
+        &c,
+        P,
+        &[
+            (Ev::Fail(1), C, Some((P, C)), false),
+            (Ev::Pass(2), P, Some((C, P)), false),
+            (Ev::Fail(3), C, Some((P, C)), false),
+            (Ev::Pass(4), P, Some((C, P)), false),
+        ],
+    );
+    let tcp = crate::check::TcpCheck { target: "10.0.0.1:5432".into(), schedule: crate::check::tests::S10 };
+    let probed = crate::check::tests::def("tcp", crate::check::CheckKind::Tcp(tcp));
+    assert_eq!(MachineConfig::of(&probed, Some(damping)).damping, Some(damping), "probed checks keep it");
+}
+
 #[test]
 fn ttl_checks_expire_and_ignore_thresholds() {
     let ttl = crate::check::TtlCheck { ttl: Duration::from_secs(10) };

@@ -33,7 +33,9 @@ use meridian_registry::{
 };
 use meridian_types::{DcName, ZoneName};
 
-use crate::discovery_record::{DiscoveryAnswer, DiscoveryRecord, RegistryCall, TruthSegment, WriteOutcome};
+use crate::discovery_record::{
+    DiscoveryAnswer, DiscoveryRecord, RegistryCall, RegistryWrite, TruthSegment, WriteOutcome,
+};
 use crate::history::History;
 
 /// A broken discovery invariant.
@@ -360,6 +362,7 @@ fn acknowledged(record: &DiscoveryRecord, out: &mut Vec<DiscoveryViolation>) -> 
         }
     }
     let whole = record.truth.len() == 1 && record.truth[0].from == 0;
+    let final_status = final_statuses(record);
     let mut acked = Vec::new();
     for w in &record.writes {
         let (WriteOutcome::Ok { revision }, Some(done)) = (&w.outcome, w.complete) else { continue };
@@ -379,12 +382,21 @@ fn acknowledged(record: &DiscoveryRecord, out: &mut Vec<DiscoveryViolation>) -> 
             RegistryCall::Report { check, output, status } => {
                 let key = check_key(check);
                 let rev = notes.get(&(key.clone(), output.clone())).copied();
-                // Not judged (known open bug, issue 26): an acknowledged TTL report can still leave no trace on about
-                // 2% of seeds (42, 98 and 137 of 150 at 52ef317). Two causes are fixed (a report dropped with its
-                // runner's unpublished change on a handover; a report judged "no change" against a runner's stale
-                // catalog); a third is not found yet. Judging them again (the version before 12181bd) shows it.
-                // Until then, only their revisions feed the staleness check.
-                let _ = (status, whole);
+                // The check's runner publishes status changes only, batched: a report that changed nothing, or
+                // whose change a later one undid within a batch, leaves no record of its own. Such a report is
+                // lost only if it was the last word on its check, the run went on for a window after it, and the
+                // check did not end in the reported status.
+                let last_word = !superseded(record, w, &check.instance);
+                let settled = done + record.window_ms * 1_000_000 <= record.sampled_until;
+                if rev.is_none() && whole && last_word && settled && final_status.get(&key) != Some(status) {
+                    out.push(DiscoveryViolation::LostWrite {
+                        write: w.id,
+                        what: format!(
+                            "{status} report {output:?} on {check} (the check ended {:?})",
+                            final_status.get(&key)
+                        ),
+                    });
+                }
                 rev
             }
             RegistryCall::Deregister { .. } => None,
@@ -395,6 +407,37 @@ fn acknowledged(record: &DiscoveryRecord, out: &mut Vec<DiscoveryViolation>) -> 
     }
     acked.sort_unstable();
     acked
+}
+
+/// Whether another write on `instance` (its registration, deregistration or a report on one of its checks) was
+/// sent after `w` was, or was still unanswered when `w` was sent: its effect may have replaced `w`'s.
+fn superseded(record: &DiscoveryRecord, w: &RegistryWrite, instance: &InstanceRef) -> bool {
+    record.writes.iter().filter(|x| x.id != w.id).any(|x| {
+        let on_instance = match &x.call {
+            RegistryCall::Register { instance: i, .. } | RegistryCall::Deregister { instance: i } => i == instance,
+            RegistryCall::Report { check, .. } => &check.instance == instance,
+        };
+        on_instance && (x.invoke >= w.invoke || x.complete.is_none_or(|c| c > w.invoke))
+    })
+}
+
+/// The status of every check record in the last stretch of the truth, at its last revision.
+fn final_statuses(record: &DiscoveryRecord) -> BTreeMap<String, Status> {
+    let mut last: BTreeMap<String, Option<String>> = BTreeMap::new();
+    if let Some(segment) = record.truth.last() {
+        for kv in &segment.base {
+            last.insert(kv.key.clone(), Some(kv.value.clone()));
+        }
+        for e in &segment.events {
+            last.insert(e.key.clone(), e.value.clone());
+        }
+    }
+    last.into_iter()
+        .filter_map(|(key, value)| {
+            let record = CheckRecord::decode(&key, value?.as_bytes()).ok()?;
+            Some((key, record.status))
+        })
+        .collect()
 }
 
 /// A founder's catalog index over time.
