@@ -49,6 +49,12 @@ impl ReachState {
         report.peers.iter().filter(|p| p.silent_ms >= table.unreachable_after_ms(p.member)).map(|p| p.member).collect()
     }
 
+    /// Milliseconds since `member` last answered this member's probes (since probing began if it never did);
+    /// `None` if it is not probed.
+    pub fn silence_ms(&self, member: NodeId) -> Option<u64> {
+        self.own_report().peers.iter().find(|p| p.member == member).map(|p| p.silent_ms)
+    }
+
     /// Keeps `report` as its reporter's latest, stamped with the arrival time.
     pub fn accept(&self, report: Report) {
         let received_ms = self.clock.now_ms();
@@ -136,5 +142,8 @@ mod tests {
         assert_eq!(state.silent_members(), [NodeId(2), NodeId(3)]);
         state.with_table(|t| t.answered(NodeId(2), 1_499, 1_500));
         assert_eq!(state.silent_members(), [NodeId(3)], "an answer ends the silence");
+        assert_eq!(state.silence_ms(NodeId(2)), Some(0));
+        assert_eq!(state.silence_ms(NodeId(3)), Some(1_500));
+        assert_eq!(state.silence_ms(NodeId(9)), None, "not probed");
     }
 }

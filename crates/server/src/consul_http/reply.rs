@@ -110,11 +110,16 @@ pub fn index_headers(index: u64, known_leader: bool, last_contact_ms: u64) -> [(
     ]
 }
 
-/// `res` with the blocking-query headers for `index` as `member` sees its leader now. A member that knows a
-/// leader reports a last contact of 0 (its Raft layer does not expose the time of the last heartbeat).
+/// `res` with the blocking-query headers for `index` as `member` sees its leader now. The last contact is 0 on
+/// the leader and without one; on a follower, the milliseconds since the leader last answered its probes (sent
+/// every heartbeat), as a stale read's client judges how far behind it may be.
 pub fn indexed(mut res: Response, index: u64, member: &Member) -> Response {
-    let known = member.raft().current_leader().is_some();
-    for (name, value) in index_headers(index, known, 0) {
+    let leader = member.raft().current_leader();
+    let last_contact = match leader {
+        Some(leader) if leader != member.id() => member.reach().silence_ms(leader).unwrap_or(0),
+        _ => 0,
+    };
+    for (name, value) in index_headers(index, leader.is_some(), last_contact) {
         res.headers_mut().insert(name, value);
     }
     res
