@@ -180,16 +180,35 @@ fn staleness_is_not_judged_across_a_fault_or_within_the_window() {
     assert!(violations(&h).is_empty(), "{:?}", violations(&h));
 }
 
+/// A report sent after the fail report was acknowledged (the last word on the check), acknowledged at 1.2 s.
+fn later_report(status: Status) -> RegistryWrite {
+    let mut later = fail_report();
+    later.id = 1;
+    later.invoke = 1100 * MS;
+    later.complete = Some(1200 * MS);
+    later.call = RegistryCall::Report { check: check_of(&web()[0]), status, output: "c1-r9".to_owned() };
+    later
+}
+
 #[test]
 fn an_acknowledged_report_missing_from_the_registry_fails() {
+    // The last word was "critical", the run went on for a window, and the check ended passing (revision 4).
     let mut h = history(Vec::new(), vec![(0, 0), (1050, 4)]);
-    let record = h.discovery.as_mut().unwrap();
-    let mut lost = fail_report();
-    lost.id = 1;
-    if let RegistryCall::Report { output, .. } = &mut lost.call {
-        *output = "c1-r9".to_owned();
-    }
-    record.writes.push(lost);
+    h.discovery.as_mut().unwrap().writes.push(later_report(Status::Critical));
     let found = violations(&h);
     assert!(matches!(&found[..], [DiscoveryViolation::LostWrite { write: 1, .. }]), "{found:?}");
+}
+
+#[test]
+fn a_report_without_a_record_of_its_own_is_kept_if_the_check_ended_in_its_status() {
+    // A runner publishes changes only: a pass on a passing check leaves no record, and is not lost.
+    let mut h = history(Vec::new(), vec![(0, 0), (1050, 4)]);
+    h.discovery.as_mut().unwrap().writes.push(later_report(Status::Passing));
+    assert!(violations(&h).is_empty(), "{:?}", violations(&h));
+    // Nor is one the run did not go a window past.
+    let mut h = history(Vec::new(), vec![(0, 0), (1050, 4)]);
+    let record = h.discovery.as_mut().unwrap();
+    record.writes.push(later_report(Status::Critical));
+    record.sampled_until = 4000 * MS;
+    assert!(violations(&h).is_empty(), "{:?}", violations(&h));
 }
