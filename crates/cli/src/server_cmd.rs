@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::Args;
 use meridian_server::ServerConfig;
 use meridian_server::config::{AdminToken, ReadPolicy, TimingPreset};
-use meridian_server::error_chain::chain;
 use meridian_types::{DcName, ZoneName};
 
 /// Flags of `meridian server`. Each overrides the same key of the config file.
@@ -292,75 +291,25 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         .build()?;
     let (data_dir, reserve) = (cfg.data_dir.clone(), cfg.disk_reserve_bytes);
     runtime.block_on(async move {
-        let signal = wait_for_signal();
-        tokio::pin!(signal);
-        let mut restarting = false;
-        loop {
-            let server = match meridian_server::start(cfg.clone()).await {
-                Ok(server) => server,
-                // After a stop on a full disk, a start that finds it full again waits for room and tries again.
-                Err(e) if restarting && meridian_consensus::says_disk_full(&chain(&e)) => {
-                    wait_for_space(&data_dir, reserve).await;
-                    continue;
-                }
-                Err(e) => return Err(explain_full_disk(e.into(), &data_dir, reserve)),
-            };
-            let scheme = if meridian_server::config::is_https(&server.member.config().listen_client) { "https" } else { "http" };
+        let shutdown = shutdown_signal()?;
+        // Each life of the member (a full disk stops its Raft node; it starts again in place once there is room:
+        // `restart_in_place`) announces itself and keeps its warnings and SIGHUP handler.
+        let each_life = |server: &meridian_server::RunningServer| {
+            let scheme =
+                if meridian_server::config::is_https(&server.member.config().listen_client) { "https" } else { "http" };
             eprintln!("meridian: serving the etcd v3 API on {scheme}://{}", server.client_addr);
-            let raft = server.member.raft().clone();
-            let _insecure_warning = warn_insecure_listeners(server.member.config())?;
-            let _reload_on_hup = reload_tls_on_sighup(server.tls.clone())?;
-            // redb refuses every write on a file after a failed one, so after a full disk the member starts again
-            // on its files (nothing acknowledged is lost) once there is room. Until then it stays up: serializable
-            // reads are answered from what it applied, writes get NOSPACE's text.
-            let full_then_room = async {
-                let why = stopped_by_full_disk(&raft).await;
-                tracing::error!(%why, "the disk filled up and the Raft node stopped; serving reads, restarting once {reserve} bytes are free");
-                wait_for_space(&data_dir, reserve).await;
-            };
-            tokio::select! {
-                done = &mut signal => {
-                    done?;
-                    tracing::info!("shutting down");
-                    server.stop().await?;
-                    return Ok(());
-                }
-                () = full_then_room => {
-                    server.stop().await?;
-                    restarting = true;
-                }
-            }
-        }
+            let insecure_warning = warn_insecure_listeners(server.member.config()).map_err(config_error)?;
+            let reload_on_hup = reload_tls_on_sighup(server.tls.clone()).map_err(config_error)?;
+            Ok((insecure_warning, reload_on_hup))
+        };
+        meridian_server::restart_in_place::run(cfg, meridian_server::ServerEnv::default, each_life, shutdown)
+            .await
+            .map_err(|e| explain_full_disk(e.into(), &data_dir, reserve))
     })
 }
 
-/// Completes only if the Raft node stops because the disk is full (other fatal errors leave the member up, as
-/// before, answering errors).
-async fn stopped_by_full_disk(raft: &meridian_consensus::RaftNode) -> String {
-    let why = raft.stopped().await;
-    if meridian_consensus::says_disk_full(&why) {
-        return why;
-    }
-    tracing::error!(%why, "the Raft node stopped");
-    std::future::pending().await
-}
-
-/// Free space a member waits for before it starts again after its disk filled up, when its reserve is smaller.
-const RESTART_SPACE_BYTES: u64 = 16 << 20;
-
-/// Waits until the data dir's file system has `reserve` bytes free, and at least [`RESTART_SPACE_BYTES`]
-/// (checking once a second).
-async fn wait_for_space(data_dir: &std::path::Path, reserve: u64) {
-    use meridian_consensus::Disk as _;
-    let disk = meridian_consensus::OsDisk::open(data_dir).ok();
-    let needed = reserve.max(RESTART_SPACE_BYTES);
-    loop {
-        let free = disk.as_ref().and_then(|d| d.free_bytes());
-        if free.is_none_or(|f| f >= needed) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    }
+fn config_error(e: anyhow::Error) -> meridian_server::Error {
+    meridian_server::Error::Config(format!("{e:#}"))
 }
 
 /// A start that failed because the data dir's file system is full becomes one line saying so, with what is free
@@ -420,13 +369,17 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Completes on SIGINT or SIGTERM (the handlers are installed now, so a signal that comes early is not missed).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    })
 }
 
 #[cfg(test)]

@@ -205,6 +205,9 @@ fn a_disk_that_fills_at_once_stops_the_raft_node_and_the_member_restarts_by_itse
         out.ok() && out.stdout.trim() == "b"
     });
     assert!(readable, "serializable reads go on while the disk is full\n{}", server.log_tail(40));
+    // So do linearizable ones: as the only voter, what it applied is all that was ever acknowledged.
+    let linearizable = server.etcdctl(&["get", "k-before", "--print-value-only"]);
+    assert!(linearizable.ok() && linearizable.stdout.trim() == "b", "linearizable reads go on: {linearizable:?}");
     std::fs::remove_file(&filler).expect("remove filler");
     let resumed = poll_until(Duration::from_secs(30), Duration::from_millis(250), || {
         common::etcdctl(&server.endpoint(), &["put", "k-after", "x"], None).ok()
@@ -244,4 +247,81 @@ fn a_start_on_a_full_disk_says_so_in_one_line() {
             && lines[0].contains("67108864 bytes free"),
         "{stderr}"
     );
+}
+
+/// A follower whose disk fills up at once stops its Raft node. It raises NOSPACE through the leader, so the cluster
+/// refuses writes that add data; its clients' linearizable reads are answered by another member (its own state is
+/// frozen), so they see a delete the cluster acknowledged after it stopped; once space is back it starts again in
+/// place, catches up, clears its alarm, and writes work again.
+#[test]
+fn a_follower_stopped_by_a_full_disk_raises_nospace_and_still_answers_linearizable_reads() {
+    use common::cluster::{Cluster, Options, voter};
+
+    let mut opts = Options::preset("lan");
+    opts.leader_preference = vec!["dc-a".into()];
+    // No reserve: nothing stops writes before the file system itself is full.
+    opts.extra_args = vec!["--disk-reserve-bytes".into(), "0".into()];
+    let mut cluster = Cluster::start_with(&[voter("a1", "dc-a"), voter("b1", "dc-b"), voter("c1", "dc-c")], &opts);
+    let (a1, c1) = (cluster.index("a1"), cluster.index("c1"));
+    cluster.wait_admin_leader_in("dc-a", Duration::from_secs(30));
+
+    // c1's data dir moves onto a small tmpfs.
+    let disk = Tmpfs::mount(DISK_BYTES);
+    cluster.kill9(c1);
+    let data = cluster.data_dir(c1);
+    let moved = Command::new("cp").arg("-a").arg(&data).arg(disk.path().join("data")).status().expect("cp");
+    assert!(moved.success());
+    std::fs::remove_dir_all(&data).expect("remove old data dir");
+    std::os::unix::fs::symlink(disk.path().join("data"), &data).expect("symlink");
+    cluster.spawn(c1);
+    let (a1_ep, c1_ep) = (cluster.nodes[a1].endpoint(), cluster.nodes[c1].endpoint());
+    let back = poll_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        common::etcdctl(&c1_ep, &["put", "k-before", "b"], None).ok()
+    });
+    assert!(back, "c1 is back\n{}", cluster.log_tails(30));
+    let mut acked = vec!["k-before".to_owned()];
+
+    // Another tenant takes all of c1's disk; writes through a1 go on (a1 and b1 are a majority) until c1's next log
+    // append fails, its Raft node stops, and its alarm reaches the cluster.
+    let filler = disk.fill(0);
+    let value = vec![b'w'; 256 << 10];
+    let refused = poll_until(Duration::from_secs(60), Duration::from_millis(10), || {
+        let key = format!("k{:03}", acked.len());
+        let out = common::etcdctl(&a1_ep, &["put", &key], Some(&value));
+        if out.ok() {
+            acked.push(key);
+        }
+        no_space(&out)
+    });
+    assert!(refused, "the cluster refuses writes once c1's disk is full\n{}", cluster.log_tails(30));
+    assert!(cluster.log(c1).contains("the disk filled up and the Raft node stopped"), "{}", cluster.log_tails(30));
+    let alarms = common::etcdctl(&a1_ep, &["alarm", "list"], None);
+    assert!(alarms.stdout.contains("alarm:NOSPACE"), "{alarms:?}");
+    let through_c1 = common::etcdctl(&c1_ep, &["put", "k-refused", "x"], None);
+    assert!(no_space(&through_c1), "writes through c1 get etcd's error: {through_c1:?}");
+
+    // Deletes go on under the alarm. Through c1, a linearizable read sees the delete acknowledged after c1
+    // stopped; a serializable one answers from what c1 applied, which still has the key.
+    assert!(common::etcdctl(&a1_ep, &["del", "k-before"], None).ok());
+    acked.retain(|k| k != "k-before");
+    let read = common::etcdctl(&c1_ep, &["get", "k-before", "--keys-only"], None);
+    assert!(read.ok() && read.stdout.trim().is_empty(), "{read:?}\n{}", cluster.log_tails(30));
+    let serializable = common::etcdctl(&c1_ep, &["get", "k-before", "--consistency=s", "--print-value-only"], None);
+    assert!(serializable.ok() && serializable.stdout.trim() == "b", "{serializable:?}");
+
+    // Space is back: c1 starts again in place, catches up with everything acknowledged and clears its alarm.
+    std::fs::remove_file(&filler).expect("remove filler");
+    let resumed = poll_until(Duration::from_secs(60), Duration::from_millis(250), || {
+        common::etcdctl(&c1_ep, &["put", "k-after", "x"], None).ok()
+    });
+    assert!(resumed, "writes work again once c1 has room\n{}", cluster.log_tails(30));
+    acked.push("k-after".into());
+    acked.sort();
+    let out = common::etcdctl(&c1_ep, &["get", "k", "--prefix", "--keys-only"], None);
+    let keys: Vec<String> = out.stdout.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    assert_eq!(keys, acked, "every acknowledged write is there");
+    assert!(cluster.log(c1).contains("space is back; starting the member again"), "{}", cluster.log_tails(30));
+    for i in 0..cluster.nodes.len() {
+        cluster.kill9(i);
+    }
 }

@@ -160,9 +160,7 @@ impl OsDisk {
             .mode(PRIVATE_FILE_MODE)
             .open(&path)?;
         file.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => {
-                io::Error::other(format!("{} is in use by another process", path.display()))
-            }
+            std::fs::TryLockError::WouldBlock => in_use(&path.display().to_string()),
             std::fs::TryLockError::Error(e) => e,
         })?;
         if !existed {
@@ -233,6 +231,19 @@ impl Disk for OsDisk {
         fsync_dir(&self.dir)
     }
 }
+
+/// The error of opening `file` while another handle holds it (another process, or the previous life of this member in
+/// this process, not yet wound down); [`says_in_use`] recognises it.
+pub fn in_use(file: &str) -> io::Error {
+    io::Error::other(format!("{file} {IN_USE}"))
+}
+
+/// Whether an error's text says a file was in use ([`in_use`]).
+pub fn says_in_use(text: &str) -> bool {
+    text.contains(IN_USE)
+}
+
+const IN_USE: &str = "is in use by another process";
 
 #[cfg(test)]
 mod permission_tests {

@@ -122,6 +122,17 @@ impl RedbBackend {
         self.inner.unsynced.store(false, Ordering::SeqCst);
     }
 
+    /// Lets go of `state.redb`: an empty in-memory database takes its place, so the file is closed (and its lock
+    /// released) even while something of a stopped member still holds this store, and a new life of the member can
+    /// open it. Later calls find no data.
+    pub(crate) fn close(&self) {
+        let empty = redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new());
+        match empty {
+            Ok(db) => *self.inner.db.write() = Arc::new(db),
+            Err(e) => tracing::warn!(error = %e, "could not close the kv store's file"),
+        }
+    }
+
     /// Choose whether `commit` fsyncs (`true`) or leaves the data to the next durable commit.
     pub fn set_durable(&self, durable: bool) {
         self.inner.durable.store(durable, Ordering::SeqCst);

@@ -305,6 +305,11 @@ impl RaftNode {
         &self.inner.kv
     }
 
+    /// Whether the Raft node has stopped on a fatal error (a full disk, say): it applies nothing more.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.raft.metrics().borrow_watched().running_state.is_err()
+    }
+
     /// Completes when openraft stops on an unrecoverable error (a storage failure), with that error's text.
     pub async fn stopped(&self) -> String {
         let mut rx = self.inner.raft.metrics();
@@ -430,7 +435,9 @@ impl RaftNode {
         if self.inner.stopped.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        self.inner.raft.shutdown().await.map_err(|e| Error::Fatal(format!("raft shutdown: {e}")))?;
+        // A node that stopped on a fatal error (a full disk) has no core left to stop: its files are let go all
+        // the same, so the member can start again in this process.
+        let stopped = self.inner.raft.shutdown().await.map_err(|e| Error::Fatal(format!("raft shutdown: {e}")));
         let released = self.inner.released.lock().take();
         if let Some((log, sm)) = released {
             if !log.wait(SHUTDOWN_RELEASE_TIMEOUT).await {
@@ -440,11 +447,15 @@ impl RaftNode {
                 tracing::warn!("state machine still referenced after shutdown");
             }
         }
-        // Applies left changes pending or committed with Durability::None; leave a clean, durable
-        // state behind (the staged applied id is committed with the data).
         let mut kv = self.inner.kv.write();
-        kv.commit(Vec::new()).map_err(|e| Error::storage("committing the kv store at shutdown", e))?;
-        kv.backend().sync().map_err(|e| Error::storage("syncing the kv store at shutdown", e))
+        let result = stopped.and_then(|()| {
+            // Applies left changes pending or committed with Durability::None; leave a clean, durable
+            // state behind (the staged applied id is committed with the data).
+            kv.commit(Vec::new()).map_err(|e| Error::storage("committing the kv store at shutdown", e))?;
+            kv.backend().sync().map_err(|e| Error::storage("syncing the kv store at shutdown", e))
+        });
+        kv.backend().close();
+        result
     }
 
     /// The isolated-leader watchdog (see `watchdog`): a leader that has not been acknowledged by

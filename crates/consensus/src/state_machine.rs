@@ -462,7 +462,8 @@ impl StateMachine {
 pub struct Defragmenter {
     kv: SharedKv,
     disk: Arc<dyn Disk>,
-    current: HeldSnapshot,
+    /// Weak, as `alive`: the held snapshot reads the kv store's file, and a stopped state machine's must close.
+    current: std::sync::Weak<Mutex<Option<Arc<FrozenView>>>>,
     sync: KvSync,
     /// Weak: a defragmenter must not keep a stopped state machine's files open.
     alive: std::sync::Weak<DropSignal>,
@@ -474,7 +475,7 @@ impl StateMachine {
         Defragmenter {
             kv: self.kv.clone(),
             disk: self.disk.clone(),
-            current: self.current.clone(),
+            current: Arc::downgrade(&self.current),
             sync: self.sync.clone(),
             alive: Arc::downgrade(&self.dropped),
         }
@@ -487,10 +488,12 @@ impl Defragmenter {
     pub async fn run(&self) -> io::Result<DefragReport> {
         let this = self.clone();
         run_blocking(&*self.disk.clone(), move || {
-            let alive = this.alive.upgrade().ok_or_else(|| io::Error::other("the state machine has stopped"))?;
+            let stopped = || io::Error::other("the state machine has stopped");
+            let alive = this.alive.upgrade().ok_or_else(stopped)?;
+            let current = this.current.upgrade().ok_or_else(stopped)?;
             let report = defrag::defragment(&this.kv, &this.sync)?;
-            if this.current.lock().is_some() {
-                hold(&this.current, freeze(&this.kv, &this.sync, this.disk.clone(), alive)?);
+            if current.lock().is_some() {
+                hold(&current, freeze(&this.kv, &this.sync, this.disk.clone(), alive)?);
             }
             Ok(report)
         })

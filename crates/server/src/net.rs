@@ -74,6 +74,11 @@ impl Conn {
     pub fn info(&self) -> &ConnInfo {
         &self.1
     }
+
+    /// The same connection, its byte stream wrapped by `wrap`.
+    pub fn map_stream<S: ByteStream>(self, wrap: impl FnOnce(Box<dyn ByteStream>) -> S) -> Conn {
+        Conn(Box::new(wrap(self.0)), self.1)
+    }
 }
 
 /// Accepted connections of one listener.

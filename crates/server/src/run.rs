@@ -44,6 +44,7 @@ use crate::grpc::{
 use crate::h2_authority::AuthorityFix;
 use crate::leader_loss::{self, AppendStreams, LeaderLossWatch};
 use crate::lessor::Lessor;
+use crate::life_sockets::LifeNetwork;
 use crate::member::{HeaderInfo, Member, MemberParts};
 use crate::net::{Incoming, Network, TcpNetwork};
 use crate::peer_client::channels::{PeerChannels, PeerTimeouts};
@@ -274,6 +275,10 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let peer_hosts =
         Arc::new(MembershipHosts::new(topology.iter().flat_map(|t| t.members.iter().map(|m| m.peer_url.clone()))));
     let tls = load_tls(&config, &peer_hosts)?;
+    // Every connection of this life breaks when it stops, as a process's do when it exits (see `life_sockets`).
+    let life = LifeNetwork::new(env.net.clone());
+    let life_end = life.ender();
+    let net: Arc<dyn Network> = Arc::new(life);
     let Listeners {
         client_addr,
         incoming,
@@ -282,7 +287,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         admin: admin_listener,
         dns: dns_listener,
         http: http_listener,
-    } = Listeners::bind(&config, &*env.net, tls.as_ref()).await?;
+    } = Listeners::bind(&config, &*net, tls.as_ref()).await?;
 
     let id = plan.id;
     let cluster_id = plan.cluster_id;
@@ -293,7 +298,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         node_config.election_max_ms,
     );
     let PeerStack { channels, faults, gate, transport } =
-        peer_stack(&config, &env.net, env.fault_seed, topology.as_ref(), id, &tls)?;
+        peer_stack(&config, &net, env.fault_seed, topology.as_ref(), id, &tls)?;
     let lessor = Arc::new(Lessor::new(config.timing.min_lease_ttl_secs(), env.clock));
     let hooks = Arc::new(ApplyHooks { hub: OnceLock::new(), lessor: lessor.clone() });
     let raft =
@@ -337,7 +342,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
 
     let append_streams = AppendStreams::default();
     let loss_watch = LeaderLossWatch {
-        net: env.net.clone(),
+        net: net.clone(),
         preference: topology.as_ref().map(|t| t.policy.leader_preference.clone()).unwrap_or_default(),
         step: heartbeat,
         election: Duration::from_millis(member.config().timing.election_ms()),
@@ -367,7 +372,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
     let check_stats = Arc::new(crate::check_runner::Stats::default());
     background.push(tokio::spawn(crate::check_runner::driver::run(
         discovery.clone(),
-        env.net.clone(),
+        net.clone(),
         check_deliveries,
         RunnerConfig::default(),
         check_stats.clone(),
@@ -412,6 +417,7 @@ pub async fn start_in(mut config: ServerConfig, env: ServerEnv) -> Result<Runnin
         shutdown: Some(shutdown_tx),
         serve,
         background,
+        life_end,
     })
 }
 

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::admin::AdminServer;
 use crate::error::{Error, Result};
 use crate::fault::FaultState;
+use crate::life_sockets::LifeEnd;
 use crate::member::Member;
 use crate::tls::TlsReloader;
 use crate::tls::reload::Reloaded;
@@ -41,6 +42,8 @@ pub struct RunningServer {
     pub(crate) shutdown: Option<oneshot::Sender<()>>,
     pub(crate) serve: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     pub(crate) background: Vec<JoinHandle<()>>,
+    /// Breaks every connection of this life (`life_sockets`).
+    pub(crate) life_end: LifeEnd,
 }
 
 impl RunningServer {
@@ -60,11 +63,13 @@ impl RunningServer {
         self.tls.as_ref().map(|tls| tls.reload())
     }
 
-    /// Stops serving and shuts the Raft node down cleanly.
+    /// Stops serving and shuts the Raft node down cleanly. Its connections break at once, as a process's do when it
+    /// exits (a client's open watch would otherwise hold the graceful stop of the listener).
     pub async fn stop(mut self) -> Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.life_end.end();
         let _ = (&mut self.serve).await;
         self.finish().await;
         Ok(())
@@ -77,11 +82,16 @@ impl RunningServer {
         if let Some(http) = self.http.take() {
             http.stop().await;
         }
-        for task in self.background.drain(..) {
+        for task in &self.background {
             task.abort();
+        }
+        // Gone, not just told to go: the listeners they own are closed before a new life binds the same ports.
+        for task in self.background.drain(..) {
+            let _ = task.await;
         }
         if let Err(e) = self.member.raft().shutdown().await {
             tracing::warn!(error = %e, "raft shutdown failed");
         }
+        self.life_end.end();
     }
 }

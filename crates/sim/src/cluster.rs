@@ -18,7 +18,7 @@ use meridian_consensus::RaftNode;
 use meridian_server::clock::Clock;
 use meridian_server::failover_groups::RecordingHooks;
 use meridian_server::planted::PlantedBug;
-use meridian_server::{ServerConfig, ServerEnv, start_in};
+use meridian_server::{ServerConfig, ServerEnv};
 use meridian_types::{NodeId, Topology};
 use parking_lot::Mutex;
 use turmoil::Sim;
@@ -318,14 +318,16 @@ fn host_member(
             };
             // The one planted bug that is a setting of the member's configuration (the Lock service's).
             meridian_server::planted::configure(bug, &mut config);
-            let env = ServerEnv {
+            // Each life of the member gets its environment: a full disk stops the Raft node, and the member starts
+            // again in place once space is back (`restart_in_place`), as `meridian server` does.
+            let env = || ServerEnv {
                 net: Arc::new(TurmoilNetwork),
-                disk: Some(Arc::new(disk)),
+                disk: Some(Arc::new(disk.clone())),
                 // Unix time as the simulation's epoch (runner.rs) plus the simulated time this life starts at.
                 clock: Clock::with_drift(drift)
                     .starting_at_unix_ms(SIM_EPOCH_UNIX_MS + crate::recorder::now_ns() / 1_000_000),
                 fault_seed: None,
-                topology: Some(topology),
+                topology: Some(topology.clone()),
                 planted_bug: bug,
                 // Salts and tokens from the member's name and the simulated time it starts at, so a seed replays
                 // byte for byte, yet a restarted member does not issue again the tokens its previous life gave
@@ -339,19 +341,36 @@ fn host_member(
                 fixed_date_header: true,
                 // The group's hooks are recorded (one recorder for every member, so the order of calls across
                 // leaders is seen) and acknowledged at once.
-                hook_runner: Arc::new(hooks),
+                hook_runner: Arc::new(hooks.clone()),
             };
-            let server = start_in(config, env).await?;
-            registry.lock().insert(name.clone(), server.member.raft().clone());
-            // The member's discovery agent runs on its own runtime, so it dies with the member.
-            let (agent, calls) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(discovery_workload::serve_agent(server.discovery.clone(), calls));
-            agents.lock().insert(name.clone(), agent);
-            discoveries.lock().insert(name, server.discovery.clone());
-            server.wait().await?;
+            let each_life = |server: &meridian_server::RunningServer| {
+                let node = server.member.raft().clone();
+                registry.lock().insert(name.clone(), node.clone());
+                // The member's discovery agent runs on its own runtime, so it dies with the member.
+                let (agent, calls) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(discovery_workload::serve_agent(server.discovery.clone(), calls));
+                agents.lock().insert(name.clone(), agent);
+                discoveries.lock().insert(name.clone(), server.discovery.clone());
+                // A Raft node that stopped (on a full disk) is no longer one the runner may count on.
+                let (registry, name) = (registry.clone(), name.clone());
+                Ok(AbortOnDrop(tokio::spawn(async move {
+                    node.stopped().await;
+                    registry.lock().remove(&name);
+                })))
+            };
+            meridian_server::restart_in_place::run(config, env, each_life, std::future::pending()).await?;
             Ok(())
         }
     });
+}
+
+/// Aborts a member life's task when the life ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sets one-way delays: near within a datacenter, tens of milliseconds between datacenters.

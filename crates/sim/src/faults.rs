@@ -28,6 +28,7 @@ use crate::auth_channel::{Credentials, SimChannel};
 use crate::cluster::{SimCluster, base_latency};
 use crate::recorder::now_ns;
 use crate::rng::SimRng;
+use crate::sim_disk::Fullness;
 use crate::sim_net::{self, TurmoilNetwork};
 
 /// The kinds of fault, for the report.
@@ -66,6 +67,11 @@ pub enum FaultKind {
     /// A member's disk falls below its free-space reserve (other tenants filled it): it must refuse writes,
     /// raise NOSPACE and hand leadership over, keep serving reads, and take writes again once space is back.
     DiskLow,
+    /// A member's disk has no space left at all ([`crate::sim_disk::Fullness`]): as a full file system (no free
+    /// space reported; writes that need new blocks fail with ENOSPC), or as a volume that fills without saying so
+    /// (every write fails). A failed write stops its Raft node; it must keep serving reads, raise NOSPACE, and start
+    /// again in place, losing nothing acknowledged, once space is back.
+    DiskFull,
 }
 
 impl fmt::Display for FaultKind {
@@ -132,6 +138,13 @@ pub enum Fault {
         /// The free bytes it reports.
         free: u64,
     },
+    /// A member's disk has no space left.
+    DiskFull {
+        /// The member.
+        member: String,
+        /// Whether the file system says so (else it reports room and refuses every write).
+        seen: bool,
+    },
     /// The leader and others with it, chosen when the window starts: the leader as the live members
     /// see it (else the first of `order`), then the next of `order` until `count` members are down.
     CrashWithLeader {
@@ -177,6 +190,7 @@ impl Fault {
             Fault::KillAfterRestart { .. } => FaultKind::KillLeaderAfterRestart,
             Fault::CrashWithLeader { .. } => FaultKind::CrashLeaderMajority,
             Fault::DiskLow { .. } => FaultKind::DiskLow,
+            Fault::DiskFull { .. } => FaultKind::DiskFull,
         }
     }
 
@@ -227,7 +241,7 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
     let mut t = from;
     while t < to {
         let mut len = Duration::from_millis(rng.between(800, 4000));
-        let fault = match rng.below(12) {
+        let fault = match rng.below(13) {
             0 => {
                 let a = pick(rng, &dcs).clone();
                 let b = pick(rng, &dcs).clone();
@@ -274,6 +288,7 @@ pub fn plan(rng: &mut SimRng, cluster: &SimCluster, hosts: &Hosts, from: Duratio
             10 => Fault::Crash { member: pick(rng, &members).clone(), killed: true },
             // Below the default 64 MiB reserve.
             11 => Fault::DiskLow { member: pick(rng, &members).clone(), free: rng.between(0, 32 << 20) },
+            12 => Fault::DiskFull { member: pick(rng, &members).clone(), seen: rng.below(2) == 0 },
             _ => Fault::Crash { member: pick(rng, &members).clone(), killed: false },
         };
         let end = (t + len).min(to);
@@ -356,6 +371,11 @@ pub fn apply(sim: &mut Sim<'_>, cluster: &SimCluster, fault: &mut Fault) -> bool
         }
         Fault::DiskLow { member, free } => {
             cluster.member(member).disk.set_free_bytes(Some(*free));
+            cluster.registry.lock().contains_key(member.as_str())
+        }
+        Fault::DiskFull { member, seen } => {
+            let fullness = if *seen { Fullness::Full } else { Fullness::FullUnseen };
+            cluster.member(member).disk.set_fullness(fullness);
             cluster.registry.lock().contains_key(member.as_str())
         }
         Fault::CrashWithLeader { order, count, crashed } => {
@@ -460,6 +480,7 @@ pub fn heal(sim: &mut Sim<'_>, cluster: &SimCluster, hosts: &Hosts, fault: &Faul
             sim.bounce(member.as_str())
         }
         Fault::DiskLow { member, .. } => cluster.member(member).disk.set_free_bytes(None),
+        Fault::DiskFull { member, .. } => cluster.member(member).disk.set_fullness(Fullness::Room),
         // All at once, in one step: the restarted members race each other as they would after a power cut.
         Fault::CrashWithLeader { crashed, .. } => {
             for member in crashed {

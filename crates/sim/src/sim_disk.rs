@@ -36,6 +36,10 @@ struct SimFile {
     durable: Option<Vec<u8>>,
     /// Byte ranges written since the last sync (start, end).
     dirty: Vec<(usize, usize)>,
+    /// How far the file has blocks: files are sparse, so growing one (`set_len`) takes no space, and a write past
+    /// this mark needs new blocks (the way redb's files fill on a real file system unless space is allocated
+    /// ahead of them).
+    allocated: usize,
 }
 
 impl SimFile {
@@ -62,6 +66,9 @@ struct Files {
     generation: u64,
     /// Syncs performed, for the report.
     syncs: u64,
+    /// Live handles of this generation, by file: a second open of a file fails while one lives, as redb's
+    /// lock on a real file makes it fail.
+    open: BTreeMap<u64, u32>,
 }
 
 /// A member's simulated disk. Clones share the same files.
@@ -75,7 +82,27 @@ pub struct SimDisk {
     /// Free space reported over what the files take (`None`: plenty). Writes still succeed: the fault it
     /// models is a disk nearly full, which the member must notice before a write fails.
     headroom: Arc<Mutex<Option<u64>>>,
+    /// Whether the disk has no space left, and how that shows.
+    full: Arc<Mutex<Fullness>>,
 }
+
+/// How full a simulated disk is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fullness {
+    /// Room to spare.
+    #[default]
+    Room,
+    /// No space left, as a full file system: it reports no free space, and a write that needs new blocks (past
+    /// what its file has written so far; files are sparse), or a new file, fails with ENOSPC; writes into blocks a
+    /// file already has still succeed.
+    Full,
+    /// No space left on a volume that does not say so (thin-provisioned storage, a quota below the file system):
+    /// it reports room, yet every write fails with ENOSPC, so nothing can see it coming.
+    FullUnseen,
+}
+
+/// Linux's ENOSPC ("No space left on device").
+const NO_SPACE_LEFT: i32 = 28;
 
 /// Shortest and longest Raft log sync on a disk with latencies (an SSD's fsync under load). Spread wide
 /// enough that a follower's sync plus a round trip inside a datacenter can beat the leader's own.
@@ -109,6 +136,7 @@ impl SimDisk {
     pub fn crash(&self) {
         let mut inner = self.inner.lock();
         inner.generation += 1;
+        inner.open.clear();
         let Files { names, files, .. } = &mut *inner;
         // Handles die with the host: only named files that were durable survive.
         names.retain(|_, n| files.get(n).is_some_and(|f| f.durable.is_some()));
@@ -116,21 +144,40 @@ impl SimDisk {
         for file in inner.files.values_mut() {
             file.current = file.durable.clone().unwrap_or_default();
             file.dirty.clear();
+            file.allocated = file.allocated.min(file.current.len());
         }
     }
 
     /// A handle on the file called `name`, created (and durable in its directory, as `OsDisk`
     /// makes it) if missing.
-    fn backend(&self, name: &str) -> SimBackend {
+    fn backend(&self, name: &str) -> io::Result<SimBackend> {
         let mut inner = self.inner.lock();
         let file = inner.file_named(name);
+        if inner.open.get(&file).is_some_and(|n| *n > 0) {
+            return Err(meridian_consensus::disk::in_use(name));
+        }
+        *inner.open.entry(file).or_default() += 1;
         inner.files.entry(file).or_default().durable.get_or_insert_with(Vec::new);
-        SimBackend { disk: self.clone(), name: name.to_owned(), file, generation: inner.generation }
+        Ok(SimBackend { disk: self.clone(), name: name.to_owned(), file, generation: inner.generation })
     }
 
     /// Makes the disk report only `bytes` free (`None`: plenty again).
     pub fn set_free_bytes(&self, bytes: Option<u64>) {
         *self.headroom.lock() = bytes;
+    }
+
+    /// Fills the disk up (see [`Fullness`]) or frees it again.
+    pub fn set_fullness(&self, fullness: Fullness) {
+        *self.full.lock() = fullness;
+    }
+
+    /// ENOSPC for a write that needs new blocks (`new_blocks`) or any write, as the disk's fullness says.
+    fn room_for_write(&self, new_blocks: bool) -> io::Result<()> {
+        match *self.full.lock() {
+            Fullness::Full if new_blocks => Err(io::Error::from_raw_os_error(NO_SPACE_LEFT)),
+            Fullness::FullUnseen => Err(io::Error::from_raw_os_error(NO_SPACE_LEFT)),
+            _ => Ok(()),
+        }
     }
 
     /// Syncs performed so far.
@@ -172,6 +219,17 @@ impl fmt::Debug for SimBackend {
     }
 }
 
+impl Drop for SimBackend {
+    fn drop(&mut self) {
+        let mut inner = self.disk.inner.lock();
+        if inner.generation == self.generation
+            && let Some(n) = inner.open.get_mut(&self.file)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 impl SimBackend {
     fn with<T>(&self, f: impl FnOnce(&mut SimFile, &mut u64) -> io::Result<T>) -> io::Result<T> {
         let mut inner = self.disk.inner.lock();
@@ -204,6 +262,7 @@ impl StorageBackend for SimBackend {
             let len = usize::try_from(len).map_err(io::Error::other)?;
             let old = f.current.len();
             f.current.resize(len, 0);
+            f.allocated = f.allocated.min(len);
             if len > old {
                 f.dirty.push((old, len));
             }
@@ -220,9 +279,15 @@ impl StorageBackend for SimBackend {
     }
 
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        let (room_for_blocks, room) = (self.disk.room_for_write(true), self.disk.room_for_write(false));
         self.with(|f, _| {
             let start = usize::try_from(offset).map_err(io::Error::other)?;
             let end = start + data.len();
+            room?;
+            if end > f.allocated {
+                room_for_blocks?;
+                f.allocated = end;
+            }
             if f.current.len() < end {
                 f.current.resize(end, 0);
             }
@@ -235,11 +300,11 @@ impl StorageBackend for SimBackend {
 
 impl Disk for SimDisk {
     fn open_database(&self, name: &str) -> io::Result<Database> {
-        database_on(self.backend(name))
+        database_on(self.backend(name)?)
     }
 
     fn open_backend(&self, name: &str) -> io::Result<Box<dyn StorageBackend>> {
-        Ok(Box::new(self.backend(name)))
+        Ok(Box::new(self.backend(name)?))
     }
 
     /// Small, so that simulated runs checkpoint the page journal often.
@@ -253,6 +318,7 @@ impl Disk for SimDisk {
     }
 
     fn replace_file_with(&self, name: &str, write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+        self.room_for_write(true)?;
         let mut bytes = Vec::new();
         write(&mut bytes)?;
         let mut inner = self.inner.lock();
@@ -263,7 +329,8 @@ impl Disk for SimDisk {
             inner.files.remove(&old);
         }
         let n = inner.file_named(name);
-        inner.files.insert(n, SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new() });
+        let allocated = bytes.len();
+        inner.files.insert(n, SimFile { current: bytes.clone(), durable: Some(bytes), dirty: Vec::new(), allocated });
         Ok(())
     }
 
@@ -272,6 +339,9 @@ impl Disk for SimDisk {
     }
 
     fn free_bytes(&self) -> Option<u64> {
+        if *self.full.lock() == Fullness::Full {
+            return Some(0);
+        }
         Some(self.headroom.lock().unwrap_or(u64::MAX / 2))
     }
 
@@ -370,5 +440,45 @@ mod tests {
         disk.open_file("snap").unwrap().unwrap().read_to_string(&mut text).unwrap();
         assert_eq!(text, "abcd");
         assert!(disk.open_file("missing").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_full_disk_fails_writes_that_need_space_and_reports_none_free() {
+        let disk = SimDisk::new();
+        let backend = disk.open_backend("f").unwrap();
+        backend.write(0, &[1; 4096]).unwrap();
+        disk.set_fullness(Fullness::Full);
+        assert_eq!(disk.free_bytes(), Some(0));
+        assert!(backend.write(0, &[2; 4096]).is_ok(), "space the file already has can be rewritten");
+        let grow = backend.write(4096, &[3; 10]).unwrap_err();
+        assert_eq!(grow.raw_os_error(), Some(NO_SPACE_LEFT));
+        assert!(meridian_consensus::says_disk_full(&grow.to_string()), "{grow}");
+        backend.set_len(1 << 20).expect("growing a sparse file takes no blocks");
+        let hole = backend.write(8192, &[4; 10]).unwrap_err();
+        assert_eq!(hole.raw_os_error(), Some(NO_SPACE_LEFT), "writing into the hole does");
+        assert!(disk.replace_file_with("snap", &mut |w| w.write_all(b"x")).is_err(), "no room for a new file");
+        disk.set_fullness(Fullness::FullUnseen);
+        assert!(disk.free_bytes() > Some(1 << 30), "an unseen full disk reports room");
+        assert_eq!(
+            backend.write(0, &[5; 10]).unwrap_err().raw_os_error(),
+            Some(NO_SPACE_LEFT),
+            "yet refuses any write"
+        );
+        disk.set_fullness(Fullness::Room);
+        backend.write(8192, &[4; 10]).unwrap();
+        assert_eq!(backend.len().unwrap(), 1 << 20);
+    }
+
+    #[test]
+    fn a_file_opens_once_at_a_time_as_a_locked_file_does() {
+        let disk = SimDisk::new();
+        let db = disk.open_database("x.redb").unwrap();
+        let again = disk.open_database("x.redb").unwrap_err();
+        assert!(meridian_consensus::disk::says_in_use(&again.to_string()), "{again}");
+        drop(db);
+        let db = disk.open_database("x.redb").expect("free once the first handle is gone");
+        disk.crash();
+        drop(db);
+        disk.open_database("x.redb").expect("a crash frees every handle");
     }
 }

@@ -232,11 +232,21 @@ impl Cluster {
         self.nodes.iter().filter(|n| n.is_running()).map(Node::endpoint).collect()
     }
 
+    /// Member `i`'s data dir.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("{}-data", self.nodes[i].spec.name))
+    }
+
+    /// Member `i`'s whole log so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.log_path(i)).unwrap_or_default()
+    }
+
     /// Start member `i` (on its data dir, same ports) without waiting.
     pub fn spawn(&mut self, i: usize) {
         let topo = self.topology_path();
         let log_path = self.log_path(i);
-        let data = self.dir.path().join(format!("{}-data", self.nodes[i].spec.name));
+        let data = self.data_dir(i);
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "{} already running", node.spec.name);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_meridian"));

@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use crate::access;
 use crate::error::to_status;
 use crate::member::Member;
+use crate::stopped_member;
 
 /// The KV service of one member.
 pub struct KvService {
@@ -86,6 +87,11 @@ impl Kv for KvService {
         if req.serializable {
             // Not before this member caught up with what was committed when it started.
             self.member.wait_caught_up().await.map_err(to_status)?;
+        } else if self.member.raft().is_stopped() {
+            // It cannot apply (a full disk stopped its Raft node): another member answers.
+            let resp = stopped_member::range(&self.member, req.clone()).await?;
+            access::range(&self.member, &who, &req.key, &req.range_end, PermKind::Read)?;
+            return Ok(Response::new(resp));
         } else {
             self.member.read_barrier().await.map_err(to_status)?;
         }

@@ -1,5 +1,6 @@
 //! The calls a non-leader makes to the leader on a client's behalf: forwarded writes (over one
-//! [`ForwardPipe`] per leader), ReadIndex and lease keep-alive/time-to-live. Errors come back as the etcd errors
+//! [`ForwardPipe`] per leader), ReadIndex, lease keep-alive/time-to-live, and the linearizable ranges of a member that
+//! cannot apply. Errors come back as the etcd errors
 //! the client should see.
 
 use std::collections::BTreeMap;
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use meridian_consensus::{MemberRecord, decode_apply_result};
 use meridian_kv::CommandResponse;
 use meridian_proto::etcdserverpb::{
-    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, RangeRequest,
+    RangeResponse,
 };
 use meridian_proto::meridianpb::peer_client::PeerClient;
 use meridian_proto::meridianpb::{RaftCommand, ReadIndexRequest};
@@ -140,6 +142,18 @@ impl LeaderClient {
                 .await
         })
         .await
+    }
+
+    /// A linearizable range answered by `member` (any member that can apply; it takes its own read barrier).
+    pub async fn range(&self, member: &MemberRecord, req: RangeRequest) -> Result<RangeResponse, CallError> {
+        let reply = self
+            .emulated(member, async {
+                self.client(member)?.range(self.request(req)).await.map_err(|s| {
+                    if never_connected(&s) { CallError::NotSent } else { CallError::Etcd(status_to_etcd(&s)) }
+                })
+            })
+            .await?;
+        Ok(reply.into_inner())
     }
 
     /// Renews a lease on the leader.

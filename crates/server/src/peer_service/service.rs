@@ -1,5 +1,6 @@
 //! The server half of `meridianpb.Peer`, served on the peer listener: consensus messages go to the Raft node;
-//! forwarded writes, ReadIndex and lease calls are answered as the leader would answer its own clients.
+//! forwarded writes, ReadIndex and lease calls are answered as the leader would answer its own clients; ranges for a
+//! member that cannot apply, from this member's state after its read barrier.
 //! Failures use etcd's status codes and texts, so the forwarding member can hand them on unchanged.
 
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use meridian_consensus::{SenderCheck, any_sender, encode_apply_result};
 use meridian_proto::etcdserverpb::{
-    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse,
+    LeaseKeepAliveRequest, LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveResponse, RangeRequest,
+    RangeResponse,
 };
 use meridian_proto::meridianpb::peer_server::{Peer, PeerServer};
 use meridian_proto::meridianpb::{
@@ -27,6 +29,7 @@ use crate::member::Member;
 use crate::net;
 use crate::peer_client::MAX_PEER_MESSAGE_BYTES;
 use crate::reach_state;
+use crate::stopped_member;
 use crate::tls::identity::url_host;
 
 /// The peer service of one member.
@@ -141,6 +144,11 @@ impl Peer for PeerService {
             return Err(to_status(EtcdError::NotLeader));
         }
         Ok(Response::new(lease::time_to_live_local(&self.member, &req)))
+    }
+
+    async fn range(&self, request: Request<RangeRequest>) -> Result<Response<RangeResponse>, Status> {
+        let req = request.into_inner();
+        Ok(Response::new(stopped_member::range_here(&self.member, &req).await?))
     }
 
     async fn probe(&self, _request: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
