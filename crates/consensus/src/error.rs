@@ -48,6 +48,9 @@ pub enum Error {
     /// The node has been shut down.
     #[error("raft node is shut down")]
     Shutdown,
+    /// The Raft node had already stopped because its disk is full when the request came: nothing was proposed.
+    #[error("the Raft node stopped: the disk is full")]
+    StoppedOnFullDisk,
     /// A membership change was refused by etcd's rules.
     #[error("membership change refused: {0}")]
     Membership(#[from] MembershipError),
@@ -72,7 +75,10 @@ impl From<Error> for EtcdError {
             Error::TransferTimeout => EtcdError::TimeoutLeaderTransfer,
             Error::Storage { cause, .. } if says_disk_full(&cause.to_string()) => EtcdError::NoSpace,
             Error::Storage { doing, cause } => EtcdError::Internal(format!("storage: {doing}: {cause}")),
-            Error::Fatal(m) if says_disk_full(&m) => EtcdError::NoSpace,
+            Error::StoppedOnFullDisk => EtcdError::NoSpace,
+            // The node died (its disk filled up) while the request was under way: a write may have reached the
+            // followers before, so its outcome is unknown, as after a leader's crash.
+            Error::Fatal(m) if says_disk_full(&m) => EtcdError::TimeoutDueToLeaderFail,
             // openraft's fatal errors carry its internal state in debug form; the member's log has them.
             Error::Fatal(_) => {
                 EtcdError::Internal("this member's Raft node stopped after an unrecoverable error; see its log".into())
@@ -184,8 +190,9 @@ mod tests {
             (Error::storage("writing", std::io::Error::from_raw_os_error(28)), EtcdError::NoSpace),
             (
                 Error::Fatal("when Write Apply(LogId { index: 9 }): No space left on device (os error 28)".into()),
-                EtcdError::NoSpace,
+                EtcdError::TimeoutDueToLeaderFail,
             ),
+            (Error::StoppedOnFullDisk, EtcdError::NoSpace),
         ];
         let fatal = EtcdError::from(Error::Fatal("StorageError { subject: Apply(LogId { .. }) }".into())).to_string();
         assert!(!fatal.contains('{'), "no debug output reaches a client: {fatal}");

@@ -18,7 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::defrag::DefragReport;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, says_disk_full};
 use crate::fsutil::DropWaiter;
 use crate::inbound::dispatch;
 use crate::kv_backend::RedbBackend;
@@ -126,6 +126,11 @@ impl RaftNode {
     /// the inner result is the kv store's deterministic answer to the command.
     pub async fn propose(&self, cmd: RaftCommand) -> Result<meridian_kv::Result<CommandResponse>> {
         self.check_running()?;
+        // Refused before it is proposed (a definite answer): a write that meets the node's death on the way has an
+        // unknown outcome instead (`Error::Fatal`).
+        if let Some(why) = self.stop_reason() {
+            return Err(if says_disk_full(&why) { Error::StoppedOnFullDisk } else { Error::Fatal(why) });
+        }
         self.check_quorum_contact()?;
         let cmd = Command(Arc::new(cmd));
         let mut waited_for_lease = false;
@@ -307,7 +312,12 @@ impl RaftNode {
 
     /// Whether the Raft node has stopped on a fatal error (a full disk, say): it applies nothing more.
     pub fn is_stopped(&self) -> bool {
-        self.inner.raft.metrics().borrow_watched().running_state.is_err()
+        self.stop_reason().is_some()
+    }
+
+    /// Why the Raft node stopped on a fatal error, if it did.
+    fn stop_reason(&self) -> Option<String> {
+        self.inner.raft.metrics().borrow_watched().running_state.as_ref().err().map(ToString::to_string)
     }
 
     /// Completes when openraft stops on an unrecoverable error (a storage failure), with that error's text.

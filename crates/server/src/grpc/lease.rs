@@ -66,9 +66,14 @@ impl Lease for LeaseService {
         let who = access::user(&self.member, &request)?;
         let req = request.into_inner();
         let member = &self.member;
-        // The keys are judged against this member's auth store: not before it caught up since it started.
-        member.wait_caught_up().await.map_err(to_status)?;
         let list_keys = req.keys;
+        if list_keys {
+            // The keys are judged against this member's auth store: after a read barrier, as a linearizable range
+            // is, so every permission change acknowledged before the call is seen.
+            member.read_barrier().await.map_err(to_status)?;
+        } else {
+            member.wait_caught_up().await.map_err(to_status)?;
+        }
         let resp = match member.remote_leader() {
             Some(leader) if !member.lessor().is_leader() => {
                 let mut resp = member.leader_client().time_to_live(&leader, req).await.map_err(to_status)?;
